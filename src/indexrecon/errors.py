@@ -1,0 +1,29 @@
+"""User-facing errors: each renders as one clear line, and the CLI exits with code 2."""
+
+from __future__ import annotations
+
+
+class IndexReconError(Exception):
+    """Base class for errors a user can act on (bad input, missing data)."""
+
+    exit_code = 2
+
+
+class MethodologyError(IndexReconError):
+    """A methodology file or dict is malformed; the message names file, line and key."""
+
+
+class UnknownMethodologyError(IndexReconError):
+    """No built-in methodology or file by that name."""
+
+
+class StoreError(IndexReconError):
+    """The store is missing, busy, lacks a table, or a date lies outside its data."""
+
+
+class DataError(IndexReconError):
+    """Input data (a file, a response) has the wrong shape or units."""
+
+
+class DependencyCycleError(MethodologyError):
+    """Methodologies that exclude each other's members in a loop."""

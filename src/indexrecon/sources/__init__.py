@@ -1,0 +1,1 @@
+"""Data sources that write the store: demo (synthetic), files (Parquet/CSV), tdx, akshare."""

@@ -1,0 +1,240 @@
+"""The DuckDB store: one database file holding the universe, point in time.
+
+The schema below is the contract between the sources (which write it) and the engine
+(which only reads it). Units: prices in CNY (raw, unadjusted), amount in CNY, volume and
+shares in shares, weights as fractions summing to 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from .errors import StoreError
+
+BOARDS = ("sh_main", "sz_main", "chinext", "star", "bse")
+BOARD_LABELS = {
+    "sh_main": "SH Main",
+    "sz_main": "SZ Main",
+    "chinext": "ChiNext",
+    "star": "STAR",
+    "bse": "BSE",
+}
+STATUSES = ("ST", "*ST", "delisting", "suspended")
+
+# One entry per table: (DDL body, description for the README / `indexrecon schema --store`).
+TABLES: dict[str, tuple[str, str]] = {
+    "meta": (
+        "key VARCHAR PRIMARY KEY, value VARCHAR",
+        "store metadata: synthetic (true/false), source, created_at, schema_version",
+    ),
+    "securities": (
+        "code VARCHAR PRIMARY KEY, exchange VARCHAR NOT NULL, board VARCHAR NOT NULL, "
+        "name VARCHAR, list_date DATE, delist_date DATE",
+        "one row per stock; exchange SH/SZ/BJ; board sh_main/sz_main/chinext/star/bse",
+    ),
+    "bars": (
+        "code VARCHAR NOT NULL, date DATE NOT NULL, open DOUBLE, high DOUBLE, low DOUBLE, "
+        "close DOUBLE NOT NULL, amount DOUBLE, volume BIGINT",
+        "raw daily bars; no row on days a stock did not trade; amount CNY, volume shares",
+    ),
+    "shares": (
+        "code VARCHAR NOT NULL, effective_date DATE NOT NULL, total_shares DOUBLE NOT NULL, "
+        "float_shares DOUBLE, free_float_shares DOUBLE, source VARCHAR",
+        "share capital change points; a row holds from effective_date to the next row",
+    ),
+    "status": (
+        "code VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE, status VARCHAR NOT NULL",
+        "status intervals (ST, *ST, delisting, suspended); end_date inclusive, NULL = open",
+    ),
+    "industry": (
+        "code VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE, "
+        "sw_l1_code VARCHAR, sw_l1_name VARCHAR, sw_l1_name_en VARCHAR, "
+        "sw_l2_code VARCHAR, sw_l2_name VARCHAR, sw_l2_name_en VARCHAR, sw_l3_code VARCHAR",
+        "Shenwan (SW2021) classification intervals; end_date inclusive, NULL = current",
+    ),
+    "index_bars": (
+        "index_code VARCHAR NOT NULL, date DATE NOT NULL, open DOUBLE, high DOUBLE, "
+        "low DOUBLE, close DOUBLE NOT NULL, amount DOUBLE, volume BIGINT",
+        "official index levels",
+    ),
+    "official_weights": (
+        "index_code VARCHAR NOT NULL, trade_date DATE NOT NULL, code VARCHAR NOT NULL, "
+        "weight DOUBLE NOT NULL",
+        "official constituent weight snapshots; weight is a fraction (sums to 1 per date)",
+    ),
+    "index_membership": (
+        "index_code VARCHAR NOT NULL, code VARCHAR NOT NULL, start_date DATE NOT NULL, "
+        "end_date DATE",
+        "official membership intervals; end_date inclusive, NULL = current",
+    ),
+    "code_changes": (
+        "old_code VARCHAR NOT NULL, new_code VARCHAR NOT NULL, change_date DATE NOT NULL",
+        "code changes (e.g. 300114 -> 302132); history is keyed by new_code",
+    ),
+    "dividends": (
+        "code VARCHAR NOT NULL, ex_date DATE NOT NULL, cash_per_share DOUBLE NOT NULL",
+        "cash dividends per share (CNY, pre-tax) on the ex-date",
+    ),
+    "calendar": ("date DATE PRIMARY KEY", "trading days of the market"),
+    "ingest_log": (
+        "source VARCHAR NOT NULL, item VARCHAR NOT NULL, rows BIGINT, loaded_at TIMESTAMP",
+        "what each ingest wrote, batch by batch; lets a rerun resume where it stopped",
+    ),
+}
+
+SCHEMA_VERSION = "1"
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table that does not exist yet (idempotent)."""
+    for name, (ddl, _) in TABLES.items():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
+    con.execute(
+        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
+        [SCHEMA_VERSION],
+    )
+
+
+def default_store_path() -> Path | None:
+    """The store named by INDEXRECON_STORE, or None for the embedded demo store."""
+    env = os.environ.get("INDEXRECON_STORE")
+    return Path(env) if env else None
+
+
+@dataclass
+class Store:
+    """An open store. `con` is a DuckDB connection; the engine only reads through it."""
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    read_only: bool = True
+    _meta: dict[str, str] = field(default_factory=dict)
+
+    # -- metadata -----------------------------------------------------------------
+    @property
+    def meta(self) -> dict[str, str]:
+        if not self._meta:
+            self._meta = dict(self.con.execute("SELECT key, value FROM meta").fetchall())
+        return self._meta
+
+    @property
+    def synthetic(self) -> bool:
+        return self.meta.get("synthetic", "false") == "true"
+
+    @property
+    def label(self) -> str:
+        kind = "SYNTHETIC demo data" if self.synthetic else "market data"
+        return f"{kind} ({self.meta.get('source', self.path.name)})"
+
+    # -- introspection --------------------------------------------------------------
+    def has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def require(self, *tables: str) -> None:
+        missing = [t for t in tables if not self.has_table(t)]
+        if missing:
+            raise StoreError(f"store {self.path} has no table {', '.join(missing)}")
+
+    def row_count(self, table: str) -> int:
+        self.require(table)
+        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def date_range(self) -> tuple[dt.date, dt.date]:
+        """First and last trading day in the store."""
+        row = self.con.execute("SELECT min(date), max(date) FROM calendar").fetchone()
+        if not row or row[0] is None:
+            row = self.con.execute("SELECT min(date), max(date) FROM bars").fetchone()
+        if not row or row[0] is None:
+            raise StoreError(f"store {self.path} holds no daily bars; ingest data first")
+        return row[0], row[1]
+
+    def trading_days(self, start: dt.date, end: dt.date) -> list[dt.date]:
+        rows = self.con.execute(
+            "SELECT date FROM calendar WHERE date BETWEEN ? AND ? ORDER BY date", [start, end]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- writing --------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing write: either every statement inside lands, or none does."""
+        if self.read_only:
+            raise StoreError(f"store {self.path} is open read-only")
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        self._meta = {}
+
+    def set_meta(self, **values: str) -> None:
+        for k, v in values.items():
+            self.con.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [k, v],
+            )
+        self._meta = {}
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file, translating lock and corruption errors into one-line errors."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as e:
+        msg = str(e)
+        if "lock" in msg.lower():
+            raise StoreError(
+                f"store {path} is busy: another process is writing to it; try again when it finishes"
+            ) from None
+        raise StoreError(f"cannot open store {path}: {msg.splitlines()[0]}") from None
+    except duckdb.Error as e:
+        raise StoreError(f"cannot open store {path}: {str(e).splitlines()[0]}") from None
+
+
+def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Store:
+    """Open a store: `path`, else $INDEXRECON_STORE, else the embedded demo store.
+
+    A store opened for writing is created (with the schema) if it does not exist.
+    """
+    p = Path(path) if path is not None else default_store_path()
+    if p is None:
+        from .sources.demo import demo_store_path, ensure_demo_store
+
+        p = demo_store_path()
+        ensure_demo_store(p)
+    p = p.expanduser()
+    if read_only and not p.exists():
+        raise StoreError(f"store {p} does not exist (create it with `indexrecon ingest ...`)")
+    if not read_only:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(p, read_only=read_only)
+    store = Store(path=p, con=con, read_only=read_only)
+    if not read_only:
+        create_schema(con)
+    elif not store.has_table("meta"):
+        con.close()
+        raise StoreError(f"{p} is not an indexrecon store (no meta table)")
+    return store

@@ -1,0 +1,80 @@
+"""indexrecon: rebuild stock indices from their published rules.
+
+    import indexrecon as ir
+    store = ir.open_store()                      # the embedded SYNTHETIC demo store
+    m = ir.load_methodology("chinext")           # built-in name, YAML path or dict
+    res = ir.rebuild(m, store, review="2025-12")
+    res.constituents                             # pandas DataFrame
+    sim = ir.simulate_review(m, store, review="2026-06", incumbents="official")
+    sim.adds, sim.deletes, sim.borderline()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexReconError, MethodologyError, StoreError, UnknownMethodologyError
+from .loader import builtin_names, load_methodology
+from .results import ReviewResult
+from .schema import Methodology
+from .store import Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IndexReconError",
+    "Methodology",
+    "MethodologyError",
+    "ReviewResult",
+    "Store",
+    "StoreError",
+    "UnknownMethodologyError",
+    "list_methodologies",
+    "load_methodology",
+    "open_store",
+    "rebuild",
+    "simulate_review",
+]
+
+
+def list_methodologies() -> list[str]:
+    """Names of the built-in methodologies."""
+    return builtin_names()
+
+
+def rebuild(
+    m: Methodology | str | Path | dict[str, Any],
+    store: Store,
+    review: str | None = None,
+    *,
+    as_of: dt.date | str | None = None,
+    incumbents: Any = "auto",
+) -> ReviewResult:
+    """Constituents, ranks and weights of `m` at a review (or the one in force on `as_of`)."""
+    from .engine import run_review
+
+    if isinstance(as_of, str):
+        as_of = dt.date.fromisoformat(as_of)
+    return run_review(m, store, review, as_of=as_of, incumbents=incumbents)
+
+
+def simulate_review(
+    m: Methodology | str | Path | dict[str, Any],
+    store: Store,
+    review: str | None = None,
+    *,
+    incumbents: Any = "auto",
+) -> ReviewResult:
+    """Simulate a review against its incumbents: adds, deletes and the borderline.
+
+    Without `review`, the next review after the store's last date (provisional if its data
+    cutoff lies beyond the store)."""
+    from .engine import context, run_review
+    from .schedule import next_review_after
+
+    m = load_methodology(m)
+    if review is None:
+        review = next_review_after(m, context(store).cal, context(store).cal.last)
+    return run_review(m, store, review, incumbents=incumbents, allow_provisional=True)

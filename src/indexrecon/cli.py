@@ -1,0 +1,334 @@
+"""The `indexrecon` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import IndexReconError
+
+FORMATS = click.Choice(["table", "csv", "json", "parquet"])
+INCUMBENTS_HELP = (
+    "official (the store's official list before the effective date), simulate (roll the "
+    "reviews forward from the first complete window), none (pure rule ranking), a file of "
+    "codes, or auto (official if the store has it, else simulate)"
+)
+
+
+class Group(click.Group):
+    """Turns user errors into one line on stderr and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IndexReconError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+store_option = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="INDEXRECON_STORE",
+    help="DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store).",
+)
+
+
+def _open(store_path: Path | None) -> Any:
+    from .store import open_store
+
+    return open_store(store_path)
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise IndexReconError(f"dates look like YYYY-MM-DD, got '{value}'") from None
+
+
+def _emit(df: Any, fmt: str, out: Path | None, payload: dict[str, Any] | None = None,
+          render: Any = None) -> None:
+    """Write a result in the asked format to a file or stdout."""
+    if fmt == "json":
+        text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+        _write_text(text, out)
+    elif fmt == "csv":
+        _write_text(df.to_csv(index=False, lineterminator="\n"), out)
+    elif fmt == "parquet":
+        if out is None:
+            raise IndexReconError("--format parquet needs -o FILE")
+        df.to_parquet(out, index=False)
+    else:
+        from rich.console import Console
+
+        if out is not None:
+            with out.open("w", encoding="utf-8") as fh:
+                render(Console(file=fh, width=200, no_color=True))
+        else:
+            # a pipe or file gets a wide, colourless table; a terminal gets its own width and colour
+        render(Console() if sys.stdout.isatty() else Console(width=180, no_color=True))
+
+
+def _write_text(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="indexrecon")
+def main() -> None:
+    """Rebuild stock indices from their published rules.
+
+    \b
+    Example:
+      indexrecon rebalance chinext            # next ChiNext review on the demo store
+      indexrecon rebuild chinext --review 2025-12 --format json
+    """
+
+
+@main.command("methodologies")
+def methodologies_cmd() -> None:
+    """List the built-in methodologies.
+
+    \b
+    Example:
+      indexrecon methodologies
+    """
+    from .loader import builtin_names, load_methodology
+
+    for name in builtin_names():
+        m = load_methodology(name)
+        click.echo(f"{name:<14} {m.index_code or '-':<8} {m.provider:<6} {m.title}")
+
+
+@main.command("show")
+@click.argument("method")
+def show_cmd(method: str) -> None:
+    """Print a methodology in plain language.
+
+    \b
+    Example:
+      indexrecon show chinext
+    """
+    from .loader import load_methodology
+    from .report import describe_methodology
+
+    click.echo(describe_methodology(load_methodology(method)))
+
+
+@main.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+def validate_cmd(file: Path) -> None:
+    """Check a methodology file and print it back in plain words.
+
+    \b
+    Example:
+      indexrecon validate my_index.yaml
+    """
+    from .loader import load_methodology
+    from .report import describe_methodology
+
+    m = load_methodology(file)
+    click.echo(f"{file}: OK")
+    click.echo(describe_methodology(m))
+
+
+@main.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the methodology format (for editor autocompletion).
+
+    \b
+    Example:
+      indexrecon schema > methodology.schema.json
+    """
+    from .schema import Methodology
+
+    click.echo(json.dumps(Methodology.model_json_schema(), indent=2))
+
+
+def _review_options(f: Any) -> Any:
+    f = click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)(f)
+    f = click.option("--as-of", "as_of", help="The review in force on this date (YYYY-MM-DD).")(f)
+    f = click.option("--review", help="Review month, YYYY-MM (e.g. 2024-12).")(f)
+    return f
+
+
+def _output_options(f: Any) -> Any:
+    f = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")(f)
+    f = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)(f)
+    return f
+
+
+def _header_lines(res: Any) -> list[str]:
+    h = res.header()
+    lines = [
+        f"{h['title']} ({h['index_code']}) review {h['review']}: data cutoff {h['data_cutoff']} "
+        f"(window from {h['window_start']}), effective {h['effective_date']}",
+        f"data: {h['data']}; incumbents: {h['incumbents']}",
+    ]
+    lines += [f"warning: {w}" for w in h["warnings"]]
+    return lines
+
+
+@main.command("rebuild")
+@click.argument("method")
+@_review_options
+@_output_options
+@store_option
+def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
+                output: Path | None, store_path: Path | None) -> None:
+    """Constituents, ranks and weights of METHOD at a review.
+
+    \b
+    Example:
+      indexrecon rebuild chinext --review 2025-12
+      indexrecon rebuild chinext --as-of 2026-01-15 --format csv -o chinext.csv
+    """
+    from .engine import run_review
+    from .report import rich_table
+
+    if review is None and as_of is None:
+        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
+    store = _open(store_path)
+    res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    cons = res.constituents
+
+    def render(con: Any) -> None:
+        for line in _header_lines(res):
+            con.print(line, highlight=False)
+        cols = ["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"]
+        con.print(rich_table(cons[[c for c in cols if c in cons.columns]]))
+
+    _emit(cons, fmt, output, res.to_dict(), render)
+
+
+@main.command("rebalance")
+@click.argument("method")
+@click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
+@click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
+@click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
+@_output_options
+@store_option
+def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int, fmt: str,
+                  output: Path | None, store_path: Path | None) -> None:
+    """Simulate a review: adds, deletes, and why each borderline stock is in or out.
+
+    \b
+    Example:
+      indexrecon rebalance chinext
+      indexrecon rebalance chinext --review 2024-12 --incumbents simulate --format json
+    """
+    from . import simulate_review
+    from .report import rich_table
+
+    store = _open(store_path)
+    res = simulate_review(method, store, review, incumbents=incumbents)
+    border = res.borderline(margin)
+
+    def render(con: Any) -> None:
+        for line in _header_lines(res):
+            con.print(line, highlight=False)
+        con.print(
+            f"{len(res.adds)} adds, {len(res.deletes)} deletes, {len(res.retained)} retained",
+            highlight=False,
+        )
+        rank_by = res.methodology.selection.rank_by
+        for title, df in (("Adds", res.adds), ("Deletes", res.deletes)):
+            if len(df):
+                con.print(rich_table(df[[c for c in ["code", "name", "rank", "industry", rank_by, "reason"] if c in df]], title))
+        border_view = border.drop(columns=["stage"], errors="ignore")
+        con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
+
+    _emit(border, fmt, output, res.rebalance_dict(margin), render)
+
+
+@main.command("stats")
+@click.argument("method")
+@_review_options
+@_output_options
+@store_option
+def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
+              output: Path | None, store_path: Path | None) -> None:
+    """Industry mix, concentration and coverage of the board at a review.
+
+    \b
+    Example:
+      indexrecon stats chinext --review 2025-12
+    """
+    import pandas as pd
+
+    from .engine import run_review
+    from .report import rich_table
+
+    if review is None and as_of is None:
+        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
+    store = _open(store_path)
+    res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    stats = res.stats()
+    mix = res.industry_mix()
+
+    def render(con: Any) -> None:
+        for line in _header_lines(res):
+            con.print(line, highlight=False)
+        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
+        conc = pd.DataFrame([stats["concentration"]])
+        con.print(rich_table(conc, "Concentration"))
+        cov = pd.DataFrame([stats["coverage"]])
+        con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
+
+    _emit(mix, fmt, output, {**res.header(), "stats": stats}, render)
+
+
+@main.command("explain")
+@click.argument("method")
+@click.argument("codes", nargs=-1, required=True)
+@_review_options
+@store_option
+def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: str | None,
+                incumbents: str, store_path: Path | None) -> None:
+    """Why given stocks are in or out of METHOD at a review.
+
+    \b
+    Example:
+      indexrecon explain chinext 300750 300059 --review 2025-12
+    """
+    from .engine import run_review
+
+    if review is None and as_of is None:
+        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
+    res = run_review(method, _open(store_path), review, as_of=_date(as_of), incumbents=incumbents)
+    for line in _header_lines(res):
+        click.echo(line)
+    for code in codes:
+        click.echo(res.explain(code.strip()))
+
+
+def _register_optional() -> None:
+    """Command groups that live in their own modules."""
+    try:
+        from .ingest_cli import ingest
+    except ImportError:  # the ingest module is optional in a partial checkout
+        return
+    main.add_command(ingest)
+
+
+_register_optional()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,186 @@
+"""Loading methodologies: built-in names, YAML files or dicts, with errors that point at
+the file, the line, the key path and the allowed values."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import MethodologyError, UnknownMethodologyError
+from .schema import Methodology
+
+MAX_FILE_BYTES = 1_000_000
+MAX_ALIASES = 100
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("indexrecon.methodologies")))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML (no custom tags) that refuses alias bombs and records each key's line."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise MethodologyError(f"more than {MAX_ALIASES} YAML aliases: refused")
+        return super().compose_node(parent, index)
+
+
+def _line_map(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line, from the composed YAML node tree."""
+    lines: dict[tuple[Any, ...], int] = {path: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            lines[(*path, key)] = k.start_mark.line + 1
+            for p, ln in _line_map(v, (*path, key)).items():
+                lines.setdefault(p, ln)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            lines.update(_line_map(v, (*path, i)))
+    return lines
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise MethodologyError(f"{source}: file larger than {MAX_FILE_BYTES // 1000} kB: refused")
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise MethodologyError(f"{where}: invalid YAML: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise MethodologyError(f"{source}: invalid YAML: {str(e).splitlines()[0]}") from None
+    lines = _line_map(node) if node is not None else {}
+    return data, lines
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at `loc` (the parent of an unknown key)."""
+    model: Any = Methodology
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        model = _model_in(ann)
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in getattr(ann, "__args__", ()) or ():
+        m = _model_in(a)
+        if m is not None:
+            return m
+    return None
+
+
+def _format_error(err: dict[str, Any], source: str, lines: dict[tuple[Any, ...], int]) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # pydantic adds the literal/union branch names to loc; keep only real key path parts
+    loc = tuple(p for p in loc if isinstance(p, int) or not p.startswith(("literal[", "list[", "int", "float")))
+    line = None
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            line = lines[loc[:n]]
+            break
+    where = f"{source}:{line}" if line else source
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        bad = str(loc[-1])
+        hint = difflib.get_close_matches(bad, allowed, n=1)
+        sugg = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"{where}: {key}: unknown key{sugg} allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{where}: {key}: required key missing"
+    msg = err["msg"]
+    if kind == "literal_error":
+        ctx = err.get("ctx", {})
+        return f"{where}: {key}: {err.get('input')!r} is not allowed; expected {ctx.get('expected', msg)}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{where}: {key}: {msg}"
+
+
+def validate_dict(data: Any, source: str = "<dict>", lines: dict[tuple[Any, ...], int] | None = None) -> Methodology:
+    """Validate a parsed methodology, raising one clear MethodologyError on failure."""
+    if not isinstance(data, dict):
+        raise MethodologyError(f"{source}: a methodology must be a mapping of keys, got {type(data).__name__}")
+    try:
+        m = Methodology.model_validate(data)
+    except ValidationError as e:
+        # unknown keys and bad values say more than the "missing" errors they cause
+        order = {"extra_forbidden": 0, "missing": 2}
+        errs = sorted(e.errors(), key=lambda x: order.get(x["type"], 1))
+        first = _format_error(dict(errs[0]), source, lines or {})
+        more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
+        raise MethodologyError(first + more) from None
+    # validate every version's merged rules now, so a bad version fails at load time
+    for i, v in enumerate(m.versions):
+        try:
+            m.for_date(v.effective_from)
+        except MethodologyError as e:
+            ln = (lines or {}).get(("versions", i, "changes"))
+            where = f"{source}:{ln}" if ln else source
+            detail = str(e).split(": ", 1)[-1]
+            raise MethodologyError(f"{where}: versions.{i}.changes: {detail}") from None
+    return m
+
+
+def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology) -> Methodology:
+    """Load a methodology from a built-in name ("chinext"), a YAML path, or a dict."""
+    if isinstance(spec, Methodology):
+        return spec
+    if isinstance(spec, dict):
+        return validate_dict(spec)
+    text_spec = str(spec)
+    path = Path(text_spec)
+    if not (path.suffix in {".yaml", ".yml"} or path.exists()):
+        path = builtin_dir() / f"{text_spec}.yaml"
+        if not path.exists():
+            names = builtin_names()
+            hint = difflib.get_close_matches(text_spec, names, n=1)
+            sugg = f"; did you mean '{hint[0]}'?" if hint else ""
+            raise UnknownMethodologyError(
+                f"unknown methodology '{text_spec}'{sugg} built-in: {', '.join(names)} (or give a .yaml path)"
+            )
+    if not path.exists():
+        raise UnknownMethodologyError(f"methodology file {path} does not exist")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise MethodologyError(f"{path}: file larger than {MAX_FILE_BYTES // 1000} kB: refused")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MethodologyError(f"{path}: cannot read: {e}") from None
+    data, lines = parse_yaml(text, path.name if path.parent == builtin_dir() else str(path))
+    return validate_dict(data, path.name if path.parent == builtin_dir() else str(path), lines)

@@ -1,0 +1,90 @@
+"""The metric vocabulary a methodology may name, and the SQL that computes each one.
+
+Every metric is one aggregate over the stock's bars inside the lookback window (ending at
+the data cutoff), with share capital joined point in time (ASOF). Defined once here, used by
+screens, selection, tie-breaks and weighting alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def exact_avg(expr: str, scale: int = 4) -> str:
+    """An average summed in DECIMAL: exact, so parallel scans give bit-identical results."""
+    return f"CAST(avg(CAST({expr} AS DECIMAL(38, {scale}))) AS DOUBLE)"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    sql: str  # aggregate over the CTE `w` (window bars with shares joined)
+    description: str
+    unit: str = "CNY"
+    needs: str | None = None  # optional store column/table this metric depends on
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("avg_amount", exact_avg("amount"), "average daily turnover (amount) over the window"),
+        Metric(
+            "avg_total_cap",
+            exact_avg("close * total_shares", 2),
+            "average daily total market cap over the window",
+        ),
+        Metric(
+            "avg_float_cap",
+            exact_avg("close * float_sh", 2),
+            "average daily float market cap over the window",
+            needs="float_shares",
+        ),
+        Metric(
+            "avg_free_float_cap",
+            exact_avg("close * ff_sh", 2),
+            "average daily free-float market cap over the window",
+            needs="free_float_shares",
+        ),
+        Metric(
+            "total_cap",
+            "arg_max(close * total_shares, date)",
+            "total market cap on the last trading day up to the cutoff",
+        ),
+        Metric(
+            "float_cap",
+            "arg_max(close * float_sh, date)",
+            "float market cap on the last trading day up to the cutoff",
+            needs="float_shares",
+        ),
+        Metric(
+            "free_float_cap",
+            "arg_max(close * ff_sh, date)",
+            "free-float market cap on the last trading day up to the cutoff",
+            needs="free_float_shares",
+        ),
+        Metric(
+            "avg_turnover_rate",
+            exact_avg("volume / nullif(float_sh, 0)", 12),
+            "average daily turnover rate (volume / float shares)",
+            unit="fraction",
+        ),
+        Metric("traded_days", "count(*)", "days with a bar in the window", unit="days"),
+        Metric("last_close", "arg_max(close, date)", "last close up to the cutoff"),
+    ]
+}
+
+# Metrics computed outside the window aggregate (from securities / calendar), in the engine.
+DERIVED_METRICS = {
+    "listing_days": "trading days from listing to the data cutoff",
+    "suspended_days": "trading days in the window (since listing) without a bar",
+    "esg_score": "latest ESG score on or before the cutoff (optional table esg_scores)",
+}
+
+METRIC_NAMES: tuple[str, ...] = (*METRICS, *DERIVED_METRICS)
+
+# What each weighting method multiplies the price by.
+WEIGHT_SHARES = {
+    "total_cap": "total_shares",
+    "float_cap": "float_sh",
+    "free_float_cap": "ff_sh",
+}

@@ -1,0 +1,126 @@
+"""Human-readable output: methodologies in plain words and aligned terminal tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .metrics import DERIVED_METRICS, METRICS
+from .schema import Methodology
+from .store import BOARD_LABELS
+
+
+def metric_words(name: str) -> str:
+    if name in METRICS:
+        return METRICS[name].description
+    return DERIVED_METRICS.get(name, name)
+
+
+def describe_methodology(m: Methodology) -> str:
+    """The methodology in plain words, rule by rule."""
+    u, s, w, sch = m.universe, m.selection, m.weighting, m.schedule
+    lines = [f"{m.title} ({m.index_code or 'custom'}, {m.provider}) — methodology '{m.name}'"]
+    if m.description:
+        lines.append(f"  {m.description}")
+    if m.base_date:
+        lines.append(f"  Base: {m.base_level:g} on {m.base_date}")
+    lines.append("Universe:")
+    lines.append(f"  - stocks of: {', '.join(BOARD_LABELS[b] for b in u.boards)}")
+    if u.min_listing_age:
+        lines.append(f"  - listed at least {u.min_listing_age.describe()} at the data cutoff")
+    if u.new_listing_exception:
+        e = u.new_listing_exception
+        top = f"top {e.top_n}" if e.top_n is not None else f"top {e.top_pct:g}%"
+        lines.append(
+            f"    (or at least {e.min_age.describe()} if in the board's {top} by {metric_words(e.metric)})"
+        )
+    if u.exclude_st:
+        lines.append("  - no ST / *ST stocks")
+    if u.exclude_delisting:
+        lines.append("  - nothing under delisting arrangement")
+    if u.max_suspended_days is not None:
+        lines.append(f"  - suspended at most {u.max_suspended_days} trading days in the window")
+    for name in u.exclude_members_of:
+        lines.append(f"  - not a member of '{name}' at the same review")
+    if u.exclude_codes:
+        lines.append(f"  - excluding codes {', '.join(u.exclude_codes)}")
+    lines.append(f"Window: the {m.lookback.describe()} ending at the data cutoff")
+    if m.screens:
+        lines.append("Screens, in order:")
+        for i, sc in enumerate(m.screens, 1):
+            note = f"  [{sc.note}]" if sc.note else ""
+            lines.append(f"  {i}. {sc.describe()}{note}")
+    order = "largest" if s.order == "desc" else "smallest"
+    lines.append(f"Selection: the {s.count} {order} by {metric_words(s.rank_by)}")
+    if s.buffer:
+        lines.append(
+            f"  - buffer: newcomers enter within rank {s.buffer.newcomers_within}; "
+            f"incumbents stay within rank {s.buffer.incumbents_within}"
+        )
+    if s.max_changes_pct:
+        lines.append(f"  - at most {s.max_changes_pct:g}% of the places change per review")
+    tb = ", ".join([*s.tie_break, "code"])
+    lines.append(f"  - ties broken by {tb}")
+    method = {
+        "free_float_cap": "free-float market cap",
+        "float_cap": "float market cap",
+        "total_cap": "total market cap",
+        "equal": "equal weight",
+    }[w.method]
+    lines.append(f"Weighting: {method}")
+    if w.inclusion_factor:
+        tiers = ", ".join(
+            f"<={t.up_to_pct:g}%: {'rounded up' if t.factor_pct == 'ceil' else f'{t.factor_pct:g}%'}"
+            for t in w.inclusion_factor
+        )
+        lines.append(f"  - tiered free-float inclusion factors: {tiers}")
+    c = w.caps
+    if c.single_pct:
+        lines.append(f"  - no stock above {c.single_pct:g}%")
+    if c.top_k:
+        lines.append(f"  - the top {c.top_k.k} together at most {c.top_k.pct:g}%")
+    if c.industry_pct:
+        lines.append(f"  - no Shenwan level-1 industry above {c.industry_pct:g}%")
+    if sch.frequency == "daily":
+        lines.append("Schedule: rebalanced every trading day on the previous close")
+    else:
+        months = ", ".join(pd.Timestamp(2000, mo, 1).strftime("%B") for mo in sch.review_months)
+        e = sch.effective
+        after = f", then {e.trading_days_after} trading day(s) later" if e.trading_days_after else ""
+        lines.append(f"Schedule: reviews in {months}; effective on the {_nth(e.nth)} {e.weekday} of the month{after}")
+        lines.append(f"  - data cutoff: end of the month {sch.cutoff_months_before} months before the review")
+    for v in m.versions:
+        lines.append(f"From {v.effective_from}: {v.note or 'rule changes'} ({', '.join(v.changes)})")
+    return "\n".join(lines)
+
+
+def _nth(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}[n]
+
+
+def fmt_value(col: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return ""
+    if col == "weight" or col in {"share_of_companies", "share_of_market_cap", "top1", "top5", "top10"}:
+        return f"{100 * float(v):.2f}%"
+    if col.endswith("_cap") or col.endswith("cap") or col == "avg_amount":
+        return f"{float(v) / 1e8:,.1f}"  # 100 million CNY (亿元)
+    if col in {"inclusion_factor", "cap_factor", "hhi", "gini"}:
+        return f"{float(v):.4f}"
+    if isinstance(v, float):
+        return f"{v:,.4g}"
+    return str(v)
+
+
+def rich_table(df: pd.DataFrame, title: str | None = None, caption: str | None = None) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption, header_style="bold", title_justify="left")
+    for col in df.columns:
+        numeric = pd.api.types.is_numeric_dtype(df[col]) and df[col].dtype != bool
+        label = col + (" (100m CNY)" if (col.endswith("cap") or col == "avg_amount") else "")
+        t.add_column(label, justify="right" if numeric else "left", no_wrap=col != "reason")
+    for row in df.itertuples(index=False):
+        t.add_row(*(fmt_value(c, v) for c, v in zip(df.columns, row, strict=True)))
+    return t

@@ -78,8 +78,8 @@ def _emit(df: Any, fmt: str, out: Path | None, payload: dict[str, Any] | None = 
             with out.open("w", encoding="utf-8") as fh:
                 render(Console(file=fh, width=200, no_color=True))
         else:
-            # a pipe or file gets a wide, colourless table; a terminal gets its own width and colour
-        render(Console() if sys.stdout.isatty() else Console(width=180, no_color=True))
+            # a pipe gets a wide, colourless table; a terminal its own width and colour
+            render(Console() if sys.stdout.isatty() else Console(width=180, no_color=True))
 
 
 def _write_text(text: str, out: Path | None) -> None:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,9 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .store import Store
 from .weights import cap_weights, tier_case_sql
+
+if TYPE_CHECKING:
+    from .results import ReviewResult
 
 IncumbentSpec = str | Path | Iterable[str] | None
 
@@ -215,13 +218,6 @@ def run_review(
     check_in_data(rd, ctx.cal, allow_provisional=allow_provisional)
     rules = m.for_date(rd.effective)
 
-    inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
-        sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
-    )
-    key = (methodology_key(rules), rd.review, str(inc_key))
-    if key in ctx.cache:
-        return ctx.cache[key]
-
     warnings: list[str] = []
     # The stack holds only the chain of "exclude members of" dependencies being resolved,
     # so rolling this index's own reviews forward is not mistaken for a cycle.
@@ -230,6 +226,13 @@ def run_review(
         excluded = _dependency_members(rules, ctx, rd, incumbents, warnings)
     finally:
         ctx.stack.pop()
+    inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
+        sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
+    )
+    deps = hashlib.sha256(json.dumps(excluded, sort_keys=True).encode()).hexdigest()[:16]
+    key = (methodology_key(rules), rd.review, f"{inc_key}|{deps}")
+    if key in ctx.cache:
+        return ctx.cache[key]
     inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents)
     cand = _pipeline(rules, ctx, rd, inc_codes, excluded, warnings)
     if rd.provisional:
@@ -357,11 +360,8 @@ def _pipeline(
         )
 
     def drop(stage: str, cond: str, reason: str, params: dict[str, Any] | None = None) -> None:
-        con.execute(
-            f"UPDATE _ir_c SET stage = {_lit(stage)}, reason = {reason} "
-            f"WHERE reason IS NULL AND ({cond})",
-            params or {},
-        )
+        sql = f"UPDATE _ir_c SET stage = {_lit(stage)}, reason = {reason} WHERE reason IS NULL AND ({cond})"
+        con.execute(sql, {k: v for k, v in (params or {}).items() if f"${k}" in sql})
 
     # Universe exclusions, first reason wins.
     if u.exclude_codes:
@@ -399,6 +399,10 @@ def _pipeline(
         _screen(s, i, ctx, drop, warnings)
 
     _rank_and_select(m, ctx, incumbents, drop, warnings)
+    con.execute(
+        "UPDATE _ir_c SET selected = coalesce(selected, false), "
+        "incumbent = coalesce(incumbent, false), status = coalesce(status, '')"
+    )
     _weights(m, ctx, warnings)
     df = con.execute("SELECT * FROM _ir_c ORDER BY rank NULLS LAST, code").df()
     con.execute("DROP TABLE IF EXISTS _ir_c")

@@ -17,6 +17,7 @@ from .schema import Methodology
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 100
+MAX_NODES = 20_000
 
 
 def builtin_dir() -> Path:
@@ -42,18 +43,36 @@ class _Loader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def _line_map(node: yaml.Node, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
-    """Key path -> 1-based line, from the composed YAML node tree."""
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Node count with aliases expanded (memoised, so a bomb is measured, not built)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # guards against recursive aliases
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for kv in node.value for n in kv]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        memo[key] = 1 + sum(_expanded_size(k, memo) for k in kids)
+    return memo[key]
+
+
+def _line_map(node: yaml.Node, path: tuple[Any, ...] = (), seen: set[int] | None = None) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line, from the composed YAML node tree (aliases not re-walked)."""
+    seen = set() if seen is None else seen
     lines: dict[tuple[Any, ...], int] = {path: node.start_mark.line + 1}
+    if id(node) in seen:
+        return lines
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             key = k.value
             lines[(*path, key)] = k.start_mark.line + 1
-            for p, ln in _line_map(v, (*path, key)).items():
+            for p, ln in _line_map(v, (*path, key), seen).items():
                 lines.setdefault(p, ln)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            lines.update(_line_map(v, (*path, i)))
+            lines.update(_line_map(v, (*path, i), seen))
     return lines
 
 
@@ -64,6 +83,8 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
         loader = _Loader(text)
         try:
             node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_NODES:
+                raise MethodologyError(f"{source}: YAML expands to more than {MAX_NODES:,} nodes (aliases): refused")
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()

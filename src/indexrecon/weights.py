@@ -1,9 +1,9 @@
 """Weight caps by exact iterative redistribution, shared by every methodology.
 
-Each pass finds the groups over their cap (a single stock, the top-k combined, an
-industry), scales each down to exactly its cap, freezes its members, and hands the excess
-to the unfrozen stocks in proportion to their weights. The frozen set only grows, so the
-loop ends in at most n + groups passes with every cap holding exactly.
+Each pass scales every group over its cap (a single stock, the top-k combined, an
+industry) down to exactly its cap and hands the excess to the stocks not bound by any cap,
+in proportion to their weights, until nothing is over and the weights sum to 1. With a
+single-stock cap alone the bound set only grows, so this ends in at most n passes.
 """
 
 from __future__ import annotations
@@ -37,44 +37,47 @@ def cap_weights(
         raise IndexReconError(
             f"caps cannot sum to 100%: {n} stocks x {single:.4g} single cap < 100%"
         )
-    frozen = np.zeros(n, dtype=bool)
     labels = np.unique(groups) if groups is not None and group_cap is not None else []
     if group_cap is not None and len(labels) * group_cap < 1 - 1e-9:
         raise IndexReconError(
             f"caps cannot sum to 100%: {len(labels)} industries x {group_cap:.4g} industry cap < 100%"
         )
-    for _ in range(4 * n + 10):
-        over = np.zeros(n, dtype=bool)
+    for _ in range(10_000):
         scale = np.ones(n)
+        binding = np.zeros(n, dtype=bool)  # members of a group at (or over) its cap
         if single is not None:
-            hit = w > single + _EPS
-            scale[hit] = np.minimum(scale[hit], single / w[hit])
-            over |= hit
+            scale = np.minimum(scale, np.where(w > single, single / w, 1.0))
+            binding |= w >= single - _EPS
         if top_k is not None:
             k, cap = top_k
             idx = np.argsort(-w, kind="stable")[:k]
             tot = w[idx].sum()
-            if tot > cap + _EPS:
+            if tot > cap:
                 scale[idx] = np.minimum(scale[idx], cap / tot)
-                over[idx] = True
+            if tot >= cap - _EPS:
+                binding[idx] = True
         if group_cap is not None and groups is not None:
             for g in labels:
                 mask = groups == g
                 tot = w[mask].sum()
-                if tot > group_cap + _EPS:
+                if tot > group_cap:
                     scale[mask] = np.minimum(scale[mask], group_cap / tot)
-                    over |= mask
-        if not over.any():
-            break
+                if tot >= group_cap - _EPS:
+                    binding |= mask
         w = w * scale
-        frozen |= over
-        free = ~frozen
         excess = 1.0 - w.sum()
-        if free.any() and w[free].sum() > 0:
-            w[free] += excess * w[free] / w[free].sum()
-        elif excess > 1e-9:
-            raise IndexReconError("caps cannot sum to 100%: every constituent is at its cap")
-    return w / w.sum()
+        if abs(excess) <= _EPS:
+            break
+        free = ~binding
+        if not free.any() or w[free].sum() <= 0:
+            raise IndexReconError("caps cannot sum to 100%: every constituent is at a cap")
+        # the excess goes to the stocks with headroom, in proportion to their weights
+        w[free] += excess * w[free] / w[free].sum()
+    else:
+        raise IndexReconError(
+            "weight caps cannot all hold at once for these constituents (no convergence); loosen them"
+        )
+    return w
 
 
 def tier_case_sql(tiers: list[tuple[float, float | str]], ratio: str) -> str:

@@ -1,0 +1,231 @@
+"""`indexrecon ingest`: load data into a store (files, TDX day files, akshare)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import IndexReconError, StoreError
+
+Progress = Callable[[str, int, int], None]
+
+
+class _Group(click.Group):
+    """One line on stderr and exit code 2 for user errors (also when run on its own)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IndexReconError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: tables written so far are complete; rerun the same command to resume",
+                err=True,
+            )
+            ctx.exit(130)
+
+
+store_option = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="INDEXRECON_STORE",
+    help="DuckDB store to write (created if missing; default: $INDEXRECON_STORE).",
+)
+force_option = click.option(
+    "--force", is_flag=True, help="Reload items already loaded from unchanged input."
+)
+
+
+def _store(store_path: Path | None) -> Any:
+    from .store import open_store
+
+    if store_path is None:
+        raise StoreError(
+            "no store to write: pass --store PATH or set INDEXRECON_STORE "
+            "(the embedded demo store is not an ingest target)"
+        )
+    return open_store(store_path, read_only=False)
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    """A rich progress bar on stderr, fed by the sources' (label, done, total) callbacks."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description:<40}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label[:40], completed=done, total=max(total, 1))
+
+        yield update
+
+
+def _report(summary: Any) -> None:
+    click.echo(str(summary))
+    if summary.failures:
+        click.echo(
+            f"{len(summary.failures)} item(s) failed; rerun the same command to retry them",
+            err=True,
+        )
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise IndexReconError(f"{name} must look like YYYY-MM-DD, got '{value}'") from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+def ingest() -> None:
+    """Load market data into a store (a DuckDB file).
+
+    \b
+    Example:
+      indexrecon ingest files ../shared/realdata --store data/real.duckdb
+      export INDEXRECON_STORE=data/real.duckdb
+      indexrecon rebalance chinext
+    """
+
+
+@ingest.command("files")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@store_option
+@force_option
+def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
+    """Load a folder of Parquet/CSV files.
+
+    FOLDER is either the shared real dataset (bars.parquet, industry_sw.parquet, ...) or
+    files named after the store's tables (securities.csv, bars.parquet, shares.csv, ...,
+    any subset) with the columns of `indexrecon schema`. Each table is loaded in one
+    transaction; a rerun skips files already loaded unless --force.
+
+    \b
+    Example:
+      indexrecon ingest files ../shared/realdata --store data/real.duckdb
+      indexrecon ingest files my_data/ --store data/mine.duckdb --force
+    """
+    from .sources.files import ingest_files
+
+    with _store(store_path) as store, _progress() as progress:
+        summary = ingest_files(store, folder, progress, force=force)
+    _report(summary)
+
+
+@ingest.command("tdx")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@store_option
+@force_option
+def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
+    """Load TDX (通达信) day files: a vipdoc folder or any folder of *.day files.
+
+    Stocks become bars (and securities rows), indices index_bars; funds, bonds and B shares
+    are skipped and counted.
+
+    \b
+    Example:
+      indexrecon ingest tdx ~/new_tdx/vipdoc --store data/tdx.duckdb
+      indexrecon ingest tdx ../shared/realdata/tdx_samples --store /tmp/sample.duckdb
+    """
+    from .sources.tdx import ingest_tdx
+
+    with _store(store_path) as store, _progress() as progress:
+        summary = ingest_tdx(store, folder, progress, force=force)
+    _report(summary)
+
+
+@ingest.command("akshare")
+@click.option("--start", help="First day (YYYY-MM-DD; default: 365 days before --end).")
+@click.option("--end", help="Last day (YYYY-MM-DD; default: today).")
+@click.option(
+    "--boards",
+    default="",
+    help="Comma-separated boards: sh_main,sz_main,chinext,star,bse (default: all).",
+)
+@click.option("--codes", default="", help="Comma-separated stock codes (default: the boards).")
+@click.option(
+    "--datasets",
+    default="",
+    help="Comma-separated subset of calendar,securities,bars,shares,dividends,industry,"
+    "status,weights (default: all).",
+)
+@click.option(
+    "--indices",
+    default="000300,000905,000852,399006",
+    show_default=True,
+    help="Indices whose official weights to fetch.",
+)
+@click.option(
+    "--min-interval",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Seconds between akshare calls.",
+)
+@click.option("--retries", type=int, default=3, show_default=True, help="Retries per call.")
+@store_option
+@force_option
+def ingest_akshare_cmd(
+    start: str | None,
+    end: str | None,
+    boards: str,
+    codes: str,
+    datasets: str,
+    indices: str,
+    min_interval: float,
+    retries: int,
+    store_path: Path | None,
+    force: bool,
+) -> None:
+    """Fetch stocks from akshare (online; needs pip install 'indexrecon[online]').
+
+    Bars are incremental (only days after the store's last bar of each stock) and each
+    stock is written and logged on its own, so an interrupted run resumes where it stopped;
+    a stock that keeps failing is reported and the others still load.
+
+    \b
+    Example:
+      indexrecon ingest akshare --boards chinext --start 2024-01-01 --store data/ak.duckdb
+      indexrecon ingest akshare --codes 300750,600519 --datasets bars --min-interval 1
+    """
+    from .sources.akshare_source import DATASETS, ingest_akshare, require_akshare
+
+    require_akshare()  # before creating a store it could not fill
+    end_day = _date(end, "--end") or dt.date.today()
+    start_day = _date(start, "--start") or end_day - dt.timedelta(days=365)
+    picked = [d for d in datasets.split(",") if d] or list(DATASETS)
+    with _store(store_path) as store, _progress() as progress:
+        summary = ingest_akshare(
+            store,
+            start_day,
+            end_day,
+            [b for b in boards.split(",") if b] or None,
+            progress=progress,
+            codes=[c for c in codes.split(",") if c] or None,
+            datasets=picked,
+            indices=[i for i in indices.split(",") if i],
+            min_interval=min_interval,
+            max_retries=retries,
+            force=force,
+        )
+    _report(summary)

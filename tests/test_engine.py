@@ -11,9 +11,9 @@ import duckdb
 import numpy as np
 import pytest
 import yaml
-from factory import S, make_store
 
 import indexrecon as ir
+from factory import S, make_store
 from indexrecon.errors import DependencyCycleError, IndexReconError, StoreError
 from indexrecon.schema import deep_merge
 

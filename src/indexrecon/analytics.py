@@ -66,3 +66,67 @@ def coverage(candidates: pd.DataFrame, constituents: pd.DataFrame, cap_col: str 
         "share_of_market_cap": idx_cap / board_cap if board_cap else 0.0,
         "avg_cap_multiple": avg_idx / avg_board if avg_board else 0.0,
     }
+
+
+def official_snapshot_date(store: Any, index_code: str, on_or_after: Any) -> Any:
+    row = store.con.execute(
+        "SELECT min(trade_date) FROM official_weights WHERE index_code = ? AND trade_date >= ?",
+        [index_code, on_or_after],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def compare_official(res: Any, official_date: Any = None) -> dict[str, Any]:
+    """A rebuilt review against the store's official list: overlap, the codes missed and
+    the extra ones (each with its rank and reason), and the weight distance (half the L1
+    distance over the union, our weights drifted to the official date)."""
+    from .calculation import weights_on
+    from .errors import StoreError
+
+    store, m = res.store, res.methodology
+    if not m.index_code:
+        raise StoreError(f"methodology {m.name} has no index_code to compare with")
+    if official_date is None:
+        official_date = official_snapshot_date(store, m.index_code, res.dates.effective)
+        if official_date is None:
+            raise StoreError(
+                f"the store has no official {m.index_code} weights on or after {res.dates.effective}"
+            )
+    official = store.con.execute(
+        "SELECT code, weight FROM official_weights WHERE index_code = ? AND trade_date = ? ORDER BY code",
+        [m.index_code, official_date],
+    ).df()
+    if official.empty:
+        raise StoreError(f"the store has no official {m.index_code} weights on {official_date}")
+    ours = weights_on(res, official_date)
+    w_off = dict(zip(official["code"], official["weight"], strict=True))
+    w_our = dict(zip(ours["code"], ours["weight"], strict=True))
+    ours_set = set(res.codes)
+    union = sorted(set(w_off) | ours_set)
+    distance = 0.5 * sum(abs(w_off.get(c, 0.0) - w_our.get(c, 0.0)) for c in union)
+    cand = res.candidates.set_index("code")
+
+    def row(code: str) -> dict[str, Any]:
+        if code in cand.index:
+            r = cand.loc[code]
+            rank = None if pd.isna(r["rank"]) else int(r["rank"])
+            return {"code": code, "name": r["name"], "rank": rank, "reason": r["reason"]}
+        name = store.con.execute("SELECT name, board FROM securities WHERE code = ?", [code]).fetchone()
+        why = "no data for this code in the store" if name is None else f"not a candidate (board {name[1]})"
+        return {"code": code, "name": name[0] if name else None, "rank": None, "reason": why}
+
+    missing = [
+        {**row(c), "official_weight": w_off[c]} for c in sorted(set(w_off) - ours_set)
+    ]
+    extra = [{**row(c), "weight": w_our.get(c)} for c in sorted(ours_set - set(w_off))]
+    by_rank = lambda d: (d["rank"] is None, d["rank"] or 0, d["code"])  # noqa: E731
+    return {
+        **res.header(),
+        "official_date": str(official_date),
+        "overlap": len(ours_set & set(w_off)),
+        "official_count": len(w_off),
+        "rebuilt_count": len(ours_set),
+        "missing": sorted(missing, key=by_rank),
+        "extra": sorted(extra, key=by_rank),
+        "weight_distance": distance,
+    }

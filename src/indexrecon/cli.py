@@ -318,16 +318,55 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
         click.echo(res.explain(code.strip()))
 
 
-def _register_optional() -> None:
+@main.command("compare")
+@click.argument("method")
+@click.option("--review", required=True, help="Review month, YYYY-MM.")
+@click.option("--official-date", help="Official snapshot (default: the first on or after the effective date).")
+@click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@store_option
+def compare_cmd(method: str, review: str, official_date: str | None, incumbents: str, fmt: str,
+                output: Path | None, store_path: Path | None) -> None:
+    """Rebuild a review and compare it with the store's official constituents.
+
+    \b
+    Example:
+      indexrecon compare chinext --review 2024-12 --incumbents simulate --store real.duckdb
+    """
+    import pandas as pd
+
+    from .analytics import compare_official
+    from .engine import run_review
+    from .report import rich_table
+
+    store = _open(store_path)
+    res = run_review(method, store, review, incumbents=incumbents)
+    cmp = compare_official(res, _date(official_date))
+
+    def render(con: Any) -> None:
+        for line in _header_lines(res):
+            con.print(line, highlight=False)
+        con.print(
+            f"official list of {cmp['official_date']}: overlap {cmp['overlap']} of "
+            f"{cmp['official_count']}; weight distance {100 * cmp['weight_distance']:.2f}%",
+            highlight=False,
+        )
+        for key, title in (("missing", "In the official list, not rebuilt"), ("extra", "Rebuilt, not official")):
+            if cmp[key]:
+                con.print(rich_table(pd.DataFrame(cmp[key]), title))
+
+    _emit(None, fmt, output, cmp, render)
+
+
+def _register_groups() -> None:
     """Command groups that live in their own modules."""
-    try:
-        from .ingest_cli import ingest
-    except ImportError:  # the ingest module is optional in a partial checkout
-        return
+    from .ingest_cli import ingest
+
     main.add_command(ingest)
 
 
-_register_optional()
+_register_groups()
 
 
 if __name__ == "__main__":  # pragma: no cover

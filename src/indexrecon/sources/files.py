@@ -15,6 +15,7 @@ is written, and a bad file raises a one-line ``DataError`` naming the file and t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
@@ -85,6 +86,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 CODE_COLUMNS = ("code", "index_code", "old_code", "new_code")
+ONE_DAY = dt.timedelta(days=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -93,11 +95,12 @@ CODE_COLUMNS = ("code", "index_code", "old_code", "new_code")
 
 @dataclass
 class IngestSummary:
-    """What an ingest wrote: rows per table, items skipped, warnings and failures."""
+    """What an ingest wrote: rows per table, items skipped, notes, warnings and failures."""
 
     source: str
     rows: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -115,9 +118,11 @@ class IngestSummary:
         if self.skipped:
             lines.append(
                 f"  skipped {len(self.skipped)} item(s) already loaded from unchanged input "
-                "(force to reload): " + ", ".join(self.skipped[:6])
+                "(force to reload): "
+                + ", ".join(self.skipped[:6])
                 + (" ..." if len(self.skipped) > 6 else "")
             )
+        lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  FAILED: {f}" for f in self.failures]
         return "\n".join(lines)
@@ -180,9 +185,7 @@ def fingerprint(paths: Iterable[Path]) -> str:
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, source: str, item: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM ingest_log WHERE source = ? AND item = ?", [source, item]
-    ).fetchone()
+    row = one(con, "SELECT count(*) FROM ingest_log WHERE source = ? AND item = ?", [source, item])
     return bool(row and row[0])
 
 
@@ -201,12 +204,10 @@ def replace_rows(
 ) -> int:
     """Delete the rows of `table` whose key `relation` covers, then insert `relation`."""
     keys = TABLE_KEYS[table]
-    has_rows = con.execute(f"SELECT count(*) > 0 FROM {table}").fetchone()
+    has_rows = one(con, f"SELECT count(*) > 0 FROM {table}")
     if has_rows and has_rows[0]:
         cond = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        con.execute(
-            f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM {relation} s WHERE {cond})"
-        )
+        con.execute(f"DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM {relation} s WHERE {cond})")
     cols = ", ".join(columns) if columns else "*"
     order = f" ORDER BY {order_by}" if order_by else ""
     before = _count(con, table)
@@ -219,7 +220,7 @@ def upsert_securities(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 
     `relation` has columns code, exchange, board, name, list_date, delist_date, unique code.
     """
-    n_new = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    n_new = one(con, f"SELECT count(*) FROM {relation}")
     con.execute(
         f"""INSERT INTO securities SELECT code, exchange, board, name, list_date, delist_date
             FROM {relation}
@@ -242,6 +243,13 @@ def insert_calendar(con: duckdb.DuckDBPyConnection, relation: str, column: str =
     return _count(con, "calendar") - before
 
 
+def record_ingest(store: Store, summary: IngestSummary) -> None:
+    """Remember what the last ingest wrote and how long it took (meta last_ingest)."""
+    store.set_meta(
+        last_ingest=f"{summary.source}: {summary.total_rows:,} rows in {summary.seconds:.1f} s"
+    )
+
+
 def note_source(store: Store, label: str) -> None:
     """Record real (non-synthetic) data and append `label` to meta.source."""
     existing = store.meta.get("source", "")
@@ -254,37 +262,45 @@ def note_source(store: Store, label: str) -> None:
     store.set_meta(**values)
 
 
-def check_amount_units(
-    con: duckdb.DuckDBPyConnection, relation: str, close: str = "close"
-) -> str | None:
-    """Which column has the wrong unit, judged by amount / (volume x close) ~ 1, or None."""
-    row = con.execute(
-        f"SELECT median(amount / (volume * {close})) FROM {relation} "
-        f"WHERE volume > 0 AND amount > 0 AND {close} > 0"
-    ).fetchone()
-    ratio = row[0] if row else None
+RATIO_SQL = (
+    "median(amount / (volume * close)) FILTER (WHERE volume > 0 AND amount > 0 AND close > 0)"
+)
+
+
+def amount_unit_problem(ratio: float | None) -> tuple[str, str] | None:
+    """(column, message) if amount / (volume x close), ~1 in CNY and shares, shows a unit slip."""
     if ratio is None or 0.5 <= ratio <= 2.0:
         return None
-    # Typical mistakes: tushare amount in 1k CNY, others in 10k CNY, volume in lots of 100,
-    # prices in fen as TDX stores them.
+    what = f"amount / (volume x close) is {ratio:.2g}"
+    # typical slips: amount in 10k or 1k CNY (tushare), prices in fen (TDX), volume in lots
     if ratio < 3e-4:
-        return f"amount: amount / (volume x close) is {ratio:.2g}: amount looks like 10k CNY (万元); the store expects CNY"
+        return "amount", f"{what}: amount looks like 10k CNY (万元); the store expects CNY"
     if ratio < 3e-3:
-        return f"amount: amount / (volume x close) is {ratio:.2g}: amount looks like 1k CNY (千元); the store expects CNY"
+        return "amount", f"{what}: amount looks like 1k CNY (千元); the store expects CNY"
     if ratio < 0.03:
-        return f"close: amount / (volume x close) is {ratio:.2g}: prices look like fen (x100); the store expects CNY"
+        return "close", f"{what}: prices look like fen (x100); the store expects CNY"
     if ratio > 30:
-        return f"volume: amount / (volume x close) is {ratio:.3g}: volume looks like lots of 100 shares (手); the store expects shares"
-    return f"amount: amount / (volume x close) is {ratio:.3g}, expected about 1 (amount CNY, volume shares, prices CNY)"
+        return "volume", f"{what}: volume looks like lots of 100 (手); the store expects shares"
+    return "amount", f"{what}, expected about 1 (amount in CNY, volume in shares, prices in CNY)"
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query, with the result drained.
+
+    DuckDB 2 keeps a partly fetched result open on the connection and then refuses
+    `register()`, so never leave a fetchone() behind.
+    """
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    row = one(con, f"SELECT count(*) FROM {table}")
     return int(row[0]) if row else 0
 
 
 def _first(con: duckdb.DuckDBPyConnection, sql: str) -> tuple | None:
-    return con.execute(sql).fetchone()
+    return one(con, sql)
 
 
 def table_columns(table: str) -> list[tuple[str, str, bool]]:
@@ -342,10 +358,8 @@ class _Folder:
 
     def cleanup(self) -> None:
         for kind, name in reversed(self._temp):
-            try:
+            with contextlib.suppress(duckdb.Error):
                 self.con.execute(f"DROP {kind} IF EXISTS {name}")
-            except duckdb.Error:
-                pass
 
     def describe(self, path: Path, reader: str) -> dict[str, str]:
         try:
@@ -365,15 +379,29 @@ class _Folder:
                 "text": t == "VARCHAR",
                 "date": t == "DATE" or t.startswith("TIMESTAMP"),
                 "number": t
-                in {"DOUBLE", "FLOAT", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT",
-                    "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}
+                in {
+                    "DOUBLE",
+                    "FLOAT",
+                    "BIGINT",
+                    "INTEGER",
+                    "HUGEINT",
+                    "SMALLINT",
+                    "TINYINT",
+                    "UBIGINT",
+                    "UINTEGER",
+                    "USMALLINT",
+                    "UTINYINT",
+                }
                 or t.startswith("DECIMAL"),
             }[family]
             if not ok:
                 raise _fail(path, col, f"has type {have[col]}, expected {family}")
 
 
-def _check_codes(f: _Folder, path: Path, relation: str, column: str) -> None:
+def _check_codes(
+    f: _Folder, path: Path, relation: str, column: str, label: str | None = None
+) -> None:
+    """All values of `column` are 6-digit codes; `label` names the file's column."""
     row = _first(
         f.con,
         f"SELECT count(*), any_value({column}) FROM {relation} "
@@ -381,7 +409,7 @@ def _check_codes(f: _Folder, path: Path, relation: str, column: str) -> None:
     )
     if row and row[0]:
         raise _fail(
-            path, column, f"{row[0]:,} value(s) are not 6-digit codes (e.g. {row[1]!r})"
+            path, label or column, f"{row[0]:,} value(s) are not 6-digit codes (e.g. {row[1]!r})"
         )
 
 
@@ -396,7 +424,8 @@ def _check_bars(f: _Folder, path: Path, relation: str, code: str = "code") -> No
               count(*) FILTER (WHERE open <= 0), count(*) FILTER (WHERE high <= 0),
               count(*) FILTER (WHERE low <= 0), count(*) FILTER (WHERE close <= 0),
               count(*) FILTER (WHERE high < low),
-              count(*) FILTER (WHERE volume < 0), count(*) FILTER (WHERE amount < 0)
+              count(*) FILTER (WHERE volume < 0), count(*) FILTER (WHERE amount < 0),
+              {RATIO_SQL}
             FROM {relation}""",
     )
     assert row is not None
@@ -415,17 +444,18 @@ def _check_bars(f: _Folder, path: Path, relation: str, code: str = "code") -> No
     for n, col, what in checks:
         if n:
             raise _fail(path, col, f"{what} in {n:,} of {row[0]:,} rows")
-    _check_codes(f, path, f"(SELECT DISTINCT {code} FROM {relation})", code)
-    dup = _first(
-        f.con,
-        f"SELECT {code}, date FROM {relation} GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
-    )
-    if dup:
-        raise _fail(path, "date", f"duplicate rows for {dup[0]} on {dup[1]}")
-    problem = check_amount_units(f.con, relation)
+    problem = amount_unit_problem(row[11])
     if problem:
-        col, msg = problem.split(": ", 1)
-        raise _fail(path, col, msg)
+        raise _fail(path, *problem)
+    _check_codes(f, path, f"(SELECT DISTINCT {code} FROM {relation})", code)
+    distinct = _first(f.con, f"SELECT count(*) FROM (SELECT DISTINCT {code}, date FROM {relation})")
+    if distinct and distinct[0] != row[0]:
+        dup = _first(
+            f.con,
+            f"SELECT {code}, date FROM {relation} GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
+        )
+        example = f", e.g. {dup[0]} on {dup[1]}" if dup else ""
+        raise _fail(path, "date", f"{row[0] - distinct[0]:,} duplicate (code, date) rows{example}")
 
 
 def _check_intervals(f: _Folder, path: Path, relation: str, start: str, end: str) -> None:
@@ -452,12 +482,13 @@ def detect_layout(folder: Path) -> str:
         return "realdata"
     if (folder / "bars.parquet").exists() and not _user_files(folder).get("securities"):
         try:
-            cols = {
-                r[0]
-                for r in duckdb.sql(
-                    f"DESCRIBE SELECT * FROM read_parquet({sql_str(folder / 'bars.parquet')})"
-                ).fetchall()
-            }
+            with duckdb.connect() as con:
+                cols = {
+                    r[0]
+                    for r in con.execute(
+                        f"DESCRIBE SELECT * FROM read_parquet({sql_str(folder / 'bars.parquet')})"
+                    ).fetchall()
+                }
         except duckdb.Error:
             cols = set()
         if "exchange" in cols:
@@ -482,348 +513,432 @@ def _user_files(folder: Path) -> dict[str, Path]:
 
 
 # --------------------------------------------------------------------------------------
-# the shared real dataset
+# the shared real dataset: one builder per file, each binding its own path
+
+
+def _parquet(path: Path) -> str:
+    return f"read_parquet({sql_str(path)})"
+
+
+def _realdata_bars(f: _Folder, path: Path) -> list[_Item]:
+    reader = _parquet(path)
+
+    def validate() -> None:
+        have = f.describe(path, reader)
+        f.require_columns(
+            path,
+            have,
+            {
+                "code": "text",
+                "exchange": "text",
+                "date": "date",
+                "open": "number",
+                "high": "number",
+                "low": "number",
+                "close": "number",
+                "amount": "number",
+                "volume": "number",
+            },
+        )
+        # a view, not a copy: DuckDB reads the Parquet file directly for each statement
+        rel = f.view(
+            "_src_bars",
+            "SELECT code, exchange, CAST(date AS DATE) AS date, CAST(open AS DOUBLE) AS open, "
+            "CAST(high AS DOUBLE) AS high, CAST(low AS DOUBLE) AS low, "
+            "CAST(close AS DOUBLE) AS close, CAST(amount AS DOUBLE) AS amount, "
+            f"CAST(volume AS BIGINT) AS volume FROM {reader}",
+        )
+        _check_bars(f, path, rel)
+        bad = _first(
+            f.con,
+            f"SELECT count(DISTINCT code), any_value(exchange || ':' || code) FROM {rel} "
+            f"WHERE {board_sql('code', 'exchange')} IS NULL",
+        )
+        if bad and bad[0]:
+            raise _fail(
+                path,
+                "code",
+                f"{bad[0]} code(s) are not A-share stocks by exchange and prefix (e.g. {bad[1]})",
+            )
+
+    def write_bars(con: duckdb.DuckDBPyConnection) -> int:
+        cols = ["code", "date", "open", "high", "low", "close", "amount", "volume"]
+        # ordered by (date, code) so date-range queries prune row groups
+        return replace_rows(con, "bars", "_src_bars", cols, order_by="date, code")
+
+    def write_securities(con: duckdb.DuckDBPyConnection) -> int:
+        rel = f.temp_table(
+            "_new_securities",
+            "SELECT code, any_value(exchange) AS exchange, "
+            f"any_value({board_sql('code', 'exchange')}) AS board, NULL::VARCHAR AS name, "
+            "min(date) AS list_date, NULL::DATE AS delist_date FROM _src_bars GROUP BY code",
+        )
+        _note_censored_list_dates(f, con, rel)
+        return upsert_securities(con, rel)
+
+    once = _once(f, "bars_valid", validate)
+    return [
+        _Item("bars", (path,), "bars <- bars.parquet", once, write_bars),
+        _Item("securities", (path,), "securities <- bars.parquet", once, write_securities),
+        _Item(
+            "calendar",
+            (path,),
+            "calendar <- bars.parquet",
+            once,
+            lambda con: insert_calendar(con, "_src_bars"),
+        ),
+    ]
+
+
+def _note_censored_list_dates(f: _Folder, con: duckdb.DuckDBPyConnection, rel: str) -> None:
+    """list_date is the first bar: record that it is only a bound for the data's first day."""
+    row = one(
+        con,
+        f"SELECT min(list_date), count(*) FILTER (WHERE list_date = "
+        f"(SELECT min(list_date) FROM {rel})) FROM {rel}",
+    )
+    if not row or not row[1]:
+        return
+    first_day, censored = row
+    f.summary.warnings.append(
+        f"list_date is estimated as the first bar in the data: {censored:,} stocks have their "
+        f"first bar on {first_day}, the data's first day, so they listed on or before it "
+        "(meta list_date_censored_at)"
+    )
+    f.store.set_meta(
+        list_date_source="first bar in the data (estimate)",
+        list_date_censored_at=str(first_day),
+    )
+
+
+def _realdata_index_bars(f: _Folder, path: Path) -> list[_Item]:
+    reader = _parquet(path)
+
+    def validate() -> None:
+        have = f.describe(path, reader)
+        f.require_columns(
+            path,
+            have,
+            {
+                "code": "text",
+                "date": "date",
+                "open": "number",
+                "high": "number",
+                "low": "number",
+                "close": "number",
+                "amount": "number",
+                "volume": "number",
+            },
+        )
+        rel = f.view(
+            "_src_index_bars",
+            "SELECT code AS index_code, CAST(date AS DATE) AS date, "
+            "CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, "
+            "CAST(low AS DOUBLE) AS low, CAST(close AS DOUBLE) AS close, "
+            "CAST(amount AS DOUBLE) AS amount, CAST(volume AS BIGINT) AS volume "
+            f"FROM {reader}",
+        )
+        _check_index_bars(f, path, rel, index_col="code")
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        return replace_rows(con, "index_bars", "_src_index_bars", order_by="date, index_code")
+
+    return [_Item("index_bars", (path,), "index_bars <- index_bars.parquet", validate, write)]
+
+
+def _check_index_bars(f: _Folder, path: Path, rel: str, index_col: str = "index_code") -> None:
+    _check_codes(f, path, f"(SELECT DISTINCT index_code FROM {rel})", "index_code", index_col)
+    row = _first(
+        f.con,
+        "SELECT count(*) FILTER (WHERE close IS NULL OR close <= 0), "
+        f"count(*) FILTER (WHERE date IS NULL) FROM {rel}",
+    )
+    if row and row[0]:
+        raise _fail(path, "close", f"is missing, zero or negative in {row[0]:,} rows")
+    if row and row[1]:
+        raise _fail(path, "date", f"is missing in {row[1]:,} rows")
+    dup = _first(
+        f.con, f"SELECT index_code, date FROM {rel} GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+    )
+    if dup:
+        raise _fail(path, "date", f"duplicate rows for {index_col} {dup[0]} on {dup[1]}")
+
+
+def _realdata_shares(f: _Folder, path: Path) -> list[_Item]:
+    reader = _parquet(path)
+
+    def validate() -> None:
+        have = f.describe(path, reader)
+        f.require_columns(
+            path, have, {"code": "text", "effective_date": "date", "total_shares": "number"}
+        )
+        source = "source" if "source" in have else "NULL::VARCHAR"
+        # A few change points hold a derived event and an observed anchor on the same day;
+        # the README's method lets the anchor override the event, so keep the anchor.
+        prefer = "(source = 'base_share')" if "source" in have else "false"
+        rel = f.view(
+            "_src_shares",
+            "SELECT code, CAST(effective_date AS DATE) AS effective_date, "
+            "CAST(total_shares AS DOUBLE) AS total_shares, NULL::DOUBLE AS float_shares, "
+            f"NULL::DOUBLE AS free_float_shares, {source} AS source "
+            f"FROM read_parquet({sql_str(path)}, file_row_number = true) "
+            "QUALIFY row_number() OVER (PARTITION BY code, effective_date "
+            f"ORDER BY {prefer} DESC, file_row_number DESC) = 1",
+        )
+        dropped = _first(f.con, f"SELECT (SELECT count(*) FROM {reader}) - count(*) FROM {rel}")
+        if dropped and dropped[0]:
+            f.summary.warnings.append(
+                f"{path.name}: {dropped[0]} (code, effective_date) pairs had two rows; kept the "
+                "observed base_share anchor over the derived event"
+            )
+        _check_shares(f, path, rel)
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        return replace_rows(con, "shares", "_src_shares", order_by="code, effective_date")
+
+    return [_Item("shares", (path,), "shares <- shares.parquet", validate, write)]
+
+
+def _realdata_industry(
+    f: _Folder, path: Path, changes: dict[str, tuple[str, dt.date]]
+) -> list[_Item]:
+    """Shenwan intervals; an old code's rows move to its new code, clipped at the change.
+
+    Also dates the code changes (in `changes`, in place) by the new code's first interval.
+    """
+    reader = _parquet(path)
+
+    def validate() -> None:
+        have = f.describe(path, reader)
+        f.require_columns(
+            path,
+            have,
+            {
+                "code": "text",
+                "start_date": "date",
+                "end_date": "date",
+                "sw_l1_code": "text",
+                "sw_l1_name": "text",
+                "sw_l2_code": "text",
+                "sw_l2_name": "text",
+                "sw_l3_code": "text",
+            },
+        )
+        for old, (new, default) in CODE_CHANGES.items():
+            row = _first(f.con, f"SELECT min(start_date) FROM {reader} WHERE code = '{new}'")
+            changes[old] = (new, row[0] if row and row[0] else default)
+        clip = " ".join(
+            f"WHEN code = '{old}' THEN LEAST(COALESCE(end_date, DATE '{day - ONE_DAY}'), "
+            f"DATE '{day - ONE_DAY}')"
+            for old, (_new, day) in changes.items()
+        )
+        drop = " OR ".join(
+            f"(code = '{old}' AND start_date >= DATE '{day}')"
+            for old, (_new, day) in changes.items()
+        )
+        l1_en = "sw_l1_name_en" if "sw_l1_name_en" in have else "NULL::VARCHAR"
+        rel = f.view(
+            "_src_industry",
+            f"SELECT {remap_code_sql('code')} AS code, CAST(start_date AS DATE) AS start_date, "
+            f"CAST(CASE {clip} ELSE end_date END AS DATE) AS end_date, "
+            f"sw_l1_code, sw_l1_name, {l1_en} AS sw_l1_name_en, sw_l2_code, sw_l2_name, "
+            f"NULL::VARCHAR AS sw_l2_name_en, sw_l3_code FROM {reader} "
+            f"WHERE NOT ({drop or 'false'})",
+        )
+        _check_codes(f, path, f"(SELECT DISTINCT code FROM {rel})", "code")
+        _check_intervals(f, path, rel, "start_date", "end_date")
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        return replace_rows(con, "industry", "_src_industry", order_by="code, start_date")
+
+    return [
+        _Item(
+            "industry",
+            (path,),
+            "industry <- industry_sw.parquet",
+            _once(f, "industry_valid", validate),
+            write,
+        )
+    ]
+
+
+def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
+    reader = _parquet(path)
+
+    def validate() -> None:
+        have = f.describe(path, reader)
+        f.require_columns(
+            path,
+            have,
+            {"index_code": "text", "con_code": "text", "trade_date": "date", "weight": "number"},
+        )
+        # published in percent; the store holds fractions
+        rel = f.view(
+            "_src_weights",
+            "SELECT index_code, CAST(trade_date AS DATE) AS trade_date, "
+            f"{remap_code_sql('con_code')} AS code, CAST(weight AS DOUBLE) / 100.0 AS weight "
+            f"FROM {reader}",
+        )
+        _check_codes(f, path, f"(SELECT DISTINCT index_code FROM {rel})", "index_code")
+        _check_codes(f, path, f"(SELECT DISTINCT code FROM {rel})", "code", "con_code")
+        row = _first(
+            f.con,
+            f"SELECT (SELECT count(*) FROM {rel} WHERE weight IS NULL OR weight < 0), max(s) "
+            f"FROM (SELECT sum(weight) * 100 AS s FROM {rel} GROUP BY index_code, trade_date)",
+        )
+        assert row is not None
+        if row[0]:
+            raise _fail(path, "weight", f"is missing or negative in {row[0]:,} rows")
+        if row[1] is not None and row[1] <= 1.5:
+            raise _fail(
+                path,
+                "weight",
+                f"sums to {row[1]:.3g} per date: looks like fractions, but this file is "
+                "documented in percent (sums to ~100)",
+            )
+        if row[1] is not None and row[1] > 101:
+            raise _fail(path, "weight", f"sums to {row[1]:.4g}% on some date, above 100")
+        dup = _first(
+            f.con,
+            f"SELECT index_code, trade_date, code FROM {rel} GROUP BY ALL "
+            "HAVING count(*) > 1 LIMIT 1",
+        )
+        if dup:
+            raise _fail(path, "con_code", f"{dup[2]} listed twice in {dup[0]} on {dup[1]}")
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        return replace_rows(
+            con, "official_weights", "_src_weights", order_by="index_code, trade_date, code"
+        )
+
+    return [
+        _Item(
+            "official_weights",
+            (path,),
+            "official_weights <- official_weights.parquet",
+            validate,
+            write,
+        )
+    ]
+
+
+def _realdata_membership(f: _Folder, path: Path) -> list[_Item]:
+    reader = _parquet(path)
+
+    def validate() -> None:
+        have = f.describe(path, reader)
+        f.require_columns(
+            path,
+            have,
+            {"index": "text", "code": "text", "start_date": "date", "end_date": "date"},
+        )
+        known = ", ".join(sql_str(k) for k in CSI_INDEX_CODES)
+        bad = _first(
+            f.con,
+            f'SELECT count(*), any_value("index") FROM {reader} '
+            f'WHERE "index" IS NULL OR "index" NOT IN ({known})',
+        )
+        if bad and bad[0]:
+            raise _fail(
+                path,
+                "index",
+                f"unknown index {bad[1]!r} in {bad[0]:,} rows "
+                f"(known: {', '.join(CSI_INDEX_CODES)})",
+            )
+        whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CSI_INDEX_CODES.items())
+        # The 2005-07 CSI 300 history carries a placeholder code (T00018) for a stock long
+        # gone: drop such rows rather than store a code nothing can join on.
+        bad = _first(
+            f.con,
+            f"SELECT count(*), any_value(code) FROM {reader} "
+            "WHERE NOT regexp_full_match(code, '[0-9]{6}')",
+        )
+        if bad and bad[0]:
+            f.summary.warnings.append(
+                f"{path.name}: dropped {bad[0]} rows whose code is not a 6-digit code (e.g. {bad[1]})"
+            )
+        rel = f.view(
+            "_src_membership",
+            f'SELECT CASE "index" {whens} END AS index_code, '
+            f"{remap_code_sql('code')} AS code, CAST(start_date AS DATE) AS start_date, "
+            f"CAST(end_date AS DATE) AS end_date FROM {reader} "
+            "WHERE regexp_full_match(code, '[0-9]{6}')",
+        )
+        _check_intervals(f, path, rel, "start_date", "end_date")
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        n = replace_rows(
+            con, "index_membership", "_src_membership", order_by="index_code, code, start_date"
+        )
+        # Intervals still open when the file was cut end on its last day: not exits.
+        edge = _first(con, "SELECT max(end_date) FROM _src_membership")
+        if edge and edge[0]:
+            f.store.set_meta(index_membership_known_until=str(edge[0]))
+            f.summary.warnings.append(
+                f"index_membership ends on {edge[0]}, the edge of {path.name}: intervals ending "
+                "that day are not exits (meta index_membership_known_until)"
+            )
+        return n
+
+    return [
+        _Item(
+            "index_membership",
+            (path,),
+            "index_membership <- csi_membership.parquet",
+            validate,
+            write,
+        )
+    ]
 
 
 def _realdata_items(f: _Folder) -> list[_Item]:
     folder = f.folder
-    items: list[_Item] = []
-    code_change_dates = dict(CODE_CHANGES)
-
-    def p(name: str) -> Path:
-        return folder / name
-
-    # -- bars, securities and calendar, all from bars.parquet
-    bars_path = p("bars.parquet")
-    if bars_path.exists():
-        reader = f"read_parquet({sql_str(bars_path)})"
-
-        def bars_view() -> str:
-            have = f.describe(bars_path, reader)
-            f.require_columns(
-                bars_path,
-                have,
-                {"code": "text", "exchange": "text", "date": "date", "open": "number",
-                 "high": "number", "low": "number", "close": "number", "amount": "number",
-                 "volume": "number"},
-            )
-            return f.view(
-                "_src_bars",
-                f"SELECT code, exchange, CAST(date AS DATE) AS date, "
-                f"CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, "
-                f"CAST(low AS DOUBLE) AS low, CAST(close AS DOUBLE) AS close, "
-                f"CAST(amount AS DOUBLE) AS amount, CAST(volume AS BIGINT) AS volume "
-                f"FROM {reader}",
-            )
-
-        def validate_bars() -> None:
-            def run() -> None:
-                rel = str(f.once("bars_view", bars_view))
-                _check_bars(f, bars_path, rel)
-                bad = _first(
-                    f.con,
-                    f"SELECT count(DISTINCT code), any_value(exchange || ':' || code) FROM {rel} "
-                    f"WHERE {board_sql('code', 'exchange')} IS NULL",
-                )
-                if bad and bad[0]:
-                    raise _fail(
-                        bars_path, "code",
-                        f"{bad[0]} code(s) are not A-share stocks by exchange and prefix (e.g. {bad[1]})",
-                    )
-
-            f.once("bars_valid", run)
-
-        def write_bars(con: duckdb.DuckDBPyConnection) -> int:
-            return replace_rows(
-                con, "bars", "_src_bars",
-                ["code", "date", "open", "high", "low", "close", "amount", "volume"],
-                order_by="date, code",
-            )
-
-        def write_securities(con: duckdb.DuckDBPyConnection) -> int:
-            rel = f.temp_table(
-                "_new_securities",
-                f"SELECT code, any_value(exchange) AS exchange, "
-                f"any_value({board_sql('code', 'exchange')}) AS board, NULL::VARCHAR AS name, "
-                f"min(date) AS list_date, NULL::DATE AS delist_date FROM _src_bars GROUP BY code",
-            )
-            first_day, censored = con.execute(
-                f"SELECT min(list_date), count(*) FILTER (WHERE list_date = "
-                f"(SELECT min(list_date) FROM {rel})) FROM {rel}"
-            ).fetchone() or (None, 0)
-            if censored:
-                f.summary.warnings.append(
-                    f"list_date is estimated as the first bar in the data: {censored:,} stocks "
-                    f"have their first bar on {first_day}, the data's first day, so they listed "
-                    f"on or before it (meta list_date_censored_at)"
-                )
-                f.store.set_meta(
-                    list_date_source="first bar in the data (estimate)",
-                    list_date_censored_at=str(first_day),
-                )
-            return upsert_securities(con, rel)
-
-        def write_calendar(con: duckdb.DuckDBPyConnection) -> int:
-            return insert_calendar(con, "_src_bars")
-
-        items += [
-            _Item("bars", (bars_path,), "bars <- bars.parquet", validate_bars, write_bars),
-            _Item("securities", (bars_path,), "securities <- bars.parquet", validate_bars,
-                  write_securities),
-            _Item("calendar", (bars_path,), "calendar <- bars.parquet", validate_bars,
-                  write_calendar),
-        ]
-
-    # -- index levels
-    ib_path = p("index_bars.parquet")
-    if ib_path.exists():
-        reader = f"read_parquet({sql_str(ib_path)})"
-
-        def validate_ib() -> None:
-            have = f.describe(ib_path, reader)
-            f.require_columns(
-                ib_path, have,
-                {"code": "text", "date": "date", "open": "number", "high": "number",
-                 "low": "number", "close": "number", "amount": "number", "volume": "number"},
-            )
-            f.view(
-                "_src_index_bars",
-                f"SELECT code AS index_code, CAST(date AS DATE) AS date, "
-                f"CAST(open AS DOUBLE) AS open, CAST(high AS DOUBLE) AS high, "
-                f"CAST(low AS DOUBLE) AS low, CAST(close AS DOUBLE) AS close, "
-                f"CAST(amount AS DOUBLE) AS amount, CAST(volume AS BIGINT) AS volume "
-                f"FROM {reader}",
-            )
-            _check_codes(f, ib_path, "_src_index_bars", "index_code")
-            row = _first(
-                f.con,
-                "SELECT count(*) FILTER (WHERE close IS NULL OR close <= 0), "
-                "count(*) FILTER (WHERE date IS NULL) FROM _src_index_bars",
-            )
-            if row and row[0]:
-                raise _fail(ib_path, "close", f"is missing, zero or negative in {row[0]:,} rows")
-            if row and row[1]:
-                raise _fail(ib_path, "date", f"is missing in {row[1]:,} rows")
-            dup = _first(
-                f.con,
-                "SELECT index_code, date FROM _src_index_bars GROUP BY ALL "
-                "HAVING count(*) > 1 LIMIT 1",
-            )
-            if dup:
-                raise _fail(ib_path, "date", f"duplicate rows for {dup[0]} on {dup[1]}")
-
-        items.append(
-            _Item(
-                "index_bars", (ib_path,), "index_bars <- index_bars.parquet", validate_ib,
-                lambda con: replace_rows(con, "index_bars", "_src_index_bars",
-                                         order_by="date, index_code"),
-            )
-        )
-
-    # -- estimated total share capital
-    sh_path = p("shares.parquet")
-    if sh_path.exists():
-        reader = f"read_parquet({sql_str(sh_path)})"
-
-        def validate_shares() -> None:
-            have = f.describe(sh_path, reader)
-            f.require_columns(
-                sh_path, have,
-                {"code": "text", "effective_date": "date", "total_shares": "number"},
-            )
-            source = "source" if "source" in have else "NULL::VARCHAR"
-            f.view(
-                "_src_shares",
-                f"SELECT code, CAST(effective_date AS DATE) AS effective_date, "
-                f"CAST(total_shares AS DOUBLE) AS total_shares, NULL::DOUBLE AS float_shares, "
-                f"NULL::DOUBLE AS free_float_shares, {source} AS source FROM {reader}",
-            )
-            _check_shares(f, sh_path, "_src_shares")
-
-        items.append(
-            _Item("shares", (sh_path,), "shares <- shares.parquet", validate_shares,
-                  lambda con: replace_rows(con, "shares", "_src_shares"))
-        )
-
-    # -- Shenwan industries (old codes re-keyed to the new code, clipped at the change)
-    ind_path = p("industry_sw.parquet")
-    validate_industry: Callable[[], None] = lambda: None  # noqa: E731
-    if ind_path.exists():
-        reader = f"read_parquet({sql_str(ind_path)})"
-
-        def validate_industry_once() -> None:
-            have = f.describe(ind_path, reader)
-            f.require_columns(
-                ind_path, have,
-                {"code": "text", "start_date": "date", "end_date": "date",
-                 "sw_l1_code": "text", "sw_l1_name": "text", "sw_l2_code": "text",
-                 "sw_l2_name": "text", "sw_l3_code": "text"},
-            )
-            # The SW history supports the change date: the new code's first interval.
-            for old, (new, default) in CODE_CHANGES.items():
-                row = _first(
-                    f.con,
-                    f"SELECT min(start_date) FROM {reader} WHERE code = {sql_str(new)}",
-                )
-                code_change_dates[old] = (new, row[0] if row and row[0] else default)
-            l1_en = "sw_l1_name_en" if "sw_l1_name_en" in have else "NULL::VARCHAR"
-            clip = []
-            for old, (_new, day) in code_change_dates.items():
-                last = day - dt.timedelta(days=1)
-                clip.append(
-                    f"WHEN code = '{old}' THEN LEAST(COALESCE(end_date, DATE '{last}'), "
-                    f"DATE '{last}')"
-                )
-            drop = " OR ".join(
-                f"(code = '{old}' AND start_date >= DATE '{day}')"
-                for old, (_n, day) in code_change_dates.items()
-            )
-            f.view(
-                "_src_industry",
-                f"SELECT {remap_code_sql('code')} AS code, CAST(start_date AS DATE) AS start_date, "
-                f"CAST(CASE {' '.join(clip)} ELSE end_date END AS DATE) AS end_date, "
-                f"sw_l1_code, sw_l1_name, {l1_en} AS sw_l1_name_en, sw_l2_code, sw_l2_name, "
-                f"NULL::VARCHAR AS sw_l2_name_en, sw_l3_code FROM {reader} "
-                f"WHERE NOT ({drop or 'false'})",
-            )
-            _check_codes(f, ind_path, "_src_industry", "code")
-            _check_intervals(f, ind_path, "_src_industry", "start_date", "end_date")
-
-        validate_industry = _once(f, "industry_valid", validate_industry_once)
-        items.append(
-            _Item("industry", (ind_path,), "industry <- industry_sw.parquet", validate_industry,
-                  lambda con: replace_rows(con, "industry", "_src_industry",
-                                           order_by="code, start_date"))
-        )
-
-    # -- official weights (percent -> fraction)
-    w_path = p("official_weights.parquet")
-    if w_path.exists():
-        reader = f"read_parquet({sql_str(w_path)})"
-
-        def validate_weights() -> None:
-            have = f.describe(w_path, reader)
-            f.require_columns(
-                w_path, have,
-                {"index_code": "text", "con_code": "text", "trade_date": "date",
-                 "weight": "number"},
-            )
-            f.view(
-                "_src_weights",
-                f"SELECT index_code, CAST(trade_date AS DATE) AS trade_date, "
-                f"{remap_code_sql('con_code')} AS code, CAST(weight AS DOUBLE) / 100.0 AS weight "
-                f"FROM {reader}",
-            )
-            _check_codes(f, w_path, "_src_weights", "index_code")
-            _check_codes(f, w_path, "_src_weights", "code")
-            row = _first(
-                f.con,
-                "SELECT (SELECT count(*) FROM _src_weights WHERE weight IS NULL OR weight < 0), "
-                "max(s), min(s) FROM (SELECT sum(weight) * 100 AS s FROM _src_weights "
-                "GROUP BY index_code, trade_date)",
-            )
-            assert row is not None
-            if row[0]:
-                raise _fail(w_path, "weight", f"is missing or negative in {row[0]:,} rows")
-            if row[1] is not None and row[1] <= 1.5:
-                raise _fail(
-                    w_path, "weight",
-                    f"sums to {row[1]:.3g} per date: looks like fractions, but this layout "
-                    "publishes percent (sums to ~100)",
-                )
-            if row[1] is not None and row[1] > 101:
-                raise _fail(w_path, "weight", f"sums to {row[1]:.4g}% on some date, above 100")
-            dup = _first(
-                f.con,
-                "SELECT index_code, trade_date, code FROM _src_weights GROUP BY ALL "
-                "HAVING count(*) > 1 LIMIT 1",
-            )
-            if dup:
-                raise _fail(w_path, "con_code", f"{dup[2]} listed twice in {dup[0]} on {dup[1]}")
-
-        items.append(
-            _Item("official_weights", (w_path,), "official_weights <- official_weights.parquet",
-                  validate_weights,
-                  lambda con: replace_rows(con, "official_weights", "_src_weights",
-                                           order_by="index_code, trade_date, code"))
-        )
-
-    # -- CSI membership intervals
-    m_path = p("csi_membership.parquet")
-    if m_path.exists():
-        reader = f"read_parquet({sql_str(m_path)})"
-
-        def validate_membership() -> None:
-            have = f.describe(m_path, reader)
-            f.require_columns(
-                m_path, have,
-                {"index": "text", "code": "text", "start_date": "date", "end_date": "date"},
-            )
-            known = ", ".join(sql_str(k) for k in CSI_INDEX_CODES)
-            bad = _first(
-                f.con, f'SELECT count(*), any_value("index") FROM {reader} '
-                f'WHERE "index" IS NULL OR "index" NOT IN ({known})'
-            )
-            if bad and bad[0]:
-                raise _fail(
-                    m_path, "index",
-                    f"unknown index {bad[1]!r} in {bad[0]:,} rows (known: {', '.join(CSI_INDEX_CODES)})",
-                )
-            whens = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in CSI_INDEX_CODES.items())
-            f.view(
-                "_src_membership",
-                f'SELECT CASE "index" {whens} END AS index_code, '
-                f"{remap_code_sql('code')} AS code, CAST(start_date AS DATE) AS start_date, "
-                f"CAST(end_date AS DATE) AS end_date FROM {reader}",
-            )
-            _check_codes(f, m_path, "_src_membership", "code")
-            _check_intervals(f, m_path, "_src_membership", "start_date", "end_date")
-
-        def write_membership(con: duckdb.DuckDBPyConnection) -> int:
-            n = replace_rows(con, "index_membership", "_src_membership",
-                             order_by="index_code, code, start_date")
-            edge = _first(con, "SELECT max(end_date) FROM _src_membership")
-            if edge and edge[0]:
-                f.store.set_meta(index_membership_known_until=str(edge[0]))
-                f.summary.warnings.append(
-                    f"index_membership ends at {edge[0]}, the edge of csi_membership.parquet: "
-                    f"intervals ending that day are not exits (meta index_membership_known_until)"
-                )
-            return n
-
-        items.append(
-            _Item("index_membership", (m_path,), "index_membership <- csi_membership.parquet",
-                  validate_membership, write_membership)
-        )
-
-    # -- code changes: from the README, dated by the SW history when present
-    cc_paths = (ind_path,) if ind_path.exists() else ()
+    bars = folder / "bars.parquet"
+    if not bars.exists():
+        raise DataError(f"{folder}: bars.parquet is missing; the real dataset needs it")
+    changes = dict(CODE_CHANGES)
+    items = _realdata_bars(f, bars)
+    builders: list[tuple[str, Callable[[_Folder, Path], list[_Item]]]] = [
+        ("index_bars.parquet", _realdata_index_bars),
+        ("shares.parquet", _realdata_shares),
+        ("industry_sw.parquet", lambda f, p: _realdata_industry(f, p, changes)),
+        ("official_weights.parquet", _realdata_weights),
+        ("csi_membership.parquet", _realdata_membership),
+    ]
+    industry_validate: Callable[[], None] = lambda: None  # noqa: E731
+    for name, build in builders:
+        if (folder / name).exists():
+            new = build(f, folder / name)
+            if name == "industry_sw.parquet":
+                industry_validate = new[0].validate
+            items += new
 
     def write_code_changes(con: duckdb.DuckDBPyConnection) -> int:
-        rows = ", ".join(
-            f"('{old}', '{new}', DATE '{day}')" for old, (new, day) in code_change_dates.items()
-        )
+        rows = ", ".join(f"('{old}', '{new}', DATE '{day}')" for old, (new, day) in changes.items())
         rel = f.temp_table(
             "_new_code_changes",
             f"SELECT * FROM (VALUES {rows}) v(old_code, new_code, change_date)",
         )
         return replace_rows(con, "code_changes", rel)
 
-    def validate_code_changes() -> None:
-        if ind_path.exists():
-            validate_industry()
-
+    industry = folder / "industry_sw.parquet"
     items.append(
-        _Item("code_changes", cc_paths, "code_changes <- README (300114 -> 302132)",
-              validate_code_changes, write_code_changes)
+        _Item(
+            "code_changes",
+            (industry,) if industry.exists() else (),
+            "code_changes <- README (300114 -> 302132, dated by the SW history)",
+            industry_validate,  # dates the change
+            write_code_changes,
+        )
     )
-    if not any(it.table == "bars" for it in items):
-        raise DataError(f"{folder}: bars.parquet is missing; the real dataset needs it")
     return items
 
 
 def _once(f: _Folder, key: str, fn: Callable[[], None]) -> Callable[[], None]:
-    return lambda: f.once(key, fn)  # type: ignore[return-value]
+    def run() -> None:
+        f.once(key, fn)
+
+    return run
 
 
 def _check_shares(f: _Folder, path: Path, relation: str) -> None:
@@ -841,7 +956,8 @@ def _check_shares(f: _Folder, path: Path, relation: str) -> None:
         raise _fail(path, "total_shares", f"is missing, zero or negative in {row[1]:,} rows")
     if row[2] is not None and row[2] < 1e6:
         raise _fail(
-            path, "total_shares",
+            path,
+            "total_shares",
             f"median is {row[2]:,.0f}: looks like 10k shares (万股); the store expects shares",
         )
     dup = _first(
@@ -915,7 +1031,9 @@ def _stage_user_file(f: _Folder, table: str, path: Path) -> str:
     stg = f.temp_table(f"_stg_{table}", f"SELECT {', '.join(selects)} FROM {raw}{order}")
     for col in CODE_COLUMNS:
         if col in names:
-            _check_codes(f, path, f"(SELECT DISTINCT {col} FROM {stg} WHERE {col} IS NOT NULL)", col)
+            _check_codes(
+                f, path, f"(SELECT DISTINCT {col} FROM {stg} WHERE {col} IS NOT NULL)", col
+            )
     _check_user_units(f, table, path, stg)
     return stg
 
@@ -934,10 +1052,7 @@ def _check_user_units(f: _Folder, table: str, path: Path, stg: str) -> None:
     if table == "bars":
         _check_bars(f, path, stg)
     elif table == "index_bars":
-        row = _first(f.con, f"SELECT count(*) FROM {stg} WHERE close <= 0 OR open <= 0")
-        if row and row[0]:
-            raise _fail(path, "close", f"is zero or negative in {row[0]:,} rows")
-        _dup_check(f, path, stg, ("index_code", "date"), "date")
+        _check_index_bars(f, path, stg)
     elif table == "securities":
         bad = _first(
             f.con,
@@ -947,7 +1062,9 @@ def _check_user_units(f: _Folder, table: str, path: Path, stg: str) -> None:
         if bad and bad[0]:
             raise _fail(path, "exchange", f"must be SH, SZ or BJ (found {bad[1]!r})")
         boards = ", ".join(sql_str(b) for b in BOARDS)
-        bad = _first(f.con, f"SELECT count(*), any_value(board) FROM {stg} WHERE board NOT IN ({boards})")
+        bad = _first(
+            f.con, f"SELECT count(*), any_value(board) FROM {stg} WHERE board NOT IN ({boards})"
+        )
         if bad and bad[0]:
             raise _fail(path, "board", f"must be one of {', '.join(BOARDS)} (found {bad[1]!r})")
         _dup_check(f, path, stg, ("code",), "code")
@@ -963,14 +1080,17 @@ def _check_user_units(f: _Folder, table: str, path: Path, stg: str) -> None:
             raise _fail(path, "weight", f"is negative in {row[0]:,} rows")
         if row and row[1] is not None and row[1] > 1.5:
             raise _fail(
-                path, "weight",
+                path,
+                "weight",
                 f"sums to {row[1]:.4g} on some date: looks like percent; the store expects "
                 "fractions summing to 1 per date",
             )
         _dup_check(f, path, stg, ("index_code", "trade_date", "code"), "code")
     elif table == "status":
         kinds = ", ".join(sql_str(s) for s in STATUSES)
-        bad = _first(f.con, f"SELECT count(*), any_value(status) FROM {stg} WHERE status NOT IN ({kinds})")
+        bad = _first(
+            f.con, f"SELECT count(*), any_value(status) FROM {stg} WHERE status NOT IN ({kinds})"
+        )
         if bad and bad[0]:
             raise _fail(path, "status", f"must be one of {', '.join(STATUSES)} (found {bad[1]!r})")
         _check_intervals(f, path, stg, "start_date", "end_date")
@@ -997,76 +1117,95 @@ def _store_items(f: _Folder) -> list[_Item]:
     files = _user_files(f.folder)
     for table in USER_TABLES:
         if (f.folder / f"{table}.parquet").exists() and (f.folder / f"{table}.csv").exists():
-            f.summary.warnings.append(f"both {table}.parquet and {table}.csv exist; used the Parquet file")
-    items: list[_Item] = []
-
-    def stager(table: str, path: Path) -> Callable[[], None]:
-        return lambda: f.once(f"stg_{table}", lambda: _stage_user_file(f, table, path))  # type: ignore[return-value]
-
-    for table, path in files.items():
-        validate = stager(table, path)
-        if table == "securities":
-            write: Callable[[duckdb.DuckDBPyConnection], int] = (
-                lambda con: upsert_securities(con, "_stg_securities")
+            f.summary.warnings.append(
+                f"both {table}.parquet and {table}.csv exist; used the Parquet file"
             )
-        elif table == "calendar":
-            write = lambda con: insert_calendar(con, "_stg_calendar")  # noqa: E731
-        else:
-            write = _writer(table)
-        items.append(_Item(table, (path,), f"{table} <- {path.name}", validate, write))
-
-        if table == "bars":
-            bars_path = path
-            sec_path = files.get("securities")
-
-            def validate_derived(bars_path: Path = bars_path, sec_path: Path | None = sec_path) -> None:
-                stager("bars", bars_path)()
-                known = "SELECT code FROM securities"
-                if sec_path is not None:
-                    stager("securities", sec_path)()
-                    known += " UNION SELECT code FROM _stg_securities"
-                bad = _first(
-                    f.con,
-                    f"SELECT count(DISTINCT code), any_value(code) FROM _stg_bars "
-                    f"WHERE code NOT IN ({known}) AND {board_sql('code', None)} IS NULL",
-                )
-                if bad and bad[0]:
-                    raise _fail(
-                        bars_path, "code",
-                        f"{bad[0]} code(s) have no securities row and are not A-share stock "
-                        f"codes (e.g. {bad[1]}); add them to securities.csv",
-                    )
-
-            def write_derived(con: duckdb.DuckDBPyConnection) -> int:
-                rel = f.temp_table(
-                    "_derived_securities",
-                    f"SELECT code, {exchange_sql('code')} AS exchange, "
-                    f"{board_sql('code', None)} AS board, NULL::VARCHAR AS name, "
-                    f"min(date) AS list_date, NULL::DATE AS delist_date FROM _stg_bars "
-                    f"WHERE code NOT IN (SELECT code FROM securities) GROUP BY code",
-                )
-                n = _count(con, rel)
-                if n:
-                    f.summary.warnings.append(
-                        f"{n:,} securities rows derived from {bars_path.name} (board from the "
-                        "code prefix, list_date = first bar, an estimate)"
-                    )
-                return upsert_securities(con, rel) if n else 0
-
-            items.append(_Item("securities", (path,), f"securities <- {path.name} (derived)",
-                               validate_derived, write_derived))
-            if "calendar" not in files:
-                items.append(_Item("calendar", (path,), f"calendar <- {path.name} (derived)",
-                                   validate, lambda con: insert_calendar(con, "_stg_bars")))
+    items: list[_Item] = []
+    for table, path in files.items():
+        items.append(
+            _Item(
+                table, (path,), f"{table} <- {path.name}", _stager(f, table, path), _writer(table)
+            )
+        )
+    bars = files.get("bars")
+    if bars is not None:
+        items += _derived_from_bars(f, bars, files.get("securities"), "calendar" not in files)
     # securities first, then bars and what derives from it, then the rest
     order = {t: i for i, t in enumerate(USER_TABLES)}
-    items.sort(key=lambda it: (order[it.table] if "derived" not in it.label else order["bars"]))
+    items.sort(key=lambda it: order["bars"] if "derived" in it.label else order[it.table])
     return items
 
 
+def _stager(f: _Folder, table: str, path: Path) -> Callable[[], None]:
+    def stage() -> None:
+        f.once(f"stg_{table}", lambda: _stage_user_file(f, table, path))
+
+    return stage
+
+
 def _writer(table: str) -> Callable[[duckdb.DuckDBPyConnection], int]:
+    stg = f"_stg_{table}"
+    if table == "securities":
+        return lambda con: upsert_securities(con, stg)
+    if table == "calendar":
+        return lambda con: insert_calendar(con, stg)
     order = {"bars": "date, code", "index_bars": "date, index_code"}.get(table)
-    return lambda con: replace_rows(con, table, f"_stg_{table}", order_by=order)
+    return lambda con: replace_rows(con, table, stg, order_by=order)
+
+
+def _derived_from_bars(
+    f: _Folder, bars: Path, securities: Path | None, calendar: bool
+) -> list[_Item]:
+    """Securities rows for bar codes no securities row covers; the calendar if none given."""
+    stage_bars = _stager(f, "bars", bars)
+
+    def validate() -> None:
+        stage_bars()
+        known = "SELECT code FROM securities"
+        if securities is not None:
+            _stager(f, "securities", securities)()
+            known += " UNION SELECT code FROM _stg_securities"
+        bad = _first(
+            f.con,
+            f"SELECT count(DISTINCT code), any_value(code) FROM _stg_bars "
+            f"WHERE code NOT IN ({known}) AND {board_sql('code', None)} IS NULL",
+        )
+        if bad and bad[0]:
+            raise _fail(
+                bars,
+                "code",
+                f"{bad[0]} code(s) have no securities row and are not A-share stock codes "
+                f"(e.g. {bad[1]}); add them to securities.csv",
+            )
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        rel = f.temp_table(
+            "_derived_securities",
+            f"SELECT code, {exchange_sql('code')} AS exchange, {board_sql('code', None)} AS board, "
+            "NULL::VARCHAR AS name, min(date) AS list_date, NULL::DATE AS delist_date "
+            "FROM _stg_bars WHERE code NOT IN (SELECT code FROM securities) GROUP BY code",
+        )
+        n = _count(con, rel)
+        if not n:
+            return 0
+        f.summary.warnings.append(
+            f"{n:,} securities rows derived from {bars.name} (exchange and board from the code "
+            "prefix, list_date = first bar: an estimate)"
+        )
+        return upsert_securities(con, rel)
+
+    items = [_Item("securities", (bars,), f"securities <- {bars.name} (derived)", validate, write)]
+    if calendar:
+        items.append(
+            _Item(
+                "calendar",
+                (bars,),
+                f"calendar <- {bars.name} (derived)",
+                stage_bars,
+                lambda con: insert_calendar(con, "_stg_bars"),
+            )
+        )
+    return items
 
 
 # --------------------------------------------------------------------------------------
@@ -1095,12 +1234,16 @@ def ingest_files(
         raise StoreError(f"store {store.path} is open read-only")
     f = _Folder(store, folder, summary)
     source = f"files:{resolved}"
+    # DuckDB would draw its own progress bar on stdout for long statements
+    store.con.execute("SET enable_progress_bar = false")
     try:
         items = _realdata_items(f) if layout == "realdata" else _store_items(f)
         if layout == "realdata":
             others = [t for t, pth in _user_files(folder).items() if pth.name not in REALDATA_FILES]
             if others:
-                summary.warnings.append(f"ignored files in the realdata folder: {', '.join(others)}")
+                summary.warnings.append(
+                    f"ignored files in the realdata folder: {', '.join(others)}"
+                )
         todo: list[tuple[_Item, str]] = []
         for it in items:
             key = f"{it.label} [{fingerprint(it.paths) or 'builtin'}]"
@@ -1134,4 +1277,6 @@ def ingest_files(
     finally:
         f.cleanup()
     summary.seconds = time.perf_counter() - t0
+    if summary.total_rows:
+        record_ingest(store, summary)
     return summary

@@ -1,0 +1,343 @@
+"""The akshare source, offline: a fake api serving recorded fixtures shaped like akshare."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from indexrecon.errors import DataError, IndexReconError
+from indexrecon.sources.akshare_source import AkshareSource, ingest_akshare
+from indexrecon.store import open_store
+
+FIXTURES = Path(__file__).parent / "fixtures" / "akshare"
+D = dt.date
+START, END = D(2024, 10, 21), D(2024, 11, 8)
+TODAY = D(2025, 1, 27)
+CODES = ["000001", "300750", "600519", "688981", "920799"]
+
+
+def _read(
+    name: str, text_cols: tuple[str, ...] = (), date_cols: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """A fixture as akshare returns it: codes as text, dates as datetime.date."""
+    path = FIXTURES / f"{name}.csv"
+    if not path.exists():
+        return pd.DataFrame()
+    df = pd.read_csv(path, dtype=dict.fromkeys(text_cols, str))
+    for col in date_cols:
+        df[col] = pd.to_datetime(df[col].astype(str), errors="coerce").dt.date
+    return df
+
+
+class FakeAkshare:
+    """The akshare functions the source uses, with akshare's signatures.
+
+    `fail` maps (function, symbol) to how many calls fail before one succeeds (-1: always).
+    """
+
+    def __init__(self, fail: dict[tuple[str, str], int] | None = None) -> None:
+        self.fail = dict(fail or {})
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _call(self, name: str, symbol: str = "", **kwargs: Any) -> None:
+        self.calls.append((name, {"symbol": symbol, **kwargs}))
+        left = self.fail.get((name, symbol), 0)
+        if left:
+            self.fail[(name, symbol)] = left - 1 if left > 0 else left
+            raise ConnectionError("Remote end closed connection without response")
+
+    def tool_trade_date_hist_sina(self) -> pd.DataFrame:
+        self._call("tool_trade_date_hist_sina")
+        return _read("tool_trade_date_hist_sina", date_cols=("trade_date",))
+
+    def stock_info_a_code_name(self) -> pd.DataFrame:
+        self._call("stock_info_a_code_name")
+        return _read("stock_info_a_code_name", text_cols=("code",))
+
+    def stock_info_sz_name_code(self, symbol: str = "A股列表") -> pd.DataFrame:
+        self._call("stock_info_sz_name_code", symbol)
+        return _read("stock_info_sz_name_code", text_cols=("A股代码",))
+
+    def stock_info_sh_name_code(self, symbol: str = "主板A股") -> pd.DataFrame:
+        self._call("stock_info_sh_name_code", symbol)
+        return _read(f"stock_info_sh_name_code_{symbol}", ("证券代码",), ("上市日期",))
+
+    def stock_info_bj_name_code(self) -> pd.DataFrame:
+        self._call("stock_info_bj_name_code")
+        return _read("stock_info_bj_name_code", ("证券代码",), ("上市日期", "报告日期"))
+
+    def stock_zh_a_hist(
+        self,
+        symbol: str = "000001",
+        period: str = "daily",
+        start_date: str = "19700101",
+        end_date: str = "20500101",
+        adjust: str = "",
+        timeout: float | None = None,
+    ) -> pd.DataFrame:
+        self._call(
+            "stock_zh_a_hist",
+            symbol,
+            period=period,
+            start_date=start_date,
+            end_date=end_date,
+            adjust=adjust,
+        )
+        assert period == "daily" and adjust == ""
+        df = _read(f"stock_zh_a_hist_{symbol}", ("股票代码",), ("日期",))
+        if df.empty:
+            return df
+        lo, hi = pd.Timestamp(start_date).date(), pd.Timestamp(end_date).date()
+        return df[(df["日期"] >= lo) & (df["日期"] <= hi)].reset_index(drop=True)
+
+    def stock_zh_a_gbjg_em(self, symbol: str = "603392.SH") -> pd.DataFrame:
+        self._call("stock_zh_a_gbjg_em", symbol)
+        return _read(f"stock_zh_a_gbjg_em_{symbol.split('.')[0]}", date_cols=("变更日期",))
+
+    def stock_fhps_detail_em(self, symbol: str = "300073") -> pd.DataFrame:
+        self._call("stock_fhps_detail_em", symbol)
+        dates = ("报告期", "业绩披露日期", "预案公告日", "股权登记日", "除权除息日", "最新公告日期")
+        return _read(f"stock_fhps_detail_em_{symbol}", date_cols=dates)
+
+    def stock_industry_clf_hist_sw(self) -> pd.DataFrame:
+        self._call("stock_industry_clf_hist_sw")
+        return _read(
+            "stock_industry_clf_hist_sw",
+            ("symbol", "industry_code"),
+            ("start_date", "update_time"),
+        )
+
+    def stock_zh_a_st_em(self) -> pd.DataFrame:
+        self._call("stock_zh_a_st_em")
+        return _read("stock_zh_a_st_em", text_cols=("代码",))
+
+    def index_stock_cons_weight_csindex(self, symbol: str = "000300") -> pd.DataFrame:
+        self._call("index_stock_cons_weight_csindex", symbol)
+        df = _read(f"index_stock_cons_weight_csindex_{symbol}", ("日期", "指数代码", "成分券代码"))
+        if not df.empty:
+            df["日期"] = pd.to_datetime(df["日期"], format="%Y%m%d").dt.date
+        return df
+
+    def index_detail_hist_cni(self, symbol: str = "399001", date: str = "") -> pd.DataFrame:
+        self._call("index_detail_hist_cni", symbol, date=date)
+        return _read(f"index_detail_hist_cni_{symbol}", text_cols=("样本代码",))
+
+
+def q(store, sql: str) -> list[tuple]:
+    return store.con.execute(sql).fetchall()
+
+
+def _ingest(store, api: FakeAkshare, start: dt.date = START, end: dt.date = END, **kw: Any):
+    kw.setdefault("min_interval", 0)
+    kw.setdefault("backoff", 0)
+    kw.setdefault("today", TODAY)
+    return ingest_akshare(store, start, end, None, api=api, **kw)
+
+
+@pytest.fixture()
+def store(tmp_path: Path):
+    with open_store(tmp_path / "ak.duckdb", read_only=False) as s:
+        yield s
+
+
+def test_importing_indexrecon_does_not_import_akshare() -> None:
+    code = (
+        "import sys, indexrecon, indexrecon.ingest_cli, indexrecon.sources.akshare_source\n"
+        "assert 'akshare' not in sys.modules, 'akshare imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_missing_akshare_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "akshare", None)  # import akshare -> ImportError
+    with pytest.raises(IndexReconError, match=r"pip install 'indexrecon\[online\]'"):
+        AkshareSource().call("stock_info_a_code_name")
+
+
+def test_full_ingest(store) -> None:
+    api = FakeAkshare()
+    s = _ingest(store, api)
+    assert not s.failures, s.failures
+    # universe: five stocks + the ST sample; the B share is ignored
+    secs = {
+        r[0]: r[1:]
+        for r in q(store, "SELECT code, exchange, board, name, list_date FROM securities")
+    }
+    assert set(secs) == {*CODES, "000004"}
+    assert secs["300750"] == ("SZ", "chinext", "宁德时代", D(2018, 6, 11))
+    assert secs["600519"] == ("SH", "sh_main", "贵州茅台", D(2001, 8, 27))
+    assert secs["688981"][:2] == ("SH", "star") and secs["920799"][:2] == ("BJ", "bse")
+    # bars: lots x 100 -> shares, amount CNY, raw prices
+    assert store.row_count("bars") == 15 * 5
+    bar = q(
+        store,
+        "SELECT open, high, low, close, amount, volume FROM bars "
+        "WHERE code = '300750' AND date = '2024-10-31'",
+    )
+    assert bar == [(246.99, 250.5, 244.0, 245.98, 6286268416.0, 25500300)]
+    hist = [kw for name, kw in api.calls if name == "stock_zh_a_hist"]
+    assert {kw["start_date"] for kw in hist} == {"20241021"}
+    assert store.row_count("calendar") == 15
+    # shares in shares, float = listed A shares
+    sh = q(
+        store,
+        "SELECT total_shares, float_shares FROM shares WHERE code = '600519' "
+        "ORDER BY effective_date DESC LIMIT 1",
+    )
+    assert sh == [(1255120000.0, 1129608000.0)]
+    # dividends per share from per-10-shares, implemented ones only
+    assert q(
+        store, "SELECT code, ex_date, cash_per_share FROM dividends ORDER BY code, ex_date"
+    ) == [
+        ("000001", D(2024, 6, 14), pytest.approx(0.719)),
+        ("000001", D(2024, 10, 10), pytest.approx(0.246)),
+        ("600519", D(2024, 6, 19), pytest.approx(30.876)),
+    ]
+    # Shenwan: SW2021 intervals only, names of level 1, 302132 not in this universe
+    ind = q(
+        store,
+        "SELECT code, start_date, end_date, sw_l1_code, sw_l1_name, sw_l2_code, "
+        "sw_l3_code FROM industry WHERE code = '000001'",
+    )
+    assert ind == [("000001", D(2021, 7, 30), None, "480000", "银行", "480300", "480301")]
+    assert q(store, "SELECT count(*) FROM industry WHERE code = '302132'") == [(0,)]
+    assert any("ended before SW2021" in n for n in s.notes)
+    # ST: today's board, only for the universe
+    assert q(store, "SELECT * FROM status") == [("000004", TODAY, None, "*ST")]
+    # official weights as fractions
+    w = dict(q(store, "SELECT code, weight FROM official_weights WHERE index_code = '000300'"))
+    assert w["300750"] == pytest.approx(0.03397)
+    assert q(store, "SELECT DISTINCT trade_date FROM official_weights") == [(D(2025, 1, 27),)]
+    cni = [kw for name, kw in api.calls if name == "index_detail_hist_cni"]
+    assert cni == [{"symbol": "399006", "date": "202411"}]
+    assert store.meta["synthetic"] == "false" and "akshare" in store.meta["source"]
+
+
+def test_boards_and_codes_filter(store) -> None:
+    api = FakeAkshare()
+    s = ingest_akshare(
+        store,
+        START,
+        END,
+        ["chinext", "star"],
+        api=api,
+        min_interval=0,
+        datasets=["securities", "bars"],
+        today=TODAY,
+    )
+    assert q(store, "SELECT code FROM securities ORDER BY 1") == [("300750",), ("688981",)]
+    assert s.rows["bars"] == 30
+    with pytest.raises(IndexReconError, match="unknown board gem"):
+        ingest_akshare(store, START, END, ["gem"], api=api)
+
+
+def test_incremental_bars_and_resume(store) -> None:
+    api = FakeAkshare()
+    _ingest(store, api, end=D(2024, 10, 31), datasets=["securities", "bars"])
+    assert store.row_count("bars") == 9 * 5
+    api.calls.clear()
+    s = _ingest(store, api, datasets=["securities", "bars"])
+    hist = [kw for name, kw in api.calls if name == "stock_zh_a_hist"]
+    # 000004 (no bars at all) was fetched through 10-31 too: not asked for 10-21 again
+    assert {kw["start_date"] for kw in hist} == {"20241101"}
+    assert len(hist) == 6
+    assert s.rows["bars"] == 6 * 5
+    assert store.row_count("bars") == 15 * 5
+    # a third run has nothing to fetch
+    api.calls.clear()
+    s = _ingest(store, api, datasets=["securities", "bars"])
+    assert [c for c in api.calls if c[0] == "stock_zh_a_hist"] == []
+    assert s.rows.get("bars", 0) == 0
+
+
+def test_one_failing_stock_does_not_stop_the_others(store) -> None:
+    api = FakeAkshare(fail={("stock_zh_a_hist", "600519"): -1})
+    s = _ingest(store, api, datasets=["securities", "bars"], max_retries=2)
+    assert len(s.failures) == 1 and s.failures[0].startswith("600519 bars")
+    assert "after 3 attempts" in s.failures[0] and "ConnectionError" in s.failures[0]
+    assert q(store, "SELECT count(DISTINCT code) FROM bars") == [(4,)]
+    assert "FAILED: 600519 bars" in str(s)
+    # the rerun fetches only what is missing
+    api.fail.clear()
+    api.calls.clear()
+    s = _ingest(store, api, datasets=["securities", "bars"])
+    fetched = [kw["symbol"] for name, kw in api.calls if name == "stock_zh_a_hist"]
+    assert fetched == ["600519"]
+    assert not s.failures and store.row_count("bars") == 15 * 5
+
+
+def test_retry_with_backoff_then_success() -> None:
+    api = FakeAkshare(fail={("stock_zh_a_hist", "300750"): 2})
+    sleeps: list[float] = []
+    src = AkshareSource(api, min_interval=0, max_retries=3, backoff=1.0, sleep=sleeps.append)
+    bars = src.bars("300750", START, END)
+    assert len(bars) == 15
+    assert sleeps == [1.0, 2.0]
+    assert [n for n, _ in api.calls].count("stock_zh_a_hist") == 3
+    api.fail[("stock_zh_a_hist", "300750")] = 2
+    with pytest.raises(DataError, match="failed after 2 attempts"):
+        AkshareSource(api, min_interval=0, max_retries=1, backoff=0).bars("300750", START, END)
+
+
+def test_rate_limit_spaces_calls() -> None:
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    src = AkshareSource(FakeAkshare(), min_interval=0.5, sleep=sleep, clock=lambda: now[0])
+    src.call("tool_trade_date_hist_sina")
+    now[0] += 0.2
+    src.call("tool_trade_date_hist_sina")
+    now[0] += 1.0
+    src.call("tool_trade_date_hist_sina")
+    assert sleeps == [pytest.approx(0.3)]
+
+
+class _WrongUnits(FakeAkshare):
+    def stock_zh_a_hist(self, symbol: str = "000001", **kw: Any) -> pd.DataFrame:
+        df = super().stock_zh_a_hist(symbol, **kw)
+        if symbol == "300750":
+            df["成交量"] = df["成交量"] * 100  # shares where akshare documents lots
+        if symbol == "600519":
+            df = df.drop(columns=["成交额"])
+        return df
+
+
+def test_unit_and_shape_errors_are_reported_per_stock(store) -> None:
+    s = _ingest(store, _WrongUnits(), datasets=["securities", "bars"])
+    failed = {f.split(" ")[0]: f for f in s.failures}
+    assert set(failed) == {"300750", "600519"}
+    assert "成交量" in failed["300750"]
+    assert "missing column 成交额" in failed["600519"]
+    assert q(store, "SELECT count(DISTINCT code) FROM bars") == [(3,)]
+
+
+def test_st_history_builds_up(store) -> None:
+    api = FakeAkshare()
+    _ingest(store, api, datasets=["securities", "status"])
+    assert q(store, "SELECT * FROM status") == [("000004", TODAY, None, "*ST")]
+
+    class Recovered(FakeAkshare):
+        def stock_zh_a_st_em(self) -> pd.DataFrame:
+            df = super().stock_zh_a_st_em()
+            return df[df["代码"] != "000004"]
+
+    later = D(2025, 3, 3)
+    _ingest(store, Recovered(), datasets=["securities", "status"], today=later)
+    assert q(store, "SELECT * FROM status") == [("000004", TODAY, D(2025, 3, 2), "*ST")]
+
+
+def test_bad_arguments(store) -> None:
+    with pytest.raises(IndexReconError, match="after end"):
+        ingest_akshare(store, END, START, None, api=FakeAkshare())
+    with pytest.raises(IndexReconError, match="unknown dataset"):
+        ingest_akshare(store, START, END, None, api=FakeAkshare(), datasets=["prices"])

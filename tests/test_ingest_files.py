@@ -1,0 +1,501 @@
+"""Folder ingestion: the real dataset (one ingest per session) and store-layout files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from indexrecon.errors import DataError
+from indexrecon.sources import files as files_mod
+from indexrecon.sources.files import detect_layout, ingest_files
+from indexrecon.store import open_store
+
+D = dt.date
+
+
+def q(store, sql: str, params: list | None = None) -> list[tuple]:
+    return store.con.execute(sql, params or []).fetchall()
+
+
+# --------------------------------------------------------------------------------------
+# the real dataset (ingested once per session by the real_store fixture)
+
+
+def test_real_ingest_time_and_counts(real_store) -> None:
+    print(f"\nreal-data ingest: {real_store.meta['last_ingest']}")
+    counts = {t: real_store.row_count(t) for t in ("bars", "securities", "calendar")}
+    assert counts == {"bars": 6_047_085, "securities": 5_528, "calendar": 1_189}
+    assert real_store.row_count("index_bars") == 12_194
+    assert real_store.row_count("industry") == 6_364
+    assert real_store.row_count("official_weights") == 20_585
+    # README: 38,548 change points, 15 of them a same-day (event, anchor) pair -> one row
+    assert real_store.row_count("shares") == 38_548 - 15
+    # README: 65,294 intervals; 7 carry the placeholder code T00018 (2005-07) and are dropped
+    assert real_store.row_count("index_membership") == 65_294 - 7
+    assert real_store.date_range() == (D(2021, 8, 2), D(2026, 7, 1))
+
+
+def test_real_boards(real_store) -> None:
+    per_board = dict(q(real_store, "SELECT board, count(*) FROM securities GROUP BY board"))
+    assert per_board == {
+        "bse": 323,
+        "chinext": 1399,
+        "sh_main": 1701,
+        "star": 610,
+        "sz_main": 1495,
+    }
+    on_day = dict(
+        q(
+            real_store,
+            "SELECT s.board, count(*) FROM bars b JOIN securities s USING (code) "
+            "WHERE b.date = '2024-10-31' GROUP BY s.board",
+        )
+    )
+    assert on_day == {"bse": 255, "chinext": 1349, "sh_main": 1662, "star": 573, "sz_main": 1469}
+    exchanges = dict(q(real_store, "SELECT board, any_value(exchange) FROM securities GROUP BY 1"))
+    assert exchanges == {
+        "bse": "BJ",
+        "chinext": "SZ",
+        "sh_main": "SH",
+        "star": "SH",
+        "sz_main": "SZ",
+    }
+    assert q(real_store, "SELECT count(*) FROM securities WHERE name IS NOT NULL") == [(0,)]
+    # list_date is the first bar: an estimate, flagged in meta for the data's first day
+    assert real_store.meta["list_date_censored_at"] == "2021-08-02"
+    assert q(real_store, "SELECT list_date FROM securities WHERE code = '301236'") == [
+        (D(2022, 3, 15),)
+    ]
+
+
+def test_real_300750(real_store) -> None:
+    bar = q(
+        real_store,
+        "SELECT open, high, low, close, amount, volume FROM bars "
+        "WHERE code = '300750' AND date = '2024-10-31'",
+    )
+    assert bar == [(246.99, 250.5, 244.0, 245.98, 6_286_268_416.0, 25_500_279)]
+    shares = q(
+        real_store,
+        "SELECT total_shares, float_shares, free_float_shares, source FROM shares "
+        "WHERE code = '300750' AND effective_date <= '2024-10-31' "
+        "ORDER BY effective_date DESC LIMIT 1",
+    )
+    assert shares[0][0] == 4_387_430_000
+    assert shares[0][1] is None and shares[0][2] is None and shares[0][3] is not None
+    close = q(
+        real_store,
+        "SELECT close FROM index_bars WHERE index_code = '399006' AND date = '2024-10-31'",
+    )
+    assert close == [(2164.46,)]
+
+
+def test_real_weights(real_store) -> None:
+    sums = q(
+        real_store,
+        "SELECT index_code, trade_date, sum(weight), count(*) FROM official_weights GROUP BY ALL",
+    )
+    assert len(sums) == 28
+    for index_code, day, total, _ in sums:
+        assert abs(total - 1) < 1e-3, (index_code, day, total)
+    sizes = {(i, d): n for i, d, _, n in sums}
+    assert sizes[("399006", D(2025, 1, 27))] == 100
+    assert [
+        sizes[("399102", d)]
+        for d in (D(2025, 1, 27), D(2025, 2, 28), D(2025, 3, 31), D(2025, 4, 30))
+    ] == [
+        1367,
+        1369,
+        1372,
+        1377,
+    ]
+
+
+def test_real_code_change_302132(real_store) -> None:
+    assert q(real_store, "SELECT * FROM code_changes") == [("300114", "302132", D(2025, 2, 17))]
+    for table in ("official_weights", "index_membership", "industry", "bars", "shares"):
+        assert q(real_store, f"SELECT count(*) FROM {table} WHERE code = '300114'") == [(0,)]
+    w = q(
+        real_store,
+        "SELECT weight FROM official_weights WHERE index_code = '399006' "
+        "AND trade_date = '2025-01-27' AND code = '302132'",
+    )
+    assert w == [(pytest.approx(0.005844),)]
+    ind = q(
+        real_store,
+        "SELECT start_date, end_date, sw_l1_code FROM industry WHERE code = '302132' "
+        "ORDER BY start_date",
+    )
+    assert ind == [
+        (D(2021, 7, 30), D(2025, 2, 16), "650000"),
+        (D(2025, 2, 17), None, "650000"),
+    ]
+    member = q(
+        real_store,
+        "SELECT index_code FROM index_membership WHERE code = '302132' "
+        "AND DATE '2025-01-27' BETWEEN start_date AND end_date",
+    )
+    assert member == [("000905",)]
+
+
+def test_real_membership_and_meta(real_store) -> None:
+    members = dict(
+        q(
+            real_store,
+            "SELECT index_code, count(*) FROM index_membership "
+            "WHERE DATE '2025-01-27' BETWEEN start_date AND end_date GROUP BY 1",
+        )
+    )
+    assert members == {"000300": 300, "000905": 500, "000852": 1000}
+    # membership agrees with the official list of that day
+    diff = q(
+        real_store,
+        "SELECT count(*) FROM official_weights w WHERE trade_date = '2025-01-27' "
+        "AND index_code IN ('000300', '000905', '000852') AND NOT EXISTS (SELECT 1 FROM "
+        "index_membership m WHERE m.index_code = w.index_code AND m.code = w.code "
+        "AND DATE '2025-01-27' BETWEEN m.start_date AND m.end_date)",
+    )
+    assert diff == [(0,)]
+    meta = real_store.meta
+    assert meta["synthetic"] == "false"
+    assert meta["source"].startswith("shared/realdata (")
+    assert meta["index_membership_known_until"] == "2025-05-31"
+    assert q(real_store, "SELECT count(*) FROM industry WHERE sw_l2_name_en IS NOT NULL") == [(0,)]
+    assert q(real_store, "SELECT count(DISTINCT item) FROM ingest_log") == [(9,)]
+
+
+def test_real_bars_clustered_by_date(real_store) -> None:
+    """Bars were inserted in (date, code) order: each row group spans a few weeks only."""
+    spans = q(
+        real_store,
+        "SELECT CAST(stats.max AS DATE) - CAST(stats.min AS DATE) FROM pragma_storage_info('bars') "
+        "WHERE column_name = 'date' AND segment_type = 'DATE'",
+    )
+    assert len(spans) > 10
+    assert max(span for (span,) in spans) <= 60  # days; unsorted would span ~5 years
+    first = q(real_store, "SELECT date, code FROM bars LIMIT 3")
+    assert [r[1] for r in first] == sorted(r[1] for r in first)
+
+
+def test_real_rerun_skips_and_does_not_duplicate(
+    real_store_path: Path, tmp_path: Path, realdata_dir: Path
+) -> None:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(real_store_path, copy)
+    with open_store(copy, read_only=False) as store:
+        before = {t: store.row_count(t) for t in ("bars", "shares", "official_weights")}
+        s = ingest_files(store, realdata_dir)
+        assert s.total_rows == 0 and len(s.skipped) == 9
+        assert {t: store.row_count(t) for t in before} == before
+
+
+# --------------------------------------------------------------------------------------
+# a small folder in the real dataset's layout (force reruns without a second big ingest)
+
+
+@pytest.fixture()
+def mini_realdata(realdata_dir: Path, tmp_path: Path) -> Path:
+    """The real layout cut to three ChiNext stocks and January 2025."""
+    out = tmp_path / "mini"
+    out.mkdir()
+    con = duckdb.connect()
+    codes = "('300750', '300059', '302132')"
+    parts = {
+        "bars": f"WHERE code IN {codes} AND date BETWEEN '2025-01-02' AND '2025-01-31'",
+        "index_bars": "WHERE code = '399006' AND date BETWEEN '2025-01-02' AND '2025-01-31'",
+        "shares": f"WHERE code IN {codes}",
+        "industry_sw": "WHERE code IN ('300750', '300059', '300114', '302132')",
+        "official_weights": "WHERE index_code = '399006'",
+        "csi_membership": "WHERE code IN ('300750', '300114')",
+    }
+    for name, where in parts.items():
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet('{realdata_dir / (name + '.parquet')}') {where}) "
+            f"TO '{out / (name + '.parquet')}' (FORMAT parquet)"
+        )
+    return out
+
+
+def test_mini_realdata_force_rerun(mini_realdata: Path, tmp_path: Path) -> None:
+    assert detect_layout(mini_realdata) == "realdata"
+    with open_store(tmp_path / "mini.duckdb", read_only=False) as store:
+        first = ingest_files(store, mini_realdata)
+        counts = {t: store.row_count(t) for t in first.rows}
+        assert counts["bars"] == first.rows["bars"] > 0
+        assert counts["official_weights"] == 400
+        forced = ingest_files(store, mini_realdata, force=True)
+        assert forced.rows["bars"] == first.rows["bars"]
+        assert forced.rows["calendar"] == 0  # a union: the days are already there
+        assert {t: store.row_count(t) for t in first.rows} == counts
+        assert q(store, "SELECT count(*) FROM official_weights WHERE code = '300114'") == [(0,)]
+
+
+def test_realdata_bad_files(mini_realdata: Path, tmp_path: Path) -> None:
+    con = duckdb.connect()
+    w = mini_realdata / "official_weights.parquet"
+    con.execute(
+        f"COPY (SELECT * REPLACE (weight / 100 AS weight) FROM read_parquet('{w}')) "
+        f"TO '{tmp_path / 'w.parquet'}' (FORMAT parquet)"
+    )
+    shutil.move(tmp_path / "w.parquet", w)
+    with open_store(tmp_path / "bad.duckdb", read_only=False) as store:
+        with pytest.raises(
+            DataError, match=r"official_weights\.parquet: column 'weight'.*fractions"
+        ):
+            ingest_files(store, mini_realdata)
+        # validated before writing: nothing landed
+        assert store.row_count("bars") == 0
+    b = mini_realdata / "bars.parquet"
+    con.execute(
+        f"COPY (SELECT * EXCLUDE (volume) FROM read_parquet('{b}')) "
+        f"TO '{tmp_path / 'b.parquet'}' (FORMAT parquet)"
+    )
+    shutil.move(tmp_path / "b.parquet", b)
+    with (
+        open_store(tmp_path / "bad2.duckdb", read_only=False) as store,
+        pytest.raises(DataError, match=r"bars\.parquet: column 'volume': missing"),
+    ):
+        ingest_files(store, mini_realdata)
+
+
+# --------------------------------------------------------------------------------------
+# the store's own layout
+
+
+@pytest.fixture()
+def user_folder(real_store, tmp_path: Path) -> Path:
+    """A user folder exported from the real store: three stocks, two months, mixed formats."""
+    out = tmp_path / "user"
+    out.mkdir()
+    codes = "('300750', '600519', '920799')"
+    exports = {
+        "securities.csv": f"SELECT * FROM securities WHERE code IN {codes}",
+        "bars.parquet": f"SELECT * FROM bars WHERE code IN {codes} "
+        "AND date BETWEEN '2024-10-01' AND '2024-11-30' ORDER BY code, date",
+        "calendar.csv": "SELECT * FROM calendar WHERE date BETWEEN '2024-10-01' AND '2024-11-30'",
+        "shares.csv": f"SELECT * FROM shares WHERE code IN {codes}",
+        "industry.parquet": f"SELECT * FROM industry WHERE code IN {codes}",
+        "index_bars.csv": "SELECT * FROM index_bars WHERE date BETWEEN '2024-10-01' AND '2024-11-30'",
+        "official_weights.csv": "SELECT * FROM official_weights WHERE index_code = '399006'",
+        "index_membership.parquet": "SELECT * FROM index_membership WHERE index_code = '000300'",
+        "code_changes.csv": "SELECT * FROM code_changes",
+    }
+    for name, sql in exports.items():
+        fmt = "csv" if name.endswith(".csv") else "parquet"
+        real_store.con.execute(f"COPY ({sql}) TO '{out / name}' (FORMAT {fmt})")
+    (out / "status.csv").write_text(
+        "code,start_date,end_date,status\n600519,2024-11-01,,ST\n", encoding="utf-8"
+    )
+    (out / "dividends.csv").write_text(
+        "code,ex_date,cash_per_share\n600519,20240619,30.876\n300750,2024-04-29,5.028\n",
+        encoding="utf-8",
+    )
+    return out
+
+
+def test_user_layout_round_trip(user_folder: Path, real_store, tmp_path: Path) -> None:
+    assert detect_layout(user_folder) == "store"
+    with open_store(tmp_path / "user.duckdb", read_only=False) as store:
+        s = ingest_files(store, user_folder)
+        assert not s.failures
+        for name in user_folder.iterdir():
+            table = name.stem
+            if table in ("status", "dividends"):
+                continue
+            reader = "read_csv" if name.suffix == ".csv" else "read_parquet"
+            cols = ", ".join(c for c, _, _ in files_mod.table_columns(table))
+            # every row of the file is in the store, typed as in the original store
+            diff = store.con.execute(
+                f"SELECT count(*) FROM (SELECT {cols} FROM {table} EXCEPT ALL "
+                f"SELECT {cols} FROM {reader}('{name}'))"
+            ).fetchone()
+            assert diff == (0,), table
+            assert store.row_count(table) == s.rows[table], table
+        assert q(store, "SELECT * FROM dividends ORDER BY code") == [
+            ("300750", D(2024, 4, 29), 5.028),
+            ("600519", D(2024, 6, 19), 30.876),
+        ]
+        assert q(store, "SELECT * FROM status") == [("600519", D(2024, 11, 1), None, "ST")]
+        # reruns skip; force reloads without duplicating
+        assert ingest_files(store, user_folder).total_rows == 0
+        counts = {t: store.row_count(t) for t in s.rows}
+        ingest_files(store, user_folder, force=True)
+        assert {t: store.row_count(t) for t in s.rows} == counts
+        assert store.meta["source"].startswith("files (")
+
+
+def test_user_layout_derives_securities_and_calendar(real_store, tmp_path: Path) -> None:
+    folder = tmp_path / "bars_only"
+    folder.mkdir()
+    real_store.con.execute(
+        f"COPY (SELECT * FROM bars WHERE code IN ('000001', '688981') AND date < '2021-09-01') "
+        f"TO '{folder / 'bars.csv'}' (FORMAT csv)"
+    )
+    with open_store(tmp_path / "derived.duckdb", read_only=False) as store:
+        s = ingest_files(store, folder)
+        assert q(store, "SELECT code, exchange, board, list_date FROM securities ORDER BY 1") == [
+            ("000001", "SZ", "sz_main", D(2021, 8, 2)),
+            ("688981", "SH", "star", D(2021, 8, 2)),
+        ]
+        assert store.row_count("calendar") == 22
+        assert any("derived" in w for w in s.warnings)
+
+
+def _write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+BARS_HEAD = "code,date,open,high,low,close,amount,volume\n"
+GOOD_BARS = BARS_HEAD + (
+    "300750,2024-10-30,250.0,252.0,246.0,247.0,4940000000,20000000\n"
+    "300750,2024-10-31,246.99,250.5,244.0,245.98,6286268416,25500279\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "pattern"),
+    [
+        (
+            "bars.csv",
+            "code,date,open,high,low,amount,volume\n300750,2024-10-31,1,1,1,1,1\n",
+            r"bars\.csv: column 'close': missing",
+        ),
+        ("bars.csv", GOOD_BARS.replace("246.99", "-246.99"), r"bars\.csv: column 'open'"),
+        ("bars.csv", GOOD_BARS.replace("2024-10-31", "31/10/2024"), r"bars\.csv: column 'date'"),
+        ("bars.csv", GOOD_BARS.replace("300750,", "300750.SZ,"), r"bars\.csv: column 'code'"),
+        ("bars.csv", GOOD_BARS.replace("250.5,", "240.5,"), r"bars\.csv: column 'high'.*below low"),
+        (
+            "bars.csv",
+            BARS_HEAD
+            + "300750,2024-10-30,250.0,252.0,246.0,247.0,494000,20000000\n"
+            + "300750,2024-10-31,246.99,250.5,244.0,245.98,628626.8,25500279\n",
+            r"bars\.csv: column 'amount'.*10k CNY",
+        ),
+        (
+            "bars.csv",
+            BARS_HEAD
+            + "300750,2024-10-30,250.0,252.0,246.0,247.0,4940000000,200000\n"
+            + "300750,2024-10-31,246.99,250.5,244.0,245.98,6286268416,255003\n",
+            r"bars\.csv: column 'volume'.*lots",
+        ),
+        (
+            "bars.csv",
+            GOOD_BARS + GOOD_BARS.splitlines()[2] + "\n",
+            r"bars\.csv: column 'date'.*duplicate",
+        ),
+        (
+            "official_weights.csv",
+            "index_code,trade_date,code,weight\n399006,2025-01-27,300750,20.65\n"
+            "399006,2025-01-27,300059,79.35\n",
+            r"official_weights\.csv: column 'weight'.*percent",
+        ),
+        (
+            "shares.csv",
+            "code,effective_date,total_shares,float_shares,free_float_shares,source\n"
+            "300750,2024-06-30,438743.0,,,x\n",
+            r"shares\.csv: column 'total_shares'.*10k shares",
+        ),
+        (
+            "securities.csv",
+            "code,exchange,board,name,list_date,delist_date\n300750,SZ,gem,,2018-06-11,\n",
+            r"securities\.csv: column 'board'",
+        ),
+        (
+            "status.csv",
+            "code,start_date,end_date,status\n300750,2024-01-02,,delisted\n",
+            r"status\.csv: column 'status'",
+        ),
+        (
+            "index_membership.csv",
+            "index_code,code,start_date,end_date\n000300,300750,2024-06-17,2024-01-01\n",
+            r"index_membership\.csv: column 'end_date'",
+        ),
+    ],
+)
+def test_user_layout_bad_files(name: str, text: str, pattern: str, tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    _write(
+        folder,
+        "securities.csv",
+        "code,exchange,board,name,list_date,delist_date\n300750,SZ,chinext,CATL,2018-06-11,\n",
+    )
+    _write(folder, name, text)
+    with open_store(tmp_path / "bad.duckdb", read_only=False) as store:
+        with pytest.raises(DataError, match=pattern):
+            ingest_files(store, folder)
+        # every file is checked before anything is written
+        assert store.row_count("securities") == 0
+        assert store.row_count("ingest_log") == 0
+
+
+def test_leading_zeros_restored_and_unknown_codes(tmp_path: Path) -> None:
+    folder = tmp_path / "zeros"
+    _write(folder, "bars.csv", GOOD_BARS.replace("300750,", "1,"))
+    with open_store(tmp_path / "z.duckdb", read_only=False) as store:
+        ingest_files(store, folder)
+        assert q(store, "SELECT DISTINCT code FROM bars") == [("000001",)]
+    _write(folder, "bars.csv", GOOD_BARS.replace("300750,", "510300,"))
+    with (
+        open_store(tmp_path / "z2.duckdb", read_only=False) as store,
+        pytest.raises(DataError, match=r"bars\.csv: column 'code'.*not A-share stock"),
+    ):
+        ingest_files(store, folder)
+
+
+def test_not_a_data_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    with (
+        open_store(tmp_path / "x.duckdb", read_only=False) as store,
+        pytest.raises(DataError, match="no data files"),
+    ):
+        ingest_files(store, tmp_path)
+    (tmp_path / "bars.parquet").write_text("not parquet")
+    with (
+        open_store(tmp_path / "y.duckdb", read_only=False) as store,
+        pytest.raises(DataError, match=r"bars\.parquet: cannot read as Parquet"),
+    ):
+        ingest_files(store, tmp_path)
+
+
+def test_interrupted_run_leaves_whole_tables_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "resume"
+    _write(folder, "bars.csv", GOOD_BARS)
+    real_insert = files_mod.insert_calendar
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files_mod, "insert_calendar", boom)
+    store_path = tmp_path / "r.duckdb"
+    with open_store(store_path, read_only=False) as store:
+        with pytest.raises(KeyboardInterrupt):
+            ingest_files(store, folder)
+        # bars and securities committed whole; the calendar rolled back
+        assert store.row_count("bars") == 2
+        assert store.row_count("securities") == 1
+        assert store.row_count("calendar") == 0
+        monkeypatch.setattr(files_mod, "insert_calendar", real_insert)
+        s = ingest_files(store, folder)
+        assert s.rows == {"calendar": 2}
+        assert len(s.skipped) == 2
+        assert store.row_count("bars") == 2
+
+
+def test_cli_files_errors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from indexrecon.ingest_cli import ingest
+
+    folder = tmp_path / "bad"
+    _write(folder, "bars.csv", "code,date\n300750,2024-10-31\n")
+    out = CliRunner().invoke(ingest, ["files", str(folder), "--store", str(tmp_path / "s.duckdb")])
+    assert out.exit_code == 2
+    assert out.output.startswith("error: ") and "bars.csv" in out.output
+    assert out.output.count("\n") == 1

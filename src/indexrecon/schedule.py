@@ -122,6 +122,10 @@ def daily_review_dates(m: Methodology, cal: TradingCalendar, day: dt.date) -> Re
 def _window(m: Methodology, cal: TradingCalendar, label: str, scheduled_cutoff: dt.date,
             effective: dt.date) -> ReviewDates:
     provisional = scheduled_cutoff > cal.last
+    if scheduled_cutoff < cal.first:
+        raise StoreError(
+            f"review {label} needs data up to {scheduled_cutoff}; the store starts {cal.first}"
+        )
     cutoff = cal.on_or_before(min(scheduled_cutoff, cal.last))
     lb = m.lookback
     if lb.months is not None:

@@ -113,7 +113,7 @@ def test_stats_and_explain(run) -> None:
     ],
 )
 def test_errors_are_one_line_exit_2(run, args: tuple[str, ...], message: str) -> None:
-    code, out, err = run(*args)
+    code, _out, err = run(*args)
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -359,6 +359,36 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     _emit(None, fmt, output, cmp, render)
 
 
+@main.command("check-data")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--strict", is_flag=True, help="Exit 1 when any error-level finding exists.")
+@store_option
+def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
+    """Check a store: duplicates, gaps, bad prices or shares, OHLC, units, stale data.
+
+    \b
+    Example:
+      indexrecon check-data --store real.duckdb
+    """
+    import pandas as pd
+
+    from .checks import run_checks
+    from .report import rich_table
+
+    store = _open(store_path)
+    findings = run_checks(store)
+
+    def render(con: Any) -> None:
+        con.print(f"store {store.path}: {store.label}", highlight=False)
+        df = pd.DataFrame(findings)
+        df["examples"] = df["examples"].map(lambda xs: ", ".join(xs))
+        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]]))
+
+    _emit(None, fmt, None, {"store": str(store.path), "findings": findings}, render)
+    if strict and any(f["severity"] == "error" and f["count"] for f in findings):
+        raise SystemExit(1)
+
+
 def _register_groups() -> None:
     """Command groups that live in their own modules."""
     from .ingest_cli import ingest

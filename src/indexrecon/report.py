@@ -120,7 +120,9 @@ def rich_table(df: pd.DataFrame, title: str | None = None, caption: str | None =
     for col in df.columns:
         numeric = pd.api.types.is_numeric_dtype(df[col]) and df[col].dtype != bool
         label = col + (" (100m CNY)" if (col.endswith("cap") or col == "avg_amount") else "")
-        t.add_column(label, justify="right" if numeric else "left", no_wrap=col != "reason")
+        prose = col in {"reason", "description", "examples"}
+        t.add_column(label, justify="right" if numeric else "left", no_wrap=not prose,
+                     overflow="fold" if prose else "ellipsis", ratio=2 if prose else None)
     for row in df.itertuples(index=False):
         t.add_row(*(fmt_value(c, v) for c, v in zip(df.columns, row, strict=True)))
     return t

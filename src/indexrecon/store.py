@@ -93,13 +93,29 @@ SCHEMA_VERSION = "1"
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table that does not exist yet (idempotent)."""
+    """Create every table that does not exist yet (idempotent, in one transaction)."""
+    con.execute("BEGIN TRANSACTION")
     for name, (ddl, _) in TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
     con.execute(
         "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
         [SCHEMA_VERSION],
     )
+    con.execute("COMMIT")
+
+
+def _create_atomically(path: Path) -> None:
+    """A new store appears whole or not at all: built beside its path, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        con = duckdb.connect(str(tmp))
+        create_schema(con)
+        con.close()
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def default_store_path() -> Path | None:
@@ -199,10 +215,25 @@ class Store:
         self.close()
 
 
+def read_config() -> dict[str, str | bool]:
+    """Settings of a read-only store connection, which is where methodologies run: no file,
+    network or extension access (methodologies are data, never code), bounded memory."""
+    return {
+        "enable_external_access": False,
+        "memory_limit": os.environ.get("INDEXRECON_MEMORY_LIMIT", "3GB"),
+    }
+
+
 def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, translating lock and corruption errors into one-line errors."""
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        if read_only:
+            con = duckdb.connect(str(path), read_only=True, config=read_config())
+        else:
+            con = duckdb.connect(str(path), read_only=False)
+        # DuckDB's own progress bar would interleave with our output (and JSON on stdout)
+        con.execute("SET enable_progress_bar = false")
+        return con
     except duckdb.IOException as e:
         msg = str(e)
         if "lock" in msg.lower():
@@ -228,8 +259,8 @@ def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = 
     p = p.expanduser()
     if read_only and not p.exists():
         raise StoreError(f"store {p} does not exist (create it with `indexrecon ingest ...`)")
-    if not read_only:
-        p.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only and not p.exists():
+        _create_atomically(p)
     con = connect(p, read_only=read_only)
     store = Store(path=p, con=con, read_only=read_only)
     if not read_only:

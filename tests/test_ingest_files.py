@@ -284,9 +284,16 @@ def user_folder(real_store, tmp_path: Path) -> Path:
         "index_membership.parquet": "SELECT * FROM index_membership WHERE index_code = '000300'",
         "code_changes.csv": "SELECT * FROM code_changes",
     }
+    # the read-only store connection cannot write files (methodology sandbox): copy through
+    # an in-memory connection that holds the fetched rows
+    scratch = duckdb.connect()
     for name, sql in exports.items():
         fmt = "csv" if name.endswith(".csv") else "parquet"
-        real_store.con.execute(f"COPY ({sql}) TO '{out / name}' (FORMAT {fmt})")
+        rows = real_store.con.execute(sql).df()
+        scratch.register("_rows", rows)
+        scratch.execute(f"COPY (SELECT * FROM _rows) TO '{out / name}' (FORMAT {fmt})")
+        scratch.unregister("_rows")
+    scratch.close()
     (out / "status.csv").write_text(
         "code,start_date,end_date,status\n600519,2024-11-01,,ST\n", encoding="utf-8"
     )
@@ -332,9 +339,8 @@ def test_user_layout_derives_securities_and_calendar(real_store, tmp_path: Path)
     folder = tmp_path / "bars_only"
     folder.mkdir()
     real_store.con.execute(
-        f"COPY (SELECT * FROM bars WHERE code IN ('000001', '688981') AND date < '2021-09-01') "
-        f"TO '{folder / 'bars.csv'}' (FORMAT csv)"
-    )
+        "SELECT * FROM bars WHERE code IN ('000001', '688981') AND date < '2021-09-01'"
+    ).df().to_csv(folder / "bars.csv", index=False)
     with open_store(tmp_path / "derived.duckdb", read_only=False) as store:
         s = ingest_files(store, folder)
         assert q(store, "SELECT code, exchange, board, list_date FROM securities ORDER BY 1") == [

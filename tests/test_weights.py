@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from indexrecon.errors import IndexReconError
@@ -30,7 +30,7 @@ def test_single_cap_holds_and_sums_to_one(base: list[float], cap: float) -> None
         assert np.allclose(r, r[0], rtol=1e-9)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(base=bases, k=st.integers(1, 10), pct=st.floats(0.2, 0.9))
 def test_top_k_cap_holds(base: list[float], k: int, pct: float) -> None:
     b = np.array(base)

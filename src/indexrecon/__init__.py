@@ -12,16 +12,34 @@
 from __future__ import annotations
 
 import datetime as dt
+from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import IndexReconError, MethodologyError, StoreError, UnknownMethodologyError
-from .loader import builtin_names, load_methodology
-from .results import ReviewResult
-from .schema import Methodology
-from .store import Store, open_store
+if TYPE_CHECKING:
+    from .errors import IndexReconError, MethodologyError, StoreError, UnknownMethodologyError
+    from .loader import load_methodology
+    from .results import ReviewResult
+    from .schema import Methodology
+    from .store import Store, open_store
 
 __version__ = "0.1.0"
+
+# Names resolved on first use, so `import indexrecon` (and the CLI's start-up) stays light.
+_LAZY = {
+    "IndexReconError": "errors",
+    "MethodologyError": "errors",
+    "StoreError": "errors",
+    "UnknownMethodologyError": "errors",
+    "load_methodology": "loader",
+    "ReviewResult": "results",
+    "Methodology": "schema",
+    "Store": "store",
+    "open_store": "store",
+    "backtest": "backtest",
+    "compare_backtests": "backtest",
+    "BacktestResult": "backtest",
+}
 
 __all__ = [
     "IndexReconError",
@@ -31,6 +49,8 @@ __all__ = [
     "Store",
     "StoreError",
     "UnknownMethodologyError",
+    "backtest",
+    "compare_backtests",
     "list_methodologies",
     "load_methodology",
     "open_store",
@@ -39,8 +59,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'indexrecon' has no attribute {name!r}")
+
+
 def list_methodologies() -> list[str]:
     """Names of the built-in methodologies."""
+    from .loader import builtin_names
+
     return builtin_names()
 
 
@@ -72,6 +100,7 @@ def simulate_review(
     Without `review`, the next review after the store's last date (provisional if its data
     cutoff lies beyond the store)."""
     from .engine import context, run_review
+    from .loader import load_methodology
     from .schedule import next_review_after
 
     m = load_methodology(m)

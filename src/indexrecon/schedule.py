@@ -153,6 +153,10 @@ def check_in_data(rd: ReviewDates, cal: TradingCalendar, *, allow_provisional: b
         raise StoreError(
             f"review {rd.review} needs data from {rd.window_start}; the store starts {cal.first}"
         )
+    if rd.window_start > cal.last:
+        raise StoreError(
+            f"review {rd.review} needs data from {rd.window_start}; the store ends {cal.last}"
+        )
     if rd.provisional and not allow_provisional:
         raise StoreError(
             f"review {rd.review} needs data up to its cutoff; the store ends {cal.last} "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,20 @@ class Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except Exception as e:
+            # Ctrl-C inside a DuckDB query surfaces as DuckDB's interrupt error instead
+            if not _is_interrupt(e):
+                raise
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+def _is_interrupt(e: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    interrupt = getattr(duckdb, "InterruptException", None)
+    if interrupt is not None and isinstance(e, interrupt):
+        return True
+    return isinstance(e, RuntimeError) and str(e).strip().lower() == "query interrupted"
 
 
 store_option = click.option(
@@ -48,6 +64,30 @@ def _open(store_path: Path | None) -> Any:
     from .store import open_store
 
     return open_store(store_path)
+
+
+@contextmanager
+def _working(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while a long step runs (only when stderr is a terminal); yields a
+    function that changes its message."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _message: None
+        return
+    with console.status(message) as status:
+        yield lambda msg: status.update(msg)
+
+
+def _complete_method(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of METHOD: the built-in names, else files (a YAML path)."""
+    from click.shell_completion import CompletionItem
+
+    from .loader import builtin_names
+
+    names = [CompletionItem(n) for n in builtin_names() if n.startswith(incomplete)]
+    return names or [CompletionItem(incomplete, type="file")]
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -117,7 +157,7 @@ def methodologies_cmd() -> None:
 
 
 @main.command("show")
-@click.argument("method")
+@click.argument("method", shell_complete=_complete_method)
 def show_cmd(method: str) -> None:
     """Print a methodology in plain language.
 
@@ -186,7 +226,7 @@ def _header_lines(res: Any) -> list[str]:
 
 
 @main.command("rebuild")
-@click.argument("method")
+@click.argument("method", shell_complete=_complete_method)
 @_review_options
 @_output_options
 @store_option
@@ -205,7 +245,8 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
     if review is None and as_of is None:
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
     store = _open(store_path)
-    res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    with _working(f"rebuilding {method}…"):
+        res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
     cons = res.constituents
 
     def render(con: Any) -> None:
@@ -218,7 +259,7 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
 
 
 @main.command("rebalance")
-@click.argument("method")
+@click.argument("method", shell_complete=_complete_method)
 @click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
 @click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
@@ -237,7 +278,8 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
     from .report import rich_table
 
     store = _open(store_path)
-    res = simulate_review(method, store, review, incumbents=incumbents)
+    with _working(f"simulating the {method} review…"):
+        res = simulate_review(method, store, review, incumbents=incumbents)
     border = res.borderline(margin)
 
     def render(con: Any) -> None:
@@ -258,7 +300,7 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
 
 
 @main.command("stats")
-@click.argument("method")
+@click.argument("method", shell_complete=_complete_method)
 @_review_options
 @_output_options
 @store_option
@@ -278,7 +320,8 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
     if review is None and as_of is None:
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
     store = _open(store_path)
-    res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    with _working(f"rebuilding {method}…"):
+        res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
     stats = res.stats()
     mix = res.industry_mix()
 
@@ -295,7 +338,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 
 
 @main.command("explain")
-@click.argument("method")
+@click.argument("method", shell_complete=_complete_method)
 @click.argument("codes", nargs=-1, required=True)
 @_review_options
 @store_option
@@ -311,7 +354,9 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
 
     if review is None and as_of is None:
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
-    res = run_review(method, _open(store_path), review, as_of=_date(as_of), incumbents=incumbents)
+    store = _open(store_path)
+    with _working(f"rebuilding {method}…"):
+        res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
     for line in _header_lines(res):
         click.echo(line)
     for code in codes:
@@ -319,7 +364,7 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
 
 
 @main.command("compare")
-@click.argument("method")
+@click.argument("method", shell_complete=_complete_method)
 @click.option("--review", required=True, help="Review month, YYYY-MM.")
 @click.option("--official-date", help="Official snapshot (default: the first on or after the effective date).")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
@@ -341,8 +386,9 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     from .report import rich_table
 
     store = _open(store_path)
-    res = run_review(method, store, review, incumbents=incumbents)
-    cmp = compare_official(res, _date(official_date))
+    with _working(f"rebuilding {method}…"):
+        res = run_review(method, store, review, incumbents=incumbents)
+        cmp = compare_official(res, _date(official_date))
 
     def render(con: Any) -> None:
         for line in _header_lines(res):
@@ -389,11 +435,108 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
         raise SystemExit(1)
 
 
+@main.command("report")
+@click.argument("method", shell_complete=_complete_method)
+@click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
+@click.option("--as-of", "as_of", help="The review in force on this date (YYYY-MM-DD).")
+@click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
+@click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (default: METHOD-REVIEW.html).")
+@click.option("--png", "png_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the charts as PNG files into DIR (needs matplotlib).")
+@click.option("--backtest-start", help="Add a backtest from this day (YYYY-MM-DD): level and drawdown "
+              "against the official index where the store has it.")
+@click.option("--backtest-end", help="Last day of the backtest (YYYY-MM-DD; default: the store's last day).")
+@store_option
+def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, margin: int,
+               output: Path | None, png_dir: Path | None, backtest_start: str | None,
+               backtest_end: str | None, store_path: Path | None) -> None:
+    """Write a review as one self-contained HTML page that opens offline.
+
+    The page has the summary (data cutoff, effective date, and whether the data is the
+    SYNTHETIC demo or real), adds, deletes and the borderline stocks with their reasons,
+    the industry mix, weight and concentration charts, the coverage of the board, a
+    sortable constituents table and, with --backtest-start, the level and drawdown against
+    the official index.
+
+    \b
+    Example:
+      indexrecon report chinext -o chinext.html          # the next review, demo store
+      indexrecon report chinext --review 2025-12 -o r.html --png charts/
+      indexrecon report chinext --review 2025-12 --backtest-start 2025-01-02 -o r.html
+    """
+    import importlib.util
+
+    from . import simulate_review
+    from .engine import run_review
+    from .html_report import run_backtest, write_report
+    from .loader import load_methodology
+
+    if png_dir is not None and importlib.util.find_spec("matplotlib") is None:
+        raise IndexReconError("--png needs matplotlib: python -m pip install matplotlib")
+    if backtest_end and not backtest_start:
+        raise IndexReconError("--backtest-end needs --backtest-start")
+    bt_start, bt_end = _date(backtest_start), _date(backtest_end)
+    m = load_methodology(method)
+    store = _open(store_path)
+    with _working(f"running the {m.name} review…") as step:
+        if as_of is not None:
+            res = run_review(m, store, review, as_of=_date(as_of), incumbents=incumbents)
+        else:
+            res = simulate_review(m, store, review, incumbents=incumbents)
+        bt = None
+        if bt_start is not None:
+            step(f"backtesting {m.name} from {bt_start}…")
+            bt = run_backtest(m, store, bt_start, bt_end or store.date_range()[1])
+        step("drawing the report…")
+        out = output or Path(f"{m.name}-{res.dates.review}.html")
+        write_report(res, out, margin=margin, backtest=bt)
+        pngs = []
+        if png_dir is not None:
+            from .plots import write_pngs
+
+            step("drawing the PNG charts…")
+            pngs = write_pngs(res, png_dir, backtest=bt)
+    label = "SYNTHETIC demo data" if res.synthetic else "real data"
+    click.echo(f"wrote {out} ({m.name} review {res.dates.review}, {label})")
+    for p in pngs:
+        click.echo(f"wrote {p}")
+
+
+@main.command("completion")
+@click.argument("shell", required=False, type=click.Choice(["bash", "zsh", "fish"]))
+def completion_cmd(shell: str | None) -> None:
+    """Print the shell completion script (bash, zsh or fish; default: the one in $SHELL).
+
+    Completes commands, options, and the built-in methodology names.
+
+    \b
+    Example:
+      eval "$(indexrecon completion bash)"     # add to ~/.bashrc
+      eval "$(indexrecon completion zsh)"      # add to ~/.zshrc
+      indexrecon completion fish > ~/.config/fish/completions/indexrecon.fish
+    """
+    import os
+
+    from click.shell_completion import get_completion_class
+
+    if shell is None:
+        name = Path(os.environ.get("SHELL", "bash")).name
+        shell = name if name in ("bash", "zsh", "fish") else "bash"
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(main, {}, "indexrecon", "_INDEXRECON_COMPLETE").source())
+
+
 def _register_groups() -> None:
     """Command groups that live in their own modules."""
+    from .calc_cli import COMMANDS as CALC_COMMANDS
     from .ingest_cli import ingest
 
     main.add_command(ingest)
+    for cmd in CALC_COMMANDS:
+        main.add_command(cmd)
 
 
 _register_groups()

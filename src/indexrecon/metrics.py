@@ -73,11 +73,36 @@ METRICS: dict[str, Metric] = {
     ]
 }
 
+# Provider data the store's core tables do not hold: each is read, when present, from an
+# optional table (the latest value on or before the data cutoff). A screen on one of these
+# whose data the store lacks is skipped WITH A WARNING, never silently treated as applied.
+#   name -> (description, optional tables holding it)
+EXTERNAL_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "esg_score": (
+        "latest ESG score on or before the cutoff (optional table esg_scores, or stock_attributes)",
+        ("esg_scores", "stock_attributes"),
+    ),
+    "stock_connect": (
+        "1 if the stock is in Shanghai/Shenzhen-Hong Kong Stock Connect at the cutoff, else 0 "
+        "(optional table stock_attributes)",
+        ("stock_attributes",),
+    ),
+    "quality_flag": (
+        "1 if the provider's financial-quality / compliance screen passes at the cutoff, else 0 "
+        "(optional table stock_attributes)",
+        ("stock_attributes",),
+    ),
+}
+
+# The optional table of point-in-time provider attributes behind EXTERNAL_METRICS.
+ATTRIBUTES_TABLE = "stock_attributes"  # (code VARCHAR, date DATE, attribute VARCHAR, value DOUBLE)
+
 # Metrics computed outside the window aggregate (from securities / calendar), in the engine.
 DERIVED_METRICS = {
     "listing_days": "trading days from listing to the data cutoff",
     "suspended_days": "trading days in the window (since listing) without a bar",
-    "esg_score": "latest ESG score on or before the cutoff (optional table esg_scores)",
+    "composite_rank": "weighted average of the ranks named in selection.composite (1 = best)",
+    **{k: v[0] for k, v in EXTERNAL_METRICS.items()},
 }
 
 METRIC_NAMES: tuple[str, ...] = (*METRICS, *DERIVED_METRICS)

@@ -33,7 +33,7 @@ def describe_methodology(m: Methodology) -> str:
         e = u.new_listing_exception
         top = f"top {e.top_n}" if e.top_n is not None else f"top {e.top_pct:g}%"
         lines.append(
-            f"    (or at least {e.min_age.describe()} if in the board's {top} by {metric_words(e.metric)})"
+            f"    (or at least {e.min_age.describe()} if in the sample space's {top} by {metric_words(e.metric)})"
         )
     if u.exclude_st:
         lines.append("  - no ST / *ST stocks")
@@ -45,6 +45,10 @@ def describe_methodology(m: Methodology) -> str:
         lines.append(f"  - not a member of '{name}' at the same review")
     if u.exclude_codes:
         lines.append(f"  - excluding codes {', '.join(u.exclude_codes)}")
+    notes = m.rule_notes()
+    if notes:
+        lines.append("Further rules:")
+        lines += [f"  - {n}" for n in notes]
     lines.append(f"Window: the {m.lookback.describe()} ending at the data cutoff")
     if m.screens:
         lines.append("Screens, in order:")

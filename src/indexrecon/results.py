@@ -164,6 +164,28 @@ class ReviewResult:
     def to_json(self, **kw: Any) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, **kw)
 
+    # -- notebooks ----------------------------------------------------------------------
+    @property
+    def plot(self) -> Any:
+        """Charts, one call each, as matplotlib Figures: `res.plot.industry_mix()`,
+        `res.plot.weights(n=20)`, `res.plot.cumulative_weight()`, `res.plot.coverage()`."""
+        from .plots import PlotAccessor
+
+        return PlotAccessor(self)
+
+    def to_html(self, path: Any, **kw: Any) -> Any:
+        """Write the review as a self-contained HTML report (see `indexrecon report`)."""
+        from .html_report import write_report
+
+        return write_report(self, path, **kw)
+
+    def _repr_html_(self) -> str:
+        """Jupyter view: a header (with the SYNTHETIC label on demo data) and the
+        constituents table."""
+        from .html_report import repr_html
+
+        return repr_html(self)
+
     def __repr__(self) -> str:
         d = self.dates
         tag = " [SYNTHETIC]" if self.synthetic else ""

@@ -56,12 +56,31 @@ class NewListingException(Model):
         return self
 
 
+class BoardListingAge(Model):
+    """A board's own listing-age rule (e.g. CSI: STAR and ChiNext stocks need a year)."""
+
+    min_age: Age
+    new_listing_exception: NewListingException | None = None
+
+    def describe(self) -> str:
+        text = f"listed at least {self.min_age.describe()}"
+        e = self.new_listing_exception
+        if e is not None:
+            top = f"top {e.top_n}" if e.top_n is not None else f"top {e.top_pct:g}%"
+            text += f" (or {e.min_age.describe()} if in the sample space's {top} by {e.metric})"
+        return text
+
+
 class Universe(Model):
     """The sample space: which stocks may be considered at all."""
 
     boards: list[Board] = Field(min_length=1)
     min_listing_age: Age | None = None
     new_listing_exception: NewListingException | None = None
+    listing_age_by_board: dict[Board, BoardListingAge] = Field(
+        default_factory=dict,
+        description="per-board listing ages overriding min_listing_age / new_listing_exception",
+    )
     exclude_st: bool = True
     exclude_delisting: bool = True
     max_suspended_days: int | None = Field(
@@ -70,7 +89,21 @@ class Universe(Model):
     exclude_members_of: list[str] = Field(
         default_factory=list, description="methodology names whose members at this review are excluded"
     )
+    members_of: list[str] = Field(
+        default_factory=list,
+        description="methodology names whose members at this review form the sample space (all of them)",
+    )
     exclude_codes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _boards(self) -> Universe:
+        extra = sorted(set(self.listing_age_by_board) - set(self.boards))
+        if extra:
+            raise ValueError(f"listing_age_by_board names boards not in universe.boards: {', '.join(extra)}")
+        both = sorted(set(self.members_of) & set(self.exclude_members_of))
+        if both:
+            raise ValueError(f"{', '.join(both)}: both in members_of and exclude_members_of")
+        return self
 
 
 class Lookback(Model):
@@ -95,11 +128,21 @@ ScreenType = Literal[
 
 
 class Screen(Model):
-    """One screen, applied in order to the stocks still in: e.g. drop the bottom 10% by amount."""
+    """One screen, applied in order to the stocks still in: e.g. drop the bottom 10% by amount.
+
+    `scope: sample_space` ranks over the sample space (the stocks still in plus the members
+    of the indices this one excludes) instead of the stocks still in alone:
+    CSI 500's "exclude CSI 300 members and the top 300 of the sample space by cap".
+    `applies_to: newcomers` exempts the index's incumbents from the screen (they are still
+    counted in its ranking)."""
 
     type: ScreenType
     metric: MetricName
     value: float
+    scope: Literal["remaining", "sample_space"] = "remaining"
+    applies_to: Literal["all", "newcomers"] = Field(
+        "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
+    )
     note: str | None = None
 
     @model_validator(mode="after")
@@ -112,7 +155,7 @@ class Screen(Model):
 
     def describe(self) -> str:
         v = f"{self.value:g}"
-        return {
+        text = {
             "drop_bottom_pct": f"drop the bottom {v}% by {self.metric}",
             "keep_top_pct": f"keep the top {v}% by {self.metric}",
             "keep_top_n": f"keep the top {v} by {self.metric}",
@@ -120,6 +163,11 @@ class Screen(Model):
             "min_value": f"require {self.metric} >= {v}",
             "max_value": f"require {self.metric} <= {v}",
         }[self.type]
+        if self.scope == "sample_space" and self.type not in ("min_value", "max_value"):
+            text += " of the sample space"
+        if self.applies_to == "newcomers":
+            text += " (newcomers only)"
+        return text
 
 
 class Buffer(Model):
@@ -128,6 +176,29 @@ class Buffer(Model):
 
     newcomers_within: int = Field(gt=0)
     incumbents_within: int = Field(gt=0)
+
+
+class CompositeTerm(Model):
+    """One metric of a composite ranking: its rank (1 = best in `order`) times `weight`."""
+
+    metric: MetricName
+    weight: float = Field(1.0, gt=0)
+    order: Literal["desc", "asc"] = "desc"
+
+
+IndustryLevel = Literal["sw_l1", "sw_l2", "sw_l3"]
+
+
+class IndustryBalance(Model):
+    """Industry-balanced selection: each industry (`level`) gets places in proportion to its
+    share of `allocate_by` over the ranked stocks (largest remainder); within an industry the
+    best-ranked stocks fill them. With `leaders`, the best-ranked stock of every industry at
+    that (finer) level is taken first and counts against its industry's places."""
+
+    level: IndustryLevel = "sw_l1"
+    allocate_by: MetricName = "avg_free_float_cap"
+    leaders: IndustryLevel | None = None
+    note: str | None = None
 
 
 class Selection(Model):
@@ -139,9 +210,30 @@ class Selection(Model):
     tie_break: list[MetricName] = Field(
         default_factory=list, description="further metrics (same order) before the code"
     )
+    composite: list[CompositeTerm] | None = Field(
+        None, description="with rank_by: composite_rank, the weighted ranks it averages"
+    )
+    industry_balance: IndustryBalance | None = None
+    all_eligible: bool = Field(
+        False, description="every stock passing the rules is a constituent (composite indices); count is a maximum"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _composite_order(cls, data: Any) -> Any:
+        # a composite rank is "lower is better": default the order to ascending
+        if isinstance(data, dict) and data.get("rank_by") == "composite_rank" and "order" not in data:
+            data = {**data, "order": "asc"}
+        return data
 
     @model_validator(mode="after")
     def _buffer(self) -> Selection:
+        if (self.rank_by == "composite_rank") != bool(self.composite):
+            raise ValueError("rank_by: composite_rank and composite: [...] go together")
+        if self.rank_by == "composite_rank" and self.order != "asc":
+            raise ValueError("a composite_rank is lower-is-better: order must be asc")
+        if self.industry_balance is not None and self.max_changes_pct is not None:
+            raise ValueError("max_changes_pct cannot be combined with industry_balance (not modelled)")
         b = self.buffer
         if b is not None:
             if b.newcomers_within > self.count:
@@ -255,10 +347,39 @@ class Methodology(Model):
             )
         if self.name in self.universe.exclude_members_of:
             raise ValueError(f"methodology {self.name} cannot exclude its own members")
+        if self.name in self.universe.members_of:
+            raise ValueError(f"methodology {self.name} cannot draw from its own members")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates):
             raise ValueError("versions must be in order of effective_from")
         return self
+
+    # -- plain words for the rules added with the index library ---------------------------
+    def rule_notes(self) -> list[str]:
+        """Plain-language lines for the rules `report.describe_methodology` does not spell
+        out itself: per-board listing ages, drawing from another index's members, composite
+        ranks, industry-balanced selection, composite (all-eligible) indices."""
+        u, s = self.universe, self.selection
+        out = []
+        for board, rule in u.listing_age_by_board.items():
+            out.append(f"{board} stocks: {rule.describe()} at the data cutoff")
+        for name in u.members_of:
+            out.append(f"only members of '{name}' at the same review (computed first)")
+        if s.composite:
+            terms = ", ".join(f"{t.weight:g} x rank by {t.metric} ({t.order})" for t in s.composite)
+            out.append(f"ranked by a composite of: {terms}")
+        ib = s.industry_balance
+        if ib is not None:
+            text = (f"industry-balanced: places per {ib.level} industry in proportion to its share of "
+                    f"{ib.allocate_by}, filled by rank within the industry")
+            if ib.leaders:
+                text += f"; the top-ranked stock of every {ib.leaders} industry first"
+            if ib.note:
+                text += f" [{ib.note}]"
+            out.append(text)
+        if s.all_eligible:
+            out.append(f"every eligible stock is a constituent (at most {s.count})")
+        return out
 
     # -- derived methodologies ----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,254 @@
+"""Command line of the index calculation: `indexrecon track` and `indexrecon backtest`.
+
+The commands are plain click commands listed in COMMANDS; `cli.py` adds them to the main
+group (whose error handling turns IndexReconError into one line and exit code 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import IndexReconError
+
+_store_option = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="INDEXRECON_STORE",
+    help="DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store).",
+)
+_INCUMBENTS_HELP = (
+    "incumbents of the first review: official, simulate, none, a file of codes, or auto "
+    "(official if the store has it, else simulate); later reviews take the previous review's constituents"
+)
+
+
+def _open(store_path: Path | None) -> Any:
+    from .store import open_store
+
+    return open_store(store_path)
+
+
+def _date(value: str, opt: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'") from None
+
+
+def _pct(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{100 * float(v):.{digits}f}%"
+
+
+def _fmt_stat(key: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if key in {"sharpe", "correlation", "information_ratio"}:
+        return f"{float(v):.3f}"
+    if key in {"days", "reviews", "move_days", "common_days", "constituents"}:
+        return str(int(v))
+    if isinstance(v, float) and key not in {"level_end", "official_end"}:
+        digits = 4 if key in {"tracking_error", "mean_daily_diff", "max_abs_daily_diff", "final_gap",
+                              "max_abs_gap"} else 2
+        return _pct(v, digits)
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    return str(v)
+
+
+def _console(out: Path | None) -> Any:
+    from rich.console import Console
+
+    if out is not None:
+        return Console(file=out.open("w", encoding="utf-8"), width=200, no_color=True)
+    return Console() if sys.stdout.isatty() else Console(width=180, no_color=True)
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def _stats_table(stats: dict[str, Any], title: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, header_style="bold", title_justify="left")
+    t.add_column("statistic")
+    t.add_column("value", justify="right")
+    for k, v in stats.items():
+        t.add_row(k, _fmt_stat(k, v))
+    return t
+
+
+def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
+    from rich.table import Table
+
+    fmt = fmt or {}
+    t = Table(title=title, header_style="bold", title_justify="left")
+    for c in df.columns:
+        t.add_column(str(c), justify="left" if df[c].dtype == object else "right")
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row, strict=True):
+            if c in fmt:
+                cells.append(fmt[c](v))
+            elif v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append("")
+            elif isinstance(v, float):
+                cells.append(f"{v:,.2f}")
+            else:
+                cells.append(str(v))
+        t.add_row(*cells)
+    return t
+
+
+def _bp(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{1e4 * float(v):+.2f}"
+
+
+@click.command("track")
+@click.argument("method")
+@click.option("--from-official", "from_official", required=True,
+              help="Date of the official weight snapshot to start from (table official_weights).")
+@click.option("--end", required=True, help="Last day to track (YYYY-MM-DD).")
+@click.option("--share-changes", type=click.Choice(["bonus", "all"]), default="bonus", show_default=True,
+              help="Carry the implied shares through bonus issues/splits only, or through every share change in the store.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@_store_option
+def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt: str,
+              output: Path | None, store_path: Path | None) -> None:
+    """Reproduce an official index from one official weight snapshot.
+
+    Implied weighting shares (weight x index close / price on the snapshot date) are carried
+    forward and priced daily; the path is compared with the official close (table
+    index_bars): daily return difference, annualised tracking error, largest daily gap, and
+    how our drifted weights compare with later official snapshots.
+
+    \b
+    Example:
+      indexrecon track chinext --from-official 2025-01-27 --end 2025-04-30 --store real.duckdb
+    """
+    from .calculation import track
+
+    store = _open(store_path)
+    res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
+                share_changes=share_changes)  # type: ignore[arg-type]
+    if fmt == "json":
+        _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
+        return
+    if fmt == "csv":
+        _write(res.levels.to_csv(index=False, lineterminator="\n"), output)
+        return
+    con = _console(output)
+    s = res.stats
+    tag = " [SYNTHETIC demo data]" if res.synthetic else ""
+    con.print(
+        f"{res.index_code} tracked from the official weights of {res.snapshot} to {s['end']}: "
+        f"{s['days']} days{tag}", highlight=False,
+    )
+    con.print(
+        f"tracking error {_pct(s['tracking_error'], 3)} a year; largest daily gap "
+        f"{_bp(s['max_abs_daily_diff'])} bp on {s['max_abs_daily_diff_date']}; level "
+        f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
+        f"({_bp(s['final_gap'])} bp)", highlight=False,
+    )
+    for w in res.warnings:
+        con.print(f"warning: {w}", highlight=False)
+    con.print(_stats_table(s, "Tracking"))
+    if len(res.drift):
+        con.print(_frame_table(res.drift, "Our drifted weights against later official snapshots",
+                               {"weight_distance": lambda v: _pct(v, 3)}))
+    con.print(_frame_table(
+        res.levels.drop(columns=["constituents"]), "Daily levels (return, diff and gap in %/bp)",
+        {"return": lambda v: _pct(v, 3), "official_return": lambda v: _pct(v, 3), "diff": _bp, "gap": _bp},
+    ))
+
+
+@click.command("backtest")
+@click.argument("method")
+@click.option("--start", required=True, help="Base day (YYYY-MM-DD): the index starts there at --base.")
+@click.option("--end", help="Last day (default: the store's last day).")
+@click.option("--base", default=1000.0, show_default=True, help="Level on the base day.")
+@click.option("--rf", default=0.0, show_default=True, help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
+@click.option("--against", "against", help="Official index code in the store (index_bars) or another methodology: adds tracking error and correlation.")
+@click.option("--incumbents", default="auto", show_default=True, help=_INCUMBENTS_HELP)
+@click.option("--move-days", default=5, show_default=True, help="Window of the best and worst N-day moves.")
+@click.option("--share-changes", type=click.Choice(["all", "bonus"]), default="all", show_default=True,
+              help="Between reviews, follow every share change of the methodology's share count, or bonus issues/splits only.")
+@click.option("--workers", default=0, show_default="all cores, at most 4",
+              help="Processes for daily-rebalanced methodologies whose days are independent (1: none).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@_store_option
+def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: float, against: str | None,
+                 incumbents: str, move_days: int, share_changes: str, workers: int, fmt: str,
+                 output: Path | None, store_path: Path | None) -> None:
+    """Point-in-time backtest: every review from START to END, priced daily.
+
+    Each review sees only the data up to its own cutoff and takes the previous review's
+    constituents as incumbents. Prints return, volatility, Sharpe, maximum drawdown, best and
+    worst moves, turnover per review, and tracking error against --against. csv gives the
+    daily levels (price and total return), json everything.
+
+    \b
+    Example:
+      indexrecon backtest chinext --start 2023-12-18 --end 2026-05-29
+      indexrecon backtest chinext --start 2022-06-13 --against 399006 --store real.duckdb --format json
+      indexrecon backtest microcap400 --start 2025-01-02 --end 2025-12-31
+    """
+    import os
+
+    from .backtest import backtest
+
+    store = _open(store_path)
+    if workers <= 0:
+        workers = min(4, os.cpu_count() or 1)
+    bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None, base=base,
+                  rf=rf, incumbents=incumbents, against=against, move_days=move_days,
+                  share_changes=share_changes, workers=workers)
+    if fmt == "json":
+        _write(bt.to_json() + "\n", output)
+        return
+    if fmt == "csv":
+        _write(bt.levels.to_csv(index=False, lineterminator="\n"), output)
+        return
+    con = _console(output)
+    m = bt.methodology
+    tag = "SYNTHETIC demo data" if bt.synthetic else bt.store_label
+    con.print(
+        f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
+        highlight=False,
+    )
+    for w in bt.warnings:
+        con.print(f"warning: {w}", highlight=False)
+    con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
+    rev = bt.reviews.drop(columns=["added", "deleted"])
+    if len(rev) > 40:
+        rev = rev[rev["adds"] + rev["deletes"] > 0]
+        title = f"Reviews with changes ({len(rev)} of {len(bt.reviews)})"
+    else:
+        title = "Reviews"
+    con.print(_frame_table(rev, title, {"turnover": _pct}))
+    lv = bt.levels.copy()
+    lv["month"] = [d.strftime("%Y-%m") for d in lv["date"]]
+    monthly = lv.groupby("month").tail(1)[["date", "level", "total_return_level", "constituents"]]
+    con.print(_frame_table(monthly, "Month-end levels"))
+
+
+COMMANDS = [track_cmd, backtest_cmd]

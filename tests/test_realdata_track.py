@@ -1,0 +1,60 @@
+"""The ChiNext Index (399006) rebuilt from its official weights on real data.
+
+From the official weights of 2025-01-27 (the December 2024 review's list), implied weighting
+shares carried forward and priced with raw closes must follow the official close to
+2025-04-30 with an annualised tracking error under 1%. Skipped without ../shared/realdata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from indexrecon.calculation import official_weights_on, track
+
+pytestmark = pytest.mark.realdata
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def tracked(real_store: Any) -> Any:
+    return track("chinext", real_store, D(2025, 1, 27), D(2025, 4, 30))
+
+
+def test_chinext_tracks_the_official_close(tracked: Any) -> None:
+    s = tracked.stats
+    assert s["index_code"] == "399006"
+    assert s["days"] == 60  # trading days after the snapshot, to 2025-04-30
+    assert s["tracking_error"] < 0.01
+    assert s["correlation"] > 0.999
+    assert abs(s["final_gap"]) < 0.005
+    lv = tracked.levels
+    assert lv["level"].iloc[0] == pytest.approx(2063.82)  # starts on the official close
+    assert lv["official"].iloc[-1] == pytest.approx(1948.03)
+    assert lv["constituents"].iloc[1:].eq(100).all()  # every constituent priced, 302132 included
+
+
+def test_weights_drift_like_the_official_snapshots(tracked: Any, real_store: Any) -> None:
+    drift = tracked.drift.set_index("date")
+    assert list(drift.index) == [D(2025, 2, 28), D(2025, 3, 31), D(2025, 4, 30)]
+    assert (drift["in_both"] == 100).all()  # no constituent changes between reviews
+    assert (drift["weight_distance"] < 0.01).all()
+    # 302132 (ex-300114) is listed under its new code from 2025-02-28; its merger issuance did
+    # not enter the official weight, and the implied shares do not add it either.
+    w = official_weights_on(real_store, "399006", D(2025, 1, 27), D(2025, 2, 28)).set_index("code")["weight"]
+    official = real_store.con.execute(
+        "SELECT weight FROM official_weights WHERE index_code = '399006' AND trade_date = DATE '2025-02-28' "
+        "AND code = '302132'"
+    ).fetchall()[0][0]
+    assert w["302132"] == pytest.approx(official, rel=0.02)
+
+
+def test_all_share_changes_track_worse(real_store: Any, tracked: Any) -> None:
+    """Carrying the store's estimated total-share changes (302132's estimate jumps 4.6x on
+    2025-03-28) moves weights the official index never moved."""
+    alt = track("chinext", real_store, D(2025, 1, 27), D(2025, 4, 30), share_changes="all")
+    assert alt.stats["tracking_error"] > tracked.stats["tracking_error"]
+    assert alt.drift.set_index("date").loc[D(2025, 3, 31), "weight_distance"] > 0.01

@@ -12,7 +12,7 @@ import pandas as pd
 
 import indexrecon as ir
 from indexrecon.analytics import concentration
-from indexrecon.backtest import backtest, compare_backtests
+from indexrecon.backtesting import backtest, compare_backtests
 from indexrecon.engine import context, first_simulable_review
 from indexrecon.schedule import review_dates
 

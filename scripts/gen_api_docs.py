@@ -29,7 +29,7 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.results", "indexrecon.results", "What a review returns."),
     ("indexrecon.plots", "indexrecon.plots", "Charts of a review: `res.plot.*` (matplotlib) and the report's inline SVG."),
     ("indexrecon.html_report", "indexrecon.html_report", "A review as one self-contained HTML page."),
-    ("indexrecon.backtest", "indexrecon.backtest", "Point-in-time backtests over a range of reviews."),
+    ("indexrecon.backtesting", "indexrecon.backtesting", "Point-in-time backtests over a range of reviews."),
     ("indexrecon.analytics", "indexrecon.analytics", "Industry mix, concentration, coverage, official comparison."),
     ("indexrecon.store", "indexrecon.store", "The DuckDB store."),
 ]

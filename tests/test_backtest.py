@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import indexrecon as ir
 from indexrecon import engine
-from indexrecon.backtest import BacktestResult, backtest, compare_backtests, review_chain
+from indexrecon.backtesting import BacktestResult, backtest, compare_backtests, review_chain
 from indexrecon.calculation import adjusted_returns
 
 D = dt.date
@@ -150,7 +150,7 @@ def test_parallel_daily_run_equals_the_sequential_one(demo_store_path: Any, chin
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Independent days in two processes give exactly the sequential results: levels,
     reviews, and each review's incumbents (the first day of the second block is rerun)."""
-    import indexrecon.backtest as bmod
+    import indexrecon.backtesting as bmod
 
     monkeypatch.setattr(bmod, "_PARALLEL_MIN_DAYS_PER_WORKER", 3)
     m = daily_methodology(chinext)

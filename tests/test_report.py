@@ -166,8 +166,8 @@ def test_report_backtest_section_with_levels(res) -> None:
 
 
 def test_report_with_a_real_backtest(run, tmp_path: Path, incumbents_file: Path) -> None:
-    if importlib.util.find_spec("indexrecon.backtest") is None:
-        pytest.skip("indexrecon.backtest is not in this checkout")
+    if importlib.util.find_spec("indexrecon.backtesting") is None:
+        pytest.skip("indexrecon.backtesting is not in this checkout")
     out = tmp_path / "bt.html"
     code, _, err = run("report", "chinext", "--review", REVIEW, "--incumbents", str(incumbents_file),
                        "--backtest-start", "2025-07-01", "--backtest-end", "2025-12-31", "-o", str(out))

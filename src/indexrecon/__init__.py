@@ -36,9 +36,9 @@ _LAZY = {
     "Methodology": "schema",
     "Store": "store",
     "open_store": "store",
-    "backtest": "backtest",
-    "compare_backtests": "backtest",
-    "BacktestResult": "backtest",
+    "backtest": "backtesting",
+    "compare_backtests": "backtesting",
+    "BacktestResult": "backtesting",
 }
 
 __all__ = [

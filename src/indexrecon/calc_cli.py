@@ -214,7 +214,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
     """
     import os
 
-    from .backtest import backtest
+    from .backtesting import backtest
 
     store = _open(store_path)
     if workers <= 0:

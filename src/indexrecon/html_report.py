@@ -546,11 +546,11 @@ def official_levels(store: Store, index_code: str | None, start: dt.date, end: d
 
 
 def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> plots.BacktestSeries:
-    """Rebuilt levels from `indexrecon.backtest.backtest(m, store, start, end)` with the
+    """Rebuilt levels from `indexrecon.backtesting.backtest(m, store, start, end)` with the
     store's official series of the index over the same range, ready to chart."""
-    if importlib.util.find_spec("indexrecon.backtest") is None:
-        raise IndexReconError("this installation has no backtest (indexrecon.backtest); drop --backtest-start")
-    mod = importlib.import_module("indexrecon.backtest")
+    if importlib.util.find_spec("indexrecon.backtesting") is None:
+        raise IndexReconError("this installation has no backtest (indexrecon.backtesting); drop --backtest-start")
+    mod = importlib.import_module("indexrecon.backtesting")
     levels = mod.backtest(m, store, start, end)
     official = official_levels(store, m.index_code, start, end)
     label = f"official {m.index_code}" if m.index_code else "official"

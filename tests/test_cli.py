@@ -64,10 +64,12 @@ def test_rebuild_csv_and_parquet(run, tmp_path: Path) -> None:
     code, out, _ = run("rebuild", "chinext", "--review", "2025-12", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("rank,code,name")
     assert len(out.splitlines()) == 101
+    assert out.splitlines()[0].endswith(",data") and out.splitlines()[1].endswith("SYNTHETIC demo data")
     pq = tmp_path / "c.parquet"
     assert run("rebuild", "chinext", "--review", "2025-12", "--format", "parquet", "-o", str(pq))[0] == 0
     df = pd.read_parquet(pq)
     assert len(df) == 100 and abs(df["weight"].sum() - 1) < 1e-9
+    assert (df["data"] == "SYNTHETIC demo data").all()
 
 
 def test_rebalance_default_is_the_next_review(run) -> None:

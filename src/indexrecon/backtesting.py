@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -118,6 +118,9 @@ class BacktestResult:
             f"cumulative {100 * s.get('cumulative_return', float('nan')):.2f}%, "
             f"max drawdown {100 * s.get('max_drawdown', float('nan')):.2f}%{tag}>"
         )
+
+
+Progress = Callable[[str], None]  # called with a line saying which review or day is running
 
 
 def _d(v: dt.date | str | None) -> dt.date | None:
@@ -227,7 +230,7 @@ def _trim(res: ReviewResult) -> ReviewResult:
 
 
 def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: IncumbentSpec,
-                 copy: bool) -> list[ReviewResult]:
+                 copy: bool, progress: Progress | None = None) -> list[ReviewResult]:
     """One review per day, each with the previous day's constituents as incumbents, on a
     working copy of the store (copy=True) or on the store itself; results trimmed."""
     out: list[ReviewResult] = []
@@ -236,7 +239,9 @@ def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: 
         rctx = context(run_store)
         inc: IncumbentSpec = incumbents
         with _single_threaded(run_store):
-            for day in days:
+            for i, day in enumerate(days, 1):
+                if progress:
+                    progress(f"{m.name}: day {day} ({i}/{len(days)})")
                 res = run_review(m, run_store, as_of=day, incumbents=inc, _ctx=rctx)
                 out.append(_trim(res))
                 inc = res.codes
@@ -298,6 +303,7 @@ def review_chain(
     *,
     fast: bool | None = None,
     workers: int = 1,
+    progress: Progress | None = None,
 ) -> list[ReviewResult]:
     """The reviews in force from `start` to `end`: the one in force on `start` (incumbents as
     given), then every later one with the previous one's constituents as incumbents.
@@ -318,14 +324,16 @@ def review_chain(
                 and store.read_only and store.path.is_file()):
             n = min(workers, len(days) // _PARALLEL_MIN_DAYS_PER_WORKER)
             return _parallel_daily_chain(m, store, days, incumbents, n)
-        return _daily_chain(m, store, days, incumbents, copy)
+        return _daily_chain(m, store, days, incumbents, copy, progress)
     first = latest_review_in_force(m, cal, start)
     labels = [first] + [
         lb for lb in reviews_between(m, start, end)
         if lb > first and review_dates(m, cal, lb).effective <= end
     ]
     inc = incumbents
-    for label in labels:
+    for i, label in enumerate(labels, 1):
+        if progress:
+            progress(f"{m.name}: review {label} ({i}/{len(labels)})")
         res = run_review(m, store, label, incumbents=inc, _ctx=ctx)
         out.append(res)
         inc = res.codes
@@ -395,6 +403,7 @@ def backtest(
     periods_per_year: int = PERIODS_PER_YEAR,
     fast: bool | None = None,
     workers: int = 1,
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Simulate every review of `m` from `start` to `end` point in time and price the index daily.
 
@@ -426,7 +435,7 @@ def backtest(
         raise IndexReconError(f"the end {e} must be after the start {s}")
 
     t0, c0 = time.perf_counter(), time.process_time()
-    results = review_chain(m, store, s, e, incumbents, fast=fast, workers=workers)
+    results = review_chain(m, store, s, e, incumbents, fast=fast, workers=workers, progress=progress)
     t1, c1 = time.perf_counter(), time.process_time()
     baskets: list[Basket] = [
         basket_from_review(r, share_changes="all" if share_changes == "all" else "bonus") for r in results

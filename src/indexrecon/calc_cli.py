@@ -153,7 +153,8 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
         _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
         return
     if fmt == "csv":
-        _write(res.levels.to_csv(index=False, lineterminator="\n"), output)
+        levels = res.levels.assign(data="SYNTHETIC demo data") if res.synthetic else res.levels
+        _write(levels.to_csv(index=False, lineterminator="\n"), output)
         return
     con = _console(output)
     s = res.stats
@@ -219,14 +220,18 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
     store = _open(store_path)
     if workers <= 0:
         workers = min(4, os.cpu_count() or 1)
-    bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None, base=base,
-                  rf=rf, incumbents=incumbents, against=against, move_days=move_days,
-                  share_changes=share_changes, workers=workers)
+    from .cli import _working
+
+    with _working(f"backtest {method}") as update:
+        bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None,
+                      base=base, rf=rf, incumbents=incumbents, against=against, move_days=move_days,
+                      share_changes=share_changes, workers=workers, progress=update)
     if fmt == "json":
         _write(bt.to_json() + "\n", output)
         return
     if fmt == "csv":
-        _write(bt.levels.to_csv(index=False, lineterminator="\n"), output)
+        levels = bt.levels.assign(data="SYNTHETIC demo data") if bt.synthetic else bt.levels
+        _write(levels.to_csv(index=False, lineterminator="\n"), output)
         return
     con = _console(output)
     m = bt.methodology

@@ -100,8 +100,11 @@ def _date(value: str | None) -> dt.date | None:
 
 
 def _emit(df: Any, fmt: str, out: Path | None, payload: dict[str, Any] | None = None,
-          render: Any = None) -> None:
-    """Write a result in the asked format to a file or stdout."""
+          render: Any = None, synthetic: bool = False) -> None:
+    """Write a result in the asked format to a file or stdout. Tables from the demo store
+    carry a `data` column saying they are synthetic (JSON has `synthetic` and `data`)."""
+    if synthetic and df is not None and fmt in ("csv", "parquet"):
+        df = df.assign(data="SYNTHETIC demo data")
     if fmt == "json":
         text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
         _write_text(text, out)
@@ -255,7 +258,7 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
         cols = ["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"]
         con.print(rich_table(cons[[c for c in cols if c in cons.columns]]))
 
-    _emit(cons, fmt, output, res.to_dict(), render)
+    _emit(cons, fmt, output, res.to_dict(), render, synthetic=res.synthetic)
 
 
 @main.command("rebalance")
@@ -296,7 +299,7 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
         border_view = border.drop(columns=["stage"], errors="ignore")
         con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
 
-    _emit(border, fmt, output, res.rebalance_dict(margin), render)
+    _emit(border, fmt, output, res.rebalance_dict(margin), render, synthetic=res.synthetic)
 
 
 @main.command("stats")
@@ -334,7 +337,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
         cov = pd.DataFrame([stats["coverage"]])
         con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
 
-    _emit(mix, fmt, output, {**res.header(), "stats": stats}, render)
+    _emit(mix, fmt, output, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
 
 
 @main.command("explain")

@@ -221,3 +221,10 @@ def test_cli_errors_are_one_line(demo_store_path: Any) -> None:
     assert r.exit_code == 2 and r.output.startswith("error: ") and "official 399006" in r.output
     r = CliRunner().invoke(main, ["backtest", "chinext", "--start", "2025-13-01", "--store", str(demo_store_path)])
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
+
+
+def test_same_inputs_bit_identical_levels(demo_store: Any, chinext: ir.Methodology,
+                                          long_run: BacktestResult) -> None:
+    engine._CONTEXTS.clear()  # recompute every review and level, not a cached result
+    again = backtest(chinext, demo_store, long_run.start, long_run.end, incumbents="none")
+    assert again.levels.to_csv() == long_run.levels.to_csv()

@@ -17,10 +17,9 @@ then one set computation like any other.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from .calculation import (
     index_levels,
     performance_stats,
     relative_stats,
+    single_threaded,
 )
 from .engine import _CONTEXTS, IncumbentSpec, context, run_review
 from .errors import IndexReconError, StoreError
@@ -132,22 +132,6 @@ def _d(v: dt.date | str | None) -> dt.date | None:
         raise IndexReconError(f"dates look like YYYY-MM-DD, got '{v}'") from None
 
 
-@contextlib.contextmanager
-def _single_threaded(store: Store) -> Iterator[None]:
-    """Run a block with DuckDB on one thread, restoring the setting afterwards."""
-    rows = store.con.execute("SELECT current_setting('threads')").fetchall()
-    before = int(rows[0][0]) if rows else None
-    try:
-        store.con.execute("SET threads = 1")
-    except Exception:  # a setting the connection may not allow; run as is
-        before = None
-    try:
-        yield
-    finally:
-        if before is not None:
-            store.con.execute(f"SET threads = {before}")
-
-
 def _rules_tree(m: Methodology, seen: set[str] | None = None) -> list[Methodology]:
     """A methodology's rule sets (base and versions) and those of the indices it depends on."""
     seen = seen if seen is not None else set()
@@ -238,7 +222,7 @@ def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: 
     try:
         rctx = context(run_store)
         inc: IncumbentSpec = incumbents
-        with _single_threaded(run_store):
+        with single_threaded(run_store):
             for i, day in enumerate(days, 1):
                 if progress:
                     progress(f"{m.name}: day {day} ({i}/{len(days)})")

@@ -35,8 +35,10 @@ it enters a delisting arrangement after the base date; the others carry on (divi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -63,6 +65,23 @@ _MIN_INFERRED_RATIO = 1.1
 # ex-date the store has no record of.
 _LIMITS = "WHEN 'sh_main' THEN 0.10 WHEN 'sz_main' THEN 0.10 WHEN 'chinext' THEN 0.20 WHEN 'star' THEN 0.20"
 
+
+
+@contextlib.contextmanager
+def single_threaded(store: Store) -> Iterator[None]:
+    """Run a block with DuckDB on one thread (sums in a fixed order, so bit-identical
+    results run to run), restoring the setting afterwards."""
+    rows = store.con.execute("SELECT current_setting('threads')").fetchall()
+    before = int(rows[0][0]) if rows else None
+    try:
+        store.con.execute("SET threads = 1")
+    except Exception:  # a setting the connection may not allow; run as is
+        before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            store.con.execute(f"SET threads = {before}")
 
 def _one(store: Store, sql: str, params: Any = None) -> tuple[Any, ...] | None:
     """The first row of a query, with the result fully consumed (DuckDB 2 refuses other work
@@ -523,7 +542,17 @@ def _drop_panel(store: Store) -> None:
         store.con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
-def index_levels(
+def index_levels(store: Store, baskets: list[Basket], start: dt.date, end: dt.date, *,
+                 base: float = 1000.0, weight_dates: list[dt.date] | None = None,
+                 ) -> tuple[IndexPath, pd.DataFrame | None]:
+    """Daily price and total-return levels of a chain of baskets (see `_index_levels`),
+    computed on one DuckDB thread so that sums run in a fixed order: the same inputs give
+    bit-identical levels."""
+    with single_threaded(store):
+        return _index_levels(store, baskets, start, end, base=base, weight_dates=weight_dates)
+
+
+def _index_levels(
     store: Store,
     baskets: list[Basket],
     start: dt.date,

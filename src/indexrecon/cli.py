@@ -70,6 +70,9 @@ def _open(store_path: Path | None) -> Any:
 def _working(message: str) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr while a long step runs (only when stderr is a terminal); yields a
     function that changes its message."""
+    if not sys.stderr.isatty():  # a pipe or a file gets no spinner: don't import rich
+        yield lambda _message: None
+        return
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -99,13 +102,16 @@ def _date(value: str | None) -> dt.date | None:
         raise IndexReconError(f"dates look like YYYY-MM-DD, got '{value}'") from None
 
 
-def _emit(df: Any, fmt: str, out: Path | None, payload: dict[str, Any] | None = None,
+def _emit(df: Any, fmt: str, out: Path | None,
+          payload: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
           render: Any = None, synthetic: bool = False) -> None:
     """Write a result in the asked format to a file or stdout. Tables from the demo store
     carry a `data` column saying they are synthetic (JSON has `synthetic` and `data`)."""
     if synthetic and df is not None and fmt in ("csv", "parquet"):
         df = df.assign(data="SYNTHETIC demo data")
     if fmt == "json":
+        if callable(payload):  # built only when asked for: it is not free
+            payload = payload()
         text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
         _write_text(text, out)
     elif fmt == "csv":
@@ -258,7 +264,7 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
         cols = ["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"]
         con.print(rich_table(cons[[c for c in cols if c in cons.columns]]))
 
-    _emit(cons, fmt, output, res.to_dict(), render, synthetic=res.synthetic)
+    _emit(cons, fmt, output, res.to_dict, render, synthetic=res.synthetic)
 
 
 @main.command("rebalance")
@@ -299,7 +305,7 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
         border_view = border.drop(columns=["stage"], errors="ignore")
         con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
 
-    _emit(border, fmt, output, res.rebalance_dict(margin), render, synthetic=res.synthetic)
+    _emit(border, fmt, output, lambda: res.rebalance_dict(margin), render, synthetic=res.synthetic)
 
 
 @main.command("stats")

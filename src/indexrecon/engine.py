@@ -55,7 +55,7 @@ class Context:
     has_free_float: bool = False
     has_status: bool = False
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
-    metric_tables: dict[tuple[dt.date, dt.date], str] = field(default_factory=dict)
+    metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], str] = field(default_factory=dict)
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
 
@@ -384,11 +384,11 @@ def _metric_sql() -> str:
     return ",\n  ".join(f"{m.sql} AS {m.name}" for m in METRICS.values())
 
 
-def _window_metrics(ctx: Context, start: dt.date, cutoff: dt.date) -> str:
-    """A temp table of every stock's window metrics for [start, cutoff]: one grouped scan of
+def _window_metrics(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> str:
+    """A temp table of the boards' stocks' window metrics for [start, cutoff]: one grouped scan of
     the bars with share capital joined point in time, computed once per window and run (CSI
     300, 500, 1000 and 2000 of one review share it)."""
-    key = (start, cutoff)
+    key = (start, cutoff, boards)
     name = ctx.metric_tables.get(key)
     if name is not None:
         return name
@@ -400,21 +400,25 @@ def _window_metrics(ctx: Context, start: dt.date, cutoff: dt.date) -> str:
     ctx.store.con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH sh AS (
+        WITH codes AS (SELECT code FROM securities WHERE board IN ({", ".join(_lit(b) for b in boards)})),
+        sh AS (
           -- share capital as intervals [effective_date, next change): a plain range join
-          -- gives the ASOF rows, several times faster over a year of bars
-          SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares,
-                 lead(effective_date, 1, DATE '9999-12-31') OVER (
-                   PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
-                 ) AS d1
-          FROM shares WHERE effective_date <= $cutoff
+          -- gives the ASOF rows, several times faster over a year of bars; only the
+          -- boards' stocks, and only the intervals that overlap the window
+          SELECT * FROM (
+            SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares,
+                   lead(effective_date, 1, DATE '9999-12-31') OVER (
+                     PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
+                   ) AS d1
+            FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM codes)
+          ) WHERE d1 > $start
         ),
         w AS (
           SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
                  coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
-          WHERE b.date BETWEEN $start AND $cutoff
+          WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM codes)
         )
         SELECT code,
           {_metric_sql()},
@@ -445,7 +449,7 @@ def _pipeline(
     cutoff, start = rd.cutoff, rd.window_start
     p = {"cutoff": cutoff, "start": start}
     externals = ",\n          ".join(f"CAST(NULL AS DOUBLE) AS {_q(n)}" for n in EXTERNAL_METRICS)
-    metrics = _window_metrics(ctx, start, cutoff)
+    metrics = _window_metrics(ctx, start, cutoff, tuple(sorted(u.boards)))
 
     # Candidates: the boards' stocks listed by the cutoff and not delisted by then, with
     # their industry at the cutoff and the window metrics from one grouped scan.

@@ -15,15 +15,10 @@ from typing import Any
 
 import click
 
+from .cli_common import store_option
 from .errors import IndexReconError
 
-_store_option = click.option(
-    "--store",
-    "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="INDEXRECON_STORE",
-    help="DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store).",
-)
+_store_option = store_option()
 _INCUMBENTS_HELP = (
     "incumbents of the first review: official, simulate, none, a file of codes, or auto "
     "(official if the store has it, else simulate); later reviews take the previous review's constituents"

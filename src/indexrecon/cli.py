@@ -13,6 +13,8 @@ from typing import Any
 import click
 
 from . import __version__
+from .cli_common import ErrorGroup
+from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
 
 FORMATS = click.Choice(["table", "csv", "json", "parquet"])
@@ -23,41 +25,8 @@ INCUMBENTS_HELP = (
 )
 
 
-class Group(click.Group):
-    """Turns user errors into one line on stderr and exit code 2, never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except IndexReconError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
-        except Exception as e:
-            # Ctrl-C inside a DuckDB query surfaces as DuckDB's interrupt error instead
-            if not _is_interrupt(e):
-                raise
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
-
-
-def _is_interrupt(e: BaseException) -> bool:
-    duckdb = sys.modules.get("duckdb")
-    interrupt = getattr(duckdb, "InterruptException", None)
-    if interrupt is not None and isinstance(e, interrupt):
-        return True
-    return isinstance(e, RuntimeError) and str(e).strip().lower() == "query interrupted"
-
-
-store_option = click.option(
-    "--store",
-    "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="INDEXRECON_STORE",
-    help="DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store).",
-)
+Group = ErrorGroup
+store_option = common_store_option()
 
 
 def _open(store_path: Path | None) -> Any:

@@ -10,35 +10,20 @@ from typing import Any
 
 import click
 
+from .cli_common import ErrorGroup
+from .cli_common import store_option as common_store_option
 from .errors import IndexReconError, StoreError
 
 Progress = Callable[[str, int, int], None]
 
 
-class _Group(click.Group):
+class _Group(ErrorGroup):
     """One line on stderr and exit code 2 for user errors (also when run on its own)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except IndexReconError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
-            click.echo(
-                "interrupted: tables written so far are complete; rerun the same command to resume",
-                err=True,
-            )
-            ctx.exit(130)
+    interrupted_message = "interrupted: tables written so far are complete; rerun the same command to resume"
 
 
-store_option = click.option(
-    "--store",
-    "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="INDEXRECON_STORE",
-    help="DuckDB store to write (created if missing; default: $INDEXRECON_STORE).",
-)
+store_option = common_store_option("DuckDB store to write (created if missing; default: $INDEXRECON_STORE).")
 force_option = click.option(
     "--force", is_flag=True, help="Reload items already loaded from unchanged input."
 )

@@ -1,0 +1,55 @@
+"""What every command module shares: user errors as one line, and the --store option."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import IndexReconError
+
+READ_STORE_HELP = "DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store)."
+
+
+class ErrorGroup(click.Group):
+    """Turns user errors into one line on stderr and exit code 2, never a traceback; Ctrl-C
+    (also inside a DuckDB query) into `interrupted_message` and exit code 130."""
+
+    interrupted_message = "interrupted"
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IndexReconError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo(self.interrupted_message, err=True)
+            ctx.exit(130)
+        except Exception as e:
+            # Ctrl-C inside a DuckDB query surfaces as DuckDB's interrupt error instead
+            if not is_interrupt(e):
+                raise
+            click.echo(self.interrupted_message, err=True)
+            ctx.exit(130)
+
+
+def is_interrupt(e: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    interrupt = getattr(duckdb, "InterruptException", None)
+    if interrupt is not None and isinstance(e, interrupt):
+        return True
+    return isinstance(e, RuntimeError) and str(e).strip().lower() == "query interrupted"
+
+
+def store_option(help_text: str = READ_STORE_HELP) -> Any:
+    """The --store option (also read from $INDEXRECON_STORE)."""
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="INDEXRECON_STORE",
+        help=help_text,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .cli_common import store_option
+from .cli_common import label_synthetic, store_option
 from .errors import IndexReconError
 
 _store_option = store_option()
@@ -148,8 +148,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
         _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
         return
     if fmt == "csv":
-        levels = res.levels.assign(data="SYNTHETIC demo data") if res.synthetic else res.levels
-        _write(levels.to_csv(index=False, lineterminator="\n"), output)
+        _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)
         return
     con = _console(output)
     s = res.stats
@@ -225,8 +224,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
         _write(bt.to_json() + "\n", output)
         return
     if fmt == "csv":
-        levels = bt.levels.assign(data="SYNTHETIC demo data") if bt.synthetic else bt.levels
-        _write(levels.to_csv(index=False, lineterminator="\n"), output)
+        _write(label_synthetic(bt.levels, bt.synthetic).to_csv(index=False, lineterminator="\n"), output)
         return
     con = _console(output)
     m = bt.methodology

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_common import ErrorGroup
+from .cli_common import ErrorGroup, label_synthetic
 from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
 
@@ -71,13 +71,25 @@ def _date(value: str | None) -> dt.date | None:
         raise IndexReconError(f"dates look like YYYY-MM-DD, got '{value}'") from None
 
 
+def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
+            store_path: Path | None) -> Any:
+    """Run the review named by --review or --as-of (one of them is required)."""
+    from .engine import run_review
+
+    if review is None and as_of is None:
+        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
+    store = _open(store_path)
+    with _working(f"rebuilding {method}…"):
+        return run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+
+
 def _emit(df: Any, fmt: str, out: Path | None,
           payload: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
           render: Any = None, synthetic: bool = False) -> None:
     """Write a result in the asked format to a file or stdout. Tables from the demo store
     carry a `data` column saying they are synthetic (JSON has `synthetic` and `data`)."""
-    if synthetic and df is not None and fmt in ("csv", "parquet"):
-        df = df.assign(data="SYNTHETIC demo data")
+    if df is not None and fmt in ("csv", "parquet"):
+        df = label_synthetic(df, synthetic)
     if fmt == "json":
         if callable(payload):  # built only when asked for: it is not free
             payload = payload()
@@ -217,14 +229,9 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
       indexrecon rebuild chinext --review 2025-12
       indexrecon rebuild chinext --as-of 2026-01-15 --format csv -o chinext.csv
     """
-    from .engine import run_review
     from .report import rich_table
 
-    if review is None and as_of is None:
-        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
-    store = _open(store_path)
-    with _working(f"rebuilding {method}…"):
-        res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    res = _review(method, review, as_of, incumbents, store_path)
     cons = res.constituents
 
     def render(con: Any) -> None:
@@ -292,14 +299,9 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
     """
     import pandas as pd
 
-    from .engine import run_review
     from .report import rich_table
 
-    if review is None and as_of is None:
-        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
-    store = _open(store_path)
-    with _working(f"rebuilding {method}…"):
-        res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    res = _review(method, review, as_of, incumbents, store_path)
     stats = res.stats()
     mix = res.industry_mix()
 
@@ -328,13 +330,8 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
     Example:
       indexrecon explain chinext 300750 300059 --review 2025-12
     """
-    from .engine import run_review
 
-    if review is None and as_of is None:
-        raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
-    store = _open(store_path)
-    with _working(f"rebuilding {method}…"):
-        res = run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+    res = _review(method, review, as_of, incumbents, store_path)
     for line in _header_lines(res):
         click.echo(line)
     for code in codes:

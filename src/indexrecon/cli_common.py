@@ -53,3 +53,8 @@ def store_option(help_text: str = READ_STORE_HELP) -> Any:
         envvar="INDEXRECON_STORE",
         help=help_text,
     )
+
+
+def label_synthetic(df: Any, synthetic: bool) -> Any:
+    """A table from the demo store carries a `data` column saying it is synthetic."""
+    return df.assign(data="SYNTHETIC demo data") if synthetic else df

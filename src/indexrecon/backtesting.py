@@ -208,9 +208,8 @@ def parallel_safe(m: Methodology) -> bool:
 
 def _trim(res: ReviewResult) -> ReviewResult:
     """A daily review keeps its constituents and its changes, not the whole board."""
-    c = res.candidates
-    keep = c["selected"].fillna(False).astype(bool) | c["status"].isin(["added", "deleted"])
-    return dc_replace(res, candidates=c[keep].reset_index(drop=True))
+    keep = res.table.where(lambda r: bool(r["selected"]) or r["status"] in ("added", "deleted"))
+    return dc_replace(res, table=keep)
 
 
 def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: IncumbentSpec,

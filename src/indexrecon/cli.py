@@ -96,11 +96,11 @@ def _emit(df: Any, fmt: str, out: Path | None,
         text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
         _write_text(text, out)
     elif fmt == "csv":
-        _write_text(df.to_csv(index=False, lineterminator="\n"), out)
+        _write_text(df.to_csv() if hasattr(df, "with_column") else df.to_csv(index=False, lineterminator="\n"), out)
     elif fmt == "parquet":
         if out is None:
             raise IndexReconError("--format parquet needs -o FILE")
-        df.to_parquet(out, index=False)
+        (df.to_pandas() if hasattr(df, "with_column") else df).to_parquet(out, index=False)
     else:
         from rich.console import Console
 
@@ -232,13 +232,12 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
     from .report import rich_table
 
     res = _review(method, review, as_of, incumbents, store_path)
-    cons = res.constituents
+    cons = res.view("constituents")
 
     def render(con: Any) -> None:
         for line in _header_lines(res):
             con.print(line, highlight=False)
-        cols = ["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"]
-        con.print(rich_table(cons[[c for c in cols if c in cons.columns]]))
+        con.print(rich_table(cons.select(["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"])))
 
     _emit(cons, fmt, output, res.to_dict, render, synthetic=res.synthetic)
 
@@ -265,20 +264,18 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
     store = _open(store_path)
     with _working(f"simulating the {method} review…"):
         res = simulate_review(method, store, review, incumbents=incumbents)
-    border = res.borderline(margin)
+    border = res.view("borderline", margin)
 
     def render(con: Any) -> None:
         for line in _header_lines(res):
             con.print(line, highlight=False)
-        con.print(
-            f"{len(res.adds)} adds, {len(res.deletes)} deletes, {len(res.retained)} retained",
-            highlight=False,
-        )
+        adds, deletes = res.view("added"), res.view("deleted")
+        con.print(f"{len(adds)} adds, {len(deletes)} deletes, {len(res.view('retained'))} retained", highlight=False)
         rank_by = res.methodology.selection.rank_by
-        for title, df in (("Adds", res.adds), ("Deletes", res.deletes)):
-            if len(df):
-                con.print(rich_table(df[[c for c in ["code", "name", "rank", "industry", rank_by, "reason"] if c in df]], title))
-        border_view = border.drop(columns=["stage"], errors="ignore")
+        for title, t in (("Adds", adds), ("Deletes", deletes)):
+            if len(t):
+                con.print(rich_table(t.select(["code", "name", "rank", "industry", rank_by, "reason"]), title))
+        border_view = border.select([c for c in border.columns if c != "stage"])
         con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
 
     _emit(border, fmt, output, lambda: res.rebalance_dict(margin), render, synthetic=res.synthetic)

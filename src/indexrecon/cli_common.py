@@ -56,5 +56,10 @@ def store_option(help_text: str = READ_STORE_HELP) -> Any:
 
 
 def label_synthetic(df: Any, synthetic: bool) -> Any:
-    """A table from the demo store carries a `data` column saying it is synthetic."""
-    return df.assign(data="SYNTHETIC demo data") if synthetic else df
+    """A table (DataFrame or results Table) from the demo store carries a `data` column
+    saying it is synthetic."""
+    if not synthetic:
+        return df
+    if hasattr(df, "with_column"):
+        return df.with_column("data", "SYNTHETIC demo data")
+    return df.assign(data="SYNTHETIC demo data")

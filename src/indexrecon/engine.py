@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .errors import DependencyCycleError, IndexReconError, StoreError
 from .loader import load_methodology
 from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, WEIGHT_SHARES
+from .results import Table
 from .schedule import (
     ReviewDates,
     TradingCalendar,
@@ -53,9 +53,10 @@ class Context:
     stack: list[str] = field(default_factory=list)
     has_float: bool = False
     has_free_float: bool = False
-    has_status: bool = False
+    status_from: dt.date | None = None  # first start_date in table status (None: no status data)
+    tables: frozenset[str] = frozenset()
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
-    metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], str] = field(default_factory=dict)
+    metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
 
@@ -70,26 +71,30 @@ _CONTEXTS: dict[int, Context] = {}
 def context(store: Store) -> Context:
     ctx = _CONTEXTS.get(id(store))
     if ctx is None or ctx.store is not store:
-        store.require("securities", "bars", "shares", "calendar")
+        tables = frozenset(r[0] for r in store.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog <> 'temp'").fetchall())
+        missing = [t for t in ("securities", "bars", "shares", "calendar") if t not in tables]
+        if missing:
+            store.require(*missing)  # raises the store's error naming them
         days = [r[0] for r in store.con.execute("SELECT date FROM calendar ORDER BY date").fetchall()]
         row = store.con.execute("SELECT count(float_shares), count(free_float_shares) FROM shares").fetchone()
-        ctx = Context(store, TradingCalendar(days))
+        ctx = Context(store, TradingCalendar(days), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
-        if store.has_table("status"):
-            r = store.con.execute("SELECT count(*) FROM status").fetchone()
-            ctx.has_status = bool(r and r[0])
-        ctx.external = _external_sources(store)
+        if "status" in tables:
+            r = store.con.execute("SELECT min(start_date) FROM status").fetchone()
+            ctx.status_from = r[0] if r else None
+        ctx.external = _external_sources(store, tables)
         _CONTEXTS[id(store)] = ctx
     return ctx
 
 
-def _external_sources(store: Store) -> dict[str, str]:
+def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
     """For each external metric the store has data for, the SQL of its (code, date, value)."""
     attrs: set[str] = set()
-    if store.has_table(ATTRIBUTES_TABLE):
+    if ATTRIBUTES_TABLE in tables:
         attrs = {r[0] for r in store.con.execute(f"SELECT DISTINCT attribute FROM {ATTRIBUTES_TABLE}").fetchall()}
     esg_rows = 0
-    if store.has_table("esg_scores"):
+    if "esg_scores" in tables:
         r = store.con.execute("SELECT count(*) FROM esg_scores").fetchone()
         esg_rows = int(r[0]) if r else 0
     out: dict[str, str] = {}
@@ -157,6 +162,8 @@ def _read_codes_file(path: Path) -> list[str]:
         items = data.get("constituents", data) if isinstance(data, dict) else data
         codes = [x["code"] if isinstance(x, dict) else str(x) for x in items]
     elif path.suffix == ".parquet":
+        import pandas as pd
+
         codes = pd.read_parquet(path)["code"].astype(str).tolist()
     else:
         text = path.read_text().splitlines()
@@ -302,7 +309,7 @@ def run_review(
     res = ReviewResult(
         methodology=rules,
         dates=rd,
-        candidates=cand,
+        table=cand,
         incumbents_source=inc_label,
         incumbents=inc_codes,
         # provisional first, then what the dependencies reported, then this index's own
@@ -320,7 +327,7 @@ def run_review(
 def _map_codes(ctx: Context, codes: list[str]) -> list[str]:
     """Codes given under an old code (official lists, files) mapped to the code the store
     keys the history by (table code_changes)."""
-    if not codes or not ctx.store.has_table("code_changes"):
+    if not codes or "code_changes" not in ctx.tables:
         return codes
     changes = dict(ctx.store.con.execute("SELECT old_code, new_code FROM code_changes").fetchall())
     out = []
@@ -384,23 +391,31 @@ def _metric_sql() -> str:
     return ",\n  ".join(f"{m.sql} AS {m.name}" for m in METRICS.values())
 
 
-def _window_metrics(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> str:
-    """A temp table of the boards' stocks' window metrics for [start, cutoff]: one grouped scan of
-    the bars with share capital joined point in time, computed once per window and run (CSI
-    300, 500, 1000 and 2000 of one review share it)."""
+def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> tuple[str, list[str]]:
+    """A temp table of the boards' candidates for the window [start, cutoff] and its columns:
+    the stocks listed by the cutoff and not delisted by then, with their industry at the
+    cutoff, trading days since listing and in the window, and the window metrics from one
+    grouped scan of the bars with share capital joined point in time. Built once per window
+    and run (CSI 300, 500, 1000 and 2000 of one review share it)."""
     key = (start, cutoff, boards)
-    name = ctx.metric_tables.get(key)
-    if name is not None:
-        return name
+    hit = ctx.metric_tables.get(key)
+    if hit is not None:
+        return hit
     while len(ctx.metric_tables) >= 8:  # keep a few windows (daily methodologies move every day)
-        old = ctx.metric_tables.pop(next(iter(ctx.metric_tables)))
+        old, _ = ctx.metric_tables.pop(next(iter(ctx.metric_tables)))
         ctx.store.con.execute(f"DROP TABLE IF EXISTS {old}")
     ctx.metric_seq += 1
     name = f"_ir_m{ctx.metric_seq}"
-    ctx.store.con.execute(
+    con = ctx.store.con
+    con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH codes AS (SELECT code FROM securities WHERE board IN ({", ".join(_lit(b) for b in boards)})),
+        WITH sec AS (
+          SELECT code, name, board, exchange, list_date FROM securities
+          WHERE board IN ({", ".join(_lit(b) for b in boards)})
+            AND (list_date IS NULL OR list_date <= $cutoff)
+            AND (delist_date IS NULL OR delist_date > $cutoff)
+        ),
         sh AS (
           -- share capital as intervals [effective_date, next change): a plain range join
           -- gives the ASOF rows, several times faster over a year of bars; only the
@@ -410,7 +425,7 @@ def _window_metrics(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple
                    lead(effective_date, 1, DATE '9999-12-31') OVER (
                      PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
                    ) AS d1
-            FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM codes)
+            FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
         ),
         w AS (
@@ -418,20 +433,110 @@ def _window_metrics(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
                  coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
-          WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM codes)
+          WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
+        ),
+        agg AS (
+          SELECT code,
+            {_metric_sql()},
+            arg_max(total_shares, date) AS shares_total,
+            arg_max(float_sh, date) AS shares_float,
+            arg_max(ff_sh, date) AS shares_ff,
+            max(date) AS last_bar
+          FROM w GROUP BY code
+        ),
+        cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
+        ind AS (
+          SELECT code, arg_max(sw_l1_code, start_date) AS sw_l1_code,
+                 arg_max(sw_l1_name, start_date) AS sw_l1_name,
+                 arg_max(sw_l1_name_en, start_date) AS sw_l1_name_en,
+                 arg_max(sw_l2_code, start_date) AS sw_l2_code,
+                 arg_max(sw_l2_name, start_date) AS sw_l2_name,
+                 arg_max(sw_l3_code, start_date) AS sw_l3_code
+          FROM industry WHERE start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
+            AND code IN (SELECT code FROM sec)
+          GROUP BY code
+        ),
+        -- calendar positions before the listing day and before the window (or listing),
+        -- found ASOF rather than by counting days per stock
+        pos AS (
+          SELECT sec.code, coalesce(a.pos, 0) AS before_list, coalesce(b.pos, 0) AS before_window
+          FROM sec
+          ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
+          ASOF LEFT JOIN cal b ON greatest($start, coalesce(sec.list_date, $start)) > b.date
         )
-        SELECT code,
-          {_metric_sql()},
-          arg_max(total_shares, date) AS shares_total,
-          arg_max(float_sh, date) AS shares_float,
-          arg_max(ff_sh, date) AS shares_ff,
-          max(date) AS last_bar
-        FROM w GROUP BY code
+        SELECT sec.*, ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name,
+          ind.sw_l2_code, ind.sw_l3_code,
+          (SELECT count(*) FROM cal) - pos.before_list AS listing_days,
+          (SELECT count(*) FROM cal) - pos.before_window - coalesce(agg.traded_days, 0) AS suspended_days,
+          agg.* EXCLUDE (code)
+        FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
         """,
         {"start": start, "cutoff": cutoff},
     )
-    ctx.metric_tables[key] = name
-    return name
+    cols = [d[0] for d in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
+    ctx.metric_tables[key] = (name, cols)
+    return name, cols
+
+
+def _rule_metrics(m: Methodology) -> set[str]:
+    """The metric columns the rules of `m` read."""
+    u, sel = m.universe, m.selection
+    out = {sel.rank_by, *sel.tie_break, *(s.metric for s in m.screens), *(t.metric for t in sel.composite or [])}
+    excs = [u.new_listing_exception, *(r.new_listing_exception for r in u.listing_age_by_board.values())]
+    out |= {e.metric for e in excs if e is not None}
+    return out
+
+
+class _Plan:
+    """A review compiled to one chain of CTEs, each step reading the one before.
+
+    Rules become steps of a single statement instead of one UPDATE each, so DuckDB plans
+    the whole sample space and screen sequence at once. Consecutive marks share one step:
+    a CASE whose first true condition wins, as the rules read in order."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str]] = []
+        self.marks: list[tuple[str, dict[str, str]]] = []
+
+    @property
+    def prev(self) -> str:
+        self._flush()
+        return self.steps[-1][0]
+
+    def add(self, sql: str) -> None:
+        """A step; `{prev}` in `sql` names the step before it."""
+        self._flush()
+        name = f"_s{len(self.steps)}"
+        self.steps.append((name, sql.replace("{prev}", self.steps[-1][0]) if self.steps else sql))
+
+    def mark(self, cond: str, values: dict[str, str]) -> None:
+        """Set `values` (column -> SQL; always a reason) on the stocks still in (no reason
+        yet) that meet `cond`."""
+        self.marks.append((cond, values))
+
+    def drop(self, stage: str, cond: str, reason: str) -> None:
+        """Rule a stock out: the first rule that fails it gives its stage and reason."""
+        self.mark(cond, {"stage": _lit(stage), "reason": reason})
+
+    def _flush(self) -> None:
+        marks, self.marks = self.marks, []
+        if not marks:
+            return
+        cols = list(dict.fromkeys(c for _, v in marks for c in v))
+        cases = []
+        for c in cols:
+            whens = " ".join(f"WHEN {cond} THEN {v.get(c, c)}" for cond, v in marks)
+            cases.append(f"CASE WHEN reason IS NOT NULL THEN {c} {whens} ELSE {c} END AS {c}")
+        self.add(f"SELECT * REPLACE ({', '.join(cases)}) FROM {{prev}}")
+
+    def sql(self, final: str = "SELECT * FROM {prev}") -> str:
+        """The statement: every step, then `final` over the last."""
+        prev = self.prev
+        body = ",\n".join(f"{n} AS (\n{s}\n)" for n, s in self.steps)
+        return f"WITH {body}\n{final.replace('{prev}', prev)}"
+
+
+KEPT_UNKNOWN = "kept: unknown to the store (no securities row; a gap in the data)"
 
 
 def _pipeline(
@@ -442,138 +547,139 @@ def _pipeline(
     excluded: dict[str, list[str]],
     required: dict[str, list[str]],
     warnings: list[str],
-) -> pd.DataFrame:
+) -> Table:
     con = ctx.store.con
-    u = m.universe
-    boards = ", ".join(_lit(b) for b in u.boards)
-    cutoff, start = rd.cutoff, rd.window_start
-    p = {"cutoff": cutoff, "start": start}
-    externals = ",\n          ".join(f"CAST(NULL AS DOUBLE) AS {_q(n)}" for n in EXTERNAL_METRICS)
-    metrics = _window_metrics(ctx, start, cutoff, tuple(sorted(u.boards)))
+    u, sel = m.universe, m.selection
+    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)))
+    params: dict[str, Any] = {"cutoff": rd.cutoff, "start": rd.window_start, "inc": incumbents}
+    lists = {}
+    for i, (name, codes) in enumerate([*required.items(), *excluded.items()]):
+        lists[name] = f"$m{i}"
+        params[f"m{i}"] = codes
 
-    # Candidates: the boards' stocks listed by the cutoff and not delisted by then, with
-    # their industry at the cutoff and the window metrics from one grouped scan.
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _ir_c AS
-        WITH sec AS (
-          SELECT code, name, board, exchange, list_date FROM securities
-          WHERE board IN ({boards})
-            AND (list_date IS NULL OR list_date <= $cutoff)
-            AND (delist_date IS NULL OR delist_date > $cutoff)
-        ),
-        cal AS (SELECT date FROM calendar WHERE date <= $cutoff),
-        ind AS (
-          SELECT code, arg_max(sw_l1_code, start_date) AS sw_l1_code,
-                 arg_max(sw_l1_name, start_date) AS sw_l1_name,
-                 arg_max(sw_l1_name_en, start_date) AS sw_l1_name_en,
-                 arg_max(sw_l2_code, start_date) AS sw_l2_code,
-                 arg_max(sw_l2_name, start_date) AS sw_l2_name,
-                 arg_max(sw_l3_code, start_date) AS sw_l3_code
-          FROM industry WHERE start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
-          GROUP BY code
-        )
-        SELECT sec.*, ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name,
-          ind.sw_l2_code, ind.sw_l3_code,
-          (SELECT count(*) FROM cal WHERE cal.date >= coalesce(sec.list_date, DATE '1900-01-01'))
-            AS listing_days,
-          (SELECT count(*) FROM cal WHERE cal.date >= greatest($start, coalesce(sec.list_date, $start)))
-            - coalesce(agg.traded_days, 0) AS suspended_days,
-          agg.* EXCLUDE (code),
-          {externals},
-          CAST(NULL AS DOUBLE) AS composite_rank,
-          CAST(NULL AS VARCHAR) AS stage,
-          CAST(NULL AS VARCHAR) AS reason,
-          CAST(NULL AS BIGINT) AS rank,
-          CAST(NULL AS BOOLEAN) AS incumbent,
-          CAST(NULL AS BOOLEAN) AS selected,
-          CAST(NULL AS VARCHAR) AS status,
-          CAST(NULL AS DOUBLE) AS weight,
-          CAST(NULL AS DOUBLE) AS inclusion_factor,
-          CAST(NULL AS DOUBLE) AS cap_factor
-        FROM sec LEFT JOIN {metrics} agg USING (code) LEFT JOIN ind USING (code)
-        """,
-        p,
-    )
-    for name, src in ctx.external.items():
-        con.execute(
-            f"""UPDATE _ir_c SET {_q(name)} = e.value FROM (
-                 SELECT code, arg_max(value, date) AS value FROM ({src}) WHERE date <= $cutoff
-                 GROUP BY code) e WHERE _ir_c.code = e.code""",
-            {"cutoff": cutoff},
-        )
-
-    def drop(stage: str, cond: str, reason: str, params: dict[str, Any] | None = None) -> None:
-        sql = f"UPDATE _ir_c SET stage = {_lit(stage)}, reason = {reason} WHERE reason IS NULL AND ({cond})"
-        con.execute(sql, {k: v for k, v in (params or {}).items() if f"${k}" in sql})
-
-    def codes_table(codes: list[str]) -> None:
-        con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": codes})
-
-    # The sample space: universe rules, first reason wins.
-    if u.exclude_codes:
-        drop("universe", f"code IN ({', '.join(_lit(c) for c in u.exclude_codes)})", "'excluded by code list'")
-    for name, codes in required.items():
-        codes_table(codes)
-        drop("universe", "code NOT IN (SELECT code FROM _ir_x)", _lit(f"not a member of {name} at this review"))
-    st_kinds = []
-    if u.exclude_st:
-        st_kinds += ["ST", "*ST"]
-    if u.exclude_delisting:
-        st_kinds.append("delisting")
-    has_status = ctx.has_status and bool(
-        con.execute("SELECT count(*) FROM status WHERE start_date <= ?", [cutoff]).fetchone()[0]  # type: ignore[index]
-    )
+    # External metrics and status at the cutoff, for the methodologies that use them.
+    externals = []
+    joins = []
+    for j, name in enumerate(EXTERNAL_METRICS):
+        src = ctx.external.get(name)
+        if src is None:
+            externals.append(f"CAST(NULL AS DOUBLE) AS {_q(name)}")
+            continue
+        externals.append(f"CAST(x{j}.value AS DOUBLE) AS {_q(name)}")
+        joins.append(f"""LEFT JOIN (SELECT code, arg_max(value, date) AS value FROM ({src})
+                           WHERE date <= $cutoff GROUP BY code) x{j} USING (code)""")
+    st_kinds = (["ST", "*ST"] if u.exclude_st else []) + (["delisting"] if u.exclude_delisting else [])
+    has_status = ctx.status_from is not None and ctx.status_from <= rd.cutoff
     if st_kinds and not has_status:
         what = " and ".join(x for x, on in (("ST / *ST", u.exclude_st), ("delisting-arrangement", u.exclude_delisting)) if on)
         warnings.append(
             f"the store has no status data up to the cutoff (table status): the exclusion of {what} "
             "stocks is not applied"
         )
-    elif st_kinds:
-        con.execute(
-            f"""UPDATE _ir_c SET stage = 'universe', reason = s.status || ' at the data cutoff'
-                FROM (SELECT code, min(status) AS status FROM status
-                      WHERE status IN ({", ".join(_lit(k) for k in st_kinds)})
-                        AND start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
-                      GROUP BY code) s
-                WHERE _ir_c.code = s.code AND _ir_c.reason IS NULL""",
-            {"cutoff": cutoff},
-        )
-    drop("universe", "traded_days IS NULL", "'no trading in the review window'")
+    use_status = bool(st_kinds) and has_status
+    if use_status:
+        joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status
+                           WHERE status IN ({", ".join(_lit(k) for k in st_kinds)})
+                             AND start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
+                           GROUP BY code) st USING (code)""")
+    # The rules run over the columns they read; names, industries and the other metrics
+    # join back at the end (carrying every column through each step costs more than the rules).
+    keep = ["code", "board", "list_date", "listing_days", "suspended_days", "traded_days",
+            *sorted(c for c in _rule_metrics(m) if c in base_cols)]
+    plan = _Plan()
+    plan.add(
+        f"""SELECT {", ".join(f"b.{c}" for c in keep)}, {", ".join(externals)},
+              b.code IN (SELECT unnest($inc::VARCHAR[])) AS incumbent,
+              {"st.status" if use_status else "CAST(NULL AS VARCHAR)"} AS _st,
+              CAST(NULL AS DOUBLE) AS composite_rank, CAST(NULL AS VARCHAR) AS stage,
+              CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS BIGINT) AS rank,
+              CAST(NULL AS BOOLEAN) AS selected, CAST(NULL AS VARCHAR) AS status
+            FROM {base} b {" ".join(joins)}"""
+    )
+    narrow = {*keep, *EXTERNAL_METRICS, "incumbent", "_st", "composite_rank", "stage", "reason", "rank",
+              "selected", "status"}
+    cols = [*base_cols, *EXTERNAL_METRICS, "composite_rank", "stage", "reason", "rank", "incumbent", "selected",
+            "status", "_st"]
+
+    # The sample space: universe rules in order, first reason wins.
+    if u.exclude_codes:
+        plan.drop("universe", f"code IN ({', '.join(_lit(c) for c in u.exclude_codes)})", "'excluded by code list'")
+    for name in required:
+        plan.drop("universe", f"code NOT IN (SELECT unnest({lists[name]}::VARCHAR[]))",
+                  _lit(f"not a member of {name} at this review"))
+    if use_status:
+        plan.drop("universe", "_st IS NOT NULL", "_st || ' at the data cutoff'")
+    plan.drop("universe", "traded_days IS NULL", "'no trading in the review window'")
     if u.min_listing_age is not None or u.listing_age_by_board:
-        _listing_age(m, ctx, rd, drop)
+        _listing_age(m, plan)
     if u.max_suspended_days is not None:
-        drop(
+        plan.drop(
             "universe",
             f"suspended_days > {int(u.max_suspended_days)}",
             f"format('suspended {{}} trading days in the window (more than {u.max_suspended_days})', suspended_days)",
         )
     # Members of the indices this one excludes: still part of the sample space (stage
     # 'membership'), so a sample-space screen ranks them ("CSI 300 members and the top 300").
-    for name, codes in excluded.items():
-        codes_table(codes)
-        drop("membership", "code IN (SELECT code FROM _ir_x)", _lit(f"member of {name} at this review"))
+    for name in excluded:
+        plan.drop("membership", f"code IN (SELECT unnest({lists[name]}::VARCHAR[]))", _lit(f"member of {name} at this review"))
 
-    # Screens, in order, each over the stocks still in (or the whole sample space).
-    codes_table(incumbents)
-    con.execute("CREATE OR REPLACE TEMP TABLE _ir_i AS SELECT code FROM _ir_x")
     for i, s in enumerate(m.screens, start=1):
-        _screen(s, i, ctx, drop, warnings)
+        _screen(s, i, ctx, plan, warnings)
 
-    _rank_and_select(m, ctx, incumbents, drop, warnings)
-    con.execute(
-        "UPDATE _ir_c SET selected = coalesce(selected, false), "
-        "incumbent = coalesce(incumbent, false), status = coalesce(status, '')"
-    )
-    _weights(m, ctx, warnings)
-    df = con.execute("SELECT * FROM _ir_c ORDER BY rank NULLS LAST, code").df()
-    for t in ("_ir_c", "_ir_x", "_ir_q", "_ir_i"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    if sel.rank_by == "composite_rank":
+        _composite_rank(m, plan)
+    if not sel.all_eligible:  # a composite holds only what it can see
+        # An incumbent the store cannot rank (e.g. no share capital, so no market cap) keeps
+        # its place: a gap in the data is no evidence that it should leave. Newcomers
+        # without the data cannot enter.
+        plan.mark(
+            f"{_q(sel.rank_by)} IS NULL AND incumbent",
+            {"stage": "'selection'", "selected": "true", "status": "'retained'",
+             "reason": _lit(f"kept: no {sel.rank_by} data to rank it (a gap in the store's data)")},
+        )
+        plan.drop("selection", f"{_q(sel.rank_by)} IS NULL", _lit(f"no {sel.rank_by} data to rank by"))
+        # An incumbent the store knows nothing about (no row in securities: the data lacks
+        # it, e.g. a stock missing from a survivorship-biased source) keeps its place too.
+        plan.add(
+            f"""SELECT * FROM {{prev}} UNION ALL BY NAME
+                SELECT code, 'selection' AS stage, {_lit(KEPT_UNKNOWN)} AS reason, true AS incumbent,
+                       true AS selected, 'retained' AS status
+                FROM (SELECT unnest($inc::VARCHAR[]) AS code)
+                WHERE code NOT IN (SELECT code FROM securities)"""
+        )
+    if sel.industry_balance is None:
+        plan.add(_select_sql(m, bool(incumbents)))
+    out = ", ".join([*(f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols),
+                     "CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DOUBLE) AS inclusion_factor",
+                     "CAST(NULL AS DOUBLE) AS cap_factor"])
+    sql = "CREATE OR REPLACE TEMP TABLE _ir_c AS " + plan.sql(f"SELECT {out} FROM {{prev}} n LEFT JOIN {base} b USING (code)")
+    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
+    if sel.industry_balance is not None:
+        row = con.execute(
+            "SELECT count(*) FILTER (WHERE selected AND reason = $u), count(*) FILTER (WHERE selected) FROM _ir_c",
+            {"u": KEPT_UNKNOWN},
+        ).fetchone()
+        unknown, held = (int(row[0]), int(row[1])) if row else (0, 0)
+        _kept_warnings(warnings, held - unknown, unknown, sel.rank_by)
+        n = max(sel.count - held, 0)
+        con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": incumbents})
+        _industry_select(m, ctx, _order(m), bool(incumbents), warnings, n)
+        con.execute("DROP TABLE IF EXISTS _ir_x")
+    df = _weights_and_result(m, ctx, warnings, incumbents)
+    con.execute("DROP TABLE IF EXISTS _ir_c")
     return df
 
 
-def _listing_age(m: Methodology, ctx: Context, rd: ReviewDates, drop: Any) -> None:
+def _order(m: Methodology) -> str:
+    """The ranking order: the rank metric, then the tie-breaks, then the code."""
+    sel = m.selection
+    direction = "ASC" if sel.order == "asc" else "DESC"
+    return ", ".join(
+        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {direction} NULLS LAST" for t in sel.tie_break), "code"]
+    )
+
+
+def _listing_age(m: Methodology, plan: _Plan) -> None:
     """Listing ages: the default rule, and each board's own (`listing_age_by_board`)."""
     from .schema import BoardListingAge
 
@@ -595,31 +701,27 @@ def _listing_age(m: Methodology, ctx: Context, rd: ReviewDates, drop: Any) -> No
         age, exc = rule.min_age, rule.new_listing_exception
         cond = too_young(age)
         if exc is not None:
-            # Large new listings may enter early: ranked among the whole universe with data.
-            metric = exc.metric
-            within = f"r <= {int(exc.top_n)}" if exc.top_n is not None else f"r <= ceil(n * {exc.top_pct / 100!r})"
-            tbl = f"_ir_e{i}"
-            ctx.store.con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {tbl} AS SELECT code FROM (
-                      SELECT code, row_number() OVER (ORDER BY {_q(metric)} DESC, code) AS r,
-                             count(*) OVER () AS n
-                      FROM _ir_c WHERE {_q(metric)} IS NOT NULL) WHERE {within}"""
+            # Large new listings may enter early: ranked among every candidate with data.
+            col = _q(exc.metric)
+            plan.add(
+                f"""SELECT *, CASE WHEN {col} IS NOT NULL THEN
+                      row_number() OVER (PARTITION BY {col} IS NULL ORDER BY {col} DESC, code) END AS _er{i},
+                      count({col}) OVER () AS _en{i} FROM {{prev}}"""
             )
-            cond = f"({cond}) AND (({too_young(exc.min_age)}) OR code NOT IN (SELECT code FROM {tbl}))"
+            within = f"_er{i} <= {int(exc.top_n)}" if exc.top_n is not None else f"_er{i} <= ceil(_en{i} * {exc.top_pct / 100!r})"
+            cond = f"({cond}) AND (({too_young(exc.min_age)}) OR _er{i} IS NULL OR NOT ({within}))"
         where = f"board IN ({', '.join(_lit(b) for b in boards)}) AND ({cond})" if per_board else cond
         on_board = f" on board {boards[0]}" if per_board and len(boards) == 1 else ""
-        drop(
+        plan.drop(
             "universe",
             where,
             f"format('listed {{}} trading days (since {{}}); needs {age.describe()}{on_board}', listing_days, list_date)",
-            {"cutoff": rd.cutoff},
         )
         if exc is not None:
-            ctx.store.con.execute(f"DROP TABLE IF EXISTS _ir_e{i}")
+            plan.add(f"SELECT * EXCLUDE (_er{i}, _en{i}) FROM {{prev}}")
 
 
-def _screen(s: Screen, i: int, ctx: Context, drop: Any, warnings: list[str]) -> None:
-    con = ctx.store.con
+def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -> None:
     col = _q(s.metric)
     stage = f"screen {i}"
     if s.metric in EXTERNAL_METRICS and s.metric not in ctx.external:
@@ -628,159 +730,219 @@ def _screen(s: Screen, i: int, ctx: Context, drop: Any, warnings: list[str]) -> 
         warnings.append(f"screen {i} ({s.describe()}{note}) skipped: the store has no {what}")
         return
     v = s.value
-    exempt = " AND _ir_c.code NOT IN (SELECT code FROM _ir_i)" if s.applies_to == "newcomers" else ""
+    exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
+    plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
     if s.type in ("min_value", "max_value"):
-        drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
         op = "<" if s.type == "min_value" else ">"
-        drop(stage, f"{col} {op} {v!r}{exempt}", f"format('{s.metric} {{}} fails screen {i}: {s.describe()}', round({col}, 4))")
+        plan.drop(stage, f"{col} {op} {v!r}{exempt}",
+                  f"format('{s.metric} {{}} fails screen {i}: {s.describe()}', round({col}, 4))")
         return
     # Rank-based screens rank the stocks still in, or the sample space: the stocks still in
     # plus the members of the indices this one excludes; ranks count from the top.
     pool = "reason IS NULL" if s.scope == "remaining" else "(reason IS NULL OR stage = 'membership')"
-    drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ir_x AS
-            SELECT code, row_number() OVER (ORDER BY {col} DESC, code) AS r, count(*) OVER () AS n
-            FROM _ir_c WHERE ({pool}) AND {col} IS NOT NULL"""
+    pool = f"({pool} AND {col} IS NOT NULL)"
+    plan.add(
+        f"""SELECT *, CASE WHEN {pool} THEN row_number() OVER (PARTITION BY {pool} ORDER BY {col} DESC, code) END AS _r,
+                  count(*) FILTER (WHERE {pool}) OVER () AS _n FROM {{prev}}"""
     )
     if s.type == "drop_bottom_pct":
-        keep = f"n - floor(n * {v / 100!r})"
-        cond = f"r > {keep}"
+        keep = f"_n - floor(_n * {v / 100!r})"
     elif s.type == "keep_top_pct":
-        keep = f"ceil(n * {v / 100!r})"
-        cond = f"r > {keep}"
-    elif s.type == "keep_top_n":
-        keep = str(int(v))
-        cond = f"r > {keep}"
+        keep = f"ceil(_n * {v / 100!r})"
     else:
         keep = str(int(v))
-        cond = f"r <= {keep}"
-    con.execute(
-        f"""UPDATE _ir_c SET stage = {_lit(stage)},
-              reason = format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', x.r, x.n, CAST({keep} AS BIGINT))
-            FROM _ir_x x WHERE _ir_c.code = x.code AND _ir_c.reason IS NULL AND {cond}{exempt}"""
-    )
+    cond = f"_r <= {keep}" if s.type == "drop_top_n" else f"_r > {keep}"
+    plan.drop(stage, f"_r IS NOT NULL AND {cond}{exempt}",
+              f"format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', _r, _n, CAST({keep} AS BIGINT))")
+    plan.add("SELECT * EXCLUDE (_r, _n) FROM {prev}")
 
 
-def _composite_rank(m: Methodology, ctx: Context) -> None:
+def _composite_rank(m: Methodology, plan: _Plan) -> None:
     """composite_rank = the weighted average of each named metric's rank among the stocks
     still in (1 = best; ties share the lowest rank)."""
     terms = m.selection.composite or []
     total = sum(t.weight for t in terms)
     parts = [
-        f"{t.weight!r} * rank() OVER (ORDER BY {_q(t.metric)} {'ASC' if t.order == 'asc' else 'DESC'} NULLS LAST)"
+        f"{t.weight!r} * rank() OVER (PARTITION BY reason IS NULL ORDER BY {_q(t.metric)} "
+        f"{'ASC' if t.order == 'asc' else 'DESC'} NULLS LAST)"
         for t in terms
     ]
-    ctx.store.con.execute(
-        f"""UPDATE _ir_c SET composite_rank = x.cr FROM (
-              SELECT code, ({' + '.join(parts)}) / {total!r} AS cr FROM _ir_c WHERE reason IS NULL) x
-            WHERE _ir_c.code = x.code"""
+    plan.add(
+        f"""SELECT * REPLACE (CASE WHEN reason IS NULL THEN ({' + '.join(parts)}) / {total!r} END
+                              AS composite_rank) FROM {{prev}}"""
     )
 
 
-def _rank_and_select(m: Methodology, ctx: Context, incumbents: list[str], drop: Any, warnings: list[str]) -> None:
-    con = ctx.store.con
+def _select_sql(m: Methodology, has_inc: bool) -> str:
+    """The buffered selection over the ranked stocks, a plan step (reading `{prev}`):
+    priority tier 0 (newcomers within the newcomer line, incumbents within the incumbent
+    line), then fill by rank; at most `max_changes_pct` adds, displaced incumbents kept
+    first by rank; and the rank, status and reason of every ranked stock."""
     sel = m.selection
-    n = sel.count
-    if sel.rank_by == "composite_rank":
-        _composite_rank(m, ctx)
-    direction = "ASC" if sel.order == "asc" else "DESC"
-    order = ", ".join(
-        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {direction} NULLS LAST" for t in sel.tie_break), "code"]
-    )
-    con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": incumbents})
-    # An incumbent the store knows nothing about (no row in securities: the data lacks it,
-    # e.g. a stock missing from a survivorship-biased source) keeps its place too.
-    unknown = 0 if sel.all_eligible else con.execute(  # (a composite holds only what it can see)
-        "SELECT count(*) FROM _ir_x WHERE code NOT IN (SELECT code FROM securities)"
-    ).fetchone()[0]  # type: ignore[index]
-    if unknown:
-        con.execute(
-            """INSERT INTO _ir_c (code, stage, reason, incumbent, selected, status)
-               SELECT code, 'selection', 'kept: unknown to the store (no securities row; a gap in the data)',
-                      true, true, 'retained'
-               FROM _ir_x WHERE code NOT IN (SELECT code FROM securities)"""
-        )
-        warnings.append(f"{unknown} incumbent(s) are unknown to the store (no data at all): kept without a rank")
-    # An incumbent the store cannot rank (e.g. no share capital, so no market cap) keeps its
-    # place: a gap in the data is no evidence that it should leave. Newcomers without the
-    # data cannot enter.
-    no_data = f"reason IS NULL AND {_q(sel.rank_by)} IS NULL AND code IN (SELECT code FROM _ir_x)"
-    kept = 0 if sel.all_eligible else con.execute(f"SELECT count(*) FROM _ir_c WHERE {no_data}").fetchone()[0]  # type: ignore[index]
-    if kept:
-        con.execute(
-            f"""UPDATE _ir_c SET stage = 'selection', selected = true, incumbent = true, status = 'retained',
-                  reason = {_lit(f"kept: no {sel.rank_by} data to rank it (a gap in the store's data)")}
-                WHERE {no_data}"""
-        )
-        warnings.append(
-            f"{kept} incumbent(s) have no {sel.rank_by} data (e.g. no share capital in the store): "
-            "kept without a rank"
-        )
-    if not sel.all_eligible:  # a composite holds every eligible stock, ranked or not
-        drop("selection", f"{_q(sel.rank_by)} IS NULL", _lit(f"no {sel.rank_by} data to rank by"))
-    n = max(n - kept - unknown, 0)
-    b_new = min(sel.buffer.newcomers_within if sel.buffer else n, n)
-    b_inc = sel.buffer.incumbents_within if sel.buffer else n
-
-    if sel.industry_balance is not None:
-        _industry_select(m, ctx, order, bool(incumbents), warnings, n)
+    count = sel.count
+    b = sel.buffer
+    if sel.max_changes_pct is not None and has_inc:
+        lim = f"greatest({int(np.floor(count * sel.max_changes_pct / 100 + 1e-9))}, n - (SELECT count(*) FROM r WHERE inc))"
     else:
-        # Priority tier 0: newcomers within b_new and incumbents within b_inc; then fill by rank.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
-            WITH r AS (
-              SELECT code, row_number() OVER (ORDER BY {order}) AS rank,
-                     code IN (SELECT code FROM _ir_x) AS inc
-              FROM _ir_c WHERE reason IS NULL
-            ),
-            t AS (SELECT *, CASE WHEN inc AND rank <= {b_inc} THEN 0
-                                 WHEN NOT inc AND rank <= {b_new} THEN 0 ELSE 1 END AS tier FROM r)
-            SELECT *, row_number() OVER (ORDER BY tier, rank) <= {n} AS sel_raw FROM t"""
-        )
-        n_inc_ranked = con.execute("SELECT count(*) FROM _ir_s WHERE inc").fetchone()[0]  # type: ignore[index]
-        limit = n
-        if sel.max_changes_pct is not None and incumbents:
-            limit = max(int(np.floor(sel.count * sel.max_changes_pct / 100 + 1e-9)), n - n_inc_ranked)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
-            WITH a AS (SELECT *, CASE WHEN sel_raw AND NOT inc
-                         THEN row_number() OVER (PARTITION BY sel_raw AND NOT inc ORDER BY rank) END AS add_seq
-                       FROM _ir_s),
-            b AS (SELECT *, sel_raw AND (inc OR add_seq <= {limit}) AS sel1 FROM a),
-            k AS (SELECT *, CASE WHEN inc AND NOT sel1
-                         THEN row_number() OVER (PARTITION BY inc AND NOT sel1 ORDER BY rank) END AS keep_seq
-                  FROM b)
-            SELECT *, sel1 OR (keep_seq IS NOT NULL AND keep_seq <= {n} - (SELECT count(*) FROM b WHERE sel1))
-                      AS selected
-            FROM k"""
-        )
-        buf = sel.buffer is not None
-        _apply_selection(con, _select_update_sql(n, b_new, b_inc, limit, buf, bool(incumbents), sel.count))
-    # Incumbents that are no longer candidates at all (delisted, moved board, no data).
-    con.execute(
-        "UPDATE _ir_c SET incumbent = true, status = 'deleted', "
-        "reason = 'deleted: ' || reason WHERE code IN (SELECT code FROM _ir_x) AND rank IS NULL "
-        "AND NOT coalesce(selected, false)"
+        lim = "n"
+    buf = "TRUE" if (b is not None and has_inc) else "FALSE"
+    hi = "TRUE" if has_inc else "FALSE"
+    return f"""
+    WITH p0 AS (
+      -- places left after the incumbents kept without a rank
+      SELECT greatest({count} - count(*) FILTER (WHERE selected), 0) AS n FROM {{prev}}
+    ),
+    r AS (
+      SELECT code, row_number() OVER (ORDER BY {_order(m)}) AS rank, incumbent AS inc
+      FROM {{prev}} WHERE reason IS NULL
+    ),
+    p AS (
+      SELECT n, least({b.newcomers_within if b else "n"}, n) AS b_new,
+             {b.incumbents_within if b else "n"} AS b_inc, CAST({lim} AS BIGINT) AS lim
+      FROM p0
+    ),
+    t AS (
+      SELECT r.*, p.*, CASE WHEN inc AND rank <= b_inc THEN 0 WHEN NOT inc AND rank <= b_new THEN 0 ELSE 1 END AS tier
+      FROM r, p
+    ),
+    s AS (SELECT *, row_number() OVER (ORDER BY tier, rank) <= n AS sel_raw FROM t),
+    a AS (
+      SELECT *, CASE WHEN sel_raw AND NOT inc
+                THEN row_number() OVER (PARTITION BY sel_raw AND NOT inc ORDER BY rank) END AS add_seq
+      FROM s
+    ),
+    b AS (SELECT *, sel_raw AND (inc OR add_seq <= lim) AS sel1 FROM a),
+    k AS (
+      SELECT *, CASE WHEN inc AND NOT sel1
+                THEN row_number() OVER (PARTITION BY inc AND NOT sel1 ORDER BY rank) END AS keep_seq
+      FROM b
+    ),
+    f AS (
+      SELECT *, sel1 OR (keep_seq IS NOT NULL AND keep_seq <= n - (SELECT count(*) FROM b WHERE sel1)) AS selected
+      FROM k
+    ),
+    u AS (
+      SELECT code, rank, selected,
+        CASE WHEN selected AND inc THEN 'retained' WHEN selected THEN 'added'
+             WHEN inc THEN 'deleted' ELSE '' END AS status,
+        CASE
+          WHEN selected AND inc AND NOT sel1 THEN format('rank {{}}, kept: at most {{}} changes per review', rank, lim)
+          WHEN selected AND inc AND rank <= n THEN format('rank {{}}, retained', rank)
+          WHEN selected AND inc AND tier = 0 THEN format('rank {{}}, kept by incumbent buffer {{}}', rank, b_inc)
+          WHEN selected AND inc THEN format('rank {{}}, kept to fill the {count} places', rank)
+          WHEN selected AND tier = 0 AND {buf} THEN format('rank {{}}, added (newcomer within {{}})', rank, b_new)
+          WHEN selected AND {hi} THEN format('rank {{}}, added to fill the {count} places', rank)
+          WHEN selected THEN format('rank {{}}, selected', rank)
+          WHEN inc AND rank > b_inc THEN format('rank {{}}, deleted: outside incumbent buffer {{}}', rank, b_inc)
+          WHEN inc THEN format('rank {{}}, deleted: displaced by higher-priority candidates', rank)
+          WHEN sel_raw THEN format('rank {{}}, not added: at most {{}} changes per review', rank, lim)
+          WHEN rank <= n AND {buf} THEN format('rank {{}}, not added: newcomers must rank within {{}}', rank, b_new)
+          ELSE format('rank {{}}, outside the {count} places', rank) END AS reason
+      FROM f
     )
-    gone = con.execute(
-        "SELECT count(*) FROM _ir_x WHERE code NOT IN (SELECT code FROM _ir_c)"
-    ).fetchone()[0]  # type: ignore[index]
-    if gone:
-        con.execute(
-            """INSERT INTO _ir_c (code, name, board, stage, reason, incumbent, selected, status)
-               SELECT x.code, s.name, s.board, 'universe',
-                      'deleted: not a listed stock of the index boards at the cutoff', true, false, 'deleted'
-               FROM _ir_x x LEFT JOIN securities s USING (code)
-               WHERE x.code NOT IN (SELECT code FROM _ir_c)"""
+    SELECT c.* REPLACE (
+      coalesce(u.rank, c.rank) AS rank, coalesce(u.selected, c.selected) AS selected,
+      CASE WHEN u.code IS NULL THEN c.stage ELSE 'selection' END AS stage,
+      coalesce(u.status, c.status) AS status, coalesce(u.reason, c.reason) AS reason)
+    FROM {{prev}} c LEFT JOIN u USING (code)"""
+
+
+def _weights_and_result(m: Methodology, ctx: Context, warnings: list[str], incumbents: list[str]) -> Table:
+    """Weights at the data cutoff (price x weighting shares x tier factor, then caps), and
+    the finished candidate table: incumbents no longer candidates marked deleted, and those
+    not even listed on the index boards added as deleted rows."""
+    con = ctx.store.con
+    sel, w = m.selection, m.weighting
+    ratio = "shares_ff / nullif(shares_total, 0)"
+    if w.method == "equal":
+        base, factor = "1.0", "1.0"
+    else:
+        col = WEIGHT_SHARES[w.method]
+        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[col]
+        if w.method == "free_float_cap" and w.inclusion_factor:
+            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], ratio)
+            shares = "shares_total"
+        else:
+            factor = "1.0"
+        base = f"last_close * {shares} * ({factor})"
+    rows = con.execute(
+        f"""SELECT code, {base} AS base, {factor} AS factor, sw_l1_code, reason
+            FROM _ir_c WHERE selected ORDER BY rank, code"""
+    ).fetchall()
+    if sel.industry_balance is None:
+        unknown = sum(r[4] == KEPT_UNKNOWN for r in rows)
+        kept = sum(r[4] == f"kept: no {sel.rank_by} data to rank it (a gap in the store's data)" for r in rows)
+        _kept_warnings(warnings, kept, unknown, sel.rank_by)
+    n_sel = len(rows)
+    if n_sel < sel.count and not sel.all_eligible:
+        warnings.append(f"only {n_sel} stocks passed the rules; the index has {n_sel} of {sel.count} places filled")
+    if n_sel > sel.count and sel.all_eligible:
+        warnings.append(f"{n_sel} stocks passed the rules, more than the maximum of {sel.count}")
+    if w.method != "equal":
+        missing = {"float_cap": not ctx.has_float, "free_float_cap": not ctx.has_free_float}
+        if missing.get(w.method):
+            warnings.append(
+                f"the store has no {'free-float' if w.method == 'free_float_cap' else 'float'} share data: "
+                f"{w.method} weights use total shares (inclusion factor 100%)"
+            )
+    wt: dict[str, list[Any]] = {"c": [], "w": [], "f": [], "cf": []}
+    if rows:
+        base_all = np.array([r[1] if r[1] is not None else np.nan for r in rows], dtype=float)
+        ok = np.isfinite(base_all) & (base_all > 0)
+        bad = [r[0] for r, good in zip(rows, ok, strict=True) if not good]
+        if bad:
+            if not ok.any():
+                raise IndexReconError(
+                    f"cannot weight any of the {len(rows)} constituents (no price or shares at the cutoff)"
+                )
+            warnings.append(
+                f"{len(bad)} constituent(s) cannot be weighted (no price or shares at the cutoff), e.g. {bad[0]}: "
+                "left without a weight; the others' weights sum to 1"
+            )
+            rows = [r for r, good in zip(rows, ok, strict=True) if good]
+        base_v = base_all[ok]
+        c = w.caps
+        weights = cap_weights(
+            base_v,
+            single=c.single_pct / 100 if c.single_pct else None,
+            top_k=(c.top_k.k, c.top_k.pct / 100) if c.top_k else None,
+            groups=np.array([r[3] or "?" for r in rows]) if c.industry_pct else None,
+            group_cap=c.industry_pct / 100 if c.industry_pct else None,
         )
-    n = sel.count
-    n_sel = con.execute("SELECT count(*) FROM _ir_c WHERE selected").fetchone()[0]  # type: ignore[index]
-    if n_sel < n and not sel.all_eligible:
-        warnings.append(f"only {n_sel} stocks passed the rules; the index has {n_sel} of {n} places filled")
-    if n_sel > n and sel.all_eligible:
-        warnings.append(f"{n_sel} stocks passed the rules, more than the maximum of {n}")
-    con.execute("DROP TABLE IF EXISTS _ir_s")
+        wt = {"c": [r[0] for r in rows], "w": weights.tolist(), "f": [float(r[2]) for r in rows],
+              "cf": (weights / (base_v / base_v.sum())).tolist()}
+    gone = "deleted: not a listed stock of the index boards at the cutoff"
+    return Table.fetch(con.execute(
+        f"""WITH wt AS (SELECT unnest($c::VARCHAR[]) AS code, unnest($w::DOUBLE[]) AS w,
+                           unnest($f::DOUBLE[]) AS f, unnest($cf::DOUBLE[]) AS cf),
+            res AS (
+              SELECT c.* EXCLUDE (_st) REPLACE (
+                -- incumbents that are no longer candidates at all (delisted, moved board, no data)
+                CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false) THEN 'deleted'
+                     ELSE coalesce(c.status, '') END AS status,
+                CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false)
+                     THEN 'deleted: ' || c.reason ELSE c.reason END AS reason,
+                coalesce(c.selected, false) AS selected, coalesce(c.incumbent, false) AS incumbent,
+                wt.w AS weight, wt.f AS inclusion_factor, wt.cf AS cap_factor)
+              FROM _ir_c c LEFT JOIN wt USING (code)
+              UNION ALL BY NAME
+              SELECT x.code, s.name, s.board, 'universe' AS stage, {_lit(gone)} AS reason,
+                     true AS incumbent, false AS selected, 'deleted' AS status
+              FROM (SELECT unnest($inc::VARCHAR[]) AS code) x LEFT JOIN securities s USING (code)
+              WHERE x.code NOT IN (SELECT code FROM _ir_c)
+            )
+            SELECT * FROM res ORDER BY rank NULLS LAST, code""",
+        {**wt, "inc": incumbents},
+    ))
+
+
+def _kept_warnings(warnings: list[str], kept: int, unknown: int, rank_by: str) -> None:
+    if unknown:
+        warnings.append(f"{unknown} incumbent(s) are unknown to the store (no data at all): kept without a rank")
+    if kept:
+        warnings.append(
+            f"{kept} incumbent(s) have no {rank_by} data (e.g. no share capital in the store): kept without a rank"
+        )
 
 
 def _apply_selection(con: Any, select_sql: str) -> None:
@@ -906,107 +1068,3 @@ def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False) -> st
         ELSE format('rank {{}} ({{}} in industry {{}}), outside its {{}} places', s.rank, s.grank, s.grp, s.q) END
         AS reason
     FROM _ir_s s"""
-
-
-def _select_update_sql(n: int, b_new: int, b_inc: int, limit: int, buf: bool, has_inc: bool,
-                       shown: int | None = None) -> str:
-    """The UPDATE that records rank, status and the in/out reason of every ranked stock
-    (`n` ranked places; `shown` the index's place count in the reasons)."""
-    places = shown or n
-    bi = "TRUE" if (buf and has_inc) else "FALSE"
-    hi = "TRUE" if has_inc else "FALSE"
-    return f"""
-    SELECT s.code, s.rank, s.inc, s.selected,
-      CASE WHEN s.selected AND s.inc THEN 'retained' WHEN s.selected THEN 'added'
-                    WHEN s.inc THEN 'deleted' ELSE '' END AS status,
-      CASE
-        WHEN s.selected AND s.inc AND NOT s.sel1
-          THEN format('rank {{}}, kept: at most {limit} changes per review', s.rank)
-        WHEN s.selected AND s.inc AND s.rank <= {n} THEN format('rank {{}}, retained', s.rank)
-        WHEN s.selected AND s.inc AND s.tier = 0
-          THEN format('rank {{}}, kept by incumbent buffer {b_inc}', s.rank)
-        WHEN s.selected AND s.inc THEN format('rank {{}}, kept to fill the {places} places', s.rank)
-        WHEN s.selected AND s.tier = 0 AND {bi}
-          THEN format('rank {{}}, added (newcomer within {b_new})', s.rank)
-        WHEN s.selected AND {hi} THEN format('rank {{}}, added to fill the {places} places', s.rank)
-        WHEN s.selected THEN format('rank {{}}, selected', s.rank)
-        WHEN s.inc AND s.rank > {b_inc}
-          THEN format('rank {{}}, deleted: outside incumbent buffer {b_inc}', s.rank)
-        WHEN s.inc THEN format('rank {{}}, deleted: displaced by higher-priority candidates', s.rank)
-        WHEN s.sel_raw THEN format('rank {{}}, not added: at most {limit} changes per review', s.rank)
-        WHEN s.rank <= {n} AND {bi}
-          THEN format('rank {{}}, not added: newcomers must rank within {b_new}', s.rank)
-        ELSE format('rank {{}}, outside the {places} places', s.rank) END AS reason
-    FROM _ir_s s"""
-
-
-def _weights(m: Methodology, ctx: Context, warnings: list[str]) -> None:
-    """Weights at the data cutoff: price x weighting shares (x tier factor), then caps."""
-    con = ctx.store.con
-    w = m.weighting
-    ratio = "shares_ff / nullif(shares_total, 0)"
-    if w.method == "equal":
-        base, factor = "1.0", "1.0"
-    else:
-        col = WEIGHT_SHARES[w.method]
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[col]
-        if w.method == "free_float_cap" and w.inclusion_factor:
-            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], ratio)
-            shares = "shares_total"
-        else:
-            factor = "1.0"
-        base = f"last_close * {shares} * ({factor})"
-        missing = {"float_cap": not ctx.has_float, "free_float_cap": not ctx.has_free_float}
-        if missing.get(w.method):
-            warnings.append(
-                f"the store has no {'free-float' if w.method == 'free_float_cap' else 'float'} share data: "
-                f"{w.method} weights use total shares (inclusion factor 100%)"
-            )
-    rows = con.execute(
-        f"""SELECT code, {base} AS base, {factor} AS factor, sw_l1_code
-            FROM _ir_c WHERE selected ORDER BY rank"""
-    ).fetchall()
-    if not rows:
-        return
-    base_all = np.array([r[1] if r[1] is not None else np.nan for r in rows], dtype=float)
-    ok = np.isfinite(base_all) & (base_all > 0)
-    bad = [r[0] for r, good in zip(rows, ok, strict=True) if not good]
-    if bad:
-        if not ok.any():
-            raise IndexReconError(
-                f"cannot weight any of the {len(rows)} constituents (no price or shares at the cutoff)"
-            )
-        warnings.append(
-            f"{len(bad)} constituent(s) cannot be weighted (no price or shares at the cutoff), e.g. {bad[0]}: "
-            "left without a weight; the others' weights sum to 1"
-        )
-        rows = [r for r, good in zip(rows, ok, strict=True) if good]
-    codes = [r[0] for r in rows]
-    base_v = base_all[ok]
-    c = w.caps
-    groups = np.array([r[3] or "?" for r in rows]) if c.industry_pct else None
-    weights = cap_weights(
-        base_v,
-        single=c.single_pct / 100 if c.single_pct else None,
-        top_k=(c.top_k.k, c.top_k.pct / 100) if c.top_k else None,
-        groups=groups,
-        group_cap=c.industry_pct / 100 if c.industry_pct else None,
-    )
-    uncapped = base_v / base_v.sum()
-    df = pd.DataFrame(
-        {
-            "code": codes,
-            "weight": weights,
-            "inclusion_factor": [float(r[2]) for r in rows],
-            "cap_factor": weights / uncapped,
-        }
-    )
-    con.register("_ir_w", df)
-    try:
-        con.execute(
-            """UPDATE _ir_c SET weight = d.weight, inclusion_factor = d.inclusion_factor,
-                 cap_factor = d.cap_factor FROM _ir_w d WHERE _ir_c.code = d.code"""
-        )
-    finally:
-        con.unregister("_ir_w")
-

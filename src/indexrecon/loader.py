@@ -178,6 +178,9 @@ def validate_dict(data: Any, source: str = "<dict>", lines: dict[tuple[Any, ...]
     return m
 
 
+_PARSED: dict[tuple[str, str], Methodology] = {}
+
+
 def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology) -> Methodology:
     """Load a methodology from a built-in name ("chinext"), a YAML path, or a dict."""
     if isinstance(spec, Methodology):
@@ -203,5 +206,14 @@ def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MethodologyError(f"{path}: cannot read: {e}") from None
-    data, lines = parse_yaml(text, path.name if path.parent == builtin_dir() else str(path))
-    return validate_dict(data, path.name if path.parent == builtin_dir() else str(path), lines)
+    source = path.name if path.parent == builtin_dir() else str(path)
+    # Parsing YAML in Python costs more than a review's SQL: a file is parsed once per text.
+    key = (source, text)
+    m = _PARSED.get(key)
+    if m is None:
+        data, lines = parse_yaml(text, source)
+        m = validate_dict(data, source, lines)
+        if len(_PARSED) >= 64:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = m
+    return m.model_copy(deep=True)  # callers may change their copy

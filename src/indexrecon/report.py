@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
+import math
 from typing import Any
-
-import pandas as pd
 
 from .metrics import DERIVED_METRICS, METRICS
 from .schema import Methodology
@@ -89,7 +89,7 @@ def describe_methodology(m: Methodology) -> str:
     if sch.frequency == "daily":
         lines.append("Schedule: rebalanced every trading day on the previous close")
     else:
-        months = ", ".join(pd.Timestamp(2000, mo, 1).strftime("%B") for mo in sch.review_months)
+        months = ", ".join(calendar.month_name[mo] for mo in sch.review_months)
         e = sch.effective
         after = f", then {e.trading_days_after} trading day(s) later" if e.trading_days_after else ""
         lines.append(f"Schedule: reviews in {months}; effective on the {_nth(e.nth)} {e.weekday} of the month{after}")
@@ -104,7 +104,7 @@ def _nth(n: int) -> str:
 
 
 def fmt_value(col: str, v: Any) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
+    if v is None or type(v).__name__ in ("NAType", "NaTType") or (isinstance(v, float) and math.isnan(v)):
         return ""
     if col == "weight" or col in {"share_of_companies", "share_of_market_cap", "top1", "top5", "top10"}:
         return f"{100 * float(v):.2f}%"
@@ -117,16 +117,26 @@ def fmt_value(col: str, v: Any) -> str:
     return str(v)
 
 
-def rich_table(df: pd.DataFrame, title: str | None = None, caption: str | None = None) -> Any:
-    from rich.table import Table
+def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:
+    """A rich table of a DataFrame or a results `Table`, numbers right-aligned and scaled."""
+    from rich.table import Table as RichTable
 
-    t = Table(title=title, caption=caption, header_style="bold", title_justify="left")
-    for col in df.columns:
-        numeric = pd.api.types.is_numeric_dtype(df[col]) and df[col].dtype != bool
+    from .results import NUMERIC_TYPES, Table
+
+    if isinstance(df, Table):
+        cols, rows = list(df.columns), df.rows
+        numeric = [t in NUMERIC_TYPES for t in df.types]
+    else:
+        import pandas as pd
+
+        cols, rows = list(df.columns), list(df.itertuples(index=False))
+        numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in cols]
+    t = RichTable(title=title, caption=caption, header_style="bold", title_justify="left")
+    for col, num in zip(cols, numeric, strict=True):
         label = col + (" (100m CNY)" if (col.endswith("cap") or col == "avg_amount") else "")
         prose = col in {"reason", "description", "examples"}
-        t.add_column(label, justify="right" if numeric else "left", no_wrap=not prose,
+        t.add_column(label, justify="right" if num else "left", no_wrap=not prose,
                      overflow="fold" if prose else "ellipsis", ratio=2 if prose else None)
-    for row in df.itertuples(index=False):
-        t.add_row(*(fmt_value(c, v) for c, v in zip(df.columns, row, strict=True)))
+    for row in rows:
+        t.add_row(*(fmt_value(c, v) for c, v in zip(cols, row, strict=True)))
     return t

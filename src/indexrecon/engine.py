@@ -652,9 +652,16 @@ def _pipeline(
     out = ", ".join([*(f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols),
                      "CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DOUBLE) AS inclusion_factor",
                      "CAST(NULL AS DOUBLE) AS cap_factor"])
-    sql = "CREATE OR REPLACE TEMP TABLE _ir_c AS " + plan.sql(f"SELECT {out} FROM {{prev}} n LEFT JOIN {base} b USING (code)")
-    con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-    if sel.industry_balance is not None:
+    joined = f"SELECT {out} FROM {{prev}} n LEFT JOIN {base} b USING (code)"
+    if sel.industry_balance is None:
+        # one statement from the sample space to the finished table
+        plan.add(joined)
+        sql = plan.sql(_finish_sql(m, ctx, base))
+        table = Table.fetch(con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}))
+    else:
+        # industry places are allocated in Python between two statements
+        sql = "CREATE OR REPLACE TEMP TABLE _ir_c AS " + plan.sql(joined)
+        con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         row = con.execute(
             "SELECT count(*) FILTER (WHERE selected AND reason = $u), count(*) FILTER (WHERE selected) FROM _ir_c",
             {"u": KEPT_UNKNOWN},
@@ -664,10 +671,11 @@ def _pipeline(
         n = max(sel.count - held, 0)
         con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": incumbents})
         _industry_select(m, ctx, _order(m), bool(incumbents), warnings, n)
-        con.execute("DROP TABLE IF EXISTS _ir_x")
-    df = _weights_and_result(m, ctx, warnings, incumbents)
-    con.execute("DROP TABLE IF EXISTS _ir_c")
-    return df
+        try:
+            table = Table.fetch(con.execute(_finish_sql(m, ctx, base).replace("{prev}", "_ir_c"), {"inc": incumbents}))
+        finally:
+            con.execute("DROP TABLE IF EXISTS _ir_x; DROP TABLE IF EXISTS _ir_c")
+    return _weights(m, ctx, warnings, table)
 
 
 def _order(m: Methodology) -> str:
@@ -847,28 +855,50 @@ def _select_sql(m: Methodology, has_inc: bool) -> str:
     FROM {{prev}} c LEFT JOIN u USING (code)"""
 
 
-def _weights_and_result(m: Methodology, ctx: Context, warnings: list[str], incumbents: list[str]) -> Table:
-    """Weights at the data cutoff (price x weighting shares x tier factor, then caps), and
-    the finished candidate table: incumbents no longer candidates marked deleted, and those
-    not even listed on the index boards added as deleted rows."""
-    con = ctx.store.con
-    sel, w = m.selection, m.weighting
-    ratio = "shares_ff / nullif(shares_total, 0)"
+def _finish_sql(m: Methodology, ctx: Context, base: str) -> str:
+    """The finished candidate table over `{prev}`, ordered by rank then code: incumbents no
+    longer candidates marked deleted, those not even listed on the index boards added as
+    deleted rows, and each constituent's weighting base (price x shares x tier factor) in
+    the working columns _wbase and _wfactor."""
+    w = m.weighting
     if w.method == "equal":
-        base, factor = "1.0", "1.0"
+        wbase, factor = "1.0", "1.0"
     else:
-        col = WEIGHT_SHARES[w.method]
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[col]
+        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
+        factor = "1.0"
         if w.method == "free_float_cap" and w.inclusion_factor:
-            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], ratio)
+            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor],
+                                   "shares_ff / nullif(shares_total, 0)")
             shares = "shares_total"
-        else:
-            factor = "1.0"
-        base = f"last_close * {shares} * ({factor})"
-    rows = con.execute(
-        f"""SELECT code, {base} AS base, {factor} AS factor, sw_l1_code, reason
-            FROM _ir_c WHERE selected ORDER BY rank, code"""
-    ).fetchall()
+        wbase = f"last_close * {shares} * ({factor})"
+    gone = "deleted: not a listed stock of the index boards at the cutoff"
+    # candidates = the base's stocks, plus unknown incumbents unless every eligible stock is in
+    known = "" if m.selection.all_eligible else " AND x.code IN (SELECT code FROM securities)"
+    return f"""SELECT * FROM (
+      SELECT c.* EXCLUDE (_st) REPLACE (
+        -- incumbents that are no longer candidates at all (delisted, moved board, no data)
+        CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false) THEN 'deleted'
+             ELSE coalesce(c.status, '') END AS status,
+        CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false)
+             THEN 'deleted: ' || c.reason ELSE c.reason END AS reason,
+        coalesce(c.selected, false) AS selected, coalesce(c.incumbent, false) AS incumbent),
+        CASE WHEN c.selected THEN {wbase} END AS _wbase, CASE WHEN c.selected THEN {factor} END AS _wfactor
+      FROM {{prev}} c
+      UNION ALL BY NAME
+      SELECT x.code, s.name, s.board, 'universe' AS stage, {_lit(gone)} AS reason,
+             true AS incumbent, false AS selected, 'deleted' AS status
+      FROM (SELECT unnest($inc::VARCHAR[]) AS code) x LEFT JOIN securities s USING (code)
+      WHERE x.code NOT IN (SELECT code FROM {base}){known}
+    ) ORDER BY rank NULLS LAST, code"""
+
+
+def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) -> Table:
+    """Weights at the data cutoff: the weighting base of each constituent, then caps; the
+    table without its working columns."""
+    sel, w = m.selection, m.weighting
+    ix = {c: i for i, c in enumerate(table.columns)}
+    rows = [(r[ix["code"]], r[ix["_wbase"]], r[ix["_wfactor"]], r[ix["sw_l1_code"]], r[ix["reason"]])
+            for r in table.rows if r[ix["selected"]]]
     if sel.industry_balance is None:
         unknown = sum(r[4] == KEPT_UNKNOWN for r in rows)
         kept = sum(r[4] == f"kept: no {sel.rank_by} data to rank it (a gap in the store's data)" for r in rows)
@@ -885,7 +915,7 @@ def _weights_and_result(m: Methodology, ctx: Context, warnings: list[str], incum
                 f"the store has no {'free-float' if w.method == 'free_float_cap' else 'float'} share data: "
                 f"{w.method} weights use total shares (inclusion factor 100%)"
             )
-    wt: dict[str, list[Any]] = {"c": [], "w": [], "f": [], "cf": []}
+    weighted: dict[str, tuple[float, float, float]] = {}
     if rows:
         base_all = np.array([r[1] if r[1] is not None else np.nan for r in rows], dtype=float)
         ok = np.isfinite(base_all) & (base_all > 0)
@@ -909,31 +939,13 @@ def _weights_and_result(m: Methodology, ctx: Context, warnings: list[str], incum
             groups=np.array([r[3] or "?" for r in rows]) if c.industry_pct else None,
             group_cap=c.industry_pct / 100 if c.industry_pct else None,
         )
-        wt = {"c": [r[0] for r in rows], "w": weights.tolist(), "f": [float(r[2]) for r in rows],
-              "cf": (weights / (base_v / base_v.sum())).tolist()}
-    gone = "deleted: not a listed stock of the index boards at the cutoff"
-    return Table.fetch(con.execute(
-        f"""WITH wt AS (SELECT unnest($c::VARCHAR[]) AS code, unnest($w::DOUBLE[]) AS w,
-                           unnest($f::DOUBLE[]) AS f, unnest($cf::DOUBLE[]) AS cf),
-            res AS (
-              SELECT c.* EXCLUDE (_st) REPLACE (
-                -- incumbents that are no longer candidates at all (delisted, moved board, no data)
-                CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false) THEN 'deleted'
-                     ELSE coalesce(c.status, '') END AS status,
-                CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false)
-                     THEN 'deleted: ' || c.reason ELSE c.reason END AS reason,
-                coalesce(c.selected, false) AS selected, coalesce(c.incumbent, false) AS incumbent,
-                wt.w AS weight, wt.f AS inclusion_factor, wt.cf AS cap_factor)
-              FROM _ir_c c LEFT JOIN wt USING (code)
-              UNION ALL BY NAME
-              SELECT x.code, s.name, s.board, 'universe' AS stage, {_lit(gone)} AS reason,
-                     true AS incumbent, false AS selected, 'deleted' AS status
-              FROM (SELECT unnest($inc::VARCHAR[]) AS code) x LEFT JOIN securities s USING (code)
-              WHERE x.code NOT IN (SELECT code FROM _ir_c)
-            )
-            SELECT * FROM res ORDER BY rank NULLS LAST, code""",
-        {**wt, "inc": incumbents},
-    ))
+        cap_f = weights / (base_v / base_v.sum())
+        weighted = {r[0]: (float(wt), float(r[2]), float(cf)) for r, wt, cf in zip(rows, weights, cap_f, strict=True)}
+    # the weights into their columns (a constituent-sized patch of the fetched rows)
+    wi, n = ix["weight"], len(table.columns) - 2
+    assert table.columns[wi:wi + 3] == ("weight", "inclusion_factor", "cap_factor") and ix["_wbase"] == n
+    out = [(*r[:wi], *weighted[r[0]], *r[wi + 3:n]) if r[0] in weighted else r[:n] for r in table.rows]
+    return Table(table.columns[:n], table.types[:n], out)
 
 
 def _kept_warnings(warnings: list[str], kept: int, unknown: int, rank_by: str) -> None:

@@ -121,6 +121,7 @@ def review_figures(store: Any, review: str) -> list[dict[str, Any]]:
         everywhere = set().union(*(members(store, c, eff - dt.timedelta(days=1)) | members(store, c, snap)
                                    for c in ("000300", "000905", "000852")))
         wrong_adds = (ours - before) - (after - before)
+        st_out = {c for c, r in cand["reason"].items() if isinstance(r, str) and re.match(r"(deleted: )?\*?ST at ", r)}
         out.append({
             "index": name, "code": code, "review": review, "cutoff": res.dates.cutoff, "effective": eff,
             "snapshot": snap, "overlap": len(ours & after), "size": len(after), "ours": len(ours),
@@ -129,8 +130,68 @@ def review_figures(store: Any, review: str) -> list[dict[str, Any]]:
             "missed_deletes": why((before - after) - (before - ours)),
             "wrong_adds": sorted(wrong_adds), "wrong_adds_outside_all": sorted(wrong_adds - everywhere),
             "chain_seconds": chain_seconds,
+            # candidates the engine left out as ST: incumbents (and how many CSI deleted), and
+            # how many of all of them are in the official list after the review (errors)
+            "st_incumbents": len(st_out & before), "st_incumbents_deleted": len(st_out & (before - after)),
+            "st_out_in_official": sorted(st_out & after),
         })
     return out
+
+
+def st_checks(store: Any) -> dict[str, Any] | None:
+    """How the store's ST status agrees with the official lists, review by review: stocks ST at
+    the cutoff that are in CSI 300 / 500 / 1000 after the review (there should be none), and
+    stocks first ST between the cutoff and the effective date (CSI's status date is later than
+    the cutoff if those leave too). None when the store has no status rows."""
+    import indexrecon as ir
+    from indexrecon.engine import context
+    from indexrecon.schedule import review_dates
+
+    if not store.con.execute("SELECT count(*) FROM status").fetchall()[0][0]:
+        return None
+    cal = context(store).cal
+    m = ir.load_methodology("csi300")
+    known_until = dt.date.fromisoformat(store.meta.get("index_membership_known_until", "2099-12-31"))
+    first = store.con.execute("SELECT min(date) FROM bars").fetchall()[0][0]
+
+    def st_on(day: dt.date) -> set[str]:
+        return {r[0] for r in store.con.execute(
+            "SELECT DISTINCT code FROM status WHERE status IN ('ST', '*ST') AND start_date <= ? "
+            "AND (end_date IS NULL OR end_date >= ?)", [day, day]).fetchall()}
+
+    rows = []
+    for year in range(first.year, known_until.year + 1):
+        for month in (6, 12):
+            if dt.date(year, month, 1) < first + dt.timedelta(days=300):
+                continue  # the cutoff must lie in the data, with some history before it
+            rd = review_dates(m, cal, f"{year}-{month:02d}")
+            if rd.effective > known_until:
+                continue
+            codes = ("000300", "000905", "000852")
+            before = set().union(*(members(store, c, rd.effective - dt.timedelta(days=1)) for c in codes))
+            after = set().union(*(members(store, c, first_snapshot_after(store, c, rd.effective))
+                                  for c in codes))
+            at_cut = st_on(rd.cutoff)
+            late = st_on(rd.effective - dt.timedelta(days=1)) - at_cut
+            rows.append({
+                "cutoff": rd.cutoff, "st": len(at_cut), "st_in_official": sorted(at_cut & after),
+                "st_members_before": len(at_cut & before), "st_members_left": len(at_cut & (before - after)),
+                "late_members_before": len(late & before), "late_members_left": len(late & (before - after)),
+            })
+    csi2000 = None
+    d2000 = store.con.execute(
+        "SELECT min(trade_date) FROM official_weights WHERE index_code = '932000'").fetchall()[0][0]
+    if d2000 is not None:
+        from indexrecon.calculation import map_codes
+
+        rd = review_dates(ir.load_methodology("csi2000"), cal, "2024-12")
+        off = set(map_codes(store, store.con.execute(
+            "SELECT code, weight FROM official_weights WHERE index_code = '932000' AND trade_date = ?",
+            [d2000]).df())["code"])
+        at_cut = st_on(rd.cutoff)
+        csi2000 = {"cutoff": rd.cutoff, "date": d2000, "st": len(at_cut), "st_in_official": sorted(at_cut & off)}
+    return {"source": store.meta.get("status_source", "the store's status table"), "reviews": rows,
+            "csi2000": csi2000}
 
 
 def dependency_checks(store: Any) -> list[str]:
@@ -184,7 +245,52 @@ def pct(x: float) -> str:
     return "n/a" if x != x else f"{100 * x:.0f}%"
 
 
-def section_300(figs: list[dict[str, Any]], deps: list[str], cmd: str) -> str:
+def st_paragraph(st: dict[str, Any] | None, figs: list[dict[str, Any]]) -> list[str]:
+    if st is None:
+        return [
+            "ST / *ST: the store has no status data, so the exclusion is warned, not applied (ingest",
+            "the real data with ST inference on, the default, to apply it).",
+        ]
+    inferred = st["source"].startswith("inferred")
+    what = ("inferred from the bars (main-board stocks held to the 5% risk-warning price limit; "
+            "`indexrecon.sources.st_inference`)" if inferred else "from the store's status table")
+    rv = st["reviews"]
+    fp = sorted({c for r in rv for c in r["st_in_official"]})
+    lines = [
+        f"ST / *ST status is {what}. Checked against the official lists: of the stocks ST at the "
+        f"cutoffs of the {len(rv)} reviews from {rv[0]['cutoff']} to {rv[-1]['cutoff']} "
+        f"({min(r['st'] for r in rv)} to {max(r['st'] for r in rv)} each), "
+        + (f"{len(fp)} ({', '.join(fp)}) are" if fp else "none is")
+        + " in CSI 300 / 500 / 1000 after the review; "
+        f"{sum(r['st_members_left'] for r in rv)} of the {sum(r['st_members_before'] for r in rv)} "
+        "members among them left at the review.",
+    ]
+    c = st["csi2000"]
+    if c:
+        lines[-1] += (f" Of the {c['st']} ST at {c['cutoff']}, {len(c['st_in_official'])} are in the "
+                      f"CSI 2000 list of {c['date']}.")
+    late_b = sum(r["late_members_before"] for r in rv)
+    late_l = sum(r["late_members_left"] for r in rv)
+    st_inc = sum(f["st_incumbents"] for f in figs)
+    st_del = sum(f["st_incumbents_deleted"] for f in figs)
+    wrong = sorted({x for f in figs for x in f["st_out_in_official"]})
+    lines += [
+        f"In the two reviews above the engine left out {st_inc} incumbent(s) as ST (CSI deleted "
+        f"{st_del}); " + (f"{len(wrong)} stocks it left out as ST are in the official lists after "
+                          f"({', '.join(wrong)})." if wrong else "no stock it left out as ST is in an official list after."),
+        f"Members that became ST only between the cutoff and the effective date: {late_l} of "
+        f"{late_b} left at the review, so CSI applies the ST status of a later day than the data "
+        "cutoff (the engine uses the cutoff). Limits: ST on ChiNext and STAR (20% limits for all) and "
+        "delisting arrangements are not inferred; a lifted ST is seen only at the first move beyond 5%."
+        if inferred else
+        f"Members that became ST only between the cutoff and the effective date: {late_l} of "
+        f"{late_b} left at the review (the engine uses the status at the data cutoff).",
+    ]
+    return lines
+
+
+def section_300(figs: list[dict[str, Any]], deps: list[str], cmd: str,
+                st: dict[str, Any] | None = None) -> str:
     lines = [
         SECTIONS[0],
         "",
@@ -268,19 +374,23 @@ def section_300(figs: list[dict[str, Any]], deps: list[str], cmd: str) -> str:
         "  store expresses that.",
         "- *Liquidity cut.* CSI 500 / 1000 incumbents ranked up to ~300 places below our 20%",
         "  liquidity cut are kept by CSI, those further below deleted: CSI's cut sits lower. The",
-        "  store has no ST / *ST history (the exclusion is warned, not applied) and lacks stocks",
-        "  delisted since; whether BSE stocks are in CSI's liquidity pool (they would move the cut",
-        "  ~150 places) cannot be told from these lists. Each false delete also spends one of the",
-        "  10% change slots, hence the many \"at most N changes\" misses.",
+        "  store lacks the stocks delisted since (survivorship), which would fill the bottom of the",
+        "  turnover ranking; BSE stocks are not in the CSI 300 / 500 / 1000 sample space (no BSE",
+        "  stock in their 2025 official lists, against seven in CSI 2000's). Each false delete",
+        "  also spends one of the 10% change slots, hence the many \"at most N changes\" misses.",
+        "  Leaving ST stocks out of the sample space (below) shrinks the liquidity pool and raises",
+        "  our cut further.",
         "- *Missing share capital.* ~10% of STAR stocks have no share data: as incumbents they are",
         "  kept without a rank (warned), as newcomers they cannot be ranked.",
         "",
         "Two readings of the published rules were checked against these lists and are encoded:",
-        "ChiNext stocks need one quarter of listing like the main board (the 2023-2024 CSI 1000",
-        "reviews added ChiNext stocks listed 97-133 days before the cutoff; every STAR add had over a",
-        "year), and the \"top N of the sample space\" exclusion of CSI 500 / 1000 / 2000 applies to",
+        "ChiNext stocks need a year of listing in CSI 300 / 500 (CSI's November 2021 notice) but one",
+        "quarter in CSI 1000 (the 2023-2024 CSI 1000 reviews added ChiNext stocks listed 97-133 days",
+        "before the cutoff; every STAR add had over a year), and the \"top N of the sample space\" exclusion of CSI 500 / 1000 / 2000 applies to",
         "newcomers (in June 2024, 41 of 53 CSI 1000 incumbents inside the top 800 stayed, 1 of 37",
         "newcomers there was added).",
+        "",
+        *st_paragraph(st, figs),
     ]
     return "\n".join(lines) + "\n"
 
@@ -310,10 +420,10 @@ def section_2000(f: dict[str, Any], cmd: str) -> str:
         "Rebuilt members not in it: " + "; ".join(f"{n}× {k}" for k, n in f["extra"]) + ".",
         "",
         "BSE constituents (7 in 2025) appear under their old codes in the weight file and have no",
-        "share capital in the store; ST stocks cannot be excluded (no status data), which matters",
-        "most for the smallest caps; and the data-gap effects of the CSI 300 / 500 / 1000 section",
-        "carry over (CSI 2000 excludes their members), as does the four-review roll-forward of its",
-        "own incumbents.",
+        "share capital in the store; ST stocks on ChiNext and STAR cannot be excluded (their ST",
+        "status cannot be inferred from price limits), which matters most for the smallest caps;",
+        "and the data-gap effects of the CSI 300 / 500 / 1000 section carry over (CSI 2000 excludes",
+        "their members), as does the four-review roll-forward of its own incumbents.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -341,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     store = open_real_store(args.store)
     figs = [f for review in REVIEWS for f in review_figures(store, review)]
     deps = dependency_checks(store)
-    s300 = section_300(figs, deps, cmd)
+    s300 = section_300(figs, deps, cmd, st_checks(store))
     s2000 = section_2000(csi2000_figures(store), cmd)
     print(s300)
     print(s2000)

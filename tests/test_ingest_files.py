@@ -165,7 +165,7 @@ def test_real_membership_and_meta(real_store) -> None:
     assert meta["source"].startswith("shared/realdata (")
     assert meta["index_membership_known_until"] == "2025-05-31"
     assert q(real_store, "SELECT count(*) FROM industry WHERE sw_l2_name_en IS NOT NULL") == [(0,)]
-    assert q(real_store, "SELECT count(DISTINCT item) FROM ingest_log") == [(9,)]
+    assert q(real_store, "SELECT count(DISTINCT item) FROM ingest_log") == [(10,)]  # + inferred ST
 
 
 def test_real_bars_clustered_by_date(real_store) -> None:
@@ -181,6 +181,40 @@ def test_real_bars_clustered_by_date(real_store) -> None:
     assert [r[1] for r in first] == sorted(r[1] for r in first)
 
 
+def test_real_st_status_inferred_from_price_limits(real_store) -> None:
+    """The real dataset has no status history: ST is inferred from the 5% price limits."""
+    assert real_store.meta["status_source"].startswith("inferred")
+    assert real_store.meta["status_inferred_boards"] == "sh_main,sz_main"
+
+    def st_on(day: str) -> set[str]:
+        rows = q(
+            real_store,
+            "SELECT code FROM status WHERE start_date <= ? AND (end_date IS NULL OR end_date >= ?)",
+            [day, day],
+        )
+        return {r[0] for r in rows}
+
+    apr, oct_ = st_on("2024-04-30"), st_on("2024-10-31")
+    assert len(apr) == 73 and len(oct_) == 78
+    # long-standing risk-warning stocks (*ST明诚, ST中利) are in; none of the official CSI
+    # 300 / 500 / 1000 members after the December 2024 review is
+    assert {"600136", "002309"} <= oct_
+    after = {
+        r[0]
+        for r in q(
+            real_store,
+            "SELECT code FROM index_membership WHERE start_date <= '2024-12-31' "
+            "AND (end_date IS NULL OR end_date >= '2024-12-31')",
+        )
+    }
+    assert len(after) == 1800 and not oct_ & after
+    boards = q(
+        real_store,
+        "SELECT DISTINCT s.board FROM status JOIN securities s USING (code) ORDER BY 1",
+    )
+    assert boards == [("sh_main",), ("sz_main",)]
+
+
 def test_real_rerun_skips_and_does_not_duplicate(
     real_store_path: Path, tmp_path: Path, realdata_dir: Path
 ) -> None:
@@ -189,7 +223,7 @@ def test_real_rerun_skips_and_does_not_duplicate(
     with open_store(copy, read_only=False) as store:
         before = {t: store.row_count(t) for t in ("bars", "shares", "official_weights")}
         s = ingest_files(store, realdata_dir)
-        assert s.total_rows == 0 and len(s.skipped) == 9
+        assert s.total_rows == 0 and len(s.skipped) == 10  # 9 files' items + inferred ST
         assert {t: store.row_count(t) for t in before} == before
 
 

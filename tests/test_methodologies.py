@@ -166,7 +166,10 @@ def test_csi_chain_runs_in_one_call_and_the_indices_are_disjoint(small: Any) -> 
 
 def test_csi300_sample_space_listing_ages(small: Any) -> None:
     res = run_review("csi300", small, "2024-12", incumbents="none")  # cutoff 2024-10-31
-    assert "301901" in res.codes  # ChiNext: one quarter is enough (listed 2024-05)
+    # ChiNext needs a year in CSI 300 (CSI's 2021 notice), a quarter in CSI 1000 (listed 2024-05)
+    assert "301901" not in res.codes and "needs 12 months on board chinext" in res.explain("301901")
+    r1000 = run_review("csi1000", small, "2024-12", incumbents="none")
+    assert "listed" not in r1000.explain("301901")
     assert "688901" not in res.codes and "needs 12 months on board star" in res.explain("688901")
     # listed two months before the cutoff, but among the 30 largest since listing: no minimum
     assert "600901" in res.codes
@@ -315,7 +318,9 @@ def test_screens_on_missing_provider_data_warn_and_apply_when_present(tmp_path: 
     with ir.open_store(p) as st:
         res = ir.rebuild(m, st, "2024-12", incumbents="none")
         assert res.codes == ["300001", "300003", "300004", "300005"]
-        assert not any("skipped" in w or "no status data" in w for w in res.warnings)
+        # ST applied; the delisting-arrangement exclusion still has no data and says so
+        assert not any("skipped" in w or ("no status data" in w and "ST / *ST" in w) for w in res.warnings)
+        assert any("no status data" in w and "delisting-arrangement" in w for w in res.warnings)
 
 
 def test_data_gaps_do_not_delete_incumbents(tmp_path: Path) -> None:

@@ -65,7 +65,9 @@ def test_csi_reviews_with_official_incumbents(real_store: Any, review: str) -> N
     assert not c300 & c500 and not c1000 & (c300 | c500)
     # the warnings say what the data cannot express (never silently passed)
     w = res["csi1000"].warnings
-    assert any("no status data" in x for x in w)
+    # ST status is inferred at ingest (main boards only): said, and delisting arrangements not applied
+    assert any("ST status is inferred" in x and "chinext" in x for x in w)
+    assert any("no status data" in x and "delisting-arrangement" in x for x in w)
     assert any("free-float" in x for x in w)
     assert any(x.startswith("csi300: ") for x in w) and any(x.startswith("csi500: ") for x in w)
 

@@ -53,7 +53,8 @@ class Context:
     stack: list[str] = field(default_factory=list)
     has_float: bool = False
     has_free_float: bool = False
-    status_from: dt.date | None = None  # first start_date in table status (None: no status data)
+    status_from: dict[str, dt.date] = field(default_factory=dict)  # status kind -> first start_date
+    status_inferred: str | None = None  # meta status_source when the ST rows are inferred
     tables: frozenset[str] = frozenset()
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
     metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
@@ -81,8 +82,10 @@ def context(store: Store) -> Context:
         ctx = Context(store, TradingCalendar(days), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
         if "status" in tables:
-            r = store.con.execute("SELECT min(start_date) FROM status").fetchone()
-            ctx.status_from = r[0] if r else None
+            ctx.status_from = dict(store.con.execute(
+                "SELECT status, min(start_date) FROM status GROUP BY status").fetchall())
+            src = store.meta.get("status_source", "")
+            ctx.status_inferred = src if src.startswith("inferred") else None
         ctx.external = _external_sources(store, tables)
         _CONTEXTS[id(store)] = ctx
     return ctx
@@ -568,14 +571,29 @@ def _pipeline(
         externals.append(f"CAST(x{j}.value AS DOUBLE) AS {_q(name)}")
         joins.append(f"""LEFT JOIN (SELECT code, arg_max(value, date) AS value FROM ({src})
                            WHERE date <= $cutoff GROUP BY code) x{j} USING (code)""")
-    st_kinds = (["ST", "*ST"] if u.exclude_st else []) + (["delisting"] if u.exclude_delisting else [])
-    has_status = ctx.status_from is not None and ctx.status_from <= rd.cutoff
-    if st_kinds and not has_status:
-        what = " and ".join(x for x, on in (("ST / *ST", u.exclude_st), ("delisting-arrangement", u.exclude_delisting)) if on)
+    # Each status kind the methodology excludes is applied when the store has data of that
+    # kind up to the cutoff, and said not to be otherwise.
+    wanted = [(["ST", "*ST"], "ST / *ST", u.exclude_st), (["delisting"], "delisting-arrangement", u.exclude_delisting)]
+    st_kinds, missing = [], []
+    for kinds, what, on in wanted:
+        if not on:
+            continue
+        if any(k in ctx.status_from and ctx.status_from[k] <= rd.cutoff for k in kinds):
+            st_kinds += kinds
+        else:
+            missing.append(what)
+    if missing:
         warnings.append(
-            f"the store has no status data up to the cutoff (table status): the exclusion of {what} "
+            f"the store has no status data up to the cutoff (table status): the exclusion of {' and '.join(missing)} "
             "stocks is not applied"
         )
+    if "ST" in st_kinds and ctx.status_inferred:
+        off = [b for b in u.boards if b not in ("sh_main", "sz_main")]
+        warnings.append(
+            "ST status is inferred from main-board 5% price limits (meta status_source), not an official list"
+            + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
+        )
+    has_status = bool(st_kinds)
     use_status = bool(st_kinds) and has_status
     if use_status:
         joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status

@@ -97,7 +97,10 @@ def ingest() -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @store_option
 @force_option
-def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
+@click.option("--infer-st/--no-infer-st", "infer_st", default=None,
+              help="Infer ST status from main-board 5% price limits when no status data is given "
+                   "(default: on for the shared real dataset's layout, off for table files).")
+def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool, infer_st: bool | None) -> None:
     """Load a folder of Parquet/CSV files.
 
     FOLDER is either the shared real dataset (bars.parquet, industry_sw.parquet, ...) or
@@ -113,7 +116,7 @@ def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool) -> None
     from .sources.files import ingest_files
 
     with _store(store_path) as store, _progress() as progress:
-        summary = ingest_files(store, folder, progress, force=force)
+        summary = ingest_files(store, folder, progress, force=force, infer_st=infer_st)
     _report(summary)
 
 

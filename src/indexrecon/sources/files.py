@@ -7,6 +7,10 @@ Two layouts are recognised:
 * the store's own layout: files named after the tables (``bars.parquet`` or ``bars.csv``,
   ``securities.csv``, ... any subset) with the columns of ``store.TABLES``.
 
+Without a status file, ST / *ST status is inferred from the bars' 5% price limits on the main
+boards (``st_inference``; the real dataset has no status history): on by default for the real
+dataset's layout, on request for the store's layout, ``infer_st=False`` turns it off.
+
 Every table is written in its own transaction that replaces the rows of the keys it covers
 (so a rerun never duplicates) and records the file's fingerprint in ``ingest_log``; a rerun
 skips what is already loaded from unchanged files. All files are validated before anything
@@ -26,6 +30,7 @@ import duckdb
 
 from ..errors import DataError, IndexReconError, StoreError
 from ..store import BOARDS, STATUSES, TABLES, Store
+from . import st_inference
 
 Progress = Callable[[str, int, int], None]
 
@@ -1209,6 +1214,60 @@ def _derived_from_bars(
 
 
 # --------------------------------------------------------------------------------------
+# ST status inferred from the bars (the real dataset has no status history)
+
+INFERRED_STATUS_LABEL = (
+    f"status <- bars (ST inferred from {st_inference.ST_LIMIT_PCT}% price limits, "
+    f"{st_inference.MIN_LIMIT_CLOSES}+ limit closes)"
+)
+
+
+def _inferred_status_item(f: _Folder, bars: Path) -> _Item:
+    """Write inferred ST intervals into `status`, unless it holds data from another source.
+
+    Runs after bars and securities are written (it reads them from the store), in SQL.
+    """
+
+    def write(con: duckdb.DuckDBPyConnection) -> int:
+        existing = _count(con, "status")
+        if existing and not st_inference.status_is_inferred(f.store.meta):
+            f.summary.notes.append(
+                f"status already holds {existing:,} rows from another source: ST status is not "
+                "inferred from the price limits"
+            )
+            return 0
+        if existing:
+            st_inference.clear_inferred(con)
+        n = st_inference.write_inferred(con)
+        f.store.set_meta(
+            status_source=st_inference.STATUS_SOURCE,
+            status_inferred_boards=",".join(st_inference.ST_LIMIT_BOARDS),
+        )
+        f.summary.warnings.append(
+            f"ST status inferred from the {st_inference.ST_LIMIT_PCT}% price limits of main-board "
+            f"bars: {n:,} intervals written to status as 'ST' (meta status_source; ChiNext, STAR "
+            "and BSE ST stocks and delisting arrangements cannot be inferred)"
+        )
+        return n
+
+    return _Item("status", (bars,), INFERRED_STATUS_LABEL, lambda: None, write)
+
+
+def _drop_inferred_status(store: Store, source: str, summary: IngestSummary) -> None:
+    """infer_st=False on a store holding inferred rows: remove them (and their log entry)."""
+    if not st_inference.status_is_inferred(store.meta):
+        return
+    with store.transaction() as con:
+        n = st_inference.clear_inferred(con)
+        con.execute("DELETE FROM meta WHERE key IN ('status_source', 'status_inferred_boards')")
+        con.execute(
+            "DELETE FROM ingest_log WHERE source = ? AND starts_with(item, ?)",
+            [source, INFERRED_STATUS_LABEL],
+        )
+    summary.notes.append(f"removed {n:,} inferred ST intervals from status (infer_st off)")
+
+
+# --------------------------------------------------------------------------------------
 # entry point
 
 
@@ -1218,11 +1277,17 @@ def ingest_files(
     progress: Progress | None = None,
     *,
     force: bool = False,
+    infer_st: bool | None = None,
 ) -> IngestSummary:
     """Load `folder` (the shared real dataset or store-layout files) into `store`.
 
     Each table is written in one transaction and logged in ingest_log with the input's
     fingerprint; items already loaded from unchanged files are skipped unless `force`.
+
+    `infer_st`: write ST intervals inferred from the main boards' 5% price limits into
+    `status` (see `st_inference`). None (default): on for the real dataset's layout, off for
+    the store's layout (whose folder may carry a status file); a status file or status rows
+    from another source always win. False also removes inferred rows an earlier run wrote.
     """
     t0 = time.perf_counter()
     folder = Path(folder).expanduser()
@@ -1238,6 +1303,17 @@ def ingest_files(
     store.con.execute("SET enable_progress_bar = false")
     try:
         items = _realdata_items(f) if layout == "realdata" else _store_items(f)
+        infer = (layout == "realdata") if infer_st is None else infer_st
+        bars_path = (
+            folder / "bars.parquet" if layout == "realdata" else _user_files(folder).get("bars")
+        )
+        if infer and bars_path is not None:
+            if layout == "store" and "status" in _user_files(folder):
+                summary.notes.append("the folder has a status file: ST status is not inferred")
+            else:
+                items.append(_inferred_status_item(f, bars_path))
+        elif infer_st is False:
+            _drop_inferred_status(store, source, summary)
         if layout == "realdata":
             others = [t for t, pth in _user_files(folder).items() if pth.name not in REALDATA_FILES]
             if others:

@@ -56,13 +56,14 @@ def peak_rss_mb() -> float:
 
 
 def reset_engine() -> None:
-    """Forget every per-store context (calendar, cached review results) of the engine, so a
-    repetition does the real work again."""
+    """Forget the engine's cached reviews and window tables for every open store, so a
+    repetition does the real work again: every metric from the bars, every rule, every
+    weight. What a warm store's context knows about the store (its calendar, which tables
+    and status kinds it holds) stays, as it does between reviews of a session."""
     from indexrecon import engine
 
-    contexts = getattr(engine, "_CONTEXTS", None)
-    if contexts is not None:
-        contexts.clear()
+    for ctx in list(getattr(engine, "_CONTEXTS", {}).values()):
+        engine.forget(ctx.store)
 
 
 class Clock:

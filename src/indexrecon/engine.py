@@ -91,6 +91,19 @@ def context(store: Store) -> Context:
     return ctx
 
 
+def forget(store: Store) -> None:
+    """Drop the reviews and window tables cached for `store`; what it holds (calendar,
+    tables, status kinds) stays known. The next review recomputes everything from the bars."""
+    ctx = _CONTEXTS.get(id(store))
+    if ctx is None or ctx.store is not store:
+        return
+    for name, _ in ctx.metric_tables.values():
+        store.con.execute(f"DROP TABLE IF EXISTS {name}")
+    ctx.metric_tables.clear()
+    ctx.cache.clear()
+    ctx.own_warnings.clear()
+
+
 def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
     """For each external metric the store has data for, the SQL of its (code, date, value)."""
     attrs: set[str] = set()
@@ -390,8 +403,17 @@ def _dependency_members(
     return out
 
 
-def _metric_sql() -> str:
-    return ",\n  ".join(f"{m.sql} AS {m.name}" for m in METRICS.values())
+def _metric_sql(ctx: Context) -> str:
+    """The window aggregates. Without float (free-float) shares in the store those columns
+    fall back to total (float) shares: the aggregates are then written over the same column,
+    so DuckDB computes each distinct one once."""
+    ff = "float_sh" if not ctx.has_free_float else "ff_sh"
+    fl = "total_shares" if not ctx.has_float else "float_sh"
+    out = []
+    for m in METRICS.values():
+        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl)
+        out.append(f"{sql} AS {m.name}")
+    return ",\n  ".join(out)
 
 
 def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> tuple[str, list[str]]:
@@ -440,7 +462,7 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
         ),
         agg AS (
           SELECT code,
-            {_metric_sql()},
+            {_metric_sql(ctx)},
             arg_max(total_shares, date) AS shares_total,
             arg_max(float_sh, date) AS shares_float,
             arg_max(ff_sh, date) AS shares_ff,
@@ -476,7 +498,9 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
         """,
         {"start": start, "cutoff": cutoff},
     )
-    cols = [d[0] for d in con.execute(f"SELECT * FROM {name} LIMIT 0").description]
+    cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
+            "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
+            "shares_total", "shares_float", "shares_ff", "last_bar"]  # the SELECT above, in order
     ctx.metric_tables[key] = (name, cols)
     return name, cols
 
@@ -656,43 +680,49 @@ def _pipeline(
              "reason": _lit(f"kept: no {sel.rank_by} data to rank it (a gap in the store's data)")},
         )
         plan.drop("selection", f"{_q(sel.rank_by)} IS NULL", _lit(f"no {sel.rank_by} data to rank by"))
-        # An incumbent the store knows nothing about (no row in securities: the data lacks
-        # it, e.g. a stock missing from a survivorship-biased source) keeps its place too.
-        plan.add(
-            f"""SELECT * FROM {{prev}} UNION ALL BY NAME
-                SELECT code, 'selection' AS stage, {_lit(KEPT_UNKNOWN)} AS reason, true AS incumbent,
-                       true AS selected, 'retained' AS status
-                FROM (SELECT unnest($inc::VARCHAR[]) AS code)
-                WHERE code NOT IN (SELECT code FROM securities)"""
-        )
-    if sel.industry_balance is None:
-        plan.add(_select_sql(m, bool(incumbents)))
-    out = ", ".join([*(f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols),
-                     "CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DOUBLE) AS inclusion_factor",
-                     "CAST(NULL AS DOUBLE) AS cap_factor"])
-    joined = f"SELECT {out} FROM {{prev}} n LEFT JOIN {base} b USING (code)"
+    # Incumbents outside the candidates: unknown to the store (no row in securities: the data
+    # lacks them, e.g. a stock missing from a survivorship-biased source) keep their place,
+    # counted among the places held; the others (not listed on the index boards) are deleted.
+    outside = con.execute(
+        f"""SELECT x.code, s.code IS NOT NULL, s.name, s.board
+            FROM (SELECT unnest($inc::VARCHAR[]) AS code) x LEFT JOIN securities s USING (code)
+            WHERE x.code NOT IN (SELECT code FROM {base}) ORDER BY x.code""",
+        {"inc": incumbents},
+    ).fetchall() if incumbents else []
+    unknown = [] if sel.all_eligible else [r[0] for r in outside if not r[1]]
+    gone = [r for r in outside if r[1] or sel.all_eligible]
+    src = {c: f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols}
+    frm = f"{{prev}} n LEFT JOIN {base} b USING (code)"
     if sel.industry_balance is None:
         # one statement from the sample space to the finished table
-        plan.add(joined)
-        sql = plan.sql(_finish_sql(m, ctx, base))
+        src.update(_select_steps(m, bool(incumbents), plan, len(unknown)))
+        sql = plan.sql(_finish_sql(m, src, frm))
         table = Table.fetch(con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}))
     else:
         # industry places are allocated in Python between two statements
-        sql = "CREATE OR REPLACE TEMP TABLE _ir_c AS " + plan.sql(joined)
+        joined = ", ".join(f"{e} AS {_q(c)}" for c, e in src.items())
+        sql = "CREATE OR REPLACE TEMP TABLE _ir_c AS " + plan.sql(f"SELECT {joined} FROM {frm}")
         con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
-        row = con.execute(
-            "SELECT count(*) FILTER (WHERE selected AND reason = $u), count(*) FILTER (WHERE selected) FROM _ir_c",
-            {"u": KEPT_UNKNOWN},
-        ).fetchone()
-        unknown, held = (int(row[0]), int(row[1])) if row else (0, 0)
-        _kept_warnings(warnings, held - unknown, unknown, sel.rank_by)
-        n = max(sel.count - held, 0)
+        row = con.execute("SELECT count(*) FILTER (WHERE selected) FROM _ir_c").fetchone()
+        held = int(row[0]) if row else 0
+        _kept_warnings(warnings, held, len(unknown), sel.rank_by)
+        n = max(sel.count - held - len(unknown), 0)
         con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": incumbents})
         _industry_select(m, ctx, _order(m), bool(incumbents), warnings, n)
         try:
-            table = Table.fetch(con.execute(_finish_sql(m, ctx, base).replace("{prev}", "_ir_c"), {"inc": incumbents}))
+            table = Table.fetch(con.execute(_finish_sql(m, {c: f"c.{_q(c)}" for c in cols}, "_ir_c c")))
         finally:
             con.execute("DROP TABLE IF EXISTS _ir_x; DROP TABLE IF EXISTS _ir_c")
+    if unknown or gone:
+        extra = [{"code": c, "stage": "selection", "reason": KEPT_UNKNOWN, "incumbent": True, "selected": True,
+                  "status": "retained"} for c in unknown]
+        extra += [{"code": r[0], "name": r[2], "board": r[3], "stage": "universe", "incumbent": True,
+                   "reason": "deleted: not a listed stock of the index boards at the cutoff",
+                   "selected": False, "status": "deleted"} for r in gone]
+        rows = table.rows + [tuple(e.get(c) for c in table.columns) for e in extra]
+        ri, ci = table.col("rank"), table.col("code")
+        rows.sort(key=lambda r: (r[ri] is None, r[ri] or 0, r[ci]))
+        table = Table(table.columns, table.types, rows)
     return _weights(m, ctx, warnings, table)
 
 
@@ -743,8 +773,6 @@ def _listing_age(m: Methodology, plan: _Plan) -> None:
             where,
             f"format('listed {{}} trading days (since {{}}); needs {age.describe()}{on_board}', listing_days, list_date)",
         )
-        if exc is not None:
-            plan.add(f"SELECT * EXCLUDE (_er{i}, _en{i}) FROM {{prev}}")
 
 
 def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -> None:
@@ -768,19 +796,18 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -
     pool = "reason IS NULL" if s.scope == "remaining" else "(reason IS NULL OR stage = 'membership')"
     pool = f"({pool} AND {col} IS NOT NULL)"
     plan.add(
-        f"""SELECT *, CASE WHEN {pool} THEN row_number() OVER (PARTITION BY {pool} ORDER BY {col} DESC, code) END AS _r,
-                  count(*) FILTER (WHERE {pool}) OVER () AS _n FROM {{prev}}"""
+        f"""SELECT *, CASE WHEN {pool} THEN row_number() OVER (PARTITION BY {pool} ORDER BY {col} DESC, code) END AS _r{i},
+                  count(*) FILTER (WHERE {pool}) OVER () AS _n{i} FROM {{prev}}"""
     )
     if s.type == "drop_bottom_pct":
-        keep = f"_n - floor(_n * {v / 100!r})"
+        keep = f"_n{i} - floor(_n{i} * {v / 100!r})"
     elif s.type == "keep_top_pct":
-        keep = f"ceil(_n * {v / 100!r})"
+        keep = f"ceil(_n{i} * {v / 100!r})"
     else:
         keep = str(int(v))
-    cond = f"_r <= {keep}" if s.type == "drop_top_n" else f"_r > {keep}"
-    plan.drop(stage, f"_r IS NOT NULL AND {cond}{exempt}",
-              f"format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', _r, _n, CAST({keep} AS BIGINT))")
-    plan.add("SELECT * EXCLUDE (_r, _n) FROM {prev}")
+    cond = f"_r{i} <= {keep}" if s.type == "drop_top_n" else f"_r{i} > {keep}"
+    plan.drop(stage, f"_r{i} IS NOT NULL AND {cond}{exempt}",
+              f"format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', _r{i}, _n{i}, CAST({keep} AS BIGINT))")
 
 
 def _composite_rank(m: Methodology, plan: _Plan) -> None:
@@ -799,86 +826,85 @@ def _composite_rank(m: Methodology, plan: _Plan) -> None:
     )
 
 
-def _select_sql(m: Methodology, has_inc: bool) -> str:
-    """The buffered selection over the ranked stocks, a plan step (reading `{prev}`):
-    priority tier 0 (newcomers within the newcomer line, incumbents within the incumbent
-    line), then fill by rank; at most `max_changes_pct` adds, displaced incumbents kept
-    first by rank; and the rank, status and reason of every ranked stock."""
+def _select_steps(m: Methodology, has_inc: bool, plan: _Plan, unknown: int) -> dict[str, str]:
+    """The buffered selection as plan steps, and the SQL of the columns it decides (rank,
+    selected, stage, status, reason) over the last step `n`: priority tier 0 (newcomers
+    within the newcomer line, incumbents within the incumbent line), then fill by rank; at
+    most `max_changes_pct` adds, displaced incumbents kept first by rank."""
     sel = m.selection
     count = sel.count
     b = sel.buffer
+    ranked = "reason IS NULL"
+    held_unknown = int(unknown)  # incumbents unknown to the store, kept
+    # _n: places left after the incumbents kept without a rank; _rk: rank among the stocks in
+    plan.add(
+        f"""SELECT *, greatest({count} - count(*) FILTER (WHERE selected) OVER () - {held_unknown}, 0) AS _n,
+                  count(*) FILTER (WHERE {ranked} AND incumbent) OVER () AS _ninc,
+                  CASE WHEN {ranked} THEN row_number() OVER (PARTITION BY {ranked} ORDER BY {_order(m)}) END AS _rk
+            FROM {{prev}}"""
+    )
     if sel.max_changes_pct is not None and has_inc:
-        lim = f"greatest({int(np.floor(count * sel.max_changes_pct / 100 + 1e-9))}, n - (SELECT count(*) FROM r WHERE inc))"
+        lim = f"greatest({int(np.floor(count * sel.max_changes_pct / 100 + 1e-9))}, _n - _ninc)"
     else:
-        lim = "n"
+        lim = "_n"
+    b_new = f"least({b.newcomers_within}, _n)" if b else "_n"
+    b_inc = str(b.incumbents_within) if b else "_n"
+    tier = (f"CASE WHEN _rk IS NULL THEN NULL WHEN incumbent AND _rk <= {b_inc} THEN 0 "
+            f"WHEN NOT incumbent AND _rk <= {b_new} THEN 0 ELSE 1 END")
+    plan.add(
+        f"""SELECT *, {b_new} AS _b_new, {b_inc} AS _b_inc, CAST({lim} AS BIGINT) AS _lim, {tier} AS _tier,
+                  CASE WHEN _rk IS NOT NULL
+                       THEN row_number() OVER (PARTITION BY _rk IS NOT NULL ORDER BY {tier}, _rk) <= _n END AS _sel_raw
+            FROM {{prev}}"""
+    )
+    plan.add(
+        """SELECT *, _sel_raw AND (incumbent OR CASE WHEN _sel_raw AND NOT incumbent THEN
+                     row_number() OVER (PARTITION BY _sel_raw AND NOT incumbent ORDER BY _rk) END <= _lim) AS _sel1
+           FROM {prev}"""
+    )
+    plan.add(
+        """SELECT *, _sel1 OR coalesce(CASE WHEN incumbent AND NOT _sel1 THEN
+                     row_number() OVER (PARTITION BY incumbent AND NOT _sel1 ORDER BY _rk) END
+                     <= _n - count(*) FILTER (WHERE _sel1) OVER (), false) AS _selected
+           FROM {prev}"""
+    )
     buf = "TRUE" if (b is not None and has_inc) else "FALSE"
     hi = "TRUE" if has_inc else "FALSE"
-    return f"""
-    WITH p0 AS (
-      -- places left after the incumbents kept without a rank
-      SELECT greatest({count} - count(*) FILTER (WHERE selected), 0) AS n FROM {{prev}}
-    ),
-    r AS (
-      SELECT code, row_number() OVER (ORDER BY {_order(m)}) AS rank, incumbent AS inc
-      FROM {{prev}} WHERE reason IS NULL
-    ),
-    p AS (
-      SELECT n, least({b.newcomers_within if b else "n"}, n) AS b_new,
-             {b.incumbents_within if b else "n"} AS b_inc, CAST({lim} AS BIGINT) AS lim
-      FROM p0
-    ),
-    t AS (
-      SELECT r.*, p.*, CASE WHEN inc AND rank <= b_inc THEN 0 WHEN NOT inc AND rank <= b_new THEN 0 ELSE 1 END AS tier
-      FROM r, p
-    ),
-    s AS (SELECT *, row_number() OVER (ORDER BY tier, rank) <= n AS sel_raw FROM t),
-    a AS (
-      SELECT *, CASE WHEN sel_raw AND NOT inc
-                THEN row_number() OVER (PARTITION BY sel_raw AND NOT inc ORDER BY rank) END AS add_seq
-      FROM s
-    ),
-    b AS (SELECT *, sel_raw AND (inc OR add_seq <= lim) AS sel1 FROM a),
-    k AS (
-      SELECT *, CASE WHEN inc AND NOT sel1
-                THEN row_number() OVER (PARTITION BY inc AND NOT sel1 ORDER BY rank) END AS keep_seq
-      FROM b
-    ),
-    f AS (
-      SELECT *, sel1 OR (keep_seq IS NOT NULL AND keep_seq <= n - (SELECT count(*) FROM b WHERE sel1)) AS selected
-      FROM k
-    ),
-    u AS (
-      SELECT code, rank, selected,
-        CASE WHEN selected AND inc THEN 'retained' WHEN selected THEN 'added'
-             WHEN inc THEN 'deleted' ELSE '' END AS status,
-        CASE
-          WHEN selected AND inc AND NOT sel1 THEN format('rank {{}}, kept: at most {{}} changes per review', rank, lim)
-          WHEN selected AND inc AND rank <= n THEN format('rank {{}}, retained', rank)
-          WHEN selected AND inc AND tier = 0 THEN format('rank {{}}, kept by incumbent buffer {{}}', rank, b_inc)
-          WHEN selected AND inc THEN format('rank {{}}, kept to fill the {count} places', rank)
-          WHEN selected AND tier = 0 AND {buf} THEN format('rank {{}}, added (newcomer within {{}})', rank, b_new)
-          WHEN selected AND {hi} THEN format('rank {{}}, added to fill the {count} places', rank)
-          WHEN selected THEN format('rank {{}}, selected', rank)
-          WHEN inc AND rank > b_inc THEN format('rank {{}}, deleted: outside incumbent buffer {{}}', rank, b_inc)
-          WHEN inc THEN format('rank {{}}, deleted: displaced by higher-priority candidates', rank)
-          WHEN sel_raw THEN format('rank {{}}, not added: at most {{}} changes per review', rank, lim)
-          WHEN rank <= n AND {buf} THEN format('rank {{}}, not added: newcomers must rank within {{}}', rank, b_new)
-          ELSE format('rank {{}}, outside the {count} places', rank) END AS reason
-      FROM f
-    )
-    SELECT c.* REPLACE (
-      coalesce(u.rank, c.rank) AS rank, coalesce(u.selected, c.selected) AS selected,
-      CASE WHEN u.code IS NULL THEN c.stage ELSE 'selection' END AS stage,
-      coalesce(u.status, c.status) AS status, coalesce(u.reason, c.reason) AS reason)
-    FROM {{prev}} c LEFT JOIN u USING (code)"""
+    return {
+        "rank": "coalesce(n._rk, n.rank)",
+        "selected": "CASE WHEN n._rk IS NULL THEN n.selected ELSE n._selected END",
+        "stage": "CASE WHEN n._rk IS NULL THEN n.stage ELSE 'selection' END",
+        "status": """CASE WHEN n._rk IS NULL THEN n.status
+               WHEN n._selected AND n.incumbent THEN 'retained' WHEN n._selected THEN 'added'
+               WHEN n.incumbent THEN 'deleted' ELSE '' END""",
+        "reason": f"""CASE
+            WHEN n._rk IS NULL THEN n.reason
+            WHEN n._selected AND n.incumbent AND NOT n._sel1
+              THEN format('rank {{}}, kept: at most {{}} changes per review', n._rk, n._lim)
+            WHEN n._selected AND n.incumbent AND n._rk <= n._n THEN format('rank {{}}, retained', n._rk)
+            WHEN n._selected AND n.incumbent AND n._tier = 0
+              THEN format('rank {{}}, kept by incumbent buffer {{}}', n._rk, n._b_inc)
+            WHEN n._selected AND n.incumbent THEN format('rank {{}}, kept to fill the {count} places', n._rk)
+            WHEN n._selected AND n._tier = 0 AND {buf}
+              THEN format('rank {{}}, added (newcomer within {{}})', n._rk, n._b_new)
+            WHEN n._selected AND {hi} THEN format('rank {{}}, added to fill the {count} places', n._rk)
+            WHEN n._selected THEN format('rank {{}}, selected', n._rk)
+            WHEN n.incumbent AND n._rk > n._b_inc
+              THEN format('rank {{}}, deleted: outside incumbent buffer {{}}', n._rk, n._b_inc)
+            WHEN n.incumbent THEN format('rank {{}}, deleted: displaced by higher-priority candidates', n._rk)
+            WHEN n._sel_raw THEN format('rank {{}}, not added: at most {{}} changes per review', n._rk, n._lim)
+            WHEN n._rk <= n._n AND {buf}
+              THEN format('rank {{}}, not added: newcomers must rank within {{}}', n._rk, n._b_new)
+            ELSE format('rank {{}}, outside the {count} places', n._rk) END""",
+    }
 
 
-def _finish_sql(m: Methodology, ctx: Context, base: str) -> str:
-    """The finished candidate table over `{prev}`, ordered by rank then code: incumbents no
-    longer candidates marked deleted, those not even listed on the index boards added as
-    deleted rows, and each constituent's weighting base (price x shares x tier factor) in
-    the working columns _wbase and _wfactor."""
+def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
+    """The finished candidate table, ordered by rank then code, from the column expressions
+    `src` over `frm`: incumbents no longer candidates marked deleted, and each constituent's
+    weighting base (price x shares x tier factor) in the working columns _wbase, _wfactor."""
     w = m.weighting
+    sel = f"coalesce({src['selected']}, false)"
     if w.method == "equal":
         wbase, factor = "1.0", "1.0"
     else:
@@ -886,28 +912,28 @@ def _finish_sql(m: Methodology, ctx: Context, base: str) -> str:
         factor = "1.0"
         if w.method == "free_float_cap" and w.inclusion_factor:
             factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor],
-                                   "shares_ff / nullif(shares_total, 0)")
+                                   f"{src['shares_ff']} / nullif({src['shares_total']}, 0)")
             shares = "shares_total"
-        wbase = f"last_close * {shares} * ({factor})"
-    gone = "deleted: not a listed stock of the index boards at the cutoff"
-    # candidates = the base's stocks, plus unknown incumbents unless every eligible stock is in
-    known = "" if m.selection.all_eligible else " AND x.code IN (SELECT code FROM securities)"
-    return f"""SELECT * FROM (
-      SELECT c.* EXCLUDE (_st) REPLACE (
-        -- incumbents that are no longer candidates at all (delisted, moved board, no data)
-        CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false) THEN 'deleted'
-             ELSE coalesce(c.status, '') END AS status,
-        CASE WHEN c.incumbent AND c.rank IS NULL AND NOT coalesce(c.selected, false)
-             THEN 'deleted: ' || c.reason ELSE c.reason END AS reason,
-        coalesce(c.selected, false) AS selected, coalesce(c.incumbent, false) AS incumbent),
-        CASE WHEN c.selected THEN {wbase} END AS _wbase, CASE WHEN c.selected THEN {factor} END AS _wfactor
-      FROM {{prev}} c
-      UNION ALL BY NAME
-      SELECT x.code, s.name, s.board, 'universe' AS stage, {_lit(gone)} AS reason,
-             true AS incumbent, false AS selected, 'deleted' AS status
-      FROM (SELECT unnest($inc::VARCHAR[]) AS code) x LEFT JOIN securities s USING (code)
-      WHERE x.code NOT IN (SELECT code FROM {base}){known}
-    ) ORDER BY rank NULLS LAST, code"""
+        wbase = f"{src['last_close']} * {src[shares]} * ({factor})"
+    # incumbents that are no longer candidates at all (delisted, moved board, no data)
+    gone_here = f"({src['incumbent']} AND {src['rank']} IS NULL AND NOT {sel})"
+    out = []
+    for c, e in src.items():
+        if c == "_st":
+            continue
+        if c == "status":
+            e = f"CASE WHEN {gone_here} THEN 'deleted' ELSE coalesce({e}, '') END"
+        elif c == "reason":
+            e = f"CASE WHEN {gone_here} THEN 'deleted: ' || ({e}) ELSE {e} END"
+        elif c == "selected":
+            e = sel
+        elif c == "incumbent":
+            e = f"coalesce({e}, false)"
+        out.append(f"{e} AS {_q(c)}")
+    out += ["CAST(NULL AS DOUBLE) AS weight", "CAST(NULL AS DOUBLE) AS inclusion_factor",
+            "CAST(NULL AS DOUBLE) AS cap_factor",
+            f"CASE WHEN {sel} THEN {wbase} END AS _wbase", f"CASE WHEN {sel} THEN {factor} END AS _wfactor"]
+    return f"SELECT {', '.join(out)} FROM {frm} ORDER BY rank NULLS LAST, code"
 
 
 def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) -> Table:

@@ -545,11 +545,10 @@ def _drop_panel(store: Store) -> None:
 def index_levels(store: Store, baskets: list[Basket], start: dt.date, end: dt.date, *,
                  base: float = 1000.0, weight_dates: list[dt.date] | None = None,
                  ) -> tuple[IndexPath, pd.DataFrame | None]:
-    """Daily price and total-return levels of a chain of baskets (see `_index_levels`),
-    computed on one DuckDB thread so that sums run in a fixed order: the same inputs give
-    bit-identical levels."""
-    with single_threaded(store):
-        return _index_levels(store, baskets, start, end, base=base, weight_dates=weight_dates)
+    """Daily price and total-return levels of a chain of baskets (see `_index_levels`). Every
+    sum over the panel adds its terms in a fixed order (ORDER BY inside the aggregate), so the
+    same inputs give bit-identical levels however many threads DuckDB uses."""
+    return _index_levels(store, baskets, start, end, base=base, weight_dates=weight_dates)
 
 
 def _index_levels(
@@ -579,30 +578,7 @@ def _index_levels(
     lo = min(start, min(bk["base_date"]))
     try:
         warnings = _build_panel(store, bk, lo, end)
-        daily = _q(
-            store,
-            """SELECT date, sum(u * qp_now) / sum(u * qp_prev) - 1 AS ret,
-                      sum(u * qp_prev * g_tr) / sum(u * qp_prev) - 1 AS tr_ret,
-                      count(*) AS constituents, sum(u * qp_now * scale) AS cap
-               FROM _irk_p GROUP BY date ORDER BY date""",
-        )
-        trans = _q(
-            store,
-            """WITH f AS (SELECT k, min(date) AS d0, max(date) AS d1 FROM _irk_p GROUP BY k),
-               fo AS (SELECT k, d0, lag(k) OVER (ORDER BY k) AS k_prev FROM f),
-               neww AS (SELECT p.k, p.code, p.u * p.qp_prev / sum(p.u * p.qp_prev) OVER (PARTITION BY p.k) AS w
-                        FROM _irk_p p JOIN f ON p.k = f.k AND p.date = f.d0),
-               oldw AS (SELECT fo.k, p.code, p.u * p.qp_now / sum(p.u * p.qp_now) OVER (PARTITION BY fo.k) AS w
-                        FROM fo JOIN f ON f.k = fo.k_prev JOIN _irk_p p ON p.k = f.k AND p.date = f.d1),
-               d AS (SELECT k, 0.5 * sum(abs(coalesce(n.w, 0) - coalesce(o.w, 0))) AS turnover
-                     FROM neww n FULL JOIN oldw o USING (k, code) GROUP BY k)
-               SELECT fo.k AS basket, fo.d0 AS date,
-                      CASE WHEN fo.k_prev IS NOT NULL THEN d.turnover END AS turnover
-               FROM fo LEFT JOIN d USING (k) ORDER BY fo.k""",
-        )
-        wdf = None
-        if weight_dates:
-            wdf = _weights_at(store, weight_dates)
+        daily, trans, wdf = _panel_sums(store, weight_dates)
     finally:
         _drop_panel(store)
     labels = bk.drop_duplicates("k").set_index("k")["label"]
@@ -626,6 +602,33 @@ def _index_levels(
     return IndexPath(out[cols], trans, warnings), wdf
 
 
+def _panel_sums(store: Store, weight_dates: list[dt.date] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """Daily returns and values, the turnover at each basket change, and the weights on
+    `weight_dates`: every sum over the panel in (basket, code) order."""
+    daily = _q(
+        store,
+        """SELECT date, sum(u * qp_now ORDER BY k, code) / sum(u * qp_prev ORDER BY k, code) - 1 AS ret,
+                  sum(u * qp_prev * g_tr ORDER BY k, code) / sum(u * qp_prev ORDER BY k, code) - 1 AS tr_ret,
+                  count(*) AS constituents, sum(u * qp_now * scale ORDER BY k, code) AS cap
+           FROM _irk_p GROUP BY date ORDER BY date""",
+    )
+    trans = _q(
+        store,
+        """WITH f AS (SELECT k, min(date) AS d0, max(date) AS d1 FROM _irk_p GROUP BY k),
+               fo AS (SELECT k, d0, lag(k) OVER (ORDER BY k) AS k_prev FROM f),
+               neww AS (SELECT p.k, p.code, p.u * p.qp_prev / sum(p.u * p.qp_prev) OVER (PARTITION BY p.k ORDER BY p.code ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS w
+                        FROM _irk_p p JOIN f ON p.k = f.k AND p.date = f.d0),
+               oldw AS (SELECT fo.k, p.code, p.u * p.qp_now / sum(p.u * p.qp_now) OVER (PARTITION BY fo.k ORDER BY p.code ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS w
+                        FROM fo JOIN f ON f.k = fo.k_prev JOIN _irk_p p ON p.k = f.k AND p.date = f.d1),
+               d AS (SELECT k, 0.5 * sum(abs(coalesce(n.w, 0) - coalesce(o.w, 0)) ORDER BY code) AS turnover
+                     FROM neww n FULL JOIN oldw o USING (k, code) GROUP BY k)
+               SELECT fo.k AS basket, fo.d0 AS date,
+                      CASE WHEN fo.k_prev IS NOT NULL THEN d.turnover END AS turnover
+               FROM fo LEFT JOIN d USING (k) ORDER BY fo.k"""
+    )
+    return daily, trans, (_weights_at(store, weight_dates) if weight_dates else None)
+
+
 def _weights_at(store: Store, dates: list[dt.date]) -> pd.DataFrame:
     """Weights at the close of each date, from the panel (the basket supplying that day)."""
     con = store.con
@@ -634,7 +637,7 @@ def _weights_at(store: Store, dates: list[dt.date]) -> pd.DataFrame:
     try:
         return _q(
             store,
-            """SELECT p.date, p.code, p.u * p.qp_now / sum(p.u * p.qp_now) OVER (PARTITION BY p.date) AS weight
+            """SELECT p.date, p.code, p.u * p.qp_now / sum(p.u * p.qp_now) OVER (PARTITION BY p.date ORDER BY p.code ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS weight
                FROM _irk_p p WHERE p.date IN (SELECT date FROM _irk_wd)
                  AND p.k = (SELECT max(k) FROM _irk_p x WHERE x.date = p.date)
                ORDER BY p.date, weight DESC, p.code""",

@@ -56,6 +56,7 @@ class Context:
     status_from: dict[str, dt.date] = field(default_factory=dict)  # status kind -> first start_date
     status_inferred: str | None = None  # meta status_source when the ST rows are inferred
     tables: frozenset[str] = frozenset()
+    codes: frozenset[str] | None = None  # securities codes, read when first needed
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
     metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
     metric_seq: int = 0
@@ -89,6 +90,13 @@ def context(store: Store) -> Context:
         ctx.external = _external_sources(store, tables)
         _CONTEXTS[id(store)] = ctx
     return ctx
+
+
+def _security_codes(ctx: Context) -> frozenset[str]:
+    """Every code the store has a securities row for (read once per context)."""
+    if ctx.codes is None:
+        ctx.codes = frozenset(r[0] for r in ctx.store.con.execute("SELECT code FROM securities").fetchall())
+    return ctx.codes
 
 
 def forget(store: Store) -> None:
@@ -683,14 +691,8 @@ def _pipeline(
     # Incumbents outside the candidates: unknown to the store (no row in securities: the data
     # lacks them, e.g. a stock missing from a survivorship-biased source) keep their place,
     # counted among the places held; the others (not listed on the index boards) are deleted.
-    outside = con.execute(
-        f"""SELECT x.code, s.code IS NOT NULL, s.name, s.board
-            FROM (SELECT unnest($inc::VARCHAR[]) AS code) x LEFT JOIN securities s USING (code)
-            WHERE x.code NOT IN (SELECT code FROM {base}) ORDER BY x.code""",
-        {"inc": incumbents},
-    ).fetchall() if incumbents else []
-    unknown = [] if sel.all_eligible else [r[0] for r in outside if not r[1]]
-    gone = [r for r in outside if r[1] or sel.all_eligible]
+    known = _security_codes(ctx) if incumbents else frozenset()
+    unknown = [] if sel.all_eligible else [c for c in incumbents if c not in known]
     src = {c: f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols}
     frm = f"{{prev}} n LEFT JOIN {base} b USING (code)"
     if sel.industry_balance is None:
@@ -713,12 +715,18 @@ def _pipeline(
             table = Table.fetch(con.execute(_finish_sql(m, {c: f"c.{_q(c)}" for c in cols}, "_ir_c c")))
         finally:
             con.execute("DROP TABLE IF EXISTS _ir_x; DROP TABLE IF EXISTS _ir_c")
+    listed = set(table.column("code"))
+    gone = [c for c in incumbents if c not in listed and c not in unknown]
+    if gone:
+        gone_rows = con.execute(
+            "SELECT x.code, s.name, s.board FROM (SELECT unnest($c::VARCHAR[]) AS code) x "
+            "LEFT JOIN securities s USING (code) ORDER BY x.code", {"c": gone}).fetchall()
     if unknown or gone:
         extra = [{"code": c, "stage": "selection", "reason": KEPT_UNKNOWN, "incumbent": True, "selected": True,
                   "status": "retained"} for c in unknown]
-        extra += [{"code": r[0], "name": r[2], "board": r[3], "stage": "universe", "incumbent": True,
+        extra += [{"code": r[0], "name": r[1], "board": r[2], "stage": "universe", "incumbent": True,
                    "reason": "deleted: not a listed stock of the index boards at the cutoff",
-                   "selected": False, "status": "deleted"} for r in gone]
+                   "selected": False, "status": "deleted"} for r in (gone_rows if gone else [])]
         rows = table.rows + [tuple(e.get(c) for c in table.columns) for e in extra]
         ri, ci = table.col("rank"), table.col("code")
         rows.sort(key=lambda r: (r[ri] is None, r[ri] or 0, r[ci]))

@@ -292,3 +292,27 @@ def test_missing_table_and_non_store_files(tmp_path: Path, reliability_log) -> N
         ir.rebuild("chinext", s, "2024-12")
     reliability_log("bad store", "an empty DuckDB file, random bytes, a store missing a table",
                     "one-line StoreError naming the file or table", 3)
+
+
+def test_parquet_lake_store_reads_only_the_allowed_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store whose bars are a view over partitioned Parquet runs reviews when the lake's
+    directory is allowed (INDEXRECON_ALLOWED_DIRS), and still refuses every other file."""
+    stocks = [S(f"3000{i:02d}", cap=(20 - i) * 1e9) for i in range(1, 13)]
+    full, thin, lake = tmp_path / "full.duckdb", tmp_path / "thin.duckdb", tmp_path / "lake"
+    make_store(full, stocks)
+    make_store(thin, stocks)
+    con = duckdb.connect(str(thin))
+    con.execute(f"COPY bars TO '{lake}' (FORMAT parquet, PARTITION_BY (code))")
+    con.execute("DROP TABLE bars")
+    con.execute(f"CREATE VIEW bars AS SELECT * FROM read_parquet('{lake}/*/*.parquet', hive_partitioning = true, hive_types_autocast = false)")
+    con.close()
+    with ir.open_store(full) as st:
+        expected = ir.rebuild("chinext", st, "2024-12", incumbents="none").codes
+    with ir.open_store(thin) as st, pytest.raises(IndexReconError):  # not allowed: refused
+        ir.rebuild("chinext", st, "2024-12", incumbents="none")
+    monkeypatch.setenv("INDEXRECON_ALLOWED_DIRS", str(lake))
+    with ir.open_store(thin) as st:
+        assert ir.rebuild("chinext", st, "2024-12", incumbents="none").codes == expected
+        for sql in ("SELECT * FROM read_csv('/etc/passwd')", "SET enable_external_access = true"):
+            with pytest.raises(duckdb.Error):
+                st.con.execute(sql)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 
 from .errors import DependencyCycleError, IndexReconError, StoreError
@@ -323,7 +324,13 @@ def run_review(
         return ctx.cache[key]
     inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc)
     inc_codes = _map_codes(ctx, inc_codes)
-    cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
+    try:
+        cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
+    except duckdb.PermissionException as e:  # e.g. a view over files the store may not read
+        raise StoreError(
+            f"store {store.path}: {str(e).splitlines()[0]} (a store whose tables are views over files "
+            "needs their directories in INDEXRECON_ALLOWED_DIRS)"
+        ) from None
     if rd.provisional:
         warnings.insert(
             0,

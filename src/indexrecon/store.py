@@ -228,7 +228,17 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, translating lock and corruption errors into one-line errors."""
     try:
         if read_only:
-            con = duckdb.connect(str(path), read_only=True, config=read_config())
+            dirs = [d for d in os.environ.get("INDEXRECON_ALLOWED_DIRS", "").split(os.pathsep) if d]
+            if dirs:
+                # a store whose big tables are views over Parquet (a data lake) may read
+                # exactly those directories: allowed_directories has to be set before
+                # external access is switched off, and neither can be changed afterwards
+                config = {k: v for k, v in read_config().items() if k != "enable_external_access"}
+                con = duckdb.connect(str(path), read_only=True, config=config)
+                con.execute("SET allowed_directories = $d", {"d": dirs})
+                con.execute("SET enable_external_access = false")
+            else:
+                con = duckdb.connect(str(path), read_only=True, config=read_config())
         else:
             con = duckdb.connect(str(path), read_only=False)
         # DuckDB's own progress bar would interleave with our output (and JSON on stdout)

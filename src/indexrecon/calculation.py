@@ -370,11 +370,14 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
     # Corporate-action events per stock and their cumulative adjustment factors.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _irk_ev AS
+        -- the closes around a few hundred dates: a join on the code and arg_min / arg_max,
+        -- not an ASOF join, which would sort every bar of the panel for them
         WITH up AS (
-          SELECT sh.code, sh.date, sh.ratio, sh.src, a.close AS p_on, b.close AS p_before
-          FROM (SELECT * FROM _irk_sh WHERE ratio > 1 + 1e-9) sh
-          ASOF LEFT JOIN _irk_px a ON sh.code = a.code AND sh.date <= a.date
-          ASOF LEFT JOIN _irk_px b ON sh.code = b.code AND sh.date > b.date
+          SELECT sh.code, sh.date, any_value(sh.ratio) AS ratio, any_value(sh.src) AS src,
+                 arg_min(px.close, px.date) FILTER (WHERE px.date >= sh.date) AS p_on,
+                 arg_max(px.close, px.date) FILTER (WHERE px.date < sh.date) AS p_before
+          FROM (SELECT * FROM _irk_sh WHERE ratio > 1 + 1e-9) sh LEFT JOIN _irk_px px ON px.code = sh.code
+          GROUP BY sh.code, sh.date
         ),
         bonus AS (
           SELECT code, date, ratio AS f FROM up
@@ -391,8 +394,10 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
           JOIN px0 ON px0.code = e.code AND e.date > px0.d0
         ),
         evp AS (
-          SELECT ev.*, b.close AS p_before
-          FROM ev ASOF LEFT JOIN _irk_px b ON ev.code = b.code AND ev.date > b.date
+          SELECT ev.code, ev.date, any_value(ev.f) AS f, any_value(ev.cash) AS cash,
+                 arg_max(px.close, px.date) FILTER (WHERE px.date < ev.date) AS p_before
+          FROM ev LEFT JOIN _irk_px px ON px.code = ev.code
+          GROUP BY ev.code, ev.date
         )
         SELECT code, date, f, cash,
           sum(ln(f)) OVER w AS lb,
@@ -407,7 +412,11 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
         """CREATE OR REPLACE TEMP TABLE _irk_q AS
            SELECT px.code, px.date, px.close * exp(coalesce(e.lb, 0)) AS qp,
                   px.close * exp(coalesce(e.la, 0)) AS qtr
-           FROM _irk_px px ASOF LEFT JOIN _irk_ev e ON px.code = e.code AND px.date >= e.date"""
+           FROM _irk_px px LEFT JOIN (
+             -- each bar of a stock with events: the cumulative factors of its last event
+             SELECT px.code, px.date, arg_max(e.lb, e.date) AS lb, arg_max(e.la, e.date) AS la
+             FROM _irk_px px JOIN _irk_ev e ON px.code = e.code AND px.date >= e.date
+             GROUP BY px.code, px.date) e USING (code, date)"""
     )
 
 
@@ -430,13 +439,19 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
     _build_adjustments(store, lo, hi)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _irk_cp AS
-           WITH g AS (SELECT c.code, d.date, d.prev FROM _irk_codes c CROSS JOIN _irk_days d)
-           SELECT g.code, g.date, g.prev, q.qp, q.qtr, exp(coalesce(e.lb, 0)) AS bcum,
+           WITH g AS (SELECT c.code, d.date, d.prev FROM _irk_codes c CROSS JOIN _irk_days d),
+           -- the few events and share changes join on the code within their date ranges;
+           -- only the bars need an ASOF join
+           sh AS (SELECT *, lead(date, 1, DATE '9999-12-31') OVER (PARTITION BY code ORDER BY date) AS d1
+                  FROM _irk_sh),
+           ev AS (SELECT g.code, g.date, arg_max(e.lb, e.date) AS lb
+                  FROM g JOIN _irk_ev e ON g.code = e.code AND g.date >= e.date GROUP BY g.code, g.date)
+           SELECT g.code, g.date, g.prev, q.qp, q.qtr, exp(coalesce(ev.lb, 0)) AS bcum,
                   s.tot, s.flt, s.ff
            FROM g
            ASOF LEFT JOIN _irk_q q ON g.code = q.code AND g.date >= q.date
-           ASOF LEFT JOIN _irk_ev e ON g.code = e.code AND g.date >= e.date
-           ASOF LEFT JOIN _irk_sh s ON g.code = s.code AND g.date >= s.date"""
+           LEFT JOIN ev ON ev.code = g.code AND ev.date = g.date
+           LEFT JOIN sh s ON g.code = s.code AND g.date >= s.date AND g.date < s.d1"""
     )
     n_sql = """CASE series WHEN 'total' THEN {p}.tot WHEN 'float' THEN {p}.flt
                 WHEN 'free_float' THEN {p}.ff ELSE NULL END / {p}.bcum"""

@@ -340,9 +340,8 @@ def _summarise_warnings(items: list[str]) -> list[str]:
 def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataFrame:
     rows = []
     for r in results:
-        c = r.candidates
-        adds = sorted(c.loc[c["status"] == "added", "code"])
-        dels = sorted(c.loc[c["status"] == "deleted", "code"])
+        adds = sorted(r.view("added").column("code"))
+        dels = sorted(r.view("deleted").column("code"))
         rows.append({
             "review": r.dates.review,
             "data_cutoff": r.dates.cutoff,

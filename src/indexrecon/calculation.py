@@ -145,11 +145,15 @@ def share_series(m: Methodology) -> ShareSeries:
     return {"total_cap": "total", "float_cap": "float", "free_float_cap": "free_float"}[w.method]  # type: ignore[return-value]
 
 
+def _selected(res: ReviewResult) -> pd.DataFrame:
+    """The review's constituents, every column (a DataFrame of them alone, not the board)."""
+    return res.table.where(lambda r: bool(r["selected"])).to_pandas()
+
+
 def _review_scale(res: ReviewResult) -> float:
     """Sum of last close x weighting shares of a review's constituents (uncapped base)."""
     m = res.methodology
-    c = res.candidates
-    sel = c[c["selected"].fillna(False).astype(bool)]
+    sel = _selected(res)
     if m.weighting.method == "equal" or sel.empty:
         return float(len(sel)) or 1.0
     col = {"total": "shares_total", "float": "shares_float", "free_float": "shares_ff"}[share_series(m)]
@@ -168,8 +172,7 @@ def basket_from_review(
     """The holdings a review fixes: its weights at the data cutoff (inclusion and cap factors
     included), applied from its effective date. `share_changes="bonus"` freezes the weighting
     shares except for bonus issues and splits."""
-    c = res.candidates
-    cons = c.loc[c["selected"].fillna(False).astype(bool), ["code", "weight"]]
+    cons = _selected(res)[["code", "weight"]]
     series = share_series(res.methodology) if share_changes == "all" else "bonus"
     return Basket(
         weights=cons.reset_index(drop=True),

@@ -51,17 +51,14 @@ def open_real_store(path: Path) -> Any:
 
 
 def members(store: Any, index_code: str, day: dt.date) -> set[str]:
-    rows = store.con.execute(
-        "SELECT DISTINCT code FROM index_membership WHERE index_code = ? AND start_date <= ? "
-        "AND (end_date IS NULL OR end_date >= ?)",
-        [index_code, day, day],
-    ).fetchall()
-    return _mapped(store, {r[0] for r in rows})
+    from indexrecon.engine import members_on
+
+    return members_on(store, index_code, day)
 
 
-def _mapped(store: Any, codes: set[str]) -> set[str]:
-    changes = dict(store.con.execute("SELECT old_code, new_code FROM code_changes").fetchall())
-    return {changes.get(c, c) for c in codes}
+def _top(counts: collections.Counter[str], n: int) -> list[tuple[str, int]]:
+    """The n most common, ties by name: the same lists whatever order the sets came in."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def first_snapshot_after(store: Any, index_code: str, day: dt.date) -> dt.date:
@@ -113,9 +110,9 @@ def review_figures(store: Any, review: str) -> list[dict[str, Any]]:
         cand = res.candidates.set_index("code")
 
         def why(cs: set[str], cand: Any = cand) -> list[tuple[str, int]]:
-            return collections.Counter(
+            return _top(collections.Counter(
                 _bucket(cand.loc[c, "reason"] if c in cand.index else None) for c in cs
-            ).most_common(4)
+            ), 4)
 
         # wrong adds that CSI kept out of all three size indices, before and after the review
         everywhere = set().union(*(members(store, c, eff - dt.timedelta(days=1)) | members(store, c, snap)
@@ -234,7 +231,7 @@ def csi2000_figures(store: Any) -> dict[str, Any]:
     return {
         "review": res.dates.review, "cutoff": res.dates.cutoff, "effective": res.dates.effective,
         "incumbents": res.incumbents_source, "ours": len(ours), "snapshots": rows, "seconds": seconds,
-        "missed": missed.most_common(6), "extra": extra.most_common(4),
+        "missed": _top(missed, 6), "extra": _top(extra, 4),
     }
 
 

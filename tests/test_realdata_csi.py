@@ -11,18 +11,9 @@ from typing import Any
 import pytest
 
 from indexrecon.calculation import map_codes
-from indexrecon.engine import context, run_review
+from indexrecon.engine import context, members_on, run_review
 
 D = dt.date
-
-
-def members(store: Any, index_code: str, day: dt.date) -> set[str]:
-    rows = store.con.execute(
-        "SELECT DISTINCT code FROM index_membership WHERE index_code = ? AND start_date <= ? "
-        "AND (end_date IS NULL OR end_date >= ?)",
-        [index_code, day, day],
-    ).fetchall()
-    return {r[0] for r in rows}
 
 
 def after_review(store: Any, index_code: str, effective: dt.date) -> set[str]:
@@ -30,7 +21,7 @@ def after_review(store: Any, index_code: str, effective: dt.date) -> set[str]:
         "SELECT min(start_date) FROM index_membership WHERE index_code = ? AND start_date >= ?",
         [index_code, effective],
     ).fetchall()[0][0]
-    return members(store, index_code, snap)
+    return members_on(store, index_code, snap)
 
 
 def official_weights(store: Any, index_code: str, day: dt.date) -> set[str]:

@@ -86,8 +86,11 @@ def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
 def _emit(df: Any, fmt: str, out: Path | None,
           payload: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
           render: Any = None, synthetic: bool = False) -> None:
-    """Write a result in the asked format to a file or stdout. Tables from the demo store
-    carry a `data` column saying they are synthetic (JSON has `synthetic` and `data`)."""
+    """Write a result (a results Table or a DataFrame) in the asked format to a file or
+    stdout. Tables from the demo store carry a `data` column saying they are synthetic (JSON
+    has `synthetic` and `data`)."""
+    from .results import Table
+
     if df is not None and fmt in ("csv", "parquet"):
         df = label_synthetic(df, synthetic)
     if fmt == "json":
@@ -96,11 +99,11 @@ def _emit(df: Any, fmt: str, out: Path | None,
         text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
         _write_text(text, out)
     elif fmt == "csv":
-        _write_text(df.to_csv() if hasattr(df, "with_column") else df.to_csv(index=False, lineterminator="\n"), out)
+        _write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
     elif fmt == "parquet":
         if out is None:
             raise IndexReconError("--format parquet needs -o FILE")
-        (df.to_pandas() if hasattr(df, "with_column") else df).to_parquet(out, index=False)
+        (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
     else:
         from rich.console import Console
 

@@ -58,8 +58,10 @@ def store_option(help_text: str = READ_STORE_HELP) -> Any:
 def label_synthetic(df: Any, synthetic: bool) -> Any:
     """A table (DataFrame or results Table) from the demo store carries a `data` column
     saying it is synthetic."""
+    from .results import Table
+
     if not synthetic:
         return df
-    if hasattr(df, "with_column"):
+    if isinstance(df, Table):
         return df.with_column("data", "SYNTHETIC demo data")
     return df.assign(data="SYNTHETIC demo data")

@@ -35,6 +35,7 @@ from .schedule import (
     reviews_between,
 )
 from .schema import Methodology, Screen
+from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
 from .weights import cap_weights, tier_case_sql
 
@@ -55,7 +56,7 @@ class Context:
     has_float: bool = False
     has_free_float: bool = False
     status_from: dict[str, dt.date] = field(default_factory=dict)  # status kind -> first start_date
-    status_inferred: str | None = None  # meta status_source when the ST rows are inferred
+    status_inferred_boards: tuple[str, ...] = ()  # boards whose ST rows are inferred (empty: none)
     tables: frozenset[str] = frozenset()
     codes: frozenset[str] | None = None  # securities codes, read when first needed
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
@@ -86,8 +87,9 @@ def context(store: Store) -> Context:
         if "status" in tables:
             ctx.status_from = dict(store.con.execute(
                 "SELECT status, min(start_date) FROM status GROUP BY status").fetchall())
-            src = store.meta.get("status_source", "")
-            ctx.status_inferred = src if src.startswith("inferred") else None
+            if status_is_inferred(store.meta):
+                boards = store.meta.get("status_inferred_boards", "")
+                ctx.status_inferred_boards = tuple(boards.split(",")) if boards else ST_LIMIT_BOARDS
         ctx.external = _external_sources(store, tables)
         _CONTEXTS[id(store)] = ctx
     return ctx
@@ -177,6 +179,13 @@ def official_members(store: Store, index_code: str | None, before: dt.date) -> l
         [index_code, index_code, before],
     ).fetchall()
     return [r[0] for r in rows] if rows else None
+
+
+def members_on(store: Store, index_code: str, day: dt.date) -> set[str]:
+    """The official members of `index_code` on `day` (see `official_members`), under the codes
+    the store keys their history by; empty if the store has no official list of it."""
+    codes = official_members(store, index_code, day + dt.timedelta(days=1)) or []
+    return set(_map_codes(context(store), codes))
 
 
 def _read_codes_file(path: Path) -> list[str]:
@@ -626,14 +635,14 @@ def _pipeline(
             f"the store has no status data up to the cutoff (table status): the exclusion of {' and '.join(missing)} "
             "stocks is not applied"
         )
-    if "ST" in st_kinds and ctx.status_inferred:
-        off = [b for b in u.boards if b not in ("sh_main", "sz_main")]
+    if "ST" in st_kinds and ctx.status_inferred_boards:
+        off = [b for b in u.boards if b not in ctx.status_inferred_boards]
         warnings.append(
-            "ST status is inferred from main-board 5% price limits (meta status_source), not an official list"
+            f"ST status is inferred from the {ST_LIMIT_PCT}% price limits of {', '.join(ctx.status_inferred_boards)} "
+            "(meta status_source), not an official list"
             + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
         )
-    has_status = bool(st_kinds)
-    use_status = bool(st_kinds) and has_status
+    use_status = bool(st_kinds)
     if use_status:
         joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status
                            WHERE status IN ({", ".join(_lit(k) for k in st_kinds)})
@@ -724,16 +733,15 @@ def _pipeline(
             con.execute("DROP TABLE IF EXISTS _ir_x; DROP TABLE IF EXISTS _ir_c")
     listed = set(table.column("code"))
     gone = [c for c in incumbents if c not in listed and c not in unknown]
-    if gone:
-        gone_rows = con.execute(
-            "SELECT x.code, s.name, s.board FROM (SELECT unnest($c::VARCHAR[]) AS code) x "
-            "LEFT JOIN securities s USING (code) ORDER BY x.code", {"c": gone}).fetchall()
+    gone_rows = con.execute(
+        "SELECT x.code, s.name, s.board FROM (SELECT unnest($c::VARCHAR[]) AS code) x "
+        "LEFT JOIN securities s USING (code) ORDER BY x.code", {"c": gone}).fetchall() if gone else []
     if unknown or gone:
         extra = [{"code": c, "stage": "selection", "reason": KEPT_UNKNOWN, "incumbent": True, "selected": True,
                   "status": "retained"} for c in unknown]
         extra += [{"code": r[0], "name": r[1], "board": r[2], "stage": "universe", "incumbent": True,
                    "reason": "deleted: not a listed stock of the index boards at the cutoff",
-                   "selected": False, "status": "deleted"} for r in (gone_rows if gone else [])]
+                   "selected": False, "status": "deleted"} for r in gone_rows]
         rows = table.rows + [tuple(e.get(c) for c in table.columns) for e in extra]
         ri, ci = table.col("rank"), table.col("code")
         rows.sort(key=lambda r: (r[ri] is None, r[ri] or 0, r[ci]))

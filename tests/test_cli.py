@@ -90,6 +90,16 @@ def test_rebalance_table_says_synthetic(run) -> None:
     assert code == 0 and "SYNTHETIC" in out and "Borderline" in out
 
 
+def test_table_text_in_brackets_is_printed_as_is(run, tmp_path: Path) -> None:
+    """A methodology note in [brackets] is text, not rich markup: it stays in the output."""
+    note = "[no major violations / financial-report problems / abnormal trading (CSI expert committee)]"
+    code, out, _ = run("rebuild", "csi300", "--review", "2025-12")
+    assert code == 0 and note in " ".join(out.split())
+    f = tmp_path / "t.txt"
+    code, _, _ = run("rebuild", "csi300", "--review", "2025-12", "-o", str(f))
+    assert code == 0 and note in " ".join(f.read_text(encoding="utf-8").split())
+
+
 def test_stats_and_explain(run) -> None:
     code, out, _ = run("stats", "chinext", "--review", "2025-12", "--format", "json")
     assert code == 0

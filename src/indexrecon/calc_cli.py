@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .cli_common import label_synthetic, store_option
+from .cli_common import label_synthetic, output_console, store_option
 from .errors import IndexReconError
 
 _store_option = store_option()
@@ -60,14 +60,6 @@ def _fmt_stat(key: str, v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.2f}"
     return str(v)
-
-
-def _console(out: Path | None) -> Any:
-    from rich.console import Console
-
-    if out is not None:
-        return Console(file=out.open("w", encoding="utf-8"), width=200, no_color=True)
-    return Console() if sys.stdout.isatty() else Console(width=180, no_color=True)
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -150,29 +142,29 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     if fmt == "csv":
         _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)
         return
-    con = _console(output)
-    s = res.stats
-    tag = " [SYNTHETIC demo data]" if res.synthetic else ""
-    con.print(
-        f"{res.index_code} tracked from the official weights of {res.snapshot} to {s['end']}: "
-        f"{s['days']} days{tag}", highlight=False,
-    )
-    con.print(
-        f"tracking error {_pct(s['tracking_error'], 3)} a year; largest daily gap "
-        f"{_bp(s['max_abs_daily_diff'])} bp on {s['max_abs_daily_diff_date']}; level "
-        f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
-        f"({_bp(s['final_gap'])} bp)", highlight=False,
-    )
-    for w in res.warnings:
-        con.print(f"warning: {w}", highlight=False)
-    con.print(_stats_table(s, "Tracking"))
-    if len(res.drift):
-        con.print(_frame_table(res.drift, "Our drifted weights against later official snapshots",
-                               {"weight_distance": lambda v: _pct(v, 3)}))
-    con.print(_frame_table(
-        res.levels.drop(columns=["constituents"]), "Daily levels (return, diff and gap in %/bp)",
-        {"return": lambda v: _pct(v, 3), "official_return": lambda v: _pct(v, 3), "diff": _bp, "gap": _bp},
-    ))
+    with output_console(output) as con:
+        s = res.stats
+        tag = " [SYNTHETIC demo data]" if res.synthetic else ""
+        con.print(
+            f"{res.index_code} tracked from the official weights of {res.snapshot} to {s['end']}: "
+            f"{s['days']} days{tag}", highlight=False,
+        )
+        con.print(
+            f"tracking error {_pct(s['tracking_error'], 3)} a year; largest daily gap "
+            f"{_bp(s['max_abs_daily_diff'])} bp on {s['max_abs_daily_diff_date']}; level "
+            f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
+            f"({_bp(s['final_gap'])} bp)", highlight=False,
+        )
+        for w in res.warnings:
+            con.print(f"warning: {w}", highlight=False)
+        con.print(_stats_table(s, "Tracking"))
+        if len(res.drift):
+            con.print(_frame_table(res.drift, "Our drifted weights against later official snapshots",
+                                   {"weight_distance": lambda v: _pct(v, 3)}))
+        con.print(_frame_table(
+            res.levels.drop(columns=["constituents"]), "Daily levels (return, diff and gap in %/bp)",
+            {"return": lambda v: _pct(v, 3), "official_return": lambda v: _pct(v, 3), "diff": _bp, "gap": _bp},
+        ))
 
 
 @click.command("backtest")
@@ -226,27 +218,27 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
     if fmt == "csv":
         _write(label_synthetic(bt.levels, bt.synthetic).to_csv(index=False, lineterminator="\n"), output)
         return
-    con = _console(output)
-    m = bt.methodology
-    tag = "SYNTHETIC demo data" if bt.synthetic else bt.store_label
-    con.print(
-        f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
-        highlight=False,
-    )
-    for w in bt.warnings:
-        con.print(f"warning: {w}", highlight=False)
-    con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
-    rev = bt.reviews.drop(columns=["added", "deleted"])
-    if len(rev) > 40:
-        rev = rev[rev["adds"] + rev["deletes"] > 0]
-        title = f"Reviews with changes ({len(rev)} of {len(bt.reviews)})"
-    else:
-        title = "Reviews"
-    con.print(_frame_table(rev, title, {"turnover": _pct}))
-    lv = bt.levels.copy()
-    lv["month"] = [d.strftime("%Y-%m") for d in lv["date"]]
-    monthly = lv.groupby("month").tail(1)[["date", "level", "total_return_level", "constituents"]]
-    con.print(_frame_table(monthly, "Month-end levels"))
+    with output_console(output) as con:
+        m = bt.methodology
+        tag = "SYNTHETIC demo data" if bt.synthetic else bt.store_label
+        con.print(
+            f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
+            highlight=False,
+        )
+        for w in bt.warnings:
+            con.print(f"warning: {w}", highlight=False)
+        con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
+        rev = bt.reviews.drop(columns=["added", "deleted"])
+        if len(rev) > 40:
+            rev = rev[rev["adds"] + rev["deletes"] > 0]
+            title = f"Reviews with changes ({len(rev)} of {len(bt.reviews)})"
+        else:
+            title = "Reviews"
+        con.print(_frame_table(rev, title, {"turnover": _pct}))
+        lv = bt.levels.copy()
+        lv["month"] = [d.strftime("%Y-%m") for d in lv["date"]]
+        monthly = lv.groupby("month").tail(1)[["date", "level", "total_return_level", "constituents"]]
+        con.print(_frame_table(monthly, "Month-end levels"))
 
 
 COMMANDS = [track_cmd, backtest_cmd]

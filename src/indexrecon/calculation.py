@@ -69,8 +69,10 @@ _LIMITS = "WHEN 'sh_main' THEN 0.10 WHEN 'sz_main' THEN 0.10 WHEN 'chinext' THEN
 
 @contextlib.contextmanager
 def single_threaded(store: Store) -> Iterator[None]:
-    """Run a block with DuckDB on one thread (sums in a fixed order, so bit-identical
-    results run to run), restoring the setting afterwards."""
+    """Run a block with DuckDB on one thread, restoring the setting afterwards (a daily
+    chain's many small reviews: parallel operators cost more than they save on one day's
+    data). Where the connection refuses the setting the block runs as it is: only speed
+    depends on it."""
     rows = store.con.execute("SELECT current_setting('threads')").fetchall()
     before = int(rows[0][0]) if rows else None
     try:

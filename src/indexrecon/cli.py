@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_common import ErrorGroup, label_synthetic
+from .cli_common import ErrorGroup, label_synthetic, output_console
 from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
 
@@ -105,14 +105,8 @@ def _emit(df: Any, fmt: str, out: Path | None,
             raise IndexReconError("--format parquet needs -o FILE")
         (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
     else:
-        from rich.console import Console
-
-        if out is not None:
-            with out.open("w", encoding="utf-8") as fh:
-                render(Console(file=fh, width=200, no_color=True))
-        else:
-            # a pipe gets a wide, colourless table; a terminal its own width and colour
-            render(Console() if sys.stdout.isatty() else Console(width=180, no_color=True))
+        with output_console(out) as con:
+            render(con)
 
 
 def _write_text(text: str, out: Path | None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,17 @@ def label_synthetic(df: Any, synthetic: bool) -> Any:
     if isinstance(df, Table):
         return df.with_column("data", "SYNTHETIC demo data")
     return df.assign(data="SYNTHETIC demo data")
+
+
+@contextlib.contextmanager
+def output_console(out: Path | None) -> Iterator[Any]:
+    """The console a command's tables and lines go to: FILE (wide, colourless), a terminal
+    (its own width and colours) or a pipe (wide, colourless). Text is printed as it is, not
+    read as rich markup: a reason or a methodology note in [brackets] must stay visible."""
+    from rich.console import Console
+
+    if out is None:
+        yield Console(markup=False) if sys.stdout.isatty() else Console(width=180, no_color=True, markup=False)
+        return
+    with out.open("w", encoding="utf-8") as fh:
+        yield Console(file=fh, width=200, no_color=True, markup=False)

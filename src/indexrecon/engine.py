@@ -574,11 +574,20 @@ class _Plan:
         if not marks:
             return
         cols = list(dict.fromkeys(c for _, v in marks for c in v))
+        if len(marks) == 1:
+            cond, v = marks[0]
+            cases = [f"CASE WHEN reason IS NULL AND ({cond}) THEN {v[c]} ELSE {c} END AS {c}" for c in cols]
+            self.add(f"SELECT * REPLACE ({', '.join(cases)}) FROM {{prev}}")
+            return
+        # which rule hits first, once; then each column reads it (each condition is written,
+        # parsed and bound once however many columns the rules set)
+        hit = " ".join(f"WHEN {cond} THEN {k}" for k, (cond, _) in enumerate(marks, start=1))
+        self.add(f"SELECT *, CASE WHEN reason IS NOT NULL THEN 0 {hit} ELSE 0 END AS _hit FROM {{prev}}")
         cases = []
         for c in cols:
-            whens = " ".join(f"WHEN {cond} THEN {v.get(c, c)}" for cond, v in marks)
-            cases.append(f"CASE WHEN reason IS NOT NULL THEN {c} {whens} ELSE {c} END AS {c}")
-        self.add(f"SELECT * REPLACE ({', '.join(cases)}) FROM {{prev}}")
+            whens = " ".join(f"WHEN {k} THEN {v[c]}" for k, (_, v) in enumerate(marks, start=1) if c in v)
+            cases.append(f"CASE _hit {whens} ELSE {c} END AS {c}")
+        self.add(f"SELECT * EXCLUDE (_hit) REPLACE ({', '.join(cases)}) FROM {{prev}}")
 
     def sql(self, final: str = "SELECT * FROM {prev}") -> str:
         """The statement: every step, then `final` over the last."""
@@ -655,7 +664,7 @@ def _pipeline(
     plan = _Plan()
     plan.add(
         f"""SELECT {", ".join(f"b.{c}" for c in keep)}, {", ".join(externals)},
-              b.code IN (SELECT unnest($inc::VARCHAR[])) AS incumbent,
+              {"b.code IN (SELECT unnest($inc::VARCHAR[]))" if incumbents else "false"} AS incumbent,
               {"st.status" if use_status else "CAST(NULL AS VARCHAR)"} AS _st,
               CAST(NULL AS DOUBLE) AS composite_rank, CAST(NULL AS VARCHAR) AS stage,
               CAST(NULL AS VARCHAR) AS reason, CAST(NULL AS BIGINT) AS rank,
@@ -785,7 +794,7 @@ def _listing_age(m: Methodology, plan: _Plan) -> None:
             plan.add(
                 f"""SELECT *, CASE WHEN {col} IS NOT NULL THEN
                       row_number() OVER (PARTITION BY {col} IS NULL ORDER BY {col} DESC, code) END AS _er{i},
-                      count({col}) OVER () AS _en{i} FROM {{prev}}"""
+                      count(*) OVER (PARTITION BY {col} IS NULL) AS _en{i} FROM {{prev}}"""
             )
             within = f"_er{i} <= {int(exc.top_n)}" if exc.top_n is not None else f"_er{i} <= ceil(_en{i} * {exc.top_pct / 100!r})"
             cond = f"({cond}) AND (({too_young(exc.min_age)}) OR _er{i} IS NULL OR NOT ({within}))"
@@ -818,9 +827,11 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -
     # plus the members of the indices this one excludes; ranks count from the top.
     pool = "reason IS NULL" if s.scope == "remaining" else "(reason IS NULL OR stage = 'membership')"
     pool = f"({pool} AND {col} IS NOT NULL)"
+    # the count shares the rank's partition (so DuckDB computes both in one window pass);
+    # it is read only where the rank is, inside the pool
     plan.add(
         f"""SELECT *, CASE WHEN {pool} THEN row_number() OVER (PARTITION BY {pool} ORDER BY {col} DESC, code) END AS _r{i},
-                  count(*) FILTER (WHERE {pool}) OVER () AS _n{i} FROM {{prev}}"""
+                  count(*) OVER (PARTITION BY {pool}) AS _n{i} FROM {{prev}}"""
     )
     if s.type == "drop_bottom_pct":
         keep = f"_n{i} - floor(_n{i} * {v / 100!r})"
@@ -859,65 +870,72 @@ def _select_steps(m: Methodology, has_inc: bool, plan: _Plan, unknown: int) -> d
     b = sel.buffer
     ranked = "reason IS NULL"
     held_unknown = int(unknown)  # incumbents unknown to the store, kept
-    # _n: places left after the incumbents kept without a rank; _rk: rank among the stocks in
+    capped = sel.max_changes_pct is not None and has_inc
+    # _n: places left after the incumbents kept without a rank (only incumbents are kept
+    # so); _rk: rank among the stocks in; _ninc: incumbents among them (their partition)
+    held = f"count(*) FILTER (WHERE selected) OVER () - {held_unknown}" if has_inc else "0"
     plan.add(
-        f"""SELECT *, greatest({count} - count(*) FILTER (WHERE selected) OVER () - {held_unknown}, 0) AS _n,
-                  count(*) FILTER (WHERE {ranked} AND incumbent) OVER () AS _ninc,
+        f"""SELECT *, greatest({count} - {held}, 0) AS _n,
+                  {f"count(*) FILTER (WHERE incumbent) OVER (PARTITION BY {ranked})" if capped else "0"} AS _ninc,
                   CASE WHEN {ranked} THEN row_number() OVER (PARTITION BY {ranked} ORDER BY {_order(m)}) END AS _rk
             FROM {{prev}}"""
     )
-    if sel.max_changes_pct is not None and has_inc:
-        lim = f"greatest({int(np.floor(count * sel.max_changes_pct / 100 + 1e-9))}, _n - _ninc)"
-    else:
-        lim = "_n"
+    lim = f"greatest({int(np.floor(count * sel.max_changes_pct / 100 + 1e-9))}, _n - _ninc)" if capped else "_n"
     b_new = f"least({b.newcomers_within}, _n)" if b else "_n"
     b_inc = str(b.incumbents_within) if b else "_n"
     tier = (f"CASE WHEN _rk IS NULL THEN NULL WHEN incumbent AND _rk <= {b_inc} THEN 0 "
             f"WHEN NOT incumbent AND _rk <= {b_new} THEN 0 ELSE 1 END")
+    # Without incumbents or without a buffer the priority tier rises with the rank, so the
+    # order (tier, rank) is the rank and the first _n ranks are selected; without a change
+    # cap every stock within them stays and none is displaced. The window steps are only
+    # written when they can change the outcome.
+    if b is not None and has_inc:
+        sel_raw = f"row_number() OVER (PARTITION BY _rk IS NOT NULL ORDER BY {tier}, _rk) <= _n"
+    else:
+        sel_raw = "_rk <= _n"
     plan.add(
         f"""SELECT *, {b_new} AS _b_new, {b_inc} AS _b_inc, CAST({lim} AS BIGINT) AS _lim, {tier} AS _tier,
-                  CASE WHEN _rk IS NOT NULL
-                       THEN row_number() OVER (PARTITION BY _rk IS NOT NULL ORDER BY {tier}, _rk) <= _n END AS _sel_raw
+                  CASE WHEN _rk IS NOT NULL THEN {sel_raw} END AS _sel_raw
             FROM {{prev}}"""
     )
-    plan.add(
-        """SELECT *, _sel_raw AND (incumbent OR CASE WHEN _sel_raw AND NOT incumbent THEN
-                     row_number() OVER (PARTITION BY _sel_raw AND NOT incumbent ORDER BY _rk) END <= _lim) AS _sel1
-           FROM {prev}"""
-    )
-    plan.add(
-        """SELECT *, _sel1 OR coalesce(CASE WHEN incumbent AND NOT _sel1 THEN
-                     row_number() OVER (PARTITION BY incumbent AND NOT _sel1 ORDER BY _rk) END
-                     <= _n - count(*) FILTER (WHERE _sel1) OVER (), false) AS _selected
-           FROM {prev}"""
-    )
-    buf = "TRUE" if (b is not None and has_inc) else "FALSE"
-    hi = "TRUE" if has_inc else "FALSE"
+    if capped:
+        plan.add(
+            """SELECT *, _sel_raw AND (incumbent OR CASE WHEN _sel_raw AND NOT incumbent THEN
+                         row_number() OVER (PARTITION BY _sel_raw AND NOT incumbent ORDER BY _rk) END <= _lim) AS _sel1
+               FROM {prev}"""
+        )
+        plan.add(
+            """SELECT *, _sel1 OR coalesce(CASE WHEN incumbent AND NOT _sel1 THEN
+                         row_number() OVER (PARTITION BY incumbent AND NOT _sel1 ORDER BY _rk) END
+                         <= _n - count(*) FILTER (WHERE _sel1) OVER (), false) AS _selected
+               FROM {prev}"""
+        )
+    chosen = "n._selected" if capped else "n._sel_raw"
+    buf = b is not None and has_inc
+    # (applies, condition, reason) in order, first true wins; the ones that cannot apply to
+    # this methodology and incumbent set are left out of the statement
+    whens = [
+        (capped, f"{chosen} AND n.incumbent AND NOT n._sel1", "'rank {}, kept: at most {} changes per review', n._rk, n._lim"),
+        (has_inc, f"{chosen} AND n.incumbent AND n._rk <= n._n", "'rank {}, retained', n._rk"),
+        (has_inc, f"{chosen} AND n.incumbent AND n._tier = 0", "'rank {}, kept by incumbent buffer {}', n._rk, n._b_inc"),
+        (has_inc, f"{chosen} AND n.incumbent", f"'rank {{}}, kept to fill the {count} places', n._rk"),
+        (buf, f"{chosen} AND n._tier = 0", "'rank {}, added (newcomer within {})', n._rk, n._b_new"),
+        (has_inc, chosen, f"'rank {{}}, added to fill the {count} places', n._rk"),
+        (True, chosen, "'rank {}, selected', n._rk"),
+        (has_inc, "n.incumbent AND n._rk > n._b_inc", "'rank {}, deleted: outside incumbent buffer {}', n._rk, n._b_inc"),
+        (has_inc, "n.incumbent", "'rank {}, deleted: displaced by higher-priority candidates', n._rk"),
+        (capped, "n._sel_raw", "'rank {}, not added: at most {} changes per review', n._rk, n._lim"),
+        (buf, "n._rk <= n._n", "'rank {}, not added: newcomers must rank within {}', n._rk, n._b_new"),
+    ]
+    reason = " ".join(f"WHEN {c} THEN format({f})" for on, c, f in whens if on)
     return {
         "rank": "coalesce(n._rk, n.rank)",
-        "selected": "CASE WHEN n._rk IS NULL THEN n.selected ELSE n._selected END",
+        "selected": f"CASE WHEN n._rk IS NULL THEN n.selected ELSE {chosen} END",
         "stage": "CASE WHEN n._rk IS NULL THEN n.stage ELSE 'selection' END",
-        "status": """CASE WHEN n._rk IS NULL THEN n.status
-               WHEN n._selected AND n.incumbent THEN 'retained' WHEN n._selected THEN 'added'
+        "status": f"""CASE WHEN n._rk IS NULL THEN n.status
+               WHEN {chosen} AND n.incumbent THEN 'retained' WHEN {chosen} THEN 'added'
                WHEN n.incumbent THEN 'deleted' ELSE '' END""",
-        "reason": f"""CASE
-            WHEN n._rk IS NULL THEN n.reason
-            WHEN n._selected AND n.incumbent AND NOT n._sel1
-              THEN format('rank {{}}, kept: at most {{}} changes per review', n._rk, n._lim)
-            WHEN n._selected AND n.incumbent AND n._rk <= n._n THEN format('rank {{}}, retained', n._rk)
-            WHEN n._selected AND n.incumbent AND n._tier = 0
-              THEN format('rank {{}}, kept by incumbent buffer {{}}', n._rk, n._b_inc)
-            WHEN n._selected AND n.incumbent THEN format('rank {{}}, kept to fill the {count} places', n._rk)
-            WHEN n._selected AND n._tier = 0 AND {buf}
-              THEN format('rank {{}}, added (newcomer within {{}})', n._rk, n._b_new)
-            WHEN n._selected AND {hi} THEN format('rank {{}}, added to fill the {count} places', n._rk)
-            WHEN n._selected THEN format('rank {{}}, selected', n._rk)
-            WHEN n.incumbent AND n._rk > n._b_inc
-              THEN format('rank {{}}, deleted: outside incumbent buffer {{}}', n._rk, n._b_inc)
-            WHEN n.incumbent THEN format('rank {{}}, deleted: displaced by higher-priority candidates', n._rk)
-            WHEN n._sel_raw THEN format('rank {{}}, not added: at most {{}} changes per review', n._rk, n._lim)
-            WHEN n._rk <= n._n AND {buf}
-              THEN format('rank {{}}, not added: newcomers must rank within {{}}', n._rk, n._b_new)
+        "reason": f"""CASE WHEN n._rk IS NULL THEN n.reason {reason}
             ELSE format('rank {{}}, outside the {count} places', n._rk) END""",
     }
 
@@ -925,38 +943,38 @@ def _select_steps(m: Methodology, has_inc: bool, plan: _Plan, unknown: int) -> d
 def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
     """The finished candidate table, ordered by rank then code, from the column expressions
     `src` over `frm`: incumbents no longer candidates marked deleted, and each constituent's
-    weighting base (price x shares x tier factor) in the working columns _wbase, _wfactor."""
+    weighting base (price x shares x tier factor) in the working columns _wbase, _wfactor.
+
+    Each expression is written once, in an inner select, and the outer one reads its columns:
+    DuckDB binds every copy of an expression, and binding is most of the cost of a review's
+    few thousand rows."""
     w = m.weighting
-    sel = f"coalesce({src['selected']}, false)"
+    factor = "1.0"
+    ratio = ""
     if w.method == "equal":
-        wbase, factor = "1.0", "1.0"
+        wbase = "1.0"
     else:
         shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
-        factor = "1.0"
         if w.method == "free_float_cap" and w.inclusion_factor:
-            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor],
-                                   f"{src['shares_ff']} / nullif({src['shares_total']}, 0)")
+            ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
+            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
             shares = "shares_total"
-        wbase = f"{src['last_close']} * {src[shares]} * ({factor})"
-    # incumbents that are no longer candidates at all (delisted, moved board, no data)
-    gone_here = f"({src['incumbent']} AND {src['rank']} IS NULL AND NOT {sel})"
-    out = []
+        wbase = f"last_close * {_q(shares)} * _f"
+    inner = []
     for c, e in src.items():
         if c == "_st":
             continue
-        if c == "status":
-            e = f"CASE WHEN {gone_here} THEN 'deleted' ELSE coalesce({e}, '') END"
-        elif c == "reason":
-            e = f"CASE WHEN {gone_here} THEN 'deleted: ' || ({e}) ELSE {e} END"
-        elif c == "selected":
-            e = sel
-        elif c == "incumbent":
+        if c in ("selected", "incumbent"):
             e = f"coalesce({e}, false)"
-        out.append(f"{e} AS {_q(c)}")
-    out += ["CAST(NULL AS DOUBLE) AS weight", "CAST(NULL AS DOUBLE) AS inclusion_factor",
-            "CAST(NULL AS DOUBLE) AS cap_factor",
-            f"CASE WHEN {sel} THEN {wbase} END AS _wbase", f"CASE WHEN {sel} THEN {factor} END AS _wfactor"]
-    return f"SELECT {', '.join(out)} FROM {frm} ORDER BY rank NULLS LAST, code"
+        inner.append(e if e.endswith(f".{_q(c)}") else f"{e} AS {_q(c)}")  # a column keeps its name
+    # incumbents that are no longer candidates (delisted, moved board, no data) are deleted
+    out = ("* EXCLUDE (_gone, _f) REPLACE (CASE WHEN _gone THEN 'deleted' ELSE coalesce(status, '') END AS status, "
+           "CASE WHEN _gone THEN 'deleted: ' || reason ELSE reason END AS reason), "
+           "CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DOUBLE) AS inclusion_factor, CAST(NULL AS DOUBLE) AS cap_factor, "
+           f"CASE WHEN selected THEN {wbase} END AS _wbase, CASE WHEN selected THEN _f END AS _wfactor")
+    return (f"SELECT {out} FROM (SELECT *{' EXCLUDE (_ratio)' if ratio else ''}, "
+            f"incumbent AND rank IS NULL AND NOT selected AS _gone, {factor} AS _f "
+            f"FROM (SELECT {', '.join(inner)}{ratio} FROM {frm})) ORDER BY rank NULLS LAST, code")
 
 
 def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) -> Table:

@@ -147,18 +147,23 @@ def share_series(m: Methodology) -> ShareSeries:
     return {"total_cap": "total", "float_cap": "float", "free_float_cap": "free_float"}[w.method]  # type: ignore[return-value]
 
 
-def _selected(res: ReviewResult) -> pd.DataFrame:
-    """The review's constituents, every column (a DataFrame of them alone, not the board)."""
-    return res.table.where(lambda r: bool(r["selected"])).to_pandas()
+def _selected(res: ReviewResult, columns: list[str]) -> pd.DataFrame:
+    """The named columns of the review's constituents (a DataFrame of them alone)."""
+    return res.table.where_value("selected", bool).select(columns).to_pandas()
+
+
+_SCALE_SHARES = {"total": "shares_total", "float": "shares_float", "free_float": "shares_ff"}
 
 
 def _review_scale(res: ReviewResult) -> float:
     """Sum of last close x weighting shares of a review's constituents (uncapped base)."""
     m = res.methodology
-    sel = _selected(res)
-    if m.weighting.method == "equal" or sel.empty:
-        return float(len(sel)) or 1.0
-    col = {"total": "shares_total", "float": "shares_float", "free_float": "shares_ff"}[share_series(m)]
+    if m.weighting.method == "equal":
+        return float(sum(1 for s in res.table.column("selected") if s)) or 1.0
+    col = _SCALE_SHARES[share_series(m)]
+    sel = _selected(res, ["last_close", col, "inclusion_factor"])
+    if sel.empty:
+        return 1.0
     base = sel["last_close"].astype(float) * sel[col].astype(float) * sel["inclusion_factor"].fillna(1.0).astype(float)
     total = float(base.sum())
     return total if math.isfinite(total) and total > 0 else 1.0
@@ -174,7 +179,7 @@ def basket_from_review(
     """The holdings a review fixes: its weights at the data cutoff (inclusion and cap factors
     included), applied from its effective date. `share_changes="bonus"` freezes the weighting
     shares except for bonus issues and splits."""
-    cons = _selected(res)[["code", "weight"]]
+    cons = _selected(res, ["code", "weight"])
     series = share_series(res.methodology) if share_changes == "all" else "bonus"
     return Basket(
         weights=cons.reset_index(drop=True),

@@ -449,17 +449,32 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
     _build_adjustments(store, lo, hi)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _irk_cp AS
-           WITH g AS (SELECT c.code, d.date, d.prev FROM _irk_codes c CROSS JOIN _irk_days d),
-           -- the few events and share changes join on the code within their date ranges;
-           -- only the bars need an ASOF join
+           -- the (code, day) pairs a basket reads: its base date, and each day it supplies
+           -- with the day before; not every code on every day of the span
+           WITH g AS (SELECT DISTINCT code, date FROM (
+                        SELECT code, base_date AS date FROM _irk_bk
+                        UNION ALL
+                        SELECT k.code, unnest([d.date, d.prev]) AS date
+                        FROM _irk_bk k JOIN _irk_days d ON d.date BETWEEN k.d_from AND k.d_to)
+                      WHERE date IS NOT NULL),
+           -- each pair's adjusted close: its day's bar, or for the few pairs without one
+           -- (suspensions) the last bar before; an ASOF join of every pair sorts the pairs
+           -- and the bars, several times more slowly
+           j AS (SELECT g.code, g.date, q.qp, q.qtr FROM g LEFT JOIN _irk_q q USING (code, date)),
+           m AS (SELECT j.code, j.date, arg_max(q.qp, q.date) AS qp, arg_max(q.qtr, q.date) AS qtr
+                 FROM j JOIN _irk_q q ON q.code = j.code AND q.date < j.date
+                 WHERE j.qp IS NULL GROUP BY j.code, j.date),
+           q AS (SELECT code, date, coalesce(j.qp, m.qp) AS qp, CASE WHEN j.qp IS NULL THEN m.qtr ELSE j.qtr END AS qtr
+                 FROM j LEFT JOIN m USING (code, date)),
+           -- the few events and share changes join on the code within their date ranges
            sh AS (SELECT *, lead(date, 1, DATE '9999-12-31') OVER (PARTITION BY code ORDER BY date) AS d1
                   FROM _irk_sh),
            ev AS (SELECT g.code, g.date, arg_max(e.lb, e.date) AS lb
                   FROM g JOIN _irk_ev e ON g.code = e.code AND g.date >= e.date GROUP BY g.code, g.date)
-           SELECT g.code, g.date, g.prev, q.qp, q.qtr, exp(coalesce(ev.lb, 0)) AS bcum,
+           SELECT code, date, q.qp, q.qtr, exp(coalesce(ev.lb, 0)) AS bcum,
                   s.tot, s.flt, s.ff
            FROM g
-           ASOF LEFT JOIN _irk_q q ON g.code = q.code AND g.date >= q.date
+           JOIN q USING (code, date)
            LEFT JOIN ev ON ev.code = g.code AND ev.date = g.date
            LEFT JOIN sh s ON g.code = s.code AND g.date >= s.date AND g.date < s.d1"""
     )

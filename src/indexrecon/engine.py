@@ -671,7 +671,9 @@ def _pipeline(
               CAST(NULL AS BOOLEAN) AS selected, CAST(NULL AS VARCHAR) AS status
             FROM {base} b {" ".join(joins)}"""
     )
-    narrow = {*keep, *EXTERNAL_METRICS, "incumbent", "_st", "composite_rank", "stage", "reason", "rank",
+    # what the chain decides comes from its last step; the rest from the base, so DuckDB drops
+    # the columns the rules have read once they are read (windows carry every column they get)
+    narrow = {"code", *ctx.external, "incumbent", "_st", "composite_rank", "stage", "reason", "rank",
               "selected", "status"}
     cols = [*base_cols, *EXTERNAL_METRICS, "composite_rank", "stage", "reason", "rank", "incumbent", "selected",
             "status", "_st"]
@@ -719,6 +721,7 @@ def _pipeline(
     known = _security_codes(ctx) if incumbents else frozenset()
     unknown = [] if sel.all_eligible else [c for c in incumbents if c not in known]
     src = {c: f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols}
+    src.update({c: "CAST(NULL AS DOUBLE)" for c in EXTERNAL_METRICS if c not in ctx.external})
     frm = f"{{prev}} n LEFT JOIN {base} b USING (code)"
     if sel.industry_balance is None:
         # one statement from the sample space to the finished table

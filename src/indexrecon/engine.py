@@ -59,6 +59,7 @@ class Context:
     status_inferred_boards: tuple[str, ...] = ()  # boards whose ST rows are inferred (empty: none)
     tables: frozenset[str] = frozenset()
     codes: frozenset[str] | None = None  # securities codes, read when first needed
+    code_changes: dict[str, str] | None = None  # old code -> new code, read when first needed
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
     metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
     metric_seq: int = 0
@@ -369,7 +370,9 @@ def _map_codes(ctx: Context, codes: list[str]) -> list[str]:
     keys the history by (table code_changes)."""
     if not codes or "code_changes" not in ctx.tables:
         return codes
-    changes = dict(ctx.store.con.execute("SELECT old_code, new_code FROM code_changes").fetchall())
+    if ctx.code_changes is None:
+        ctx.code_changes = dict(ctx.store.con.execute("SELECT old_code, new_code FROM code_changes").fetchall())
+    changes = ctx.code_changes
     out = []
     for c in codes:
         for _ in range(5):
@@ -902,15 +905,20 @@ def _select_steps(m: Methodology, has_inc: bool, plan: _Plan, unknown: int) -> d
             FROM {{prev}}"""
     )
     if capped:
+        # One rank within (_sel_raw, incumbent) serves both: the newcomers within the places
+        # enter by it up to the change limit, and the incumbents it displaced come back by it
+        # into the places the limit left empty.
         plan.add(
-            """SELECT *, _sel_raw AND (incumbent OR CASE WHEN _sel_raw AND NOT incumbent THEN
-                         row_number() OVER (PARTITION BY _sel_raw AND NOT incumbent ORDER BY _rk) END <= _lim) AS _sel1
+            """SELECT *, row_number() OVER (PARTITION BY _sel_raw, incumbent ORDER BY _rk) AS _nr,
+                      count(*) FILTER (WHERE _sel_raw AND incumbent) OVER () AS _c_inc,
+                      count(*) FILTER (WHERE _sel_raw AND NOT incumbent) OVER () AS _c_new
                FROM {prev}"""
         )
         plan.add(
-            """SELECT *, _sel1 OR coalesce(CASE WHEN incumbent AND NOT _sel1 THEN
-                         row_number() OVER (PARTITION BY incumbent AND NOT _sel1 ORDER BY _rk) END
-                         <= _n - count(*) FILTER (WHERE _sel1) OVER (), false) AS _selected
+            """SELECT *, _sel_raw AND (incumbent OR _nr <= _lim) AS _sel1,
+                      _sel_raw AND (incumbent OR _nr <= _lim) OR coalesce(
+                        CASE WHEN incumbent AND NOT _sel_raw THEN _nr END <= _n - _c_inc - least(_lim, _c_new), false)
+                        AS _selected
                FROM {prev}"""
         )
     chosen = "n._selected" if capped else "n._sel_raw"

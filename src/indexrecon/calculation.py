@@ -439,7 +439,10 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
         con.execute("CREATE OR REPLACE TEMP TABLE _irk_bk AS SELECT * FROM _irk_bk_df")
     finally:
         con.unregister("_irk_bk_df")
-    con.execute("CREATE OR REPLACE TEMP TABLE _irk_codes AS SELECT DISTINCT code FROM _irk_bk")
+    # ci numbers the codes in code order: the panel's ordered sums sort by (basket, ci), the
+    # same order as (basket, code), on integers instead of strings
+    con.execute("CREATE OR REPLACE TEMP TABLE _irk_codes AS "
+                "SELECT code, row_number() OVER (ORDER BY code) AS ci FROM (SELECT DISTINCT code FROM _irk_bk)")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _irk_days AS
            SELECT date, lag(date) OVER (ORDER BY date) AS prev FROM calendar
@@ -517,10 +520,11 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
     # v0 = value at the previous close, v1 = value at this close, g = total-return relative.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _irk_p AS
-        SELECT c.k, d.date, c.code,
+        SELECT c.k, d.date, c.code, x.ci,
                c.c * coalesce(CASE WHEN c.series = 'bonus' THEN 1.0 ELSE {n_sql.format(p="p1")} END, c.n0) AS u,
                p0.qp AS qp_prev, p1.qp AS qp_now, p1.qtr / p0.qtr AS g_tr, c.scale
         FROM _irk_c c
+        JOIN _irk_codes x ON x.code = c.code
         JOIN _irk_days d ON d.date BETWEEN c.d_from AND c.d_to
         JOIN _irk_cp p1 ON p1.code = c.code AND p1.date = d.date
         JOIN _irk_cp p0 ON p0.code = c.code AND p0.date = d.prev
@@ -647,9 +651,9 @@ def _panel_sums(store: Store, weight_dates: list[dt.date] | None) -> tuple[pd.Da
     `weight_dates`: every sum over the panel in (basket, code) order."""
     daily = _q(
         store,
-        """SELECT date, sum(u * qp_now ORDER BY k, code) / sum(u * qp_prev ORDER BY k, code) - 1 AS ret,
-                  sum(u * qp_prev * g_tr ORDER BY k, code) / sum(u * qp_prev ORDER BY k, code) - 1 AS tr_ret,
-                  count(*) AS constituents, sum(u * qp_now * scale ORDER BY k, code) AS cap
+        """SELECT date, sum(u * qp_now ORDER BY k, ci) / sum(u * qp_prev ORDER BY k, ci) - 1 AS ret,
+                  sum(u * qp_prev * g_tr ORDER BY k, ci) / sum(u * qp_prev ORDER BY k, ci) - 1 AS tr_ret,
+                  count(*) AS constituents, sum(u * qp_now * scale ORDER BY k, ci) AS cap
            FROM _irk_p GROUP BY date ORDER BY date""",
     )
     trans = _q(

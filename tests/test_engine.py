@@ -170,6 +170,26 @@ def test_forced_deletions_are_replaced_beyond_the_change_limit(tmp_path: Path) -
     assert all(r.startswith("deleted: ST") for r in res.deletes["reason"])
 
 
+def test_incumbent_without_data_keeps_its_place_and_counts_against_the_places(tmp_path: Path) -> None:
+    p = tmp_path / "noshares.duckdb"
+    make_store(p, base_stocks())
+    con = duckdb.connect(str(p))
+    con.execute("DELETE FROM shares WHERE code = '300003'")  # no share capital: no market cap
+    con.close()
+    st = ir.open_store(p)
+    m = meth(selection={"max_changes_pct": 20, "buffer": {"newcomers_within": 8, "incumbents_within": 12}})
+    res = ir.rebuild(m, st, "2024-12", incumbents=["300003", *codes(9, 21)])
+    c = res.candidates.set_index("code")
+    assert c.loc["300003", "selected"] and c.loc["300003", "reason"].startswith("kept: no avg_total_cap data")
+    assert c.loc["300004", "rank"] == 3  # the ranks pass over the unranked incumbent
+    # 9 places left; at most 2 newcomers (20% of 10), the best; the best 7 incumbents refill
+    assert len(res.codes) == 10
+    assert sorted(res.adds["code"]) == ["300001", "300002"]
+    assert sorted(set(res.codes) - {"300001", "300002", "300003"}) == codes(7, 21)
+    assert sorted(res.deletes["code"]) == ["300028", "300029"]
+    st.close()
+
+
 def test_ascending_selection_picks_the_smallest(store: Any) -> None:
     res = ir.rebuild(meth(selection={"order": "asc", "count": 4}), store, "2024-12", incumbents="none")
     assert res.codes == codes(4, 27)

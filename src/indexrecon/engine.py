@@ -878,12 +878,15 @@ def _select_steps(m: Methodology, has_inc: bool, plan: _Plan, unknown: int) -> d
     held_unknown = int(unknown)  # incumbents unknown to the store, kept
     capped = sel.max_changes_pct is not None and has_inc
     # _n: places left after the incumbents kept without a rank (only incumbents are kept
-    # so); _rk: rank among the stocks in; _ninc: incumbents among them (their partition)
-    held = f"count(*) FILTER (WHERE selected) OVER () - {held_unknown}" if has_inc else "0"
+    # so); _rk: rank among the stocks in; _ninc: incumbents among them. The kept incumbents
+    # join the ranking's partition, where they sort last (they have no rank metric), so one
+    # window pass gives the rank and both counts.
+    part = f"{ranked} OR coalesce(selected, false)" if has_inc else ranked
+    held = f"count(*) FILTER (WHERE selected) OVER (PARTITION BY {part}) - {held_unknown}" if has_inc else "0"
     plan.add(
         f"""SELECT *, greatest({count} - {held}, 0) AS _n,
-                  {f"count(*) FILTER (WHERE incumbent) OVER (PARTITION BY {ranked})" if capped else "0"} AS _ninc,
-                  CASE WHEN {ranked} THEN row_number() OVER (PARTITION BY {ranked} ORDER BY {_order(m)}) END AS _rk
+                  {f"count(*) FILTER (WHERE incumbent AND {ranked}) OVER (PARTITION BY {part})" if capped else "0"} AS _ninc,
+                  CASE WHEN {ranked} THEN row_number() OVER (PARTITION BY {part} ORDER BY {_order(m)}) END AS _rk
             FROM {{prev}}"""
     )
     lim = f"greatest({int(np.floor(count * sel.max_changes_pct / 100 + 1e-9))}, _n - _ninc)" if capped else "_n"

@@ -40,7 +40,7 @@ from .calculation import (
 from .engine import _CONTEXTS, IncumbentSpec, context, run_review
 from .errors import IndexReconError, StoreError
 from .loader import load_methodology
-from .results import SYNTHETIC_NOTE, ReviewResult, _clean
+from .results import SYNTHETIC_NOTE, ReviewResult, Table, _clean
 from .schedule import latest_review_in_force, review_dates, reviews_between
 from .schema import Methodology
 from .store import Store
@@ -208,8 +208,10 @@ def parallel_safe(m: Methodology) -> bool:
 
 def _trim(res: ReviewResult) -> ReviewResult:
     """A daily review keeps its constituents and its changes, not the whole board."""
-    keep = res.table.where(lambda r: bool(r["selected"]) or r["status"] in ("added", "deleted"))
-    return dc_replace(res, table=keep)
+    t = res.table
+    si, ti = t.col("selected"), t.col("status")
+    keep = [r for r in t.rows if r[si] or r[ti] in ("added", "deleted")]
+    return dc_replace(res, table=Table(t.columns, t.types, keep))
 
 
 def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: IncumbentSpec,

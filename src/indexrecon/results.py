@@ -223,7 +223,7 @@ class ReviewResult:
 
     def explain(self, code: str) -> str:
         """Why one stock is in or out of the index."""
-        rows = self.table.where(lambda r: r["code"] == code).records()
+        rows = self.table.where_value("code", lambda c: c == code).records()
         if not rows:
             return f"{code}: not a listed stock of {', '.join(self.methodology.universe.boards)} at the cutoff"
         r = rows[0]

@@ -115,7 +115,7 @@ def test_stats_and_explain(run) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("rebuild", "chinxt", "--review", "2025-12"), "unknown methodology 'chinxt'; did you mean 'chinext'"),
+        (("rebuild", "chinxt", "--review", "2025-12"), "unknown methodology 'chinxt' (did you mean 'chinext'?)"),
         (("rebuild", "chinext", "--review", "2019-12"), "store starts"),
         (("rebuild", "chinext", "--review", "2031-06"), "store ends"),
         (("rebuild", "chinext", "--review", "2025-13"), "YYYY-MM"),

@@ -65,6 +65,15 @@ def test_unknown_key_names_line_path_and_suggestion(tmp_path: Path) -> None:
     assert "\n" not in msg
 
 
+def test_unknown_key_without_a_close_match_still_lists_the_allowed_keys(tmp_path: Path) -> None:
+    text = GOOD.replace("  count: 10", "  zzz: 10")
+    with pytest.raises(MethodologyError) as e:
+        load_methodology(write(tmp_path, text))
+    msg = str(e.value)
+    assert "selection.zzz: unknown key; allowed: rank_by, count" in msg
+    assert "did you mean" not in msg
+
+
 def test_bad_value_lists_allowed_values(tmp_path: Path) -> None:
     text = GOOD.replace("boards: [chinext]", "boards: [chinxt]")
     with pytest.raises(MethodologyError) as e:

@@ -75,12 +75,14 @@ def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
             store_path: Path | None) -> Any:
     """Run the review named by --review or --as-of (one of them is required)."""
     from .engine import run_review
+    from .loader import load_methodology
 
+    m = load_methodology(method)  # a mistyped name is the first thing to say
     if review is None and as_of is None:
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
-        return run_review(method, store, review, as_of=_date(as_of), incumbents=incumbents)
+        return run_review(m, store, review, as_of=_date(as_of), incumbents=incumbents)
 
 
 def _emit(df: Any, fmt: str, out: Path | None,

@@ -140,8 +140,8 @@ def _format_error(err: dict[str, Any], source: str, lines: dict[tuple[Any, ...],
         allowed = _allowed_keys(loc[:-1])
         bad = str(loc[-1])
         hint = difflib.get_close_matches(bad, allowed, n=1)
-        sugg = f"; did you mean '{hint[0]}'?" if hint else ""
-        return f"{where}: {key}: unknown key{sugg} allowed: {', '.join(allowed)}"
+        sugg = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"{where}: {key}: unknown key{sugg}; allowed: {', '.join(allowed)}"
     if kind == "missing":
         return f"{where}: {key}: required key missing"
     msg = err["msg"]
@@ -194,9 +194,9 @@ def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology
         if not path.exists():
             names = builtin_names()
             hint = difflib.get_close_matches(text_spec, names, n=1)
-            sugg = f"; did you mean '{hint[0]}'?" if hint else ""
+            sugg = f" (did you mean '{hint[0]}'?)" if hint else ""
             raise UnknownMethodologyError(
-                f"unknown methodology '{text_spec}'{sugg} built-in: {', '.join(names)} (or give a .yaml path)"
+                f"unknown methodology '{text_spec}'{sugg}; built-in: {', '.join(names)} (or give a .yaml path)"
             )
     if not path.exists():
         raise UnknownMethodologyError(f"methodology file {path} does not exist")

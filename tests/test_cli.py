@@ -120,6 +120,8 @@ def test_stats_and_explain(run) -> None:
         (("rebuild", "chinext", "--review", "2031-06"), "store ends"),
         (("rebuild", "chinext", "--review", "2025-13"), "YYYY-MM"),
         (("rebuild", "chinext"), "--review"),
+        (("rebuild", "chinext", "--review", "2025-12", "--incumbents", "simulated"),
+         "incumbents file simulated does not exist (or give a mode: auto, official, simulate, none)"),
         (("stats", "nosuch"), "unknown methodology 'nosuch'; built-in: chinext"),
         (("rebuild", "chinext", "--review", "2025-12", "--store", "/nonexistent/x.duckdb"), "does not exist"),
         (("compare", "chinext", "--review", "2025-12"), "no official"),

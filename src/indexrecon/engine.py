@@ -191,7 +191,9 @@ def members_on(store: Store, index_code: str, day: dt.date) -> set[str]:
 
 def _read_codes_file(path: Path) -> list[str]:
     if not path.exists():
-        raise IndexReconError(f"incumbents file {path} does not exist")
+        raise IndexReconError(
+            f"incumbents file {path} does not exist (or give a mode: auto, official, simulate, none)"
+        )
     if path.suffix == ".json":
         data = json.loads(path.read_text())
         items = data.get("constituents", data) if isinstance(data, dict) else data

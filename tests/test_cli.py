@@ -134,6 +134,16 @@ def test_errors_are_one_line_exit_2(run, args: tuple[str, ...], message: str) ->
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
+def test_output_into_a_missing_folder_is_one_line(run, tmp_path: Path, fmt: str) -> None:
+    target = tmp_path / "no_such_folder" / f"out.{fmt}"
+    code, _out, err = run("rebuild", "chinext", "--review", "2025-12", "--format", fmt, "-o", str(target))
+    assert code == 2
+    assert err.startswith("error: ") and "no_such_folder" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not target.parent.exists()
+
+
 def test_bad_methodology_file(run, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ntitle: X\nuniverse: {boards: [chinext]}\nlookback: {months: 6}\n"

@@ -30,12 +30,23 @@ class ErrorGroup(click.Group):
         except KeyboardInterrupt:
             click.echo(self.interrupted_message, err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): nothing to tell it
+        except OSError as e:  # -o in a missing folder, a read-only or full disk, a folder given as a file
+            click.echo(f"error: {os_error_message(e)}", err=True)
+            ctx.exit(2)
         except Exception as e:
             # Ctrl-C inside a DuckDB query surfaces as DuckDB's interrupt error instead
             if not is_interrupt(e):
                 raise
             click.echo(self.interrupted_message, err=True)
             ctx.exit(130)
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for a file the command could not read or write: the file, then the reason."""
+    reason = e.strerror or str(e)
+    return f"{e.filename}: {reason}" if e.filename else reason
 
 
 def is_interrupt(e: BaseException) -> bool:

@@ -249,10 +249,26 @@ def _no_incumbent_thresholds(ms: dict[str, dict[str, Any]]) -> None:
             sc["incumbents_value"] = None
 
 
-# (what changed, its source, how to switch it off over the methodology dicts by name)
-RULE_CHANGES: list[tuple[str, str, Any]] = [
+def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
+    ms["csi2000"]["versions"] = []
+
+
+def _csi2000_bse_one_year(ms: dict[str, dict[str, Any]]) -> None:
+    for v in ms["csi2000"]["versions"]:
+        v["changes"]["universe"]["listing_age_by_board"]["bse"] = {"min_age": {"months": 12}}
+
+
+# (what changed, its source, how to switch it off over the methodology dicts by name, whether
+# it changes CSI 300 / 500 / 1000 - else CSI 2000 alone)
+RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
     ("incumbent liquidity buffers", "CSI 300 §6.4: incumbents in the top 60% by turnover stay rankable "
-     "(newcomers 50%); CSI 500 / 1000: top 90% (newcomers 80%)", _no_incumbent_thresholds),
+     "(newcomers 50%); CSI 500 / 1000: top 90% (newcomers 80%)", _no_incumbent_thresholds, True),
+    ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
+     "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
+     "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",
+     _csi2000_launch_rules, False),
+    ("CSI 2000 BSE listed two years", "within V1.1: BSE stocks listed more than two years (one year: the "
+     "CSI All Share reading used before)", _csi2000_bse_one_year, False),
 ]
 MEASURED = [*CHAIN, "csi2000"]
 
@@ -278,12 +294,12 @@ def rule_effects(store: Any, figs: list[dict[str, Any]], f2000: dict[str, Any]) 
     import tempfile
 
     out = []
-    for label, source, switch_off in RULE_CHANGES:
+    for label, source, switch_off, chain in RULE_CHANGES:
         with tempfile.TemporaryDirectory(prefix="indexrecon-rule-") as tmp:
             spec = variant(Path(tmp), switch_off)
-            off = [f for review in REVIEWS for f in review_figures(store, review, spec)]
+            off = [f for review in REVIEWS for f in review_figures(store, review, spec)] if chain else []
             off2000 = csi2000_figures(store, spec)
-        out.append({"label": label, "source": source, "off": off, "on": figs,
+        out.append({"label": label, "source": source, "off": off, "on": figs if chain else [],
                     "csi2000": (off2000["snapshots"][0]["overlap"], f2000["snapshots"][0]["overlap"],
                                 f2000["snapshots"][0]["date"])})
     return out

@@ -3,6 +3,7 @@ hand-built stores whose answers follow from the inputs."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -92,3 +93,29 @@ def test_incumbents_value_in_plain_words() -> None:
         assert (s.value, s.incumbents_value) == (20, 10)
 
 
+
+
+def test_liquidity_cut_over_the_whole_sample_space(store: Any, tmp_path: Any) -> None:
+    """CSI 2000 V1.1: the bottom 10% by turnover of the whole sample space, the members of the
+    indices it excludes ranked too, before they are excluded."""
+    import yaml
+
+    big = tmp_path / "big.yaml"
+    big.write_text(yaml.safe_dump(factory_meth(name="big", selection={"count": 5})))
+    liquid = by_amount()
+    for scope, cut in (("sample_space", 15), ("remaining", 13)):
+        m = meth(universe={"exclude_members_of": [str(big)]},
+                 screens=[{"type": "drop_bottom_pct", "metric": "avg_amount", "value": 50, "scope": scope}])
+        res = ir.rebuild(m, store, "2024-12", incumbents="none")
+        members = {f"300{i:03d}" for i in range(1, 6)}
+        pool = [c for c in liquid if c not in members] if scope == "remaining" else liquid
+        assert set(res.codes) == set(pool[:cut]) - members, scope
+
+
+def test_csi2000_v11_is_a_dated_version() -> None:
+    m = ir.load_methodology("csi2000")
+    old, new = m.for_date(dt.date(2023, 6, 12)), m.for_date(dt.date(2024, 12, 16))
+    assert [(s.type, s.value) for s in old.screens[1:]] == [("drop_top_n", 1800), ("drop_bottom_pct", 20)]
+    assert [(s.type, s.value, s.scope) for s in new.screens[1:]] == [
+        ("drop_bottom_pct", 10, "sample_space"), ("drop_top_n", 1500, "sample_space")]
+    assert new.universe.listing_age_by_board["bse"].min_age.months == 24

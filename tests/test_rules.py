@@ -119,3 +119,30 @@ def test_csi2000_v11_is_a_dated_version() -> None:
     assert [(s.type, s.value, s.scope) for s in new.screens[1:]] == [
         ("drop_bottom_pct", 10, "sample_space"), ("drop_top_n", 1500, "sample_space")]
     assert new.universe.listing_age_by_board["bse"].min_age.months == 24
+
+
+# -- dated rule changes of the SSE, STAR and CNI files --------------------------------------
+def test_dated_versions_of_sse180_star50_and_chinext() -> None:
+    sse180 = ir.load_methodology("sse180")
+    liq = [s for s in sse180.for_date(dt.date(2024, 12, 16)).screens if s.metric == "avg_amount"]
+    assert [(s.type, s.value) for s in liq] == [("drop_bottom_pct", 10)]  # the top 90% stay
+    assert not [s for s in sse180.for_date(dt.date(2024, 6, 17)).screens if s.metric == "avg_amount"]
+    star = ir.load_methodology("star50")
+    before, after = star.for_date(dt.date(2023, 9, 18)).universe, star.for_date(dt.date(2023, 12, 11)).universe
+    assert before.min_listing_age.months == 6 and after.min_listing_age.months == 12
+    assert after.new_listing_exception == before.new_listing_exception  # quick inclusion kept
+    chinext = ir.load_methodology("chinext")
+    assert chinext.universe.max_suspended_days is None
+    for day in (dt.date(2024, 12, 16), dt.date(2025, 6, 16)):
+        assert chinext.for_date(day).screens[0].metric == "quality_flag"
+
+
+def test_chinext_composite_drops_st_from_2025_07_25(tmp_path: Any) -> None:
+    stocks = [S("300001", cap=5e9), S("300002", cap=4e9, status=[(dt.date(2025, 1, 2), None, "ST")])]
+    p = tmp_path / "c.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p) as st:
+        before = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 24), incumbents="none")
+        after = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 25), incumbents="none")
+    assert before.codes == ["300001", "300002"]
+    assert after.codes == ["300001"] and "ST at the data cutoff" in after.explain("300002")

@@ -169,7 +169,7 @@ def test_sse180_rule_change_is_effective_dated() -> None:
     assert old.selection.rank_by == "composite_rank" and old.selection.industry_balance is not None
     assert new.selection.rank_by == "avg_total_cap" and new.selection.industry_balance is None
     assert new.weighting.caps.single_pct == 10 and new.weighting.caps.top_k.k == 5  # type: ignore[union-attr]
-    assert [s.metric for s in new.screens] == ["quality_flag", "esg_score", "avg_amount"]
+    assert [s.metric for s in new.screens] == ["quality_flag", "esg_grade_csi", "avg_amount"]
 
 
 # ---------------------------------------------------------------------------------------

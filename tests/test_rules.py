@@ -146,3 +146,63 @@ def test_chinext_composite_drops_st_from_2025_07_25(tmp_path: Any) -> None:
         after = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 25), incumbents="none")
     assert before.codes == ["300001", "300002"]
     assert after.codes == ["300001"] and "ST at the data cutoff" in after.explain("300002")
+
+
+# -- ESG grades -----------------------------------------------------------------------------
+def _rated_store(tmp_path: Any, ratings: list[tuple[str, dt.date, str, str]]) -> Any:
+    p = tmp_path / "esg.duckdb"
+    make_store(p, base_stocks())
+    with ir.open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE esg_ratings (code VARCHAR, date DATE, provider VARCHAR, grade VARCHAR)")
+        st.con.executemany("INSERT INTO esg_ratings VALUES (?, ?, ?, ?)", ratings)
+    return ir.open_store(p)
+
+
+def test_min_grade_keeps_rated_b_or_better_and_the_unrated(tmp_path: Any) -> None:
+    d = dt.date
+    ratings = [
+        ("300001", d(2024, 3, 1), "CNI", "CCC"),  # below B: out
+        ("300002", d(2024, 3, 1), "CNI", "B"),  # B: in
+        ("300003", d(2023, 3, 1), "CNI", "C"), ("300003", d(2024, 9, 1), "CNI", "A"),  # latest A: in
+        ("300004", d(2024, 3, 1), "CNI", "AA"), ("300004", d(2024, 11, 20), "CNI", "C"),  # after the cutoff
+        ("300005", d(2024, 3, 1), "CSI", "C"),  # another provider's grade: unrated by CNI, in
+        ("300006", d(2024, 3, 1), "CNI", "Z"),  # off the scale: unrated, warned
+    ]
+    m = meth(screens=[{"type": "min_grade", "metric": "esg_grade_cni", "grade": "B"}])
+    with _rated_store(tmp_path, ratings) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents="none")
+    assert "300001" not in res.codes and "CNI ESG grade CCC fails screen 1" in res.explain("300001")
+    assert {"300002", "300003", "300004", "300005", "300006", "300007"} <= set(res.codes)
+    assert len(res.codes) == 29
+    assert any("1 CNI ratings up to the cutoff have a grade not on its scale" in w for w in res.warnings)
+
+
+def test_min_grade_without_ratings_is_skipped_with_a_warning(store: Any) -> None:
+    m = meth(screens=[{"type": "min_grade", "metric": "esg_grade_csi", "grade": "CC"}])
+    res = ir.rebuild(m, store, "2024-12", incumbents="none")
+    assert len(res.codes) == 30
+    assert any("skipped: the store has no CSI ESG grades (table esg_ratings)" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    ("screen", "message"),
+    [
+        ({"type": "min_grade", "metric": "esg_grade_cni", "grade": "B+"}, "one of CNI's grades"),
+        ({"type": "min_grade", "metric": "esg_score", "grade": "B"}, "needs a grade metric"),
+        ({"type": "min_grade", "metric": "esg_grade_cni", "grade": "B", "value": 2}, "not value"),
+        ({"type": "min_value", "metric": "esg_score", "grade": "B", "value": 2}, "grade goes with type: min_grade"),
+        ({"type": "min_value", "metric": "esg_score"}, "needs a value"),
+    ],
+)
+def test_min_grade_is_validated(screen: dict[str, Any], message: str) -> None:
+    with pytest.raises(IndexReconError, match=message):
+        ir.load_methodology(meth(screens=[screen]))
+
+
+def test_builtins_screen_esg_by_grade() -> None:
+    chinext = ir.load_methodology("chinext").for_date(dt.date(2025, 6, 16))
+    esg = next(s for s in chinext.screens if s.type == "min_grade")
+    assert (esg.metric, esg.grade) == ("esg_grade_cni", "B")
+    for name, day in (("sse180", dt.date(2024, 12, 16)), ("csi_a500", dt.date(2024, 12, 16))):
+        esg = next(s for s in ir.load_methodology(name).for_date(day).screens if s.type == "min_grade")
+        assert (esg.metric, esg.grade) == ("esg_grade_csi", "CC")

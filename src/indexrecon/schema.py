@@ -123,7 +123,7 @@ class Lookback(Model):
 
 
 ScreenType = Literal[
-    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value"
+    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value", "min_grade"
 ]
 
 
@@ -139,7 +139,10 @@ class Screen(Model):
 
     type: ScreenType
     metric: MetricName
-    value: float
+    value: float | None = Field(None, description="the threshold (every type but min_grade)")
+    grade: str | None = Field(
+        None, description="min_grade: the worst grade kept, on the scale of the metric's provider (e.g. B)"
+    )
     incumbents_value: float | None = Field(
         None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
     )
@@ -151,6 +154,12 @@ class Screen(Model):
 
     @model_validator(mode="after")
     def _range(self) -> Screen:
+        if self.type == "min_grade":
+            return self._grade()
+        if self.value is None:
+            raise ValueError(f"{self.type} needs a value")
+        if self.grade is not None:
+            raise ValueError("grade goes with type: min_grade")
         for key, v in (("value", self.value), ("incumbents_value", self.incumbents_value)):
             if v is None:
                 continue
@@ -162,7 +171,27 @@ class Screen(Model):
             raise ValueError("incumbents_value and applies_to: newcomers contradict (incumbents exempt or held to their own threshold)")
         return self
 
+    def _grade(self) -> Screen:
+        from .grades import GRADE_METRICS, GRADE_SCALES
+
+        provider = GRADE_METRICS.get(self.metric)
+        if provider is None:
+            raise ValueError(f"min_grade needs a grade metric ({', '.join(GRADE_METRICS)}), got {self.metric}")
+        scale = GRADE_SCALES[provider]
+        if self.grade not in scale:
+            raise ValueError(f"grade must be one of {provider}'s grades ({', '.join(scale)}), got {self.grade!r}")
+        if self.value is not None or self.incumbents_value is not None:
+            raise ValueError("min_grade takes a grade, not value / incumbents_value")
+        if self.scope != "remaining":
+            raise ValueError("min_grade compares each stock's own grade: scope does not apply")
+        return self
+
     def describe(self) -> str:
+        if self.type == "min_grade":
+            from .grades import GRADE_METRICS
+
+            text = f"require a {GRADE_METRICS[self.metric]} ESG grade of {self.grade} or better (unrated kept)"
+            return text + (" (newcomers only)" if self.applies_to == "newcomers" else "")
         v = f"{self.value:g}"
         text = {
             "drop_bottom_pct": f"drop the bottom {v}% by {self.metric}",

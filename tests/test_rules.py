@@ -206,3 +206,23 @@ def test_builtins_screen_esg_by_grade() -> None:
     for name, day in (("sse180", dt.date(2024, 12, 16)), ("csi_a500", dt.date(2024, 12, 16))):
         esg = next(s for s in ir.load_methodology(name).for_date(day).screens if s.type == "min_grade")
         assert (esg.metric, esg.grade) == ("esg_grade_csi", "CC")
+
+
+# -- new methodologies -----------------------------------------------------------------------
+def test_sse_composite_2020_revision_is_a_version() -> None:
+    m = ir.load_methodology("sse_composite")
+    old, new = m.for_date(dt.date(2020, 7, 21)).universe, m.for_date(dt.date(2020, 7, 22)).universe
+    assert old.boards == ["sh_main"] and not old.exclude_st and old.min_listing_age.trading_days == 10
+    assert new.boards == ["sh_main", "star"] and new.exclude_st and new.min_listing_age.months == 12
+    assert new.new_listing_exception is not None and new.new_listing_exception.top_n == 10
+    assert m.weighting.method == "total_cap" and m.selection.all_eligible
+
+
+def test_szse_component_tracks_399001(real_store: Any) -> None:
+    """The whole reconstruction against the official closes (docs/methodologies.md quotes the
+    figures of 2022-06-13 .. 2026-07-01: tracking error 2.3%, correlation 0.995)."""
+    bt = ir.backtest("szse_component", real_store, start="2024-06-17", end="2024-12-31", against="399001")
+    assert bt.stats["correlation"] > 0.98
+    assert bt.stats["tracking_error"] < 0.04
+    res = bt.reviews
+    assert len(res) == 2 and set(res["constituents"]) == {500}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,14 +30,18 @@ force_option = click.option(
 )
 
 
-def _store(store_path: Path | None) -> Any:
-    from .store import open_store
+def _store(store_path: Path | None, source: Path | None = None) -> Any:
+    from .store import is_duckdb_file, open_store
 
     if store_path is None:
         raise StoreError(
             "no store to write: pass --store PATH or set INDEXRECON_STORE "
             "(the embedded demo store is not an ingest target)"
         )
+    if source is not None and store_path.exists() and not is_duckdb_file(store_path):
+        with contextlib.suppress(OSError, ValueError):
+            if store_path.resolve().is_relative_to(source.resolve()):
+                raise StoreError(f"--store {store_path} is a file of the ingest source {source}: refused, nothing written")
     return open_store(store_path, read_only=False)
 
 
@@ -115,7 +120,7 @@ def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool, infer_s
     """
     from .sources.files import ingest_files
 
-    with _store(store_path) as store, _progress() as progress:
+    with _store(store_path, folder) as store, _progress() as progress:
         summary = ingest_files(store, folder, progress, force=force, infer_st=infer_st)
     _report(summary)
 
@@ -137,7 +142,7 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
     """
     from .sources.tdx import ingest_tdx
 
-    with _store(store_path) as store, _progress() as progress:
+    with _store(store_path, folder) as store, _progress() as progress:
         summary = ingest_tdx(store, folder, progress, force=force)
     _report(summary)
 

@@ -94,7 +94,7 @@ def writing(out: Path | None) -> Iterator[None]:
         raise IndexReconError(f"cannot write {e.filename or out}: {reason}") from None
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     with contextlib.suppress(OSError):
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
@@ -119,7 +119,7 @@ def _methodology_files(specs: Iterable[Any]) -> list[Path]:
     seen: list[Path] = []
     while todo:
         p = Path(todo.pop()).expanduser()
-        if not p.is_file() or any(_same_file(p, q) for q in seen):
+        if not p.is_file() or any(same_file(p, q) for q in seen):
             continue
         seen.append(p)
         try:
@@ -146,7 +146,7 @@ def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store:
     if incumbents is not None and Path(incumbents).expanduser().is_file():
         guarded.append((Path(incumbents).expanduser(), "the incumbents file this command reads"))
     for path, what in guarded:
-        if _same_file(out, path):
+        if same_file(out, path):
             raise IndexReconError(f"-o {out} is {what}: refused, nothing written")
 
 

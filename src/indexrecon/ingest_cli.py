@@ -31,7 +31,12 @@ force_option = click.option(
 
 
 def _store(store_path: Path | None, source: Path | None = None) -> Any:
-    from .store import is_duckdb_file, open_store
+    """The store to write, refused before it is opened for writing (so it stays byte for byte
+    as it was) when it is the demo store, a SYNTHETIC store or one of the source's files."""
+    from .cli_common import same_file
+    from .sources.demo import demo_store_path
+    from .sources.files import synthetic_target_message
+    from .store import is_duckdb_file, open_store, peek_meta
 
     if store_path is None:
         raise StoreError(
@@ -42,6 +47,11 @@ def _store(store_path: Path | None, source: Path | None = None) -> Any:
         with contextlib.suppress(OSError, ValueError):
             if store_path.resolve().is_relative_to(source.resolve()):
                 raise StoreError(f"--store {store_path} is a file of the ingest source {source}: refused, nothing written")
+    if same_file(store_path, demo_store_path()):
+        raise StoreError(f"store {store_path} is the embedded demo store: real data is not mixed into it; "
+                         "ingest into a new store (--store real.duckdb)")
+    if peek_meta(store_path).get("synthetic") == "true":
+        raise StoreError(synthetic_target_message(store_path))
     return open_store(store_path, read_only=False)
 
 

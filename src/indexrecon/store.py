@@ -265,6 +265,19 @@ def is_duckdb_file(path: Path) -> bool:
         return False
 
 
+def peek_meta(path: Path) -> dict[str, str]:
+    """A store's meta table read without opening it for writing ({} if it has none)."""
+    if not path.is_file() or not is_duckdb_file(path):
+        return {}
+    con = connect(path, read_only=True)
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
 def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Store:
     """Open a store: `path`, else $INDEXRECON_STORE, else the embedded demo store.
 

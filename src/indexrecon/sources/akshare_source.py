@@ -48,6 +48,7 @@ from .files import (
     note_source,
     one,
     record_ingest,
+    refuse_synthetic,
     replace_rows,
     upsert_securities,
 )
@@ -608,6 +609,7 @@ def ingest_akshare(
         raise IndexReconError(f"unknown board {bad_boards[0]} (known: {', '.join(BOARDS)})")
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     today = today or dt.date.today()
     src = source or AkshareSource(
         api, min_interval=min_interval, max_retries=max_retries, backoff=backoff

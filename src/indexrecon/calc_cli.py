@@ -7,7 +7,6 @@ group (whose error handling turns IndexReconError into one line and exit code 2)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import click
 
 from .cli_common import label_synthetic, output_console, store_option
 from .errors import IndexReconError
+from .jsonout import dumps
 
 _store_option = store_option()
 _INCUMBENTS_HELP = (
@@ -137,7 +137,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
                 share_changes=share_changes)  # type: ignore[arg-type]
     if fmt == "json":
-        _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
+        _write(dumps(res.to_dict()) + "\n", output)
         return
     if fmt == "csv":
         _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)

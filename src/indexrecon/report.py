@@ -117,6 +117,14 @@ def fmt_value(col: str, v: Any) -> str:
     return str(v)
 
 
+def unweighted_note(conc: dict[str, Any]) -> str:
+    """The line beside the concentration figures naming the constituents they leave out."""
+    codes = conc.get("unweighted_codes") or []
+    shown = ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
+    return (f"{conc['unweighted_count']} of {conc['count']} constituents have no weight (no price or "
+            f"shares at the cutoff) and are left out of the concentration figures" + (f": {shown}" if shown else ""))
+
+
 def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:
     """A rich table of a DataFrame or a results `Table`, numbers right-aligned and scaled."""
     from rich.table import Table as RichTable

@@ -6,7 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import pty
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +171,86 @@ def test_every_json_output_is_strict_json(official_demo: Path) -> None:
         strict_loads(out)
     code, out, _ = invoke("schema")
     assert code == 0 and strict_loads(out)["title"]
+
+
+# -- 9. Unreadable output -----------------------------------------------------------------
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
+def _run_cli(args: list[str], store: Path, *, columns: int, tty: bool) -> str:
+    """The command as a user runs it: on a pseudo-terminal COLUMNS wide, or piped."""
+    env = {**os.environ, "INDEXRECON_STORE": str(store), "COLUMNS": str(columns), "LINES": "50"}
+    env.pop("NO_COLOR", None)
+    cmd = [sys.executable, "-m", "indexrecon.cli", *args]
+    if not tty:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=300).stdout
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(cmd, env=env, stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=300) == 0
+    finally:
+        os.close(master)
+    return ANSI.sub("", b"".join(chunks).decode("utf-8").replace("\r\n", "\n"))
+
+
+@pytest.fixture(scope="module")
+def demo_constituents(demo_store_path: Path) -> list[dict[str, Any]]:
+    code, out, _ = invoke("rebuild", "chinext", "--review", "2025-12", "--format", "json",
+                          env={"INDEXRECON_STORE": str(demo_store_path)})
+    assert code == 0
+    return strict_loads(out)["constituents"]
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_rebuild_on_a_narrow_terminal_never_cuts_code_or_weight(
+        columns: int, demo_store_path: Path, demo_constituents: list[dict[str, Any]]) -> None:
+    from rich.cells import cell_len
+
+    out = _run_cli(["rebuild", "chinext", "--review", "2025-12"], demo_store_path, columns=columns, tty=True)
+    assert "…" not in out
+    assert all(cell_len(line) <= columns for line in out.splitlines())
+    rows = {}
+    for line in out.splitlines():
+        m = re.match(r"^│\s*(\d+) │ (\d{6}) │.*│\s+(\d+\.\d\d%) │$", line)
+        if m:
+            rows[m.group(2)] = (int(m.group(1)), m.group(3))
+    assert rows == {c["code"]: (c["rank"], f"{100 * c['weight']:.2f}%") for c in demo_constituents}
+    header = next(line for line in out.splitlines() if "rank" in line and "code" in line)
+    shown = {c for c in ("name", "board", "industry") if c in header}
+    missing = {"name", "board", "industry"} - shown
+    if missing:  # a column that does not fit is left out, and the output says which
+        note = re.search(r"\(left out to fit (\d+) columns: ([^;]+);", " ".join(out.split()))
+        assert note and int(note.group(1)) == columns
+        assert missing <= {c.strip() for c in note.group(2).split(",")}
+    if columns >= 120:
+        assert shown == {"name", "board", "industry"}  # wide enough: industry wraps, nothing dropped
+    assert "name" in shown  # the name gives way after the metrics
+
+
+@pytest.mark.parametrize("columns", [40, 250])
+def test_piped_rebuild_is_a_plain_table_with_every_cell_whole(
+        columns: int, demo_store_path: Path, demo_constituents: list[dict[str, Any]]) -> None:
+    out = _run_cli(["rebuild", "chinext", "--review", "2025-12"], demo_store_path, columns=columns, tty=False)
+    assert "…" not in out and "│" not in out and "┃" not in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["rank", "code"])
+    body = lines[header + 2: header + 2 + len(demo_constituents)]
+    for line, c in zip(body, demo_constituents, strict=True):
+        cells = line.split()
+        assert cells[:3] == [str(c["rank"]), c["code"], c["name"]]
+        assert cells[-1] == f"{100 * c['weight']:.2f}%"
+        assert c["industry"] in line
+    # aligned: the weight column ends at the same place on every row (a CJK character is two cells)
+    from rich.cells import cell_len
+
+    assert len({cell_len(line) for line in body}) == 1

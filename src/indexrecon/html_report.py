@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import plots
 from .errors import IndexReconError
-from .report import describe_methodology, fmt_value, metric_words, unweighted_note
+from .report import describe_methodology, fmt_value, metric_words, unit, unweighted_note
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -224,9 +224,7 @@ def _is_num(s: pd.Series) -> bool:
 
 
 def _unit(col: str) -> str:
-    if col.endswith("cap") or col == "avg_amount":
-        return "100m CNY"
-    return ""
+    return "100m CNY" if unit(col) == "100m CNY" else ""  # percentages carry their own %
 
 
 def _raw(v: Any) -> str:

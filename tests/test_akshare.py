@@ -124,8 +124,8 @@ class FakeAkshare:
             df["日期"] = pd.to_datetime(df["日期"], format="%Y%m%d").dt.date
         return df
 
-    def index_detail_hist_cni(self, symbol: str = "399001", date: str = "") -> pd.DataFrame:
-        self._call("index_detail_hist_cni", symbol, date=date)
+    def index_detail_hist_cni(self, symbol: str = "399001") -> pd.DataFrame:
+        self._call("index_detail_hist_cni", symbol)
         return _read(f"index_detail_hist_cni_{symbol}", text_cols=("样本代码",))
 
 
@@ -213,9 +213,18 @@ def test_full_ingest(store) -> None:
     # official weights as fractions
     w = dict(q(store, "SELECT code, weight FROM official_weights WHERE index_code = '000300'"))
     assert w["300750"] == pytest.approx(0.03397)
-    assert q(store, "SELECT DISTINCT trade_date FROM official_weights") == [(D(2025, 1, 27),)]
+    assert q(
+        store, "SELECT DISTINCT trade_date FROM official_weights WHERE index_code = '000300'"
+    ) == [(D(2025, 1, 27),)]
+    # CNI: the whole monthly history in one call (no date since akshare 1.18.10), kept to
+    # the month-end snapshots up to --end
     cni = [kw for name, kw in api.calls if name == "index_detail_hist_cni"]
-    assert cni == [{"symbol": "399006", "date": "202411"}]
+    assert cni == [{"symbol": "399006"}]
+    assert q(
+        store,
+        "SELECT trade_date, count(*), round(sum(weight), 6) FROM official_weights "
+        "WHERE index_code = '399006' GROUP BY 1 ORDER BY 1",
+    ) == [(D(2024, 9, 30), 3, 0.324053), (D(2024, 10, 31), 3, 0.331185)]
     assert store.meta["synthetic"] == "false" and "akshare" in store.meta["source"]
 
 
@@ -341,3 +350,22 @@ def test_bad_arguments(store) -> None:
         ingest_akshare(store, END, START, None, api=FakeAkshare())
     with pytest.raises(IndexReconError, match="unknown dataset"):
         ingest_akshare(store, START, END, None, api=FakeAkshare(), datasets=["prices"])
+
+
+def test_cni_history_keeps_the_last_snapshot_of_each_month_up_to_end() -> None:
+    class TwoInAMonth(FakeAkshare):
+        def index_detail_hist_cni(self, symbol: str = "399001") -> pd.DataFrame:
+            df = super().index_detail_hist_cni(symbol)
+            extra = df[df["日期"] == "2025-02-28"].assign(日期="2025-02-14")
+            return pd.concat([df, extra], ignore_index=True)
+
+    src = AkshareSource(TwoInAMonth(), min_interval=0)
+    w = src.index_weights("399006", D(2025, 2, 28))
+    days = sorted({d.date() for d in w["trade_date"]})
+    assert days == [D(2024, 9, 30), D(2024, 10, 31), D(2024, 11, 29), D(2025, 1, 27), D(2025, 2, 28)]
+    assert w[w["trade_date"] == "2025-01-27"].set_index("code")["weight"].to_dict() == {
+        "300059": pytest.approx(0.089573),
+        "300750": pytest.approx(0.206509),
+        "300760": pytest.approx(0.038926),
+    }
+    assert AkshareSource(TwoInAMonth(), min_interval=0).index_weights("399006", D(2024, 9, 1)).empty

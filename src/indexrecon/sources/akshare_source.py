@@ -21,7 +21,8 @@ akshare functions used (names, parameters and output columns as in akshare's sou
 * ``stock_industry_clf_hist_sw()`` -> ``symbol, start_date, industry_code, update_time``
 * ``stock_zh_a_st_em()`` -> ``代码, 名称, ...`` (today's risk-warning board)
 * ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent)
-* ``index_detail_hist_cni(symbol, date="YYYYMM")`` -> ``日期, 样本代码, 权重`` (percent)
+* ``index_detail_hist_cni(symbol)`` -> ``日期, 样本代码, 样本简称, 所属行业, 总市值, 权重``
+  (the whole monthly history; 权重 in percent)
 """
 
 from __future__ import annotations
@@ -461,10 +462,15 @@ class AkshareSource:
         return out
 
     def index_weights(self, index_code: str, month: dt.date) -> pd.DataFrame:
-        """Official weights as fractions: CSI from csindex, 399xxx from CNI for `month`."""
+        """Official weights as fractions: CSI's latest file, or CNI's monthly history.
+
+        CNI (399xxx): ``index_detail_hist_cni(symbol)`` returns the whole monthly history
+        (akshare >= 1.18.10 dropped the ``date`` argument); the month-end snapshots on or
+        before `month` are kept, one per month (the last date of each month).
+        """
         if index_code.startswith("399"):
-            what = f"index_detail_hist_cni({index_code}, {month:%Y%m})"
-            df = self.call("index_detail_hist_cni", symbol=index_code, date=f"{month:%Y%m}")
+            what = f"index_detail_hist_cni({index_code})"
+            df = self.call("index_detail_hist_cni", symbol=index_code)
             date_col, code_col = "日期", "样本代码"
         else:
             what = f"index_stock_cons_weight_csindex({index_code})"
@@ -485,12 +491,24 @@ class AkshareSource:
                 "weight": pd.to_numeric(df["权重"], errors="coerce") / 100.0,
             }
         ).dropna()
+        if index_code.startswith("399"):
+            out = _month_end_snapshots(out, month)
         sums = out.groupby("trade_date")["weight"].sum()
         if len(sums) and sums.max() > 1.01:
             raise DataError(f"akshare {what}: column 权重 sums to {sums.max() * 100:.4g}% > 100")
         if len(out) >= 20 and len(sums) and sums.max() < 0.015:
             raise DataError(f"akshare {what}: column 权重 looks like fractions, not percent")
-        return out.reset_index(drop=True)[cols]
+        return out.sort_values(["trade_date", "code"]).reset_index(drop=True)[cols]
+
+
+def _month_end_snapshots(weights: pd.DataFrame, end: dt.date) -> pd.DataFrame:
+    """The last snapshot date of each month on or before `end` (CNI publishes monthly)."""
+    w = weights[weights["trade_date"].dt.date <= end]
+    if w.empty:
+        return w
+    days = pd.Series(w["trade_date"].unique())
+    last = days.groupby(days.dt.to_period("M")).max()
+    return w[w["trade_date"].isin(set(last))]
 
 
 # --------------------------------------------------------------------------------------
@@ -731,7 +749,8 @@ def ingest_akshare(
             try:
                 frame = src.index_weights(index_code, end)
                 days = sorted({d.date() for d in frame["trade_date"]}) if len(frame) else []
-                item = f"weights {index_code} {days[0] if days else end}"
+                span = f"{days[0]}..{days[-1]}" if len(days) > 1 else f"{days[0] if days else end}"
+                item = f"weights {index_code} {span}"
                 n = _write_frame(
                     store, "official_weights", frame, item, "index_code, trade_date, code"
                 )

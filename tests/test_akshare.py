@@ -489,3 +489,156 @@ def test_cni_history_keeps_the_last_snapshot_of_each_month_up_to_end() -> None:
         "300760": pytest.approx(0.038926),
     }
     assert AkshareSource(TwoInAMonth(), min_interval=0).index_weights("399006", D(2024, 9, 1)).empty
+
+
+# --------------------------------------------------------------------------------------
+# the fake against the installed akshare: signatures and output columns
+
+
+def _installed_akshare() -> Any:
+    return pytest.importorskip("akshare", reason="akshare not installed (pip install '.[online]')")
+
+
+# How the installed source builds each function's output columns (default: the last
+# column list it writes: ``df.columns = [...]``, ``df = df[[...]]`` or ``columns=[...]``).
+_HOW = {
+    "stock_info_sz_name_code": "first",  # the symbol="A股列表" branch comes first
+    "stock_industry_clf_hist_sw": "rename",  # the xlsx's columns, renamed
+    "stock_share_change_cninfo": "rename-ignore",  # cols_map's values but ignore_cols
+    "stock_info_sz_delist": "read",  # the exchange's xlsx as is: the columns it reads
+    "stock_info_sz_change_name": "read",
+}
+
+
+def _columns_in_source(fn: Any, how: str) -> list[str]:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(inspect.unwrap(fn)))
+
+    def strings(node: ast.AST) -> list[str] | None:
+        if isinstance(node, ast.List) and node.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
+        ):
+            return [e.value for e in node.elts]  # type: ignore[attr-defined]
+        return None
+
+    lists: list[tuple[int, list[str]]] = []
+    dicts: dict[str, list[str]] = {}
+    read: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            target = node.targets[0]
+            found = None
+            if isinstance(target, ast.Attribute) and target.attr == "columns":
+                found = strings(node.value)
+            elif isinstance(node.value, ast.Subscript):
+                found = strings(node.value.slice)
+            if found:
+                lists.append((node.lineno, found))
+            if isinstance(target, ast.Name):
+                if isinstance(node.value, ast.Dict):
+                    dicts[target.id] = [getattr(v, "value", None) for v in node.value.values]
+                elif strings(node.value):
+                    dicts[target.id] = strings(node.value) or []
+        elif isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "columns" and strings(kw.value):
+                    lists.append((node.lineno, strings(kw.value) or []))
+                if kw.arg == "columns" and isinstance(kw.value, ast.Dict):
+                    dicts["rename"] = [getattr(v, "value", None) for v in kw.value.values]
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+            and isinstance(node.value, ast.Name)
+            and node.value.id.endswith("_df")
+        ):
+            read.append(node.slice.value)
+    lists.sort()
+    if how == "first":
+        return lists[0][1]
+    if how == "rename":
+        return dicts["rename"]
+    if how == "rename-ignore":
+        return [c for c in dicts["cols_map"] if c not in dicts["ignore_cols"]]
+    if how == "read":
+        return list(dict.fromkeys(read))
+    return lists[-1][1]
+
+
+@pytest.fixture(scope="module")
+def every_call(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, tuple, dict]]:
+    """Every (function, args, kwargs) of full runs over the fake, each dataset and path."""
+    tmp_path = tmp_path_factory.mktemp("calls")
+    made: list[tuple[str, tuple, dict[str, Any]]] = []
+    runs: list[dict[str, Any]] = [{}, {"codes": ["000001", "600519"]}]
+    for i, kw in enumerate(runs):
+        src = AkshareSource(FakeAkshare(), min_interval=0, backoff=0)
+        with open_store(tmp_path / f"calls{i}.duckdb", read_only=False) as s:
+            _ingest(s, None, source=src, **kw)  # type: ignore[arg-type]
+        made += src.made
+    return made
+
+
+def test_every_call_binds_to_the_installed_akshare(every_call: list) -> None:
+    import inspect
+
+    ak = _installed_akshare()
+    from indexrecon.sources.akshare_api import COLUMNS
+
+    made = every_call
+    names = {name for name, _, _ in made}
+    assert {"stock_zh_a_hist", "index_detail_hist_cni", "stock_fhps_detail_em"} <= names
+    for name, args, kwargs in made:
+        fn = getattr(ak, name, None)
+        assert fn is not None, f"akshare {ak.__version__} has no {name}"
+        inspect.signature(fn).bind(*args, **kwargs)  # TypeError names the bad call
+        assert name in COLUMNS, f"{name}: no stored column list"
+
+
+def test_the_fake_has_the_installed_signatures() -> None:
+    import inspect
+
+    ak = _installed_akshare()
+    for name, method in inspect.getmembers(FakeAkshare, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = list(inspect.signature(method).parameters.values())[1:]
+        theirs = list(inspect.signature(getattr(ak, name)).parameters.values())
+        assert [(p.name, p.default) for p in ours] == [
+            (p.name, p.default) for p in theirs
+        ], name
+
+
+def test_stored_columns_match_the_installed_source() -> None:
+    ak = _installed_akshare()
+    from indexrecon.sources.akshare_api import COLUMNS
+
+    for name, cols in COLUMNS.items():
+        how = _HOW.get(name, "last")
+        found = _columns_in_source(getattr(ak, name), how)
+        if how == "read":
+            assert set(found) <= set(cols), (name, found)
+        elif how.startswith("rename"):
+            assert set(found) == set(cols), (name, found)
+        else:
+            assert found == list(cols), (name, found)
+
+
+def test_fixtures_have_the_installed_functions_columns(every_call: list) -> None:
+    """Each recorded response has the columns of the function's output (COLUMNS, itself
+    checked against the installed source above), and every function called has one."""
+    from indexrecon.sources.akshare_api import COLUMNS
+
+    seen = set()
+    for path in sorted(FIXTURES.glob("*.csv")):
+        name = next(
+            (n for n in sorted(COLUMNS, key=len, reverse=True) if path.stem.startswith(n)), None
+        )
+        assert name is not None, f"{path.name}: which akshare function is it?"
+        header = list(pd.read_csv(path, nrows=0).columns)
+        assert header == list(COLUMNS[name]), path.name
+        seen.add(name)
+    called = {name for name, _, _ in every_call}
+    assert called <= seen, f"no recorded response of {sorted(called - seen)}"

@@ -330,7 +330,7 @@ def run_review(
         excluded, required = _dependency_members(rules, ctx, rd, dep_inc, dep_warnings)
     finally:
         ctx.stack.pop()
-    warnings: list[str] = []
+    warnings: list[str] = m.override_warnings(rd.effective)  # a user's change kept over a dated version
     inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
         sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
     )

@@ -12,6 +12,7 @@ import indexrecon as ir
 from factory import S, make_store
 from factory import meth as factory_meth
 from indexrecon.errors import IndexReconError
+from indexrecon.report import describe_methodology
 from indexrecon.schema import deep_merge
 
 N_STOCKS = 30
@@ -226,3 +227,23 @@ def test_szse_component_tracks_399001(real_store: Any) -> None:
     assert bt.stats["tracking_error"] < 0.04
     res = bt.reviews
     assert len(res) == 2 and set(res["constituents"]) == {500}
+
+
+# -- inclusion_factor: exact -----------------------------------------------------------------
+def test_inclusion_factor_exact_weights_by_the_free_float_ratio_itself(tmp_path: Any) -> None:
+    p = tmp_path / "ff.duckdb"
+    make_store(p, [S("300001", cap=10e9, ff_ratio=0.5), S("300002", cap=10e9, ff_ratio=0.17)])
+    tiers = [{"up_to_pct": 15, "factor_pct": "ceil"}, {"up_to_pct": 20, "factor_pct": 20},
+             {"up_to_pct": 50, "factor_pct": 50}, {"up_to_pct": 100, "factor_pct": 100}]
+    with ir.open_store(p) as st:
+        w = {}
+        for label, factor in (("exact", "exact"), ("tiers", tiers)):
+            m = meth(weighting={"method": "free_float_cap", "inclusion_factor": factor})
+            c = ir.rebuild(m, st, "2024-12", incumbents="none").constituents.set_index("code")
+            w[label] = (c.loc["300002", "weight"], c.loc["300002", "inclusion_factor"])
+    assert w["exact"][0] == pytest.approx(0.17 / 0.67) and w["exact"][1] == pytest.approx(0.17)
+    assert w["tiers"][0] == pytest.approx(0.2 / 0.7) and w["tiers"][1] == pytest.approx(0.2)
+    with pytest.raises(IndexReconError, match="exact only applies to method free_float_cap"):
+        ir.load_methodology(meth(weighting={"method": "total_cap", "inclusion_factor": "exact"}))
+    exact = ir.load_methodology(meth(weighting={"method": "free_float_cap", "inclusion_factor": "exact"}))
+    assert "the exact free-float ratio" in describe_methodology(exact)

@@ -1007,7 +1007,8 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
         shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
         if w.method == "free_float_cap" and w.inclusion_factor:
             ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
+            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
+                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
             shares = "shares_total"
         wbase = f"last_close * {_q(shares)} * _f"
     inner = []

@@ -308,13 +308,17 @@ class Caps(Model):
 
 class Weighting(Model):
     method: Literal["free_float_cap", "float_cap", "total_cap", "equal"]
-    inclusion_factor: list[Tier] | None = None
+    inclusion_factor: list[Tier] | Literal["exact"] | None = Field(
+        None, description="tiered factors, or exact: the free-float ratio itself (free-float shares / total)"
+    )
     caps: Caps = Caps()
 
     @model_validator(mode="after")
     def _tiers(self) -> Weighting:
         tiers = self.inclusion_factor
-        if tiers:
+        if tiers == "exact" and self.method != "free_float_cap":
+            raise ValueError("inclusion_factor: exact only applies to method free_float_cap")
+        if isinstance(tiers, list) and tiers:
             bounds = [t.up_to_pct for t in tiers]
             if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
                 raise ValueError("inclusion_factor tiers must have increasing up_to_pct")

@@ -247,3 +247,24 @@ def test_inclusion_factor_exact_weights_by_the_free_float_ratio_itself(tmp_path:
         ir.load_methodology(meth(weighting={"method": "total_cap", "inclusion_factor": "exact"}))
     exact = ir.load_methodology(meth(weighting={"method": "free_float_cap", "inclusion_factor": "exact"}))
     assert "the exact free-float ratio" in describe_methodology(exact)
+
+
+# -- ST at the review, not the cutoff ---------------------------------------------------------
+def test_st_read_on_the_day_before_the_effective_date(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = base_stocks()[:5]
+    stocks[0].status = [(d(2024, 11, 20), None, "ST")]  # after the cutoff 2024-10-31, before 2024-12-16
+    stocks[1].status = [(d(2024, 3, 1), d(2024, 11, 15), "ST")]  # lifted after the cutoff
+    stocks[2].status = [(d(2024, 12, 16), None, "ST")]  # on the effective date itself: too late
+    p = tmp_path / "st.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p) as st:
+        cut = ir.rebuild(meth(), st, "2024-12", incumbents="none")
+        late = ir.rebuild(meth(universe={"exclude_st": {"as_of": "effective"}}), st, "2024-12", incumbents="none")
+    assert cut.codes == ["300001", "300003", "300004", "300005"]
+    assert "ST at the data cutoff" in cut.explain("300002")
+    assert late.codes == ["300002", "300003", "300004", "300005"]
+    assert "ST on 2024-12-13 (the day before the effective date)" in late.explain("300001")
+    assert "status on the day before the effective date" in describe_methodology(
+        ir.load_methodology(meth(universe={"exclude_st": {"as_of": "effective"}})))
+    assert ir.load_methodology("csi300").universe.st_as_of == "effective"

@@ -661,10 +661,14 @@ def _pipeline(
             + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
         )
     use_status = bool(st_kinds)
+    # ST is read at the cutoff, or on the last trading day before the effective date
+    st_late = u.st_as_of == "effective"
+    params["st_day"] = ctx.cal.on_or_before(rd.effective - dt.timedelta(days=1)) if st_late else rd.cutoff
     if use_status:
+        day = "(CASE WHEN status IN ('ST', '*ST') THEN $st_day ELSE $cutoff END)" if st_late else "$cutoff"
         joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status
                            WHERE status IN ({", ".join(_lit(k) for k in st_kinds)})
-                             AND start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
+                             AND start_date <= {day} AND (end_date IS NULL OR end_date >= {day})
                            GROUP BY code) st USING (code)""")
     # The rules run over the columns they read; names, industries and the other metrics
     # join back at the end (carrying every column through each step costs more than the rules).
@@ -694,7 +698,9 @@ def _pipeline(
         plan.drop("universe", f"code NOT IN (SELECT unnest({lists[name]}::VARCHAR[]))",
                   _lit(f"not a member of {name} at this review"))
     if use_status:
-        plan.drop("universe", "_st IS NOT NULL", "_st || ' at the data cutoff'")
+        when = (f"CASE WHEN _st IN ('ST', '*ST') THEN ' on {params['st_day']} (the day before the effective date)' "
+                "ELSE ' at the data cutoff' END") if st_late else "' at the data cutoff'"
+        plan.drop("universe", "_st IS NOT NULL", f"_st || {when}")
     plan.drop("universe", "traded_days IS NULL", "'no trading in the review window'")
     if u.min_listing_age is not None or u.listing_age_by_board:
         _listing_age(m, plan)

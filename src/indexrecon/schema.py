@@ -71,6 +71,13 @@ class BoardListingAge(Model):
         return text
 
 
+class StatusDate(Model):
+    """When a status exclusion reads the status: at the data cutoff, or on the last trading
+    day before the review takes effect (CSI deletes members that became ST in between, §7.7)."""
+
+    as_of: Literal["cutoff", "effective"] = "cutoff"
+
+
 class Universe(Model):
     """The sample space: which stocks may be considered at all."""
 
@@ -81,7 +88,9 @@ class Universe(Model):
         default_factory=dict,
         description="per-board listing ages overriding min_listing_age / new_listing_exception",
     )
-    exclude_st: bool = True
+    exclude_st: bool | StatusDate = Field(
+        True, description="drop ST / *ST stocks; {as_of: effective}: their status the day before the effective date"
+    )
     exclude_delisting: bool = True
     max_suspended_days: int | None = Field(
         None, ge=0, description="exclude stocks suspended more than this many trading days in the window"
@@ -94,6 +103,11 @@ class Universe(Model):
         description="methodology names whose members at this review form the sample space (all of them)",
     )
     exclude_codes: list[str] = Field(default_factory=list)
+
+    @property
+    def st_as_of(self) -> str:
+        """'cutoff' or 'effective': the day the ST exclusion reads the status on."""
+        return self.exclude_st.as_of if isinstance(self.exclude_st, StatusDate) else "cutoff"
 
     @model_validator(mode="after")
     def _boards(self) -> Universe:

@@ -254,6 +254,11 @@ def _st_at_cutoff(ms: dict[str, dict[str, Any]]) -> None:
         m["universe"]["exclude_st"] = True
 
 
+def _from_first_day(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        m["lookback"]["skip_listing_days"] = 0
+
+
 def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
     ms["csi2000"]["versions"] = []
 
@@ -271,6 +276,8 @@ RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
     ("ST at the review", "status on the day before the effective date, not at the data cutoff "
      "(`exclude_st: {as_of: effective}`): CSI deletes members put under risk warning (§7.7); 12 of 12 members "
      "that became ST between cutoff and effective date left in 2022-2024", _st_at_cutoff, True),
+    ("new listings from their 6th trading day", "CSI §6.2: a new listing's averages start at its sixth "
+     "trading day (`lookback.skip_listing_days: 5`)", _from_first_day, True),
     ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
      "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
      "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",

@@ -268,3 +268,21 @@ def test_st_read_on_the_day_before_the_effective_date(tmp_path: Any) -> None:
     assert "status on the day before the effective date" in describe_methodology(
         ir.load_methodology(meth(universe={"exclude_st": {"as_of": "effective"}})))
     assert ir.load_methodology("csi300").universe.st_as_of == "effective"
+
+
+# -- new listings counted from their 6th trading day (CSI §6.2) -------------------------------
+def test_window_averages_start_at_a_new_listings_sixth_trading_day(tmp_path: Any) -> None:
+    p = tmp_path / "ipo.duckdb"
+    make_store(p, [*base_stocks()[:3], S("301999", cap=5e9, amount=1e6, list_date=dt.date(2024, 9, 2))])
+    with ir.open_store(p, read_only=False) as st:  # the first five sessions trade 100 times as much
+        st.con.execute("UPDATE bars SET amount = 1e8 WHERE code = '301999' AND date < DATE '2024-09-09'")
+    with ir.open_store(p) as st:
+        plain = ir.rebuild(meth(), st, "2024-12", incumbents="none").candidates.set_index("code")
+        m = meth(lookback={"skip_listing_days": 5})
+        skip = ir.rebuild(m, st, "2024-12", incumbents="none").candidates.set_index("code")
+    assert plain.loc["301999", "avg_amount"] > 10e6
+    assert skip.loc["301999", "avg_amount"] == pytest.approx(1e6)
+    assert skip.loc["301999", "traded_days"] == plain.loc["301999", "traded_days"] - 5
+    assert skip.loc["301999", "suspended_days"] == plain.loc["301999", "suspended_days"] == 0
+    assert skip.loc["300001", "avg_amount"] == plain.loc["300001", "avg_amount"]  # listed long before
+    assert "new listings from their trading day 6" in describe_methodology(ir.load_methodology(m))

@@ -449,13 +449,15 @@ def _metric_sql(ctx: Context) -> str:
     return ",\n  ".join(out)
 
 
-def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> tuple[str, list[str]]:
+def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],
+                     skip: int = 0) -> tuple[str, list[str]]:
     """A temp table of the boards' candidates for the window [start, cutoff] and its columns:
     the stocks listed by the cutoff and not delisted by then, with their industry at the
     cutoff, trading days since listing and in the window, and the window metrics from one
     grouped scan of the bars with share capital joined point in time. Built once per window
-    and run (CSI 300, 500, 1000 and 2000 of one review share it)."""
-    key = (start, cutoff, boards)
+    and run (CSI 300, 500, 1000 and 2000 of one review share it). `skip`: a stock's first
+    trading days since listing left out of its window (CSI: new listings from the 6th)."""
+    key = (start, cutoff, boards) if not skip else (start, cutoff, (*boards, f"skip{skip}"))
     hit = ctx.metric_tables.get(key)
     if hit is not None:
         return hit
@@ -465,10 +467,18 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
     ctx.metric_seq += 1
     name = f"_ir_m{ctx.metric_seq}"
     con = ctx.store.con
+    # the first day of a stock's window data: its (skip + 1)-th trading day since listing
+    first_day = f"""
+        first_day AS (
+          SELECT sec.code, coalesce(c.date, DATE '9999-12-31') AS d FROM sec
+          ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
+          LEFT JOIN cal c ON c.pos = coalesce(a.pos, 0) + 1 + {int(skip)}
+        ),""" if skip else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH sec AS (
+        WITH cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
+        sec AS (
           SELECT code, name, board, exchange, list_date FROM securities
           WHERE board IN ({", ".join(_lit(b) for b in boards)})
             AND (list_date IS NULL OR list_date <= $cutoff)
@@ -485,12 +495,13 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
                    ) AS d1
             FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
-        ),
+        ),{first_day}
         w AS (
           SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
                  coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
+          {"JOIN first_day f ON b.code = f.code AND b.date >= f.d" if skip else ""}
           WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
         ),
         agg AS (
@@ -502,7 +513,6 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
             max(date) AS last_bar
           FROM w GROUP BY code
         ),
-        cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
         ind AS (
           SELECT code, arg_max(sw_l1_code, start_date) AS sw_l1_code,
                  arg_max(sw_l1_name, start_date) AS sw_l1_name,
@@ -518,9 +528,9 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
         -- found ASOF rather than by counting days per stock
         pos AS (
           SELECT sec.code, coalesce(a.pos, 0) AS before_list, coalesce(b.pos, 0) AS before_window
-          FROM sec
+          FROM sec {"LEFT JOIN first_day f USING (code)" if skip else ""}
           ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
-          ASOF LEFT JOIN cal b ON greatest($start, coalesce(sec.list_date, $start)) > b.date
+          ASOF LEFT JOIN cal b ON greatest($start, coalesce({"f.d" if skip else "sec.list_date"}, $start)) > b.date
         )
         SELECT sec.*, ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name,
           ind.sw_l2_code, ind.sw_l3_code,
@@ -619,7 +629,8 @@ def _pipeline(
 ) -> Table:
     con = ctx.store.con
     u, sel = m.universe, m.selection
-    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)))
+    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)),
+                                       m.lookback.skip_listing_days)
     params: dict[str, Any] = {"cutoff": rd.cutoff, "start": rd.window_start, "inc": incumbents}
     lists = {}
     for i, (name, codes) in enumerate([*required.items(), *excluded.items()]):

@@ -125,6 +125,9 @@ class Lookback(Model):
 
     months: int | None = Field(None, gt=0, le=60)
     trading_days: int | None = Field(None, gt=0, le=1500)
+    skip_listing_days: int = Field(
+        0, ge=0, le=60, description="a new listing's first N trading days are left out of its window averages"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Lookback:
@@ -133,7 +136,10 @@ class Lookback(Model):
         return self
 
     def describe(self) -> str:
-        return f"{self.months} months" if self.months is not None else f"{self.trading_days} trading days"
+        text = f"{self.months} months" if self.months is not None else f"{self.trading_days} trading days"
+        if self.skip_listing_days:
+            text += f" (new listings from their trading day {self.skip_listing_days + 1})"
+        return text
 
 
 ScreenType = Literal[

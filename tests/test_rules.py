@@ -286,3 +286,36 @@ def test_window_averages_start_at_a_new_listings_sixth_trading_day(tmp_path: Any
     assert skip.loc["301999", "suspended_days"] == plain.loc["301999", "suspended_days"] == 0
     assert skip.loc["300001", "avg_amount"] == plain.loc["300001", "avg_amount"]  # listed long before
     assert "new listings from their trading day 6" in describe_methodology(ir.load_methodology(m))
+
+
+# -- loss-making newcomers -------------------------------------------------------------------
+def test_loss_making_newcomers_are_not_candidates(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = [*base_stocks()[:6], S("688001", cap=20e9, board="star")]
+    p = tmp_path / "pe.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.executemany("INSERT INTO valuation VALUES (?, ?, ?, ?)", [
+            ("300001", d(2024, 10, 31), -5.0, 1.0),  # a loss, newcomer: out
+            ("300002", d(2024, 10, 31), None, 1.0),  # missing PE: a loss, out
+            ("300003", d(2024, 10, 31), -3.0, 1.0),  # a loss, but an incumbent: stays
+            ("300004", d(2024, 4, 30), -1.0, 1.0), ("300004", d(2024, 10, 31), 12.0, 1.0),  # profitable now
+            ("300005", d(2024, 11, 29), -2.0, 1.0),  # after the cutoff: not seen
+            ("688001", d(2024, 10, 31), -8.0, 1.0),  # STAR: exempt
+        ])  # 300006: no row at all, spared
+    screen = {"type": "min_value", "metric": "profitable", "value": 1, "applies_to": "newcomers",
+              "boards": ["chinext"], "if_missing": "keep"}
+    m = meth(universe={"boards": ["chinext", "star"]}, screens=[screen])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents=["300003"])
+    assert res.codes == ["300003", "300004", "300005", "300006", "688001"]
+    assert "profitable 0.0 fails screen 1" in res.explain("300001")
+    assert "(on chinext) (stocks without data kept)" in ir.load_methodology(m).screens[0].describe()
+
+
+def test_profitability_screen_without_valuation_data_is_skipped(store: Any) -> None:
+    m = meth(screens=[{"type": "min_value", "metric": "profitable", "value": 1, "applies_to": "newcomers"}])
+    res = ir.rebuild(m, store, "2024-12", incumbents="none")
+    assert len(res.codes) == 30
+    assert any("skipped: the store has no profitability data (table valuation" in w for w in res.warnings)

@@ -23,7 +23,7 @@ import numpy as np
 from .errors import DependencyCycleError, IndexReconError, StoreError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
-from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, WEIGHT_SHARES
+from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE, WEIGHT_SHARES
 from .results import Table
 from .schedule import (
     ReviewDates,
@@ -138,6 +138,8 @@ def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
             )
         if parts:
             out[name] = " UNION ALL ".join(parts)
+    if VALUATION_TABLE in tables and store.con.execute(f"SELECT count(*) FROM {VALUATION_TABLE}").fetchone()[0]:
+        out["profitable"] = f"SELECT code, date, CASE WHEN pe_ttm > 0 THEN 1.0 ELSE 0.0 END AS value FROM {VALUATION_TABLE}"
     if RATINGS_TABLE in tables:
         providers = {r[0] for r in store.con.execute(f"SELECT DISTINCT provider FROM {RATINGS_TABLE}").fetchall()}
         out.update({name: source_sql(p) for name, p in GRADE_METRICS.items() if p in providers})
@@ -844,6 +846,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
             what = f"{GRADE_METRICS[s.metric]} ESG grades (table {RATINGS_TABLE})"
         elif s.metric == "esg_score":
             what = "ESG data (table esg_scores)"
+        elif s.metric == "profitable":
+            what = f"profitability data (table {VALUATION_TABLE}: PE (TTM) snapshots)"
         else:
             what = f"{s.metric} data (table {ATTRIBUTES_TABLE})"
         note = f" [{s.note}]" if s.note else ""
@@ -853,6 +857,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
         _grade_screen(s, i, ctx, plan, warnings, cutoff)
         return
     exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
+    if s.boards:  # the screen holds for these boards only
+        exempt += f" AND board IN ({', '.join(_lit(b) for b in s.boards)})"
 
     def threshold(f: Any) -> str:
         """The screen's cut as SQL: incumbents' own where the screen gives them one."""
@@ -860,7 +866,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
             return f(s.value)
         return f"CASE WHEN incumbent THEN {f(s.incumbents_value)} ELSE {f(s.value)} END"
 
-    plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
+    if s.if_missing == "drop":
+        plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
     if s.type in ("min_value", "max_value"):
         op = "<" if s.type == "min_value" else ">"
         plan.drop(stage, f"{col} {op} {threshold(repr)}{exempt}",

@@ -170,6 +170,10 @@ class Screen(Model):
     applies_to: Literal["all", "newcomers"] = Field(
         "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
     )
+    boards: list[Board] | None = Field(None, description="the screen holds for stocks of these boards only")
+    if_missing: Literal["drop", "keep"] = Field(
+        "drop", description="a stock without the metric: out (drop) or spared (keep: no data, no evidence)"
+    )
     note: str | None = None
 
     @model_validator(mode="after")
@@ -227,6 +231,10 @@ class Screen(Model):
             text += " (newcomers only)"
         if self.incumbents_value is not None:
             text += f"; incumbents: {self.incumbents_value:g}{'%' if self.type.endswith('_pct') else ''}"
+        if self.boards:
+            text += f" (on {', '.join(self.boards)})"
+        if self.if_missing == "keep":
+            text += " (stocks without data kept)"
         return text
 
 

@@ -319,3 +319,21 @@ def test_profitability_screen_without_valuation_data_is_skipped(store: Any) -> N
     res = ir.rebuild(m, store, "2024-12", incumbents="none")
     assert len(res.codes) == 30
     assert any("skipped: the store has no profitability data (table valuation" in w for w in res.warnings)
+
+
+# -- long suspensions ------------------------------------------------------------------------
+def test_suspended_run_counts_the_days_without_a_bar_up_to_the_cutoff(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = base_stocks()[:4]
+    stocks[0].gaps = (d(2024, 9, 2), d(2024, 12, 31))  # no bar for the last 44 sessions to 2024-10-31
+    stocks[1].gaps = (d(2024, 10, 28), d(2024, 11, 30))  # four sessions at the cutoff
+    stocks[2].gaps = (d(2024, 6, 3), d(2024, 8, 30))  # long, but resumed before the cutoff
+    p = tmp_path / "susp.duckdb"
+    make_store(p, stocks)
+    m = meth(screens=[{"type": "max_value", "metric": "suspended_run", "value": 25}])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents=["300001"])
+    c = res.candidates.set_index("code")
+    assert list(c.loc[["300001", "300002", "300003", "300004"], "suspended_run"]) == [44, 4, 0, 0]
+    assert res.codes == ["300002", "300003", "300004"]
+    assert "suspended_run 44 fails screen 1" in res.explain("300001")

@@ -538,14 +538,17 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
           ind.sw_l2_code, ind.sw_l3_code,
           (SELECT count(*) FROM cal) - pos.before_list AS listing_days,
           (SELECT count(*) FROM cal) - pos.before_window - coalesce(agg.traded_days, 0) AS suspended_days,
-          agg.* EXCLUDE (code)
+          agg.* EXCLUDE (code),
+          -- trading days without a bar since the last one: suspended at the cutoff for that long
+          (SELECT count(*) FROM cal) - lb.pos AS suspended_run
         FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
+          LEFT JOIN cal lb ON lb.date = agg.last_bar
         """,
         {"start": start, "cutoff": cutoff},
     )
     cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
             "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
-            "shares_total", "shares_float", "shares_ff", "last_bar"]  # the SELECT above, in order
+            "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]  # the SELECT above, in order
     ctx.metric_tables[key] = (name, cols)
     return name, cols
 

@@ -588,3 +588,13 @@ def test_api_ingest_into_a_synthetic_store_is_refused(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match="SYNTHETIC"):
             ingest_tdx(store, folder)
         assert store.row_count("bars") == n and store.meta["synthetic"] == "true"
+
+
+def test_bars_from_the_future_are_refused(tmp_path: Path, reliability_log) -> None:
+    folder = tmp_path / "future"
+    _write(folder, "bars.csv", GOOD_BARS + "300750,2099-01-02,246.99,250.5,244.0,245.98,6286268416,25500279\n")
+    with open_store(tmp_path / "f.duckdb", read_only=False) as store:
+        with pytest.raises(DataError, match=r"bars\.csv: column 'date': 1 row\(s\) dated after today .*2099-01-02"):
+            ingest_files(store, folder)
+        assert store.row_count("bars") == 0
+    reliability_log("bad input (issue 14)", "`ingest files` with a bar dated 2099", "refused naming file and column")

@@ -219,3 +219,11 @@ def test_cli(samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "8,247" in out.output
     out = runner.invoke(ingest, ["tdx", str(tmp_path), "--store", str(store)])
     assert out.exit_code == 2 and out.output.count("\n") == 1
+
+
+def test_future_dates_refused(tmp_path: Path, reliability_log) -> None:
+    _write_day(tmp_path / "sz300999.day", [(20240102, 1000, 1100, 990, 1050, 1.05e6, 100000, 0),
+                                           (20990102, 1000, 1100, 990, 1050, 1.05e6, 100000, 0)])
+    with pytest.raises(DataError, match=r"sz300999\.day: column 'date': 1 record\(s\) dated after today"):
+        read_tdx(tmp_path)
+    reliability_log("bad input (issue 14)", "`ingest tdx` with a record dated 2099", "refused naming the file")

@@ -171,10 +171,10 @@ def validate_cmd(file: Path) -> None:
     Example:
       indexrecon validate my_index.yaml
     """
-    from .loader import load_methodology
+    from .loader import check_references
     from .report import describe_methodology
 
-    m = load_methodology(file)
+    m = check_references(file)  # and the methodologies it draws from or excludes
     click.echo(f"{file}: OK")
     click.echo(describe_methodology(m))
 
@@ -400,6 +400,10 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
 
     store = _open(store_path)
     findings = run_checks(store)
+    empty = next(f for f in findings if f["check"] == "empty_tables")
+    if empty["count"]:
+        click.echo(f"warning: store {store.path}: no rows in {', '.join(empty['examples'])}: "
+                   "ingest incomplete: rerun the same ingest command (it resumes)", err=True)
 
     def render(con: Any) -> None:
         con.print(f"store {store.path}: {store.label}", highlight=False)

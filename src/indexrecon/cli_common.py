@@ -143,7 +143,8 @@ def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store:
         guarded += [(db, "the store this command reads"),
                     (db.with_name(db.name + ".wal"), "the write-ahead log of the store this command reads")]
     guarded += [(p, "a methodology file this command reads") for p in _methodology_files(methods)]
-    if incumbents is not None and Path(incumbents).expanduser().is_file():
+    modes = ("auto", "official", "simulate", "none")
+    if incumbents is not None and incumbents not in modes and Path(incumbents).expanduser().is_file():
         guarded.append((Path(incumbents).expanduser(), "the incumbents file this command reads"))
     for path, what in guarded:
         if same_file(out, path):

@@ -194,8 +194,26 @@ def _read_codes_file(path: Path) -> list[str]:
         raise IndexReconError(
             f"incumbents file {path} does not exist (or give a mode: auto, official, simulate, none)"
         )
+    try:
+        codes = _codes_in(path)
+    except UnicodeDecodeError as e:
+        raise IndexReconError(
+            f"incumbents file {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+            "give codes one per line, a CSV with a code column, Parquet or a rebuild JSON"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # bad JSON / Parquet, no code column
+        what = f"no '{e.args[0]}' column" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise IndexReconError(f"incumbents file {path}: cannot read: {what}") from None
+    codes = [str(c).strip().zfill(6) for c in codes]
+    bad = [c for c in codes if not c.isdigit() or len(c) != 6]
+    if bad:
+        raise IndexReconError(f"incumbents file {path}: '{bad[0]}' is not a 6-digit stock code")
+    return sorted(set(codes))
+
+
+def _codes_in(path: Path) -> list[str]:
     if path.suffix == ".json":
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         items = data.get("constituents", data) if isinstance(data, dict) else data
         codes = [x["code"] if isinstance(x, dict) else str(x) for x in items]
     elif path.suffix == ".parquet":
@@ -203,18 +221,14 @@ def _read_codes_file(path: Path) -> list[str]:
 
         codes = pd.read_parquet(path)["code"].astype(str).tolist()
     else:
-        text = path.read_text().splitlines()
+        text = path.read_text(encoding="utf-8").splitlines()
         first = text[0].split(",") if text else []
         if "code" in first:
             col = first.index("code")
             codes = [ln.split(",")[col] for ln in text[1:] if ln.strip()]
         else:
             codes = [ln.split(",")[0] for ln in text if ln.strip()]
-    codes = [c.strip().zfill(6) for c in codes]
-    bad = [c for c in codes if not c.isdigit() or len(c) != 6]
-    if bad:
-        raise IndexReconError(f"incumbents file {path}: '{bad[0]}' is not a 6-digit stock code")
-    return sorted(set(codes))
+    return codes
 
 
 def first_simulable_review(m: Methodology, ctx: Context) -> str:

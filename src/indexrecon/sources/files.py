@@ -441,10 +441,12 @@ def _check_bars(f: _Folder, path: Path, relation: str, code: str = "code") -> No
               count(*) FILTER (WHERE low <= 0), count(*) FILTER (WHERE close <= 0),
               count(*) FILTER (WHERE high < low),
               count(*) FILTER (WHERE volume < 0), count(*) FILTER (WHERE amount < 0),
-              {RATIO_SQL}
+              {RATIO_SQL}, count(*) FILTER (WHERE date > current_date), max(date)
             FROM {relation}""",
     )
     assert row is not None
+    if row[12]:  # a bar from the future is a wrong date, never data
+        raise _fail(path, "date", f"{row[12]:,} row(s) dated after today {dt.date.today()} (latest {row[13]})")
     checks = [
         (row[1], code, "is missing or not a 6-digit code"),
         (row[2], "date", "is missing"),

@@ -12,6 +12,7 @@ derived ``securities`` rows), indices to ``index_bars`` (TDX stores index volume
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import time
@@ -190,9 +191,12 @@ def read_tdx(
             continue
         rec = read_day_file(path)
         try:
-            yyyymmdd_to_date(rec["date"])
+            days = yyyymmdd_to_date(rec["date"])
         except ValueError as e:
             raise DataError(f"{path}: column 'date': {e}") from None
+        future = int((days > np.datetime64(dt.date.today(), "D")).sum())
+        if future:  # a bar from the future is a wrong date, never data
+            raise DataError(f"{path}: column 'date': {future:,} record(s) dated after today ({days.max()})")
         # keep the last record of a repeated date (a re-downloaded day)
         _, last = np.unique(rec["date"][::-1], return_index=True)
         if len(last) != len(rec):

@@ -393,3 +393,25 @@ def test_validate_names_a_missing_members_of(run, tmp_path: Path) -> None:
     p.write_text("name: x\ntitle: X\nuniverse:\n  boards: [chinext]\n  members_of: [chinext5O]\n"
                  "lookback: {months: 6}\nselection: {rank_by: avg_total_cap, count: 5}\nweighting: {method: equal}\n")
     _refused(run("validate", str(p)), f"{p}:5: universe.members_of.0: unknown methodology 'chinext5O'")
+
+
+# -- issue 14, item 11: untrue or empty messages -------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("rebuild", "chinext", "--as-of", "2025-02-30"), "--as-of 2025-02-30: no such day"),
+        (("report", "chinext", "--as-of", "2025-02-30"), "--as-of 2025-02-30: no such day"),
+        (("backtest", "chinext", "--start", "2025-04-31"), "--start 2025-04-31: no such day"),
+        (("rebuild", "chinext", "--review", "2025-12", "--as-of", "2026-01-15"), "give --review or --as-of, not both"),
+        (("stats", "chinext", "--review", "2025-12", "--as-of", "2026-01-15"), "not both"),
+        (("report", "chinext", "--review", "2025-12", "--as-of", "2026-01-15"), "not both"),
+        (("backtest", "chinext", "--start", "2025-01-02", "--base", "0"), "--base 0: must be above 0"),
+        (("backtest", "chinext", "--start", "2025-01-02", "--base", "-1000"), "--base -1000: must be above 0"),
+        (("backtest", "chinext", "--start", "2025-01-02", "--rf", "50"), "--rf 50: must be between -0.2 and 0.5"),
+        (("rebalance", "chinext", "--margin", "-5"), "--margin -5: must be at least 0"),
+        (("report", "chinext", "--margin", "-5"), "--margin -5: must be at least 0"),
+    ],
+)
+def test_untrue_messages_are_now_true(run, args: tuple[str, ...], says: str, reliability_log) -> None:
+    _refused(run(*args), says)
+    reliability_log("untrue messages (issue 14)", f"`{' '.join(args)}`", f"one line: {says}, exit 2")

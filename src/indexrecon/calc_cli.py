@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from .cli_common import label_synthetic, output_console, refuse_overwrite, store_option, writing
+from .cli_common import (
+    checked_range,
+    label_synthetic,
+    output_console,
+    parse_day,
+    refuse_overwrite,
+    store_option,
+    writing,
+)
 from .errors import IndexReconError
 
 _store_option = store_option()
@@ -32,10 +40,7 @@ def _open(store_path: Path | None) -> Any:
 
 
 def _date(value: str, opt: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'") from None
+    return parse_day(value, opt)
 
 
 def _pct(v: Any, digits: int = 2) -> str:
@@ -135,8 +140,11 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     from .calculation import track
 
     refuse_overwrite(output, store_path=store_path, methods=[method])
+    first, last = _date(from_official, "--from-official"), _date(end, "--end")
+    if last < first:
+        raise IndexReconError(f"--end {last} is before the snapshot --from-official {first}")
     store = _open(store_path)
-    res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
+    res = track(method, store, first, last,
                 share_changes=share_changes)  # type: ignore[arg-type]
     if fmt == "json":
         _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
@@ -173,11 +181,15 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
 @click.argument("method")
 @click.option("--start", required=True, help="Base day (YYYY-MM-DD): the index starts there at --base.")
 @click.option("--end", help="Last day (default: the store's last day).")
-@click.option("--base", default=1000.0, show_default=True, help="Level on the base day.")
-@click.option("--rf", default=0.0, show_default=True, help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
+@click.option("--base", default=1000.0, show_default=True, callback=checked_range("--base", 0, lo_open=True),
+              help="Level on the base day.")
+@click.option("--rf", default=0.0, show_default=True,
+              callback=checked_range("--rf", -0.2, 0.5, hint=" (a fraction a year: 0.02 = 2%)"),
+              help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
 @click.option("--against", "against", help="Official index code in the store (index_bars) or another methodology: adds tracking error and correlation.")
 @click.option("--incumbents", default="auto", show_default=True, help=_INCUMBENTS_HELP)
-@click.option("--move-days", default=5, show_default=True, help="Window of the best and worst N-day moves.")
+@click.option("--move-days", default=5, show_default=True, callback=checked_range("--move-days", 1),
+              help="Window of the best and worst N-day moves.")
 @click.option("--share-changes", type=click.Choice(["all", "bonus"]), default="all", show_default=True,
               help="Between reviews, follow every share change of the methodology's share count, or bonus issues/splits only.")
 @click.option("--workers", default=0, show_default="all cores, at most 4",

@@ -13,7 +13,15 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_common import ErrorGroup, label_synthetic, output_console, refuse_overwrite, writing
+from .cli_common import (
+    ErrorGroup,
+    checked_range,
+    label_synthetic,
+    output_console,
+    parse_day,
+    refuse_overwrite,
+    writing,
+)
 from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
 
@@ -62,13 +70,8 @@ def _complete_method(ctx: click.Context, param: click.Parameter, incomplete: str
     return names or [CompletionItem(incomplete, type="file")]
 
 
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"dates look like YYYY-MM-DD, got '{value}'") from None
+def _date(value: str | None, opt: str) -> dt.date | None:
+    return None if value is None else parse_day(value, opt)
 
 
 def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
@@ -80,9 +83,15 @@ def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
     m = load_methodology(method)  # a mistyped name is the first thing to say
     if review is None and as_of is None:
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
+    _one_of_review_as_of(review, as_of)
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
-        return run_review(m, store, review, as_of=_date(as_of), incumbents=incumbents)
+        return run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
+
+
+def _one_of_review_as_of(review: str | None, as_of: str | None) -> None:
+    if review is not None and as_of is not None:
+        raise IndexReconError(f"give --review or --as-of, not both (got --review {review} and --as-of {as_of})")
 
 
 def _emit(df: Any, fmt: str, out: Path | None,
@@ -248,7 +257,8 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
 @click.argument("method", shell_complete=_complete_method)
 @click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
-@click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
+@click.option("--margin", default=10, show_default=True, callback=checked_range("--margin", 0),
+              help="Ranks either side of the boundaries to show.")
 @_output_options
 @store_option
 def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int, fmt: str,
@@ -365,7 +375,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
         res = run_review(method, store, review, incumbents=incumbents)
-        cmp = compare_official(res, _date(official_date))
+        cmp = compare_official(res, _date(official_date, "--official-date"))
 
     def render(con: Any) -> None:
         for line in _header_lines(res):
@@ -421,7 +431,8 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
 @click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
 @click.option("--as-of", "as_of", help="The review in force on this date (YYYY-MM-DD).")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
-@click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
+@click.option("--margin", default=10, show_default=True, callback=checked_range("--margin", 0),
+              help="Ranks either side of the boundaries to show.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="HTML file to write (default: METHOD-REVIEW.html).")
 @click.option("--png", "png_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -458,7 +469,8 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
         raise IndexReconError("--png needs matplotlib: python -m pip install matplotlib")
     if backtest_end and not backtest_start:
         raise IndexReconError("--backtest-end needs --backtest-start")
-    bt_start, bt_end = _date(backtest_start), _date(backtest_end)
+    _one_of_review_as_of(review, as_of)
+    bt_start, bt_end = _date(backtest_start, "--backtest-start"), _date(backtest_end, "--backtest-end")
     m = load_methodology(method)
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     if output is not None and not output.parent.is_dir():  # as every -o: a missing folder is not created
@@ -466,7 +478,7 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
     store = _open(store_path)
     with _working(f"running the {m.name} review…") as step:
         if as_of is not None:
-            res = run_review(m, store, review, as_of=_date(as_of), incumbents=incumbents)
+            res = run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
         else:
             res = simulate_review(m, store, review, incumbents=incumbents)
         bt = None

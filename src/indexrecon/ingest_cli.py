@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from .cli_common import ErrorGroup
+from .cli_common import ErrorGroup, parse_day
 from .cli_common import store_option as common_store_option
-from .errors import IndexReconError, StoreError
+from .errors import StoreError
 
 Progress = Callable[[str, int, int], None]
 
@@ -88,12 +88,7 @@ def _report(summary: Any) -> None:
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"{name} must look like YYYY-MM-DD, got '{value}'") from None
+    return None if value is None else parse_day(value, name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -224,6 +224,19 @@ def read_config() -> dict[str, str | bool]:
     }
 
 
+def _busy_message(path: Path, msg: str, read_only: bool) -> str:
+    """Who holds the lock: readers share it, so a reader is only ever blocked by a writer,
+    while a writer is blocked by any open connection, reader or writer."""
+    import re
+
+    m = re.search(r"held in (.+?) \(PID (\d+)\)", msg)
+    who = f"process {m.group(2)} ({Path(m.group(1)).name})" if m else "another process"
+    if read_only:
+        return f"store {path} is busy: {who} is writing to it; try again when it finishes"
+    return (f"store {path} is busy: {who} has it open (reading or writing); "
+            "writing needs it alone: try again when that process ends")
+
+
 def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, translating lock and corruption errors into one-line errors."""
     try:
@@ -247,9 +260,7 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as e:
         msg = str(e)
         if "lock" in msg.lower():
-            raise StoreError(
-                f"store {path} is busy: another process is writing to it; try again when it finishes"
-            ) from None
+            raise StoreError(_busy_message(path, msg, read_only)) from None
         raise StoreError(f"cannot open store {path}: {msg.splitlines()[0]}") from None
     except duckdb.Error as e:
         raise StoreError(f"cannot open store {path}: {str(e).splitlines()[0]}") from None

@@ -477,7 +477,7 @@ def _against(
         other = load_methodology(against)  # type: ignore[arg-type]
     except IndexReconError:
         raise IndexReconError(
-            f"--against {against}: neither an index code in the store's index_bars nor a methodology"
+            f"against={against!r} (CLI: --against): neither an index code in the store's index_bars nor a methodology"
         ) from None
     bt = backtest(other, store, s, e, base=kw["base"], incumbents=kw["incumbents"],
                   share_changes=kw["share_changes"], workers=kw["workers"])

@@ -255,7 +255,7 @@ def resolve_incumbents(
             if spec == "official":
                 raise StoreError(
                     f"the store has no official {m.index_code or m.name} membership before "
-                    f"{rd.effective}; use --incumbents simulate"
+                    f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
                 )
         return _simulated_incumbents(m, ctx, rd, dep_inc)
     if isinstance(spec, (str, Path)):

@@ -415,3 +415,29 @@ def test_validate_names_a_missing_members_of(run, tmp_path: Path) -> None:
 def test_untrue_messages_are_now_true(run, args: tuple[str, ...], says: str, reliability_log) -> None:
     _refused(run(*args), says)
     reliability_log("untrue messages (issue 14)", f"`{' '.join(args)}`", f"one line: {says}, exit 2")
+
+
+# -- issue 14, item 13: the store's tables and columns -------------------------------------
+def test_store_schema_prints_tables_and_columns(run, demo_store_path: Path, tmp_path: Path) -> None:
+    from indexrecon.store import TABLES
+
+    code, out, _ = run("store-schema")
+    assert code == 0
+    for table in TABLES:
+        assert f"\n{table}: " in f"\n{out}"
+    assert "  close                DOUBLE NOT NULL" in out
+    code, out, _ = run("store-schema", "--store", str(demo_store_path), "--format", "json")
+    doc = {t["table"]: t for t in json.loads(out)}
+    assert code == 0 and doc["bars"]["rows"] > 0 and [c["name"] for c in doc["calendar"]["columns"]] == ["date"]
+    import duckdb
+
+    p = tmp_path / "thin.duckdb"
+    from indexrecon.store import open_store
+
+    open_store(p, read_only=False).close()
+    with duckdb.connect(str(p)) as con:
+        con.execute("DROP TABLE dividends")
+    code, out, _ = run("store-schema", "--store", str(p))
+    assert code == 0 and "dividends (not in this store)" in out
+    code, out, _ = run("ingest", "files", "--help")
+    assert "indexrecon store-schema" in " ".join(out.split())

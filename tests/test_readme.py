@@ -49,3 +49,32 @@ def test_api_errors_speak_api(demo_store) -> None:
         ir.simulate_review("chinext", demo_store, review="2026-06", incumbents="official")
     msg = str(e.value)
     assert 'use incumbents="simulate"' in msg and msg.index('incumbents="simulate"') < msg.index("--incumbents")
+
+
+def test_quick_start_makes_a_virtual_environment_first() -> None:
+    text = README.read_text(encoding="utf-8")
+    quick = text[text.index("## Quick start"):text.index("## What you can do")]
+    assert quick.index("python3 -m venv .venv && . .venv/bin/activate") < quick.index("pip install")
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.index("python3 -m venv") < ci.index("pip install")
+
+
+def test_readme_says_where_the_demo_store_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from indexrecon.sources import demo
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    monkeypatch.delenv("INDEXRECON_DEMO_PATH", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(demo, "__file__", str(tmp_path / "site-packages" / "indexrecon" / "sources" / "demo.py"))
+    where = demo.demo_store_path()  # an installed package: the user cache folder
+    assert where.parent == tmp_path / "indexrecon" and where.name.startswith("demo-")
+    assert "~/.cache/indexrecon/demo-<version>.duckdb" in text and "$INDEXRECON_DEMO_PATH" in text
+    assert "`universe.members_of` | a list" in text
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from indexrecon.cli import main
+
+    text = README.read_text(encoding="utf-8")
+    for name in main.commands:
+        assert f"indexrecon {name}" in text, name

@@ -201,6 +201,33 @@ def schema_cmd() -> None:
     click.echo(json.dumps(Methodology.model_json_schema(), indent=2))
 
 
+@main.command("store-schema")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A store to describe as it is (its tables, columns and rows); without it, the schema "
+                   "every store follows (what `ingest files` reads from files named after the tables).")
+def store_schema_cmd(fmt: str, store_path: Path | None) -> None:
+    """Print the store's tables and their columns.
+
+    \b
+    Example:
+      indexrecon store-schema                        # the tables ingest files accepts
+      indexrecon store-schema --store real.duckdb    # what a store holds
+    """
+    from .store import describe_schema
+
+    tables = describe_schema(_open(store_path) if store_path is not None else None)
+    if fmt == "json":
+        click.echo(json.dumps(tables, ensure_ascii=False, indent=2))
+        return
+    for t in tables:
+        rows = "" if t.get("rows") is None else f", {t['rows']:,} rows"
+        state = " (not in this store)" if t.get("missing") else ""
+        click.echo(f"{t['table']}{state}: {t['description']}{rows}")
+        for c in t["columns"]:
+            click.echo(f"  {c['name']:<20} {c['type']}{' NOT NULL' if c.get('not_null') else ''}")
+
+
 def _review_options(f: Any) -> Any:
     f = click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)(f)
     f = click.option("--as-of", "as_of", help="The review in force on this date (YYYY-MM-DD).")(f)

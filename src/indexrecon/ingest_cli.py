@@ -115,7 +115,7 @@ def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool, infer_s
 
     FOLDER is either the shared real dataset (bars.parquet, industry_sw.parquet, ...) or
     files named after the store's tables (securities.csv, bars.parquet, shares.csv, ...,
-    any subset) with the columns of `indexrecon schema`. Each table is loaded in one
+    any subset) with the columns `indexrecon store-schema` prints. Each table is loaded in one
     transaction; a rerun skips files already loaded unless --force.
 
     \b

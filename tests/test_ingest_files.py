@@ -676,3 +676,14 @@ def test_amount_in_10k_with_volume_in_lots_is_not_called_fen(tmp_path: Path, rel
     _ingest_fails(folder, tmp_path / "f.duckdb", "prices look like fen")
     reliability_log("ingest (issue 14)", "amount in 10k CNY with volume in lots; prices in fen",
                     "each diagnosed as what it is", 2)
+
+
+def test_bars_after_the_given_calendar_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    _write(folder, "bars.csv", GOOD_BARS)
+    _write(folder, "calendar.csv", "date\n2024-10-29\n2024-10-30\n")
+    _ingest_fails(folder, tmp_path / "c.duckdb",
+                  r"bars\.csv: column 'date': 1 row\(s\) dated after the last day of calendar\.csv \(2024-10-30")
+    _write(folder, "calendar.csv", "date\n2024-10-30\n2024-10-31\n")
+    with open_store(tmp_path / "ok.duckdb", read_only=False) as store:
+        assert ingest_files(store, folder).rows["bars"] == 2

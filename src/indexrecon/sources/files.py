@@ -1234,6 +1234,14 @@ def _derived_from_bars(
                 f"{bad[0]} code(s) have no securities row and are not A-share stock codes "
                 f"(e.g. {bad[1]}); add them to securities.csv",
             )
+        cal = None if calendar else _user_files(f.folder).get("calendar")
+        if cal is not None:  # bars past the given calendar would be days no review can place
+            _stager(f, "calendar", cal)()
+            past = _first(f.con, "SELECT count(*), max(date), (SELECT max(date) FROM _stg_calendar) FROM _stg_bars "
+                                 "WHERE date > (SELECT max(date) FROM _stg_calendar)")
+            if past and past[0]:
+                raise _fail(bars, "date", f"{past[0]:,} row(s) dated after the last day of {cal.name} "
+                                          f"({past[2]}; latest bar {past[1]})")
 
     def write(con: duckdb.DuckDBPyConnection) -> int:
         rel = f.temp_table(

@@ -7,7 +7,6 @@ group (whose error handling turns IndexReconError into one line and exit code 2)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from .cli_common import (
     writing,
 )
 from .errors import IndexReconError
+from .jsonout import dumps
 
 _store_option = store_option()
 _INCUMBENTS_HELP = (
@@ -76,23 +76,18 @@ def _write(text: str, out: Path | None) -> None:
 
 
 def _stats_table(stats: dict[str, Any], title: str) -> Any:
-    from rich.table import Table
+    from .termtable import TextTable
 
-    t = Table(title=title, header_style="bold", title_justify="left")
-    t.add_column("statistic")
-    t.add_column("value", justify="right")
-    for k, v in stats.items():
-        t.add_row(k, _fmt_stat(k, v))
-    return t
+    rows = [[k, _fmt_stat(k, v)] for k, v in stats.items()]
+    return TextTable(["statistic", "value"], ["statistic", "value"], [False, True], rows, title=title)
 
 
 def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
-    from rich.table import Table
+    from .termtable import TextTable
 
     fmt = fmt or {}
-    t = Table(title=title, header_style="bold", title_justify="left")
-    for c in df.columns:
-        t.add_column(str(c), justify="left" if df[c].dtype == object else "right")
+    cols = [str(c) for c in df.columns]
+    rows = []
     for row in df.itertuples(index=False):
         cells = []
         for c, v in zip(df.columns, row, strict=True):
@@ -104,8 +99,8 @@ def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
                 cells.append(f"{v:,.2f}")
             else:
                 cells.append(str(v))
-        t.add_row(*cells)
-    return t
+        rows.append(cells)
+    return TextTable(cols, cols, [df[c].dtype != object for c in df.columns], rows, title=title)
 
 
 def _bp(v: Any) -> str:
@@ -147,7 +142,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     res = track(method, store, first, last,
                 share_changes=share_changes)  # type: ignore[arg-type]
     if fmt == "json":
-        _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
+        _write(dumps(res.to_dict()) + "\n", output)
         return
     if fmt == "csv":
         _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)

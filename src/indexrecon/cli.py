@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from .cli_common import (
 )
 from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
+from .jsonout import dumps
 
 FORMATS = click.Choice(["table", "csv", "json", "parquet"])
 INCUMBENTS_HELP = (
@@ -107,7 +107,7 @@ def _emit(df: Any, fmt: str, out: Path | None,
     if fmt == "json":
         if callable(payload):  # built only when asked for: it is not free
             payload = payload()
-        text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+        text = dumps(payload) + "\n"
         _write_text(text, out)
     elif fmt == "csv":
         _write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
@@ -198,7 +198,7 @@ def schema_cmd() -> None:
     """
     from .schema import Methodology
 
-    click.echo(json.dumps(Methodology.model_json_schema(), indent=2))
+    click.echo(dumps(Methodology.model_json_schema()))
 
 
 @main.command("store-schema")
@@ -218,7 +218,7 @@ def store_schema_cmd(fmt: str, store_path: Path | None) -> None:
 
     tables = describe_schema(_open(store_path) if store_path is not None else None)
     if fmt == "json":
-        click.echo(json.dumps(tables, ensure_ascii=False, indent=2))
+        click.echo(dumps(tables))
         return
     for t in tables:
         rows = "" if t.get("rows") is None else f", {t['rows']:,} rows"
@@ -336,7 +336,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
     """
     import pandas as pd
 
-    from .report import rich_table
+    from .report import rich_table, unweighted_note
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
@@ -347,8 +347,11 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
         for line in _header_lines(res):
             con.print(line, highlight=False)
         con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
-        conc = pd.DataFrame([stats["concentration"]])
-        con.print(rich_table(conc, "Concentration"))
+        c = stats["concentration"]
+        conc = pd.DataFrame([{k: v for k, v in c.items() if k != "unweighted_codes"}])
+        con.print(rich_table(conc, "Concentration (of the weighted constituents)"))
+        if c["unweighted_count"]:
+            con.print(f"{unweighted_note(c)}", highlight=False)
         cov = pd.DataFrame([stats["coverage"]])
         con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
 

@@ -15,6 +15,7 @@ import click
 
 from .errors import IndexReconError
 
+UNBOUNDED = 100_000  # the width of a pipe's or a file's console: never wrap, never cut
 READ_STORE_HELP = "DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store)."
 
 
@@ -191,13 +192,15 @@ def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store:
 
 @contextlib.contextmanager
 def output_console(out: Path | None) -> Iterator[Any]:
-    """The console a command's tables and lines go to: FILE (wide, colourless), a terminal
-    (its own width and colours) or a pipe (wide, colourless). Text is printed as it is, not
-    read as rich markup: a reason or a methodology note in [brackets] must stay visible."""
+    """The console a command's tables and lines go to: a terminal (its own width and
+    colours; tables fitted to it) or a pipe or FILE (colourless, and so wide that no line is
+    wrapped or cut whatever $COLUMNS says: tables print plain at their full width). Text is
+    printed as it is, not read as rich markup: a reason or a methodology note in [brackets]
+    must stay visible."""
     from rich.console import Console
 
     if out is None:
-        yield Console(markup=False) if sys.stdout.isatty() else Console(width=180, no_color=True, markup=False)
+        yield Console(markup=False) if sys.stdout.isatty() else Console(width=UNBOUNDED, no_color=True, markup=False)
         return
     with writing(out), out.open("w", encoding="utf-8") as fh:
-        yield Console(file=fh, width=200, no_color=True, markup=False)
+        yield Console(file=fh, width=UNBOUNDED, no_color=True, markup=False)

@@ -208,6 +208,21 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool, skip_bad:
     help="Seconds between akshare calls.",
 )
 @click.option("--retries", type=int, default=3, show_default=True, help="Retries per call.")
+@click.option(
+    "--retry-budget",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Retries for the whole run; once spent, failures are not retried.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds per request where akshare takes a timeout; a call without one is given "
+    "up after 4x this.",
+)
 @store_option
 @force_option
 def ingest_akshare_cmd(
@@ -219,6 +234,8 @@ def ingest_akshare_cmd(
     indices: str,
     min_interval: float,
     retries: int,
+    retry_budget: int,
+    timeout: float,
     store_path: Path | None,
     force: bool,
 ) -> None:
@@ -251,6 +268,11 @@ def ingest_akshare_cmd(
             indices=[i for i in indices.split(",") if i],
             min_interval=min_interval,
             max_retries=retries,
+            retry_budget=retry_budget,
+            timeout=timeout,
             force=force,
         )
     _report(summary)
+    for line in summary.warnings:
+        if line.startswith("resume:"):
+            click.echo(line, err=True)

@@ -420,6 +420,12 @@ def backtest(
 
     t0, c0 = time.perf_counter(), time.process_time()
     results = review_chain(m, store, s, e, incumbents, fast=fast, workers=workers, progress=progress)
+    empty = next((r for r in results if not r.codes), None)
+    if empty is not None:  # an index with no constituents has no level: say which rule emptied it
+        from .errors import EmptyIndexError
+        from .outcome import empty_index_message
+
+        raise EmptyIndexError(f"backtest: {empty_index_message(empty)}")
     t1, c1 = time.perf_counter(), time.process_time()
     baskets: list[Basket] = [
         basket_from_review(r, share_changes="all" if share_changes == "all" else "bonus") for r in results

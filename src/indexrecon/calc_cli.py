@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from .cli_common import label_synthetic, output_console, store_option
+from .cli_output import print_warnings
 from .errors import IndexReconError
 
 _store_option = store_option()
@@ -136,6 +137,11 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     store = _open(store_path)
     res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
                 share_changes=share_changes)  # type: ignore[arg-type]
+    _track_output(res, fmt, output)
+    print_warnings(res.warnings)  # on stderr in every format, after the output
+
+
+def _track_output(res: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
         return
@@ -155,7 +161,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
             f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
             f"({_bp(s['final_gap'])} bp)", highlight=False,
         )
-        for w in res.warnings:
+        for w in res.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(s, "Tracking"))
         if len(res.drift):
@@ -212,6 +218,11 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
         bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None,
                       base=base, rf=rf, incumbents=incumbents, against=against, move_days=move_days,
                       share_changes=share_changes, workers=workers, progress=update)
+    _backtest_output(bt, fmt, output)
+    print_warnings(bt.warnings, bt.methodology)  # on stderr in every format, after the output
+
+
+def _backtest_output(bt: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(bt.to_json() + "\n", output)
         return
@@ -225,7 +236,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
             f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
             highlight=False,
         )
-        for w in bt.warnings:
+        for w in bt.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
         rev = bt.reviews.drop(columns=["added", "deleted"])

@@ -451,6 +451,8 @@ def leaf_values(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _short(v: Any) -> str:
+    if isinstance(v, (list, dict)):
+        return f"a {type(v).__name__} of {len(v)}"
     text = f"{v:g}" if isinstance(v, float) else str(v)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -179,7 +179,9 @@ def _track_output(res: Any, fmt: str, output: Path | None) -> None:
 @click.option("--end", help="Last day (default: the store's last day).")
 @click.option("--base", default=1000.0, show_default=True, help="Level on the base day.")
 @click.option("--rf", default=0.0, show_default=True, help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
-@click.option("--against", "against", help="Official index code in the store (index_bars) or another methodology: adds tracking error and correlation.")
+@click.option("--against", "against", default="auto", show_default=True,
+              help="Official index code in the store (index_bars) or another methodology: adds tracking error and "
+              "correlation. auto: the methodology's own index_code when the store has its levels; none: no comparison.")
 @click.option("--incumbents", default="auto", show_default=True, help=_INCUMBENTS_HELP)
 @click.option("--move-days", default=5, show_default=True, help="Window of the best and worst N-day moves.")
 @click.option("--share-changes", type=click.Choice(["all", "bonus"]), default="all", show_default=True,

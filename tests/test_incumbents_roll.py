@@ -98,7 +98,8 @@ def test_cli_says_so_in_every_format(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("name", "list_date"), [("chinext", "2025-04-30"), ("csi300", "2025-05-31")])
-def test_real_store_next_review_rolls_the_official_list(real_store, name: str, list_date: str) -> None:
+def test_real_store_next_review_rolls_the_official_list(real_store, name: str, list_date: str,
+                                                       reliability_log) -> None:
     res = ir.simulate_review(name, real_store)  # the next review: 2026-12
     assert res.dates.review == "2026-12"
     assert res.incumbents_source == f"official {list_date}, rolled through 2025-06, 2025-12, 2026-06"
@@ -107,3 +108,5 @@ def test_real_store_next_review_rolls_the_official_list(real_store, name: str, l
     assert res.incumbents == prev.codes
     with pytest.raises(StoreError, match="skips 2025-06, 2025-12, 2026-06"):
         ir.simulate_review(name, real_store, incumbents="official-strict")
+    reliability_log("silently wrong result (issue 14)", f"rebalance {name} 2026-12 with an official list of {list_date}",
+                    "rolled forward through 2025-06, 2025-12, 2026-06 and said so; official-strict refuses (exit 2)")

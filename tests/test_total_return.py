@@ -59,7 +59,7 @@ def test_official_levels_compared_by_default(store_path: Path) -> None:
         assert own.against is None
 
 
-def test_cli_backtest_on_the_real_store(real_store_path: Path) -> None:
+def test_cli_backtest_on_the_real_store(real_store_path: Path, reliability_log) -> None:
     runner = CliRunner()
     args = ["backtest", "chinext", "--start", "2025-01-02", "--end", "2025-06-30", "--store", str(real_store_path),
             "--format", "json"]
@@ -71,3 +71,5 @@ def test_cli_backtest_on_the_real_store(real_store_path: Path) -> None:
     assert any(NO_DIV in ln and ln.startswith("warning: ") for ln in r.stderr.splitlines())
     r = runner.invoke(main, [*args, "--against", "none"])
     assert r.exit_code == 0 and json.loads(r.stdout)["against"] is None
+    reliability_log("silently wrong result (issue 14)", "backtest on a store without dividends",
+                    "a warning says total return = price return; compared with the official index by default")

@@ -131,13 +131,26 @@ def _nth(n: int) -> str:
     return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}[n]
 
 
+PERCENT_COLUMNS = frozenset({"weight", "share_of_companies", "share_of_market_cap", "top1", "top5", "top10"})
+
+
+def unit(col: str) -> str:
+    """The unit a column's values are shown in: '%', '100m CNY' (亿元) or ''."""
+    if col in PERCENT_COLUMNS:
+        return "%"
+    if col.endswith("cap") or col == "avg_amount":
+        return "100m CNY"
+    return ""
+
+
 def fmt_value(col: str, v: Any) -> str:
     if v is None or type(v).__name__ in ("NAType", "NaTType") or (isinstance(v, float) and math.isnan(v)):
         return ""
-    if col == "weight" or col in {"share_of_companies", "share_of_market_cap", "top1", "top5", "top10"}:
+    u = unit(col)
+    if u == "%":
         return f"{100 * float(v):.2f}%"
-    if col.endswith("_cap") or col.endswith("cap") or col == "avg_amount":
-        return f"{float(v) / 1e8:,.1f}"  # 100 million CNY (亿元)
+    if u == "100m CNY":
+        return f"{float(v) / 1e8:,.1f}"
     if col in {"inclusion_factor", "cap_factor", "hhi", "gini"}:
         return f"{float(v):.4f}"
     if isinstance(v, float):
@@ -145,11 +158,19 @@ def fmt_value(col: str, v: Any) -> str:
     return str(v)
 
 
-def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:
-    """A rich table of a DataFrame or a results `Table`, numbers right-aligned and scaled."""
-    from rich.table import Table as RichTable
+def unweighted_note(conc: dict[str, Any]) -> str:
+    """The line beside the concentration figures naming the constituents they leave out."""
+    codes = conc.get("unweighted_codes") or []
+    shown = ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
+    return (f"{conc['unweighted_count']} of {conc['count']} constituents have no weight (no price or "
+            f"shares at the cutoff) and are left out of the concentration figures" + (f": {shown}" if shown else ""))
 
+
+def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:
+    """A terminal table of a DataFrame or a results `Table`, numbers right-aligned and
+    scaled (see `termtable`: fitted to a terminal, plain when piped)."""
     from .results import NUMERIC_TYPES, Table
+    from .termtable import TextTable
 
     if isinstance(df, Table):
         cols, rows = list(df.columns), df.rows
@@ -159,12 +180,6 @@ def rich_table(df: Any, title: str | None = None, caption: str | None = None) ->
 
         cols, rows = list(df.columns), list(df.itertuples(index=False))
         numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in cols]
-    t = RichTable(title=title, caption=caption, header_style="bold", title_justify="left")
-    for col, num in zip(cols, numeric, strict=True):
-        label = col + (" (100m CNY)" if (col.endswith("cap") or col == "avg_amount") else "")
-        prose = col in {"reason", "description", "examples"}
-        t.add_column(label, justify="right" if num else "left", no_wrap=not prose,
-                     overflow="fold" if prose else "ellipsis", ratio=2 if prose else None)
-    for row in rows:
-        t.add_row(*(fmt_value(c, v) for c, v in zip(cols, row, strict=True)))
-    return t
+    headers = [c + (f" ({unit(c)})" if unit(c) == "100m CNY" else "") for c in cols]
+    cells = [[fmt_value(c, v) for c, v in zip(cols, row, strict=True)] for row in rows]
+    return TextTable(cols, headers, numeric, cells, title=title, caption=caption)

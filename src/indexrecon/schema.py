@@ -134,11 +134,15 @@ class Screen(Model):
     of the indices this one excludes) instead of the stocks still in alone:
     CSI 500's "exclude CSI 300 members and the top 300 of the sample space by cap".
     `applies_to: newcomers` exempts the index's incumbents from the screen (they are still
-    counted in its ranking)."""
+    counted in its ranking). `incumbents_value` is the incumbents' own threshold in the same
+    ranking (CSI 300: newcomers need the top 50% by turnover, incumbents the top 60%)."""
 
     type: ScreenType
     metric: MetricName
     value: float
+    incumbents_value: float | None = Field(
+        None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
+    )
     scope: Literal["remaining", "sample_space"] = "remaining"
     applies_to: Literal["all", "newcomers"] = Field(
         "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
@@ -147,10 +151,15 @@ class Screen(Model):
 
     @model_validator(mode="after")
     def _range(self) -> Screen:
-        if self.type.endswith("_pct") and not 0 < self.value < 100:
-            raise ValueError(f"{self.type} needs 0 < value < 100 (a percent), got {self.value:g}")
-        if self.type.endswith("_n") and (self.value < 1 or self.value != int(self.value)):
-            raise ValueError(f"{self.type} needs a whole number >= 1, got {self.value:g}")
+        for key, v in (("value", self.value), ("incumbents_value", self.incumbents_value)):
+            if v is None:
+                continue
+            if self.type.endswith("_pct") and not 0 < v < 100:
+                raise ValueError(f"{self.type} needs 0 < {key} < 100 (a percent), got {v:g}")
+            if self.type.endswith("_n") and (v < 1 or v != int(v)):
+                raise ValueError(f"{self.type} needs a whole number >= 1 as {key}, got {v:g}")
+        if self.incumbents_value is not None and self.applies_to == "newcomers":
+            raise ValueError("incumbents_value and applies_to: newcomers contradict (incumbents exempt or held to their own threshold)")
         return self
 
     def describe(self) -> str:
@@ -167,6 +176,8 @@ class Screen(Model):
             text += " of the sample space"
         if self.applies_to == "newcomers":
             text += " (newcomers only)"
+        if self.incumbents_value is not None:
+            text += f"; incumbents: {self.incumbents_value:g}{'%' if self.type.endswith('_pct') else ''}"
         return text
 
 

@@ -22,12 +22,15 @@ from .cli_common import (
     writing,
 )
 from .cli_common import store_option as common_store_option
+from .cli_output import finish_review
 from .errors import IndexReconError
 from .jsonout import dumps
 
 FORMATS = click.Choice(["table", "csv", "json", "parquet"])
 INCUMBENTS_HELP = (
-    "official (the store's official list before the effective date), simulate (roll the "
+    "official (the store's official list before the effective date, rolled forward through "
+    "the reviews since when it is older than the previous one), official-strict (refuse such "
+    "a list instead), simulate (roll the "
     "reviews forward from the first complete window), none (pure rule ranking), a file of "
     "codes, or auto (official if the store has it, else simulate)"
 )
@@ -241,15 +244,18 @@ def _output_options(f: Any) -> Any:
     return f
 
 
-def _header_lines(res: Any) -> list[str]:
+def _header_lines(res: Any, to_file: Path | None = None) -> list[str]:
+    """The header of a review's table; its warnings go to stderr (`cli_output`), and into the
+    file too when the table is written `to_file`."""
+    from .cli_output import header_warnings
+
     h = res.header()
     lines = [
         f"{h['title']} ({h['index_code']}) review {h['review']}: data cutoff {h['data_cutoff']} "
         f"(window from {h['window_start']}), effective {h['effective_date']}",
         f"data: {h['data']}; incumbents: {h['incumbents']}",
     ]
-    lines += [f"warning: {w}" for w in h["warnings"]]
-    return lines
+    return lines + header_warnings(res, to_file is not None)
 
 
 @main.command("rebuild")
@@ -270,14 +276,16 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
+    finish_review(res, before_output=True)
     cons = res.view("constituents")
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
         con.print(rich_table(cons.select(["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"])))
 
     _emit(cons, fmt, output, res.to_dict, render, synthetic=res.synthetic)
+    finish_review(res, before_output=False)
 
 
 @main.command("rebalance")
@@ -304,10 +312,11 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
     store = _open(store_path)
     with _working(f"simulating the {method} review…"):
         res = simulate_review(method, store, review, incumbents=incumbents)
+    finish_review(res, before_output=True)
     border = res.view("borderline", margin)
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
         adds, deletes = res.view("added"), res.view("deleted")
         con.print(f"{len(adds)} adds, {len(deletes)} deletes, {len(res.view('retained'))} retained", highlight=False)
@@ -319,6 +328,7 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
         con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
 
     _emit(border, fmt, output, lambda: res.rebalance_dict(margin), render, synthetic=res.synthetic)
+    finish_review(res, before_output=False)
 
 
 @main.command("stats")
@@ -340,11 +350,12 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
+    finish_review(res, before_output=True)
     stats = res.stats()
     mix = res.industry_mix()
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
         con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
         c = stats["concentration"]
@@ -356,6 +367,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
         con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
 
     _emit(mix, fmt, output, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
+    finish_review(res, before_output=False)
 
 
 @main.command("explain")
@@ -377,6 +389,7 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
         click.echo(line)
     for code in codes:
         click.echo(res.explain(code.strip()))
+    finish_review(res, before_output=False)  # an empty index is explained, not refused
 
 
 @main.command("compare")
@@ -405,10 +418,11 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
         res = run_review(method, store, review, incumbents=incumbents)
+        finish_review(res, before_output=True)
         cmp = compare_official(res, _date(official_date, "--official-date"))
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
         con.print(
             f"official list of {cmp['official_date']}: overlap {cmp['overlap']} of "
@@ -420,6 +434,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
                 con.print(rich_table(pd.DataFrame(cmp[key]), title))
 
     _emit(None, fmt, output, cmp, render)
+    finish_review(res, before_output=False)
 
 
 @main.command("check-data")
@@ -511,6 +526,7 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
             res = run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
         else:
             res = simulate_review(m, store, review, incumbents=incumbents)
+        finish_review(res, before_output=True)
         bt = None
         if bt_start is not None:
             step(f"backtesting {m.name} from {bt_start}…")
@@ -528,6 +544,7 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
     click.echo(f"wrote {out} ({m.name} review {res.dates.review}, {label})")
     for p in pngs:
         click.echo(f"wrote {p}")
+    finish_review(res, before_output=False)
 
 
 @main.command("completion")

@@ -192,7 +192,7 @@ def members_on(store: Store, index_code: str, day: dt.date) -> set[str]:
 def _read_codes_file(path: Path) -> list[str]:
     if not path.exists():
         raise IndexReconError(
-            f"incumbents file {path} does not exist (or give a mode: auto, official, simulate, none)"
+            f"incumbents file {path} does not exist (or give a mode: auto, official, official-strict, simulate, none)"
         )
     try:
         codes = _codes_in(path)
@@ -242,17 +242,24 @@ def first_simulable_review(m: Methodology, ctx: Context) -> str:
 
 
 def resolve_incumbents(
-    m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto"
+    m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto",
+    base: Methodology | None = None, notes: list[str] | None = None,
 ) -> tuple[list[str], str]:
-    """Incumbent codes and a label saying where they came from."""
+    """Incumbent codes and a label saying where they came from. An official list older than
+    the previous review is rolled forward through the reviews since (`incumbents` module),
+    with the dated rules of `base` (default `m`); what was done goes to `notes`."""
+    from .incumbents import STRICT, official_incumbents
+
     if spec is None or spec == "none":
         return [], "none (pure rule ranking)"
-    if isinstance(spec, str) and spec in ("official", "auto", "simulate"):
-        if spec in ("official", "auto"):
-            codes = official_members(ctx.store, m.index_code, rd.effective)
-            if codes is not None:
-                return codes, f"official members before {rd.effective}"
-            if spec == "official":
+    if isinstance(spec, str) and spec in ("official", "auto", "simulate", STRICT):
+        if spec != "simulate":
+            found = official_incumbents(base or m, ctx, rd, spec, dep_inc)
+            if found is not None:
+                if notes is not None:
+                    notes.extend(found.warnings)
+                return found.codes, found.label
+            if spec != "auto":
                 raise StoreError(
                     f"the store has no official {m.index_code or m.name} membership before "
                     f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
@@ -329,7 +336,7 @@ def run_review(
     check_in_data(rd, ctx.cal, allow_provisional=allow_provisional)
     rules = m.for_date(rd.effective)
     dep_inc = _dep_inc or (incumbents if isinstance(incumbents, str) else "auto")
-    if dep_inc not in ("official", "auto", "simulate", "none"):
+    if dep_inc not in ("official", "official-strict", "auto", "simulate", "none"):
         dep_inc = "auto"  # a file of this index's incumbents says nothing about the others
 
     dep_warnings: list[str] = []
@@ -348,7 +355,7 @@ def run_review(
     key = (methodology_key(rules), rd.review, f"{inc_key}|{dep_inc}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
-    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc)
+    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
         cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
@@ -429,7 +436,7 @@ def _dependency_members(
                 label, when = None, rd.effective
             else:
                 label, when = latest_review_in_force(dep, ctx.cal, rd.effective), None
-            if inc == "official":
+            if inc in ("official", "official-strict"):
                 eff = review_dates(dep, ctx.cal, label).effective if label else rd.effective
                 if official_members(ctx.store, dep.index_code, eff) is None:
                     warnings.append(
@@ -438,7 +445,7 @@ def _dependency_members(
                     )
                     inc = "auto"
             res = run_review(dep, ctx.store, label, as_of=when, incumbents=inc, allow_provisional=True,
-                             _ctx=ctx, _dep_inc=dep_inc if dep_inc != "official" else None)
+                             _ctx=ctx, _dep_inc=dep_inc if dep_inc not in ("official", "official-strict") else None)
             out[kind][name] = res.codes
             own, nested = ctx.own_warnings.get(id(res), (res.warnings, []))
             warnings.extend(nested)  # already prefixed with the index they come from

@@ -419,12 +419,14 @@ class Methodology(Model):
         The changes win at every date: they are merged over the base rules and again over
         the rules of every dated version (kept in `overrides`), so a dated version of the
         base never undoes them. A review whose version sets a key the changes also set gets
-        a warning (see `override_warnings`). Giving `versions` replaces them."""
+        a warning (see `override_warnings`). Giving `versions` replaces them, and they then
+        apply over the other changes as a YAML file's would."""
         from .loader import validate_dict
 
         user = {**(changes or {}), **kw}
         merged = deep_merge(self.to_dict(), user)
-        merged["overrides"] = deep_merge(self.overrides, {k: v for k, v in user.items() if k != "versions"})
+        if "versions" not in user:  # given versions are the user's own: they apply over the changes
+            merged["overrides"] = deep_merge(self.overrides, user)
         return validate_dict(merged, source=f"{self.name}.with_changes")
 
     def for_date(self, date: dt.date) -> Methodology:
@@ -475,6 +477,8 @@ def leaf_values(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _short(v: Any) -> str:
+    if isinstance(v, (list, dict)):
+        return f"a {type(v).__name__} of {len(v)}"
     text = f"{v:g}" if isinstance(v, float) else str(v)
     return text if len(text) <= 60 else text[:57] + "..."
 

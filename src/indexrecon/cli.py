@@ -139,10 +139,15 @@ def methodologies_cmd() -> None:
       indexrecon methodologies
     """
     from .loader import builtin_names, load_methodology
+    from .termtable import TextTable
 
+    rows = []
     for name in builtin_names():
         m = load_methodology(name)
-        click.echo(f"{name:<14} {m.index_code or '-':<8} {m.provider:<6} {m.title}")
+        rows.append([name, m.index_code or "-", m.provider, m.title])
+    cols = ["name", "index_code", "provider", "title"]
+    for line in TextTable(cols, cols, [False] * 4, rows).plain_lines():
+        click.echo(line)
 
 
 @main.command("show")
@@ -203,10 +208,17 @@ def _output_options(f: Any) -> Any:
     return f
 
 
+WEIGHT_DISTANCE = ("half the sum of the absolute differences between the official weights and ours "
+                   "(drifted to the official date) over every stock in either list: 0% is the same "
+                   "index, 100% shares nothing")
+
+
 def _header_lines(res: Any) -> list[str]:
+    from .report import index_label
+
     h = res.header()
     lines = [
-        f"{h['title']} ({h['index_code']}) review {h['review']}: data cutoff {h['data_cutoff']} "
+        f"{index_label(h['title'], h['index_code'])} review {h['review']}: data cutoff {h['data_cutoff']} "
         f"(window from {h['window_start']}), effective {h['effective_date']}",
         f"data: {h['data']}; incumbents: {h['incumbents']}",
     ]
@@ -283,37 +295,60 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
 @main.command("stats")
 @click.argument("method", shell_complete=_complete_method)
 @_review_options
-@_output_options
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(),
+              help="Write to FILE; with csv or parquet, a DIR (existing, or ending in /) gets one file per table.")
 @store_option
 def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
-              output: Path | None, store_path: Path | None) -> None:
+              output: str | None, store_path: Path | None) -> None:
     """Industry mix, concentration and coverage of the board at a review.
+
+    csv prints the three tables one after the other, each under a line naming it and
+    separated by an empty line (as a spreadsheet shows them); -o DIR writes
+    industry_mix.csv, concentration.csv and coverage.csv instead.
 
     \b
     Example:
       indexrecon stats chinext --review 2025-12
+      indexrecon stats chinext --review 2025-12 --format csv -o stats/
     """
     import pandas as pd
 
-    from .report import rich_table, unweighted_note
+    from .report import coverage_note, rich_table, unweighted_note
 
     res = _review(method, review, as_of, incumbents, store_path)
     stats = res.stats()
     mix = res.industry_mix()
+    c = stats["concentration"]
+    conc = pd.DataFrame([{**c, "unweighted_codes": " ".join(c.get("unweighted_codes", []))}])
+    tables = {"industry_mix": mix, "concentration": conc, "coverage": pd.DataFrame([stats["coverage"]])}
 
     def render(con: Any) -> None:
         for line in _header_lines(res):
             con.print(line, highlight=False)
         con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
-        c = stats["concentration"]
-        conc = pd.DataFrame([{k: v for k, v in c.items() if k != "unweighted_codes"}])
-        con.print(rich_table(conc, "Concentration (of the weighted constituents)"))
+        con.print(rich_table(conc.drop(columns=["unweighted_codes"]), "Concentration (of the weighted constituents)"))
         if c["unweighted_count"]:
             con.print(f"{unweighted_note(c)}", highlight=False)
-        cov = pd.DataFrame([stats["coverage"]])
-        con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
+        con.print(rich_table(tables["coverage"], "Coverage of the board (total market cap at the cutoff)"))
+        if coverage_note(stats["coverage"]):
+            con.print(coverage_note(stats["coverage"]), highlight=False)
 
-    _emit(mix, fmt, output, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
+    out = None if output is None else Path(output)
+    if fmt in ("csv", "parquet") and out is not None and (out.is_dir() or output.endswith(("/", "\\"))):
+        out.mkdir(parents=True, exist_ok=True)
+        for name, df in tables.items():
+            _emit(df, fmt, out / f"{name}.{fmt}", synthetic=res.synthetic)
+            click.echo(f"wrote {out / f'{name}.{fmt}'}", err=True)
+        return
+    if out is not None and out.is_dir():
+        raise IndexReconError(f"{out} is a folder: give a file name, or --format csv/parquet for one file per table")
+    if fmt == "csv":
+        blocks = [f"{name}\n{label_synthetic(df, res.synthetic).to_csv(index=False, lineterminator=chr(10))}"
+                  for name, df in tables.items()]
+        _write_text("\n".join(blocks), out)
+        return
+    _emit(mix, fmt, out, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
 
 
 @main.command("explain")
@@ -372,6 +407,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
             f"{cmp['official_count']}; weight distance {100 * cmp['weight_distance']:.2f}%",
             highlight=False,
         )
+        con.print(f"(weight distance: {WEIGHT_DISTANCE}; weights in %)", highlight=False)
         for key, title in (("missing", "In the official list, not rebuilt"), ("extra", "Rebuilt, not official")):
             if cmp[key]:
                 con.print(rich_table(pd.DataFrame(cmp[key]), title))

@@ -17,10 +17,19 @@ def metric_words(name: str) -> str:
     return DERIVED_METRICS.get(name, name)
 
 
+def index_label(title: str, index_code: str | None, provider: str | None = None) -> str:
+    """'ChiNext Index (399006, CNI)'; a custom design without a code or provider is just its
+    title, never '(None)' or '(custom, custom)'."""
+    parts = [p for p in (index_code, provider) if p and p != "custom"]
+    return f"{title} ({', '.join(parts)})" if parts else title
+
+
 def describe_methodology(m: Methodology) -> str:
     """The methodology in plain words, rule by rule."""
     u, s, w, sch = m.universe, m.selection, m.weighting, m.schedule
-    lines = [f"{m.title} ({m.index_code or 'custom'}, {m.provider}) — methodology '{m.name}'"]
+    kind = "methodology" if m.index_code else "custom methodology"
+    code = "" if m.index_code else " (no official index code)"
+    lines = [f"{index_label(m.title, m.index_code, m.provider)} — {kind} '{m.name}'{code}"]
     if m.description:
         lines.append(f"  {m.description}")
     if m.base_date:
@@ -103,7 +112,8 @@ def _nth(n: int) -> str:
     return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}[n]
 
 
-PERCENT_COLUMNS = frozenset({"weight", "share_of_companies", "share_of_market_cap", "top1", "top5", "top10"})
+PERCENT_COLUMNS = frozenset({"weight", "official_weight", "share_of_companies", "share_of_market_cap",
+                             "top1", "top5", "top10"})
 
 
 def unit(col: str) -> str:
@@ -136,6 +146,15 @@ def unweighted_note(conc: dict[str, Any]) -> str:
     shown = ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
     return (f"{conc['unweighted_count']} of {conc['count']} constituents have no weight (no price or "
             f"shares at the cutoff) and are left out of the concentration figures" + (f": {shown}" if shown else ""))
+
+
+def coverage_note(cov: dict[str, Any]) -> str:
+    """The line under the coverage figures saying how many board stocks they leave out."""
+    n = cov.get("board_stocks_without_cap") or 0
+    if not n:
+        return ""
+    return (f"{n} board stock(s) have no share data at the cutoff (no market cap) and are left out of "
+            f"the coverage: board_stocks counts the other {cov['board_stocks']}")
 
 
 def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:

@@ -391,3 +391,29 @@ def test_charts_fall_back_to_an_installed_cjk_font() -> None:
 def test_ci_installs_a_cjk_font_with_chromium() -> None:
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert re.search(r"apt-get install[^\n]*chromium fonts-noto-cjk", ci)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 140, 200])
+def test_fitted_table_never_exceeds_the_width_nor_cuts_a_kept_cell(width: int) -> None:
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from indexrecon.termtable import TextTable
+
+    keys = ["rank", "code", "name", "industry", "avg_total_cap", "weight", "reason"]
+    rows = [[str(i), f"300{i:03d}", f"演示电力{i}", "Agriculture, Forestry, Animal Husbandry & Fishery",
+             f"{1234.5 * i:,.1f}", f"{10 / i:.2f}%", f"rank {i}, retained (incumbent within 120)"]
+            for i in range(1, 30)]
+    t = TextTable(keys, keys, [True, False, False, False, True, True, False], rows)
+    con = Console(file=io.StringIO(), force_terminal=True, width=width, color_system=None)
+    con.print(t)
+    out = con.file.getvalue()
+    assert all(cell_len(line) <= width for line in out.splitlines())
+    for r in rows:  # rank, code and weight of every row whole, on one line
+        assert re.search(rf"│\s*{r[0]} │ {r[1]} │(.*│)?\s*{re.escape(r[5])} │", out)
+    shown = [k for k in keys if k not in t.dropped]
+    # what gives way first: wide text, then numbers, then the name, the reason last
+    order = ["industry", "avg_total_cap", "name", "reason"]
+    assert set(t.dropped) == set(order[:len(t.dropped)])
+    if width >= 140:
+        assert shown == keys

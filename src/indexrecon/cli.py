@@ -438,7 +438,7 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
         con.print(f"store {store.path}: {store.label}", highlight=False)
         df = pd.DataFrame(findings)
         df["examples"] = df["examples"].map(lambda xs: ", ".join(xs))
-        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]]))
+        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]], keep={"check"}))
 
     _emit(None, fmt, None, {"store": str(store.path), "findings": findings}, render)
     if strict and any(f["severity"] == "error" and f["count"] for f in findings):

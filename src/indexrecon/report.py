@@ -157,11 +157,13 @@ def coverage_note(cov: dict[str, Any]) -> str:
             f"the coverage: board_stocks counts the other {cov['board_stocks']}")
 
 
-def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:
+def rich_table(df: Any, title: str | None = None, caption: str | None = None,
+               keep: frozenset[str] | set[str] = frozenset()) -> Any:
     """A terminal table of a DataFrame or a results `Table`, numbers right-aligned and
-    scaled (see `termtable`: fitted to a terminal, plain when piped)."""
+    scaled (see `termtable`: fitted to a terminal, plain when piped); `keep` names columns,
+    besides rank, code and weight, that a narrow terminal must not leave out."""
     from .results import NUMERIC_TYPES, Table
-    from .termtable import TextTable
+    from .termtable import KEEP, TextTable
 
     if isinstance(df, Table):
         cols, rows = list(df.columns), df.rows
@@ -173,4 +175,4 @@ def rich_table(df: Any, title: str | None = None, caption: str | None = None) ->
         numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in cols]
     headers = [c + (f" ({unit(c)})" if unit(c) == "100m CNY" else "") for c in cols]
     cells = [[fmt_value(c, v) for c, v in zip(cols, row, strict=True)] for row in rows]
-    return TextTable(cols, headers, numeric, cells, title=title, caption=caption)
+    return TextTable(cols, headers, numeric, cells, title=title, caption=caption, keep=KEEP | set(keep))

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from .cli_common import label_synthetic, output_console, store_option
+from .cli_common import label_synthetic, output_console, refuse_overwrite, store_option, writing
 from .errors import IndexReconError
 from .jsonout import dumps
 
@@ -66,7 +66,8 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
 
 
 def _stats_table(stats: dict[str, Any], title: str) -> Any:
@@ -128,6 +129,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     """
     from .calculation import track
 
+    refuse_overwrite(output, store_path=store_path, methods=[method])
     store = _open(store_path)
     res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
                 share_changes=share_changes)  # type: ignore[arg-type]
@@ -198,6 +200,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
 
     from .backtesting import backtest
 
+    refuse_overwrite(output, store_path=store_path, methods=[method, against], incumbents=incumbents)
     store = _open(store_path)
     if workers <= 0:
         workers = min(4, os.cpu_count() or 1)

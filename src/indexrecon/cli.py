@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_common import ErrorGroup, label_synthetic, output_console
+from .cli_common import ErrorGroup, label_synthetic, output_console, refuse_overwrite, writing
 from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
 from .jsonout import dumps
@@ -105,7 +105,8 @@ def _emit(df: Any, fmt: str, out: Path | None,
     elif fmt == "parquet":
         if out is None:
             raise IndexReconError("--format parquet needs -o FILE")
-        (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
+        with writing(out):
+            (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
     else:
         with output_console(out) as con:
             render(con)
@@ -115,7 +116,8 @@ def _write_text(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -242,6 +244,7 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
     """
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
     cons = res.view("constituents")
 
@@ -272,6 +275,7 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
     from . import simulate_review
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     store = _open(store_path)
     with _working(f"simulating the {method} review…"):
         res = simulate_review(method, store, review, incumbents=incumbents)
@@ -316,6 +320,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 
     from .report import coverage_note, rich_table, unweighted_note
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
     stats = res.stats()
     mix = res.industry_mix()
@@ -394,6 +399,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     from .engine import run_review
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
         res = run_review(method, store, review, incumbents=incumbents)
@@ -489,6 +495,9 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
         raise IndexReconError("--backtest-end needs --backtest-start")
     bt_start, bt_end = _date(backtest_start), _date(backtest_end)
     m = load_methodology(method)
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
+    if output is not None and not output.parent.is_dir():  # as every -o: a missing folder is not created
+        raise IndexReconError(f"cannot write {output}: folder {output.parent} does not exist")
     store = _open(store_path)
     with _working(f"running the {m.name} review…") as step:
         if as_of is not None:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from .metrics import DERIVED_METRICS, METRICS
-from .schema import Methodology
+from .schema import Methodology, leaf_values
 from .store import BOARD_LABELS
 
 
@@ -25,7 +25,37 @@ def index_label(title: str, index_code: str | None, provider: str | None = None)
 
 
 def describe_methodology(m: Methodology) -> str:
-    """The methodology in plain words, rule by rule."""
+    """The methodology in plain words, rule by rule; then, for each dated version, the
+    sections of the rules in force from its date that differ from those before it."""
+    lines = _describe_rules(m)
+    if m.overrides:
+        mine = ", ".join(f"{k} = {v}" for k, v in leaf_values(m.overrides).items() if k != "name")
+        lines.append(f"Custom changes (they win over every dated version): {mine or 'name only'}")
+    prev = _sections(lines)
+    for v in m.versions:
+        rules = _describe_rules(m.for_date(v.effective_from))
+        now = _sections(rules)
+        lines.append(f"From {v.effective_from} ({v.note or 'rule changes'}), the rules in force:")
+        changed = [sec for head, sec in now.items() if prev.get(head) != sec and head != "title"]
+        lines += ["  " + ln for sec in changed for ln in sec] or ["  (no difference in the rules printed above)"]
+        lines += [f"  note: {w.split(': ', 1)[1]}" for w in m.override_warnings(v.effective_from)
+                  if f"from {v.effective_from} " in w]
+        prev = now
+    return "\n".join(lines)
+
+
+def _sections(lines: list[str]) -> dict[str, list[str]]:
+    """Description lines grouped by section (a line not indented starts one)."""
+    out: dict[str, list[str]] = {}
+    head = "title"
+    for ln in lines:
+        if not ln.startswith(" "):
+            head = ln.split(":", 1)[0]
+        out.setdefault(head, []).append(ln)
+    return out
+
+
+def _describe_rules(m: Methodology) -> list[str]:
     u, s, w, sch = m.universe, m.selection, m.weighting, m.schedule
     kind = "methodology" if m.index_code else "custom methodology"
     code = "" if m.index_code else " (no official index code)"
@@ -103,9 +133,7 @@ def describe_methodology(m: Methodology) -> str:
         after = f", then {e.trading_days_after} trading day(s) later" if e.trading_days_after else ""
         lines.append(f"Schedule: reviews in {months}; effective on the {_nth(e.nth)} {e.weekday} of the month{after}")
         lines.append(f"  - data cutoff: end of the month {sch.cutoff_months_before} months before the review")
-    for v in m.versions:
-        lines.append(f"From {v.effective_from}: {v.note or 'rule changes'} ({', '.join(v.changes)})")
-    return "\n".join(lines)
+    return lines
 
 
 def _nth(n: int) -> str:

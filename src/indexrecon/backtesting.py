@@ -344,7 +344,7 @@ def _summarise_warnings(items: list[str]) -> list[str]:
 
 def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataFrame:
     rows = []
-    for r in results:
+    for i, r in enumerate(results):
         adds = sorted(r.view("added").column("code"))
         dels = sorted(r.view("deleted").column("code"))
         rows.append({
@@ -357,7 +357,9 @@ def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataF
             "turnover": turnover.get(r.dates.review, float("nan")),
             "added": " ".join(adds),
             "deleted": " ".join(dels),
-            "incumbents": r.incumbents_source,
+            # a later review's incumbents are the list the backtest handed it
+            "incumbents": r.incumbents_source if i == 0 else
+            f"the previous review's {len(r.incumbents)} constituents",
         })
     return pd.DataFrame(rows)
 

@@ -153,10 +153,15 @@ def methodologies_cmd() -> None:
       indexrecon methodologies
     """
     from .loader import builtin_names, load_methodology
+    from .termtable import TextTable
 
+    rows = []
     for name in builtin_names():
         m = load_methodology(name)
-        click.echo(f"{name:<14} {m.index_code or '-':<8} {m.provider:<6} {m.title}")
+        rows.append([name, m.index_code or "-", m.provider, m.title])
+    cols = ["name", "index_code", "provider", "title"]
+    for line in TextTable(cols, cols, [False] * 4, rows).plain_lines():
+        click.echo(line)
 
 
 @main.command("show")
@@ -244,14 +249,20 @@ def _output_options(f: Any) -> Any:
     return f
 
 
+WEIGHT_DISTANCE = ("half the sum of the absolute differences between the official weights and ours "
+                   "(drifted to the official date) over every stock in either list: 0% is the same "
+                   "index, 100% shares nothing")
+
+
 def _header_lines(res: Any, to_file: Path | None = None) -> list[str]:
     """The header of a review's table; its warnings go to stderr (`cli_output`), and into the
     file too when the table is written `to_file`."""
     from .cli_output import header_warnings
+    from .report import index_label
 
     h = res.header()
     lines = [
-        f"{h['title']} ({h['index_code']}) review {h['review']}: data cutoff {h['data_cutoff']} "
+        f"{index_label(h['title'], h['index_code'])} review {h['review']}: data cutoff {h['data_cutoff']} "
         f"(window from {h['window_start']}), effective {h['effective_date']}",
         f"data: {h['data']}; incumbents: {h['incumbents']}",
     ]
@@ -334,39 +345,66 @@ def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int,
 @main.command("stats")
 @click.argument("method", shell_complete=_complete_method)
 @_review_options
-@_output_options
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(),
+              help="Write to FILE; with csv or parquet, a DIR (existing, or ending in /) gets one file per table.")
 @store_option
 def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
-              output: Path | None, store_path: Path | None) -> None:
+              output: str | None, store_path: Path | None) -> None:
     """Industry mix, concentration and coverage of the board at a review.
+
+    csv prints the three tables one after the other, each under a line naming it and
+    separated by an empty line (as a spreadsheet shows them); -o DIR writes
+    industry_mix.csv, concentration.csv and coverage.csv instead.
 
     \b
     Example:
       indexrecon stats chinext --review 2025-12
+      indexrecon stats chinext --review 2025-12 --format csv -o stats/
     """
     import pandas as pd
 
-    from .report import rich_table, unweighted_note
+    from .report import coverage_note, rich_table, unweighted_note
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
     finish_review(res, before_output=True)
     stats = res.stats()
     mix = res.industry_mix()
+    c = stats["concentration"]
+    conc = pd.DataFrame([{**c, "unweighted_codes": " ".join(c.get("unweighted_codes", []))}])
+    tables = {"industry_mix": mix, "concentration": conc, "coverage": pd.DataFrame([stats["coverage"]])}
 
     def render(con: Any) -> None:
         for line in _header_lines(res, output):
             con.print(line, highlight=False)
         con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
-        c = stats["concentration"]
-        conc = pd.DataFrame([{k: v for k, v in c.items() if k != "unweighted_codes"}])
-        con.print(rich_table(conc, "Concentration (of the weighted constituents)"))
+        con.print(rich_table(conc.drop(columns=["unweighted_codes"]), "Concentration (of the weighted constituents)"))
         if c["unweighted_count"]:
             con.print(f"{unweighted_note(c)}", highlight=False)
-        cov = pd.DataFrame([stats["coverage"]])
-        con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
+        con.print(rich_table(tables["coverage"], "Coverage of the board (total market cap at the cutoff)"))
+        if coverage_note(stats["coverage"]):
+            con.print(coverage_note(stats["coverage"]), highlight=False)
 
-    _emit(mix, fmt, output, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
+    out = None if output is None else Path(output)
+
+    def write() -> None:
+        if fmt in ("csv", "parquet") and out is not None and (out.is_dir() or str(output).endswith(("/", "\\"))):
+            out.mkdir(parents=True, exist_ok=True)
+            for name, df in tables.items():
+                _emit(df, fmt, out / f"{name}.{fmt}", synthetic=res.synthetic)
+                click.echo(f"wrote {out / f'{name}.{fmt}'}", err=True)
+            return
+        if out is not None and out.is_dir():
+            raise IndexReconError(f"{out} is a folder: give a file name, or --format csv/parquet for one file per table")
+        if fmt == "csv":
+            blocks = [f"{name}\n{label_synthetic(df, res.synthetic).to_csv(index=False, lineterminator=chr(10))}"
+                      for name, df in tables.items()]
+            _write_text("\n".join(blocks), out)
+            return
+        _emit(mix, fmt, out, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
+
+    write()
     finish_review(res, before_output=False)
 
 
@@ -429,6 +467,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
             f"{cmp['official_count']}; weight distance {100 * cmp['weight_distance']:.2f}%",
             highlight=False,
         )
+        con.print(f"(weight distance: {WEIGHT_DISTANCE}; weights in %)", highlight=False)
         for key, title in (("missing", "In the official list, not rebuilt"), ("extra", "Rebuilt, not official")):
             if cmp[key]:
                 con.print(rich_table(pd.DataFrame(cmp[key]), title))
@@ -464,7 +503,7 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
         con.print(f"store {store.path}: {store.label}", highlight=False)
         df = pd.DataFrame(findings)
         df["examples"] = df["examples"].map(lambda xs: ", ".join(xs))
-        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]]))
+        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]], keep={"check"}))
 
     _emit(None, fmt, None, {"store": str(store.path), "findings": findings}, render)
     if strict and any(f["severity"] == "error" and f["count"] for f in findings):

@@ -266,8 +266,10 @@ def resolve_incumbents(
                 )
         return _simulated_incumbents(m, ctx, rd, dep_inc)
     if isinstance(spec, (str, Path)):
-        return _read_codes_file(Path(spec)), f"file {spec}"
-    return sorted({str(c).zfill(6) for c in spec}), "given list"
+        codes = _read_codes_file(Path(spec))
+        return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} from the file {spec}"
+    codes = sorted({str(c).zfill(6) for c in spec})
+    return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} given by the caller"
 
 
 def _simulated_incumbents(

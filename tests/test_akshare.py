@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from indexrecon.errors import DataError, IndexReconError
-from indexrecon.sources.akshare_source import AkshareSource, ingest_akshare
+from indexrecon.sources.akshare_ingest import ingest_akshare
+from indexrecon.sources.akshare_source import AkshareSource
 from indexrecon.store import open_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "akshare"
@@ -129,6 +130,55 @@ class FakeAkshare:
         self._call("index_detail_hist_cni", symbol)
         return _read(f"index_detail_hist_cni_{symbol}", text_cols=("样本代码",))
 
+    # -- the datasets beyond bars
+
+    def stock_share_change_cninfo(
+        self, symbol: str = "002594", start_date: str = "20091227", end_date: str = "20241021"
+    ) -> pd.DataFrame:
+        self._call("stock_share_change_cninfo", symbol, start_date=start_date, end_date=end_date)
+        if not (FIXTURES / f"stock_share_change_cninfo_{symbol}.csv").exists():
+            raise KeyError("公告日期")  # akshare 1.19.5 on cninfo's empty records
+        df = _read(
+            f"stock_share_change_cninfo_{symbol}",
+            ("证券代码", "变动原因编码"),
+            ("公告日期", "变动日期"),
+        )
+        lo, hi = pd.Timestamp(start_date).date(), pd.Timestamp(end_date).date()
+        return df[(df["变动日期"] >= lo) & (df["变动日期"] <= hi)].reset_index(drop=True)
+
+    def stock_value_em(self, symbol: str = "300766") -> pd.DataFrame:
+        self._call("stock_value_em", symbol)
+        if not (FIXTURES / f"stock_value_em_{symbol}.csv").exists():
+            raise TypeError("'NoneType' object is not subscriptable")
+        return _read(f"stock_value_em_{symbol}", date_cols=("数据日期",))
+
+    def stock_info_sh_delist(self, symbol: str = "全部") -> pd.DataFrame:
+        self._call("stock_info_sh_delist", symbol)
+        return _read("stock_info_sh_delist", ("公司代码",), ("上市日期", "暂停上市日期"))
+
+    def stock_info_sz_delist(self, symbol: str = "终止上市公司") -> pd.DataFrame:
+        self._call("stock_info_sz_delist", symbol)
+        return _read("stock_info_sz_delist", ("证券代码",), ("上市日期", "终止上市日期"))
+
+    def stock_tfp_em(self, date: str = "20240426") -> pd.DataFrame:
+        self._call("stock_tfp_em", date)
+        if not (FIXTURES / f"stock_tfp_em_{date}.csv").exists():
+            raise TypeError("'NoneType' object is not subscriptable")
+        return _read(
+            f"stock_tfp_em_{date}", ("代码",), ("停牌时间", "停牌截止时间", "预计复牌时间")
+        )
+
+    def stock_info_sz_change_name(self, symbol: str = "全称变更") -> pd.DataFrame:
+        self._call("stock_info_sz_change_name", symbol)
+        return _read(f"stock_info_sz_change_name_{symbol}", ("证券代码",), ("变更日期",))
+
+    def stock_fhps_em(self, date: str = "20231231") -> pd.DataFrame:
+        self._call("stock_fhps_em", date)
+        if not (FIXTURES / f"stock_fhps_em_{date}.csv").exists():
+            raise TypeError("'NoneType' object is not subscriptable")
+        dates = ("预案公告日", "股权登记日", "除权除息日", "最新公告日期")
+        return _read(f"stock_fhps_em_{date}", ("代码",), dates)
+
 
 def q(store, sql: str) -> list[tuple]:
     return store.con.execute(sql).fetchall()
@@ -165,17 +215,31 @@ def test_full_ingest(store) -> None:
     api = FakeAkshare()
     s = _ingest(store, api)
     assert not s.failures, s.failures
-    # universe: five stocks + the ST sample; the B share is ignored
+    # universe: five stocks + the ST sample, and the delisted A shares (not the B share)
     secs = {
         r[0]: r[1:]
         for r in q(store, "SELECT code, exchange, board, name, list_date FROM securities")
     }
-    assert set(secs) == {*CODES, "000004"}
+    assert set(secs) == {*CODES, "000004", "600001", "603999", "000003", "300999"}
+    assert q(
+        store, "SELECT code, delist_date FROM securities WHERE delist_date IS NOT NULL ORDER BY 1"
+    ) == [
+        ("000003", D(2002, 6, 14)),
+        ("300999", D(2024, 10, 25)),
+        ("600001", D(2009, 12, 29)),
+        ("603999", D(2024, 11, 4)),
+    ]
     assert secs["300750"] == ("SZ", "chinext", "宁德时代", D(2018, 6, 11))
     assert secs["600519"] == ("SH", "sh_main", "贵州茅台", D(2001, 8, 27))
     assert secs["688981"][:2] == ("SH", "star") and secs["920799"][:2] == ("BJ", "bse")
     # bars: lots x 100 -> shares, amount CNY, raw prices
-    assert store.row_count("bars") == 15 * 5
+    # bars of the listed stocks, and of 603999 until it left (300999: none to be had)
+    assert q(store, "SELECT code, count(*), max(date) FROM bars GROUP BY 1 ORDER BY 1")[-3:] == [
+        ("603999", 10, D(2024, 11, 1)),
+        ("688981", 15, END),
+        ("920799", 15, END),
+    ]
+    assert store.row_count("bars") == 15 * 5 + 10
     bar = q(
         store,
         "SELECT open, high, low, close, amount, volume FROM bars "
@@ -184,6 +248,7 @@ def test_full_ingest(store) -> None:
     assert bar == [(246.99, 250.5, 244.0, 245.98, 6286268416.0, 25500300)]
     hist = [kw for name, kw in api.calls if name == "stock_zh_a_hist"]
     assert {kw["start_date"] for kw in hist} == {"20241021"}
+    assert {kw["end_date"] for kw in hist if kw["symbol"] == "603999"} == {"20241104"}
     assert store.row_count("calendar") == 15
     # shares in shares, float = listed A shares
     sh = q(
@@ -192,6 +257,41 @@ def test_full_ingest(store) -> None:
         "ORDER BY effective_date DESC LIMIT 1",
     )
     assert sh == [(1255120000.0, 1129608000.0)]
+    # eastmoney's and cninfo's change points merged (10k shares -> shares); a_shares is the
+    # A-share total: all of Moutai's capital, SMIC's without its H shares (the correction
+    # announced later wins)
+    assert q(
+        store,
+        "SELECT effective_date, total_shares, a_shares, float_shares, source FROM shares "
+        "WHERE code = '600519' AND effective_date >= '2015-01-01' ORDER BY 1",
+    ) == [
+        (D(2015, 7, 17), 1256200000.0, 1256200000.0, 1130580000.0, "akshare:stock_zh_a_gbjg_em"),
+        (
+            D(2024, 10, 28),
+            1255120000.0,
+            1255120000.0,
+            1129608000.0,
+            "akshare:stock_share_change_cninfo",
+        ),
+        (D(2025, 4, 3), 1255120000.0, 1255120000.0, 1129608000.0, "akshare:stock_zh_a_gbjg_em"),
+    ]
+    assert q(
+        store,
+        "SELECT effective_date, total_shares, a_shares, float_shares FROM shares "
+        "WHERE code = '688981' ORDER BY 1",
+    ) == [
+        (D(2023, 12, 31), 7946941600.0, 1985673100.0, 1985673100.0),
+        (D(2024, 9, 30), 7976379500.0, 1989578200.0, 1989578200.0),
+    ]
+    assert q(store, "SELECT count(free_float_shares) FROM shares") == [(0,)]
+    assert any("free_float_shares stays empty" in n for n in s.notes)
+    # valuation: PE (TTM) and PB of the range's days
+    assert q(
+        store, "SELECT count(*), min(date), max(date) FROM valuation WHERE code = '600519'"
+    ) == [(15, START, END)]
+    assert q(
+        store, "SELECT pe_ttm, pb FROM valuation WHERE code = '300750' AND date = '2024-10-31'"
+    ) == [(pytest.approx(245.98 / 11.03, abs=1e-4), pytest.approx(245.98 / 52.92, abs=1e-4))]
     # dividends per share from per-10-shares, implemented ones only
     assert q(
         store, "SELECT code, ex_date, cash_per_share FROM dividends ORDER BY code, ex_date"
@@ -209,8 +309,18 @@ def test_full_ingest(store) -> None:
     assert ind == [("000001", D(2021, 7, 30), None, "480000", "银行", "480300", "480301")]
     assert q(store, "SELECT count(*) FROM industry WHERE code = '302132'") == [(0,)]
     assert any("ended before SW2021" in n for n in s.notes)
-    # ST: today's board, only for the universe
-    assert q(store, "SELECT * FROM status") == [("000004", TODAY, None, "*ST")]
+    # dividends came market-wide, one call per report period
+    periods = [kw["symbol"] for name, kw in api.calls if name == "stock_fhps_em"]
+    assert periods == ["20230630", "20230930", "20231231", "20240331", "20240630", "20240930"]
+    assert not [c for c in api.calls if c[0] == "stock_fhps_detail_em"]
+    # status: ST history from Shenzhen's name changes (today's board agrees), a two-day
+    # suspension (the intraday halt of 688981 is not one)
+    assert q(store, "SELECT * FROM status ORDER BY code, start_date") == [
+        ("000004", D(2023, 5, 4), D(2024, 4, 29), "ST"),
+        ("000004", D(2024, 4, 30), None, "*ST"),
+        ("000004", D(2024, 10, 28), D(2024, 10, 29), "suspended"),
+    ]
+    assert len([c for c in api.calls if c[0] == "stock_tfp_em"]) == 15
     # official weights as fractions
     w = dict(q(store, "SELECT code, weight FROM official_weights WHERE index_code = '000300'"))
     assert w["300750"] == pytest.approx(0.03397)
@@ -338,12 +448,12 @@ def test_timeouts_are_passed_and_stalled_calls_give_up() -> None:
 
 def test_a_stock_without_dividends_is_no_rows_not_a_failure(store) -> None:
     # 300750 has no fixture: the fake raises akshare's TypeError on result null
-    s = _ingest(store, FakeAkshare(), datasets=["securities", "dividends"])
+    s = _ingest(store, FakeAkshare(), datasets=["securities", "dividends"], dividends_by="stock")
     assert not s.failures, s.failures
     assert q(store, "SELECT DISTINCT code FROM dividends ORDER BY 1") == [("000001",), ("600519",)]
-    assert q(
-        store, "SELECT count(*) FROM ingest_log WHERE item LIKE 'dividends 300750 %'"
-    ) == [(1,)]  # logged as loaded with no rows: not fetched again on the next run
+    assert q(store, "SELECT count(*) FROM ingest_log WHERE item LIKE 'dividends 300750 %'") == [
+        (1,)
+    ]  # logged as loaded with no rows: not fetched again on the next run
 
 
 def test_a_changed_signature_is_named_and_not_retried() -> None:
@@ -362,7 +472,9 @@ def test_one_exchange_down_leaves_the_others(store) -> None:
     api = FakeAkshare(fail={("stock_info_sz_name_code", "A股列表"): -1})
     s = _ingest(store, api, datasets=["securities", "bars"], max_retries=0)
     assert q(store, "SELECT code FROM securities ORDER BY 1") == [
-        ("600519",), ("688981",), ("920799",)
+        ("600519",),
+        ("688981",),
+        ("920799",),
     ]
     assert any(
         "SZ list stock_info_sz_name_code(symbol='A股列表') failed, so sz_main and chinext are "
@@ -390,10 +502,14 @@ def test_exchange_lists_are_called_as_stock_info_a_code_name_calls_them(store) -
 
     tree = ast.parse(insp.getsource(insp.unwrap(ak.stock_info_a_code_name)))
     theirs = [
-        (node.func.id, tuple(ast.literal_eval(a) for a in node.args),
-         {k.arg: ast.literal_eval(k.value) for k in node.keywords})
+        (
+            node.func.id,
+            tuple(ast.literal_eval(a) for a in node.args),
+            {k.arg: ast.literal_eval(k.value) for k in node.keywords},
+        )
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
         and node.func.id.startswith("stock_info_")
     ]
     assert sorted(theirs, key=repr) == sorted(made, key=repr)
@@ -482,7 +598,13 @@ def test_cni_history_keeps_the_last_snapshot_of_each_month_up_to_end() -> None:
     src = AkshareSource(TwoInAMonth(), min_interval=0)
     w = src.index_weights("399006", D(2025, 2, 28))
     days = sorted({d.date() for d in w["trade_date"]})
-    assert days == [D(2024, 9, 30), D(2024, 10, 31), D(2024, 11, 29), D(2025, 1, 27), D(2025, 2, 28)]
+    assert days == [
+        D(2024, 9, 30),
+        D(2024, 10, 31),
+        D(2024, 11, 29),
+        D(2025, 1, 27),
+        D(2025, 2, 28),
+    ]
     assert w[w["trade_date"] == "2025-01-27"].set_index("code")["weight"].to_dict() == {
         "300059": pytest.approx(0.089573),
         "300750": pytest.approx(0.206509),
@@ -517,8 +639,10 @@ def _columns_in_source(fn: Any, how: str) -> list[str]:
     tree = ast.parse(inspect.getsource(inspect.unwrap(fn)))
 
     def strings(node: ast.AST) -> list[str] | None:
-        if isinstance(node, ast.List) and node.elts and all(
-            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
+        if (
+            isinstance(node, ast.List)
+            and node.elts
+            and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts)
         ):
             return [e.value for e in node.elts]  # type: ignore[attr-defined]
         return None
@@ -606,9 +730,7 @@ def test_the_fake_has_the_installed_signatures() -> None:
             continue
         ours = list(inspect.signature(method).parameters.values())[1:]
         theirs = list(inspect.signature(getattr(ak, name)).parameters.values())
-        assert [(p.name, p.default) for p in ours] == [
-            (p.name, p.default) for p in theirs
-        ], name
+        assert [(p.name, p.default) for p in ours] == [(p.name, p.default) for p in theirs], name
 
 
 def test_stored_columns_match_the_installed_source() -> None:
@@ -642,3 +764,35 @@ def test_fixtures_have_the_installed_functions_columns(every_call: list) -> None
         seen.add(name)
     called = {name for name, _, _ in every_call}
     assert called <= seen, f"no recorded response of {sorted(called - seen)}"
+
+
+def test_suspensions_resume_and_merge_into_one_spell(store) -> None:
+    ds = ["calendar", "securities", "suspensions"]
+    _ingest(store, FakeAkshare(), end=D(2024, 10, 28), datasets=ds)
+    assert q(store, "SELECT * FROM status") == [
+        ("000004", D(2024, 10, 28), D(2024, 10, 28), "suspended")
+    ]
+    api = FakeAkshare()
+    _ingest(store, api, datasets=ds)
+    days = [kw["symbol"] for name, kw in api.calls if name == "stock_tfp_em"]
+    assert days[0] == "20241029" and len(days) == 9  # the days done before are not asked again
+    assert q(store, "SELECT * FROM status") == [
+        ("000004", D(2024, 10, 28), D(2024, 10, 29), "suspended")
+    ]
+
+
+def test_valuation_checks_the_stores_share_counts(store) -> None:
+    class Diluted(FakeAkshare):
+        def stock_value_em(self, symbol: str = "300766") -> pd.DataFrame:
+            df = super().stock_value_em(symbol)
+            df["总股本"] = df["总股本"] * 1.2
+            return df
+
+    s = _ingest(store, Diluted(), datasets=["securities", "shares", "valuation"])
+    off = [w for w in s.warnings if "total shares differ by more than 1%" in w]
+    assert (
+        off
+        and "for 2 of 2 stocks" in off[0]
+        and "600519 (1,255,120,000 vs 1,507,440,000 on 2024-11-08)" in off[0]
+    )
+    assert not _ingest(store, FakeAkshare(), datasets=["valuation"], force=True).warnings

@@ -213,7 +213,8 @@ def ingest_akshare_cmd(
       indexrecon ingest akshare --boards chinext --start 2024-01-01 --store data/ak.duckdb
       indexrecon ingest akshare --codes 300750,600519 --datasets bars --min-interval 1
     """
-    from .sources.akshare_source import DATASETS, ingest_akshare, require_akshare
+    from .sources.akshare_ingest import ingest_akshare
+    from .sources.akshare_source import DATASETS, require_akshare
 
     require_akshare()  # before creating a store it could not fill
     end_day = _date(end, "--end") or dt.date.today()

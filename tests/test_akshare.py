@@ -283,6 +283,9 @@ def test_full_ingest(store) -> None:
         (D(2023, 12, 31), 7946941600.0, 1985673100.0, 1985673100.0),
         (D(2024, 9, 30), 7976379500.0, 1989578200.0, 1989578200.0),
     ]
+    # eastmoney reads a bare code by its first digit (920799 as Shanghai): the suffix is sent
+    gbjg = {kw["symbol"] for name, kw in api.calls if name == "stock_zh_a_gbjg_em"}
+    assert {"920799.BJ", "688981.SH", "300750.SZ"} <= gbjg
     assert q(store, "SELECT count(free_float_shares) FROM shares") == [(0,)]
     assert any("free_float_shares stays empty" in n for n in s.notes)
     # valuation: PE (TTM) and PB of the range's days
@@ -796,3 +799,49 @@ def test_valuation_checks_the_stores_share_counts(store) -> None:
         and "600519 (1,255,120,000 vs 1,507,440,000 on 2024-11-08)" in off[0]
     )
     assert not _ingest(store, FakeAkshare(), datasets=["valuation"], force=True).warnings
+
+
+def test_dry_run_counts_the_calls_a_run_makes(store) -> None:
+    from indexrecon.sources.akshare_plan import plan_akshare
+    from indexrecon.sources.akshare_source import DATASETS
+
+    _ingest(store, FakeAkshare(), datasets=["calendar"])
+    plan = plan_akshare(
+        store, START, END, None, CODES, DATASETS, ["000300", "399006"], None, 0.5, TODAY
+    )
+    src = AkshareSource(FakeAkshare(), min_interval=0, backoff=0)
+    s = _ingest(store, None, codes=CODES, indices=["000300", "399006"], source=src)
+    assert not s.failures, s.failures
+    ran = src.stats.calls
+    planned = {r.function.split("(")[0]: 0 for r in plan.rows}
+    for r in plan.rows:
+        planned[r.function.split("(")[0]] += r.calls
+    assert planned == ran
+    assert plan.calls == src.calls and plan.seconds == pytest.approx(0.5 * src.calls)
+    assert "at least" in str(plan) and "5 stocks, from --codes" in str(plan)
+    # a second plan sees what the store has: bars through END, shares of today, days done
+    again = plan_akshare(
+        store, START, END, None, CODES, DATASETS, ["000300", "399006"], None, 0.5, TODAY
+    )
+    left = {r.function: r.calls for r in again.rows}
+    assert left["stock_zh_a_hist"] == 0 and left["stock_tfp_em"] == 0
+    assert left["stock_zh_a_gbjg_em"] == 0
+
+
+def test_dry_run_command_needs_no_akshare_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from indexrecon.ingest_cli import ingest
+
+    monkeypatch.setitem(sys.modules, "akshare", None)
+    path = tmp_path / "none.duckdb"
+    args = ["akshare", "--start", "2024-01-01", "--end", "2024-12-31", "--dry-run"]
+    res = CliRunner().invoke(ingest, [*args, "--store", str(path), "--boards", "chinext"])
+    assert res.exit_code == 0, res.output
+    assert "stock_zh_a_hist" in res.output and "stock_fhps_em" in res.output
+    assert "1,390 stocks, from approximate board sizes" in res.output
+    assert not path.exists()
+    res = CliRunner().invoke(ingest, [*args, "--dividends-by", "stock", "--datasets", "dividends"])
+    assert res.exit_code == 0 and "stock_fhps_detail_em" in res.output

@@ -199,7 +199,8 @@ def store(tmp_path: Path):
 
 def test_importing_indexrecon_does_not_import_akshare() -> None:
     code = (
-        "import sys, indexrecon, indexrecon.ingest_cli, indexrecon.sources.akshare_source\n"
+        "import sys, indexrecon, indexrecon.ingest_cli, indexrecon.sources.akshare_ingest\n"
+        "import indexrecon.sources.akshare_plan\n"
         "assert 'akshare' not in sys.modules, 'akshare imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,28 +1,25 @@
-"""The online path: fetch the universe from akshare into the store.
+"""The online path: akshare's outputs converted to the store's tables and units.
 
 akshare is optional (``pip install 'indexrecon[online]'``) and imported only when a call is
-made. Every call goes through one rate limiter (a minimum interval between calls) and is
-retried with exponential backoff. Bars are incremental (only dates after the store's last
-bar of the code), each stock's data is written in its own transaction and logged in
-``ingest_log``, and one failing stock is reported without losing the others, so a rerun
-resumes where the last one stopped.
-
-akshare functions used (names, parameters and output columns as in akshare's source):
+made; calls go through ``akshare_api.AkshareClient`` (signature check, timeouts, rate limit,
+retry budget), the run through ``akshare_ingest.ingest_akshare``. Functions used here
+(output columns and units: ``akshare_api.COLUMNS``; the others in ``akshare_more``):
 
 * ``tool_trade_date_hist_sina()`` -> ``trade_date``
-* ``stock_info_a_code_name()`` -> ``code``, ``name``
-* ``stock_info_sz_name_code("A股列表")`` -> ``A股代码``, ``A股上市日期``, ...;
-  ``stock_info_sh_name_code("主板A股" | "科创板")`` -> ``证券代码``, ``上市日期``, ...;
-  ``stock_info_bj_name_code()`` -> ``证券代码``, ``上市日期``, ...
-* ``stock_zh_a_hist(symbol, period="daily", start_date, end_date, adjust="")`` ->
+* ``stock_info_sh_name_code(symbol="主板A股" | "科创板")``, ``stock_info_sz_name_code(
+  symbol="A股列表")``, ``stock_info_bj_name_code()``: the exchanges' lists (codes, names,
+  listing days), called as ``stock_info_a_code_name`` calls them
+* ``stock_zh_a_hist(symbol, period="daily", start_date, end_date, adjust="", timeout)`` ->
   ``日期, 股票代码, 开盘, 收盘, 最高, 最低, 成交量`` (lots of 100), ``成交额`` (CNY), ...
-* ``stock_zh_a_gbjg_em(symbol="600519.SH")`` -> ``变更日期, 总股本, 已上市流通A股`` (shares)
+* ``stock_zh_a_gbjg_em(symbol="600519.SH")`` -> ``变更日期, 总股本, 流通受限股份,
+  已上市流通A股`` (shares; the suffix is required: a bare 920799 is read as Shanghai)
 * ``stock_fhps_detail_em(symbol)`` -> ``除权除息日``, ``现金分红-现金分红比例`` (CNY per 10)
 * ``stock_industry_clf_hist_sw()`` -> ``symbol, start_date, industry_code, update_time``
 * ``stock_zh_a_st_em()`` -> ``代码, 名称, ...`` (today's risk-warning board)
-* ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent)
+* ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent; only
+  the latest file, whatever month is wanted)
 * ``index_detail_hist_cni(symbol)`` -> ``日期, 样本代码, 样本简称, 所属行业, 总市值, 权重``
-  (the whole monthly history; 权重 in percent)
+  (the whole monthly history; 权重 in percent; no ``date`` since akshare 1.18.10)
 """
 
 from __future__ import annotations

@@ -846,3 +846,129 @@ def test_dry_run_command_needs_no_akshare_and_writes_nothing(
     assert not path.exists()
     res = CliRunner().invoke(ingest, [*args, "--dividends-by", "stock", "--datasets", "dividends"])
     assert res.exit_code == 0 and "stock_fhps_detail_em" in res.output
+
+
+class _Answer:
+    """A requests response carrying `payload` as JSON."""
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
+        self.text = str(payload)
+        self.content = b""
+        self.status_code = 200
+
+    def json(self) -> Any:
+        return self.payload
+
+
+@pytest.mark.parametrize(
+    ("module", "verb", "payload", "name", "kwargs"),
+    [
+        # eastmoney's answer for a stock without dividends
+        (
+            "stock_feature.stock_fhps_em",
+            "get",
+            {"result": None},
+            "stock_fhps_detail_em",
+            {"symbol": "300750"},
+        ),
+        # a report period nobody has reported yet
+        (
+            "stock_feature.stock_fhps_em",
+            "get",
+            {"result": {"pages": 0, "data": []}},
+            "stock_fhps_em",
+            {"date": "20991231"},
+        ),
+        # a day without suspensions
+        (
+            "stock_feature.stock_tfp_em",
+            "get",
+            {"result": {"pages": 0, "data": []}},
+            "stock_tfp_em",
+            {"date": "20241026"},
+        ),
+        (
+            "stock_feature.stock_value_em",
+            None,
+            {"result": None},
+            "stock_value_em",
+            {"symbol": "920799"},
+        ),
+        # cninfo without records for the stock
+        (
+            "stock.stock_share_changes_cninfo",
+            "post",
+            {"records": []},
+            "stock_share_change_cninfo",
+            {"symbol": "920799", "start_date": "19900101", "end_date": "20250127"},
+        ),
+    ],
+)
+def test_the_installed_akshare_answering_no_rows_is_no_rows(
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    verb: str | None,
+    payload: Any,
+    name: str,
+    kwargs: dict[str, Any],
+) -> None:
+    """The real functions, fed the sites' empty answers (no network), fail inside in the
+    ways NO_ROWS knows: the call gives an empty frame, not a failure or a retry."""
+    import importlib
+
+    _installed_akshare()
+    mod = importlib.import_module(f"akshare.{module}")
+    answer = _Answer(payload)
+    if verb is None:  # through akshare's own retrying helper
+        monkeypatch.setattr(mod, "make_request_with_retry_json", lambda *a, **k: payload)
+    else:
+        monkeypatch.setattr(mod.requests, verb, lambda *a, **k: answer)
+    src = AkshareSource(None, min_interval=0, backoff=0, max_retries=2)
+    assert src.call(name, **kwargs).empty
+    assert src.stats.retries == 0 and src.calls == 1
+
+
+def test_the_installed_akshare_parses_into_our_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    """eastmoney's raw answers (no network) through the real akshare functions, then our
+    conversion: volume lots -> shares, the A-share total from listed + restricted A."""
+    import importlib
+
+    _installed_akshare()
+    hist = importlib.import_module("akshare.stock_feature.stock_hist_em")
+    gbjg = importlib.import_module("akshare.stock_fundamental.stock_gbjg_em")
+    kline = "2024-10-31,246.99,245.98,250.5,244.0,255003,6286268416.0,2.6,-0.3,-0.74,0.6"
+    seen: dict[str, Any] = {}
+
+    def get(url: str, params: dict | None = None, **kw: Any) -> _Answer:
+        seen.setdefault(url.split("/")[2], []).append({**(params or {}), **kw})
+        if "kline" in url:
+            return _Answer({"data": {"klines": [kline]}})
+        row = {
+            "END_DATE": "2024-12-11 00:00:00",
+            "TOTAL_SHARES": 4403466458,
+            "LISTED_A_SHARES": 3891475050,
+            "LIMITED_A_SHARES": 511991408,
+            "FREE_SHARES": 3891475050,
+            "CHANGE_REASON": "定期报告",
+            "LIMITED_OTHARS": None,
+            "LIMITED_DOMESTIC_NOSTATE": None,
+            "LIMITED_DOMESTIC_NATURAL": None,
+        }
+        return _Answer({"result": {"pages": 1, "data": [row]}})
+
+    monkeypatch.setattr(hist.requests, "get", get)
+    monkeypatch.setattr(gbjg.requests, "get", get)
+    src = AkshareSource(None, min_interval=0, timeout=9)
+    bars = src.bars("300750", D(2024, 10, 31), D(2024, 10, 31))
+    assert bars.iloc[0][["close", "amount", "volume"]].tolist() == [245.98, 6286268416.0, 25500300]
+    assert seen["push2his.eastmoney.com"][0]["timeout"] == 9  # our timeout reached requests
+    shares = src.shares("300750", "SZ")
+    assert shares.iloc[0][["total_shares", "float_shares", "a_shares"]].tolist() == [
+        4403466458,
+        3891475050,
+        4403466458,
+    ]
+    assert 'SECUCODE="300750.SZ"' in seen["datacenter.eastmoney.com"][0]["filter"]
+    # why the suffix is sent: a bare Beijing code is taken for Shanghai
+    assert gbjg._normalize_em_secu_code("920799") == "920799.SH"

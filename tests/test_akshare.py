@@ -86,6 +86,7 @@ class FakeAkshare:
             start_date=start_date,
             end_date=end_date,
             adjust=adjust,
+            timeout=timeout,
         )
         assert period == "daily" and adjust == ""
         df = _read(f"stock_zh_a_hist_{symbol}", ("股票代码",), ("日期",))
@@ -972,3 +973,41 @@ def test_the_installed_akshare_parses_into_our_units(monkeypatch: pytest.MonkeyP
     assert 'SECUCODE="300750.SZ"' in seen["datacenter.eastmoney.com"][0]["filter"]
     # why the suffix is sent: a bare Beijing code is taken for Shanghai
     assert gbjg._normalize_em_secu_code("920799") == "920799.SH"
+
+
+def test_cli_run_names_failed_items_and_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    import indexrecon.sources.akshare_source as ak_source
+    from indexrecon.ingest_cli import ingest
+
+    fake = FakeAkshare(fail={("stock_zh_a_hist", "600519"): -1})
+    monkeypatch.setattr(ak_source, "require_akshare", lambda: fake)
+    args = [
+        "akshare",
+        "--start",
+        "2024-10-21",
+        "--end",
+        "2024-11-08",
+        "--datasets",
+        "securities,bars",
+        "--min-interval",
+        "0",
+        "--retries",
+        "1",
+        "--timeout",
+        "5",
+        "--store",
+        str(tmp_path / "cli.duckdb"),
+    ]
+    res = CliRunner().invoke(ingest, args)
+    assert res.exit_code == 0, res.output
+    assert "FAILED: 600519 bars" in res.stdout
+    assert "resume: rerun the same command" in res.stderr and "--codes 600519" in res.stderr
+    hist = [kw for name, kw in fake.calls if name == "stock_zh_a_hist"]
+    assert {kw["timeout"] for kw in hist} == {5.0}
+    fake.fail.clear()
+    res = CliRunner().invoke(ingest, args)
+    assert res.exit_code == 0 and "FAILED" not in res.output and "resume" not in res.output

@@ -154,12 +154,11 @@ def ingest_akshare(
     universe = _pick(src.securities(summary), boards, codes, summary)
     if "delisted" in datasets:
         step("delisted stocks", 0, 1)
-        gone = src.delisted(summary.warnings.append)
+        gone = _pick(src.delisted(summary.warnings.append), boards, codes, None)
         gone = gone[~gone["code"].isin(set(universe["code"]))]
         _write_securities(store, gone, f"delisted as of {today}", summary)
         # their history matters to reviews with a cutoff before they left
         gone = gone[gone["delist_date"] >= start]
-        gone = _pick(gone, boards, codes, None)
         summary.notes.append(
             f"{len(gone)} stocks delisted since {start} join the per-stock datasets "
             "(stock_info_sh_delist / stock_info_sz_delist; Beijing has no delisting list)"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from indexrecon.errors import DataError, IndexReconError
+from indexrecon.sources.akshare_api import COLUMNS as COLUMNS_OF
 from indexrecon.sources.akshare_ingest import ingest_akshare
 from indexrecon.sources.akshare_source import AkshareSource
 from indexrecon.store import open_store
@@ -1011,3 +1012,71 @@ def test_cli_run_names_failed_items_and_how_to_resume(
     fake.fail.clear()
     res = CliRunner().invoke(ingest, args)
     assert res.exit_code == 0 and "FAILED" not in res.output and "resume" not in res.output
+
+
+def test_the_installed_lists_download_once_for_both_call_forms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our universe, then akshare's stock_info_a_code_name: each exchange list is fetched
+    once (lru_cache keys on the call's form; a positional call would fetch it again)."""
+    import io
+    import json
+
+    ak = _installed_akshare()
+    info = __import__("akshare.stock.stock_info", fromlist=["requests"])
+    fetched: list[str] = []
+    sz = io.BytesIO()
+    pd.DataFrame(
+        [["创业板", 300750, "宁德时代", "2018-06-11", 1, 1, "C 制造业"]],
+        columns=list(COLUMNS_OF["stock_info_sz_name_code"]),
+    ).to_excel(sz, index=False)
+    bj_row = {f"k{i}": "" for i in range(48)}
+    bj_row.update(k0="20211115", k38="920799", k40="艾融软件")
+    bj_text = "x" + json.dumps([{"totalPages": 1, "content": [bj_row]}]) + ")"
+
+    class Answer(_Answer):
+        def __init__(self, payload: Any = None, content: bytes = b"", text: str = "") -> None:
+            super().__init__(payload)
+            self.content, self.text = content, text
+
+    def get(url: str, params: dict | None = None, **kw: Any) -> Answer:
+        if "szse" in url:
+            fetched.append("sz")
+            return Answer(content=sz.getvalue())
+        kind = (params or {}).get("STOCK_TYPE")
+        fetched.append(f"sh{kind}")
+        row = {
+            "A_STOCK_CODE": "688981" if kind == "8" else "600519",
+            "SEC_NAME_CN": "样例",
+            "SEC_NAME_FULL": "",
+            "COMPANY_ABBR": "",
+            "FULL_NAME": "",
+            "LIST_DATE": "20200716",
+        }
+        return Answer({"result": [row]})
+
+    def post(url: str, data: dict | None = None, **kw: Any) -> Answer:
+        fetched.append("bj")
+        return Answer(text=bj_text)
+
+    monkeypatch.setattr(info.requests, "get", get)
+    monkeypatch.setattr(info.requests, "post", post)
+    lists = [
+        ak.stock_info_sh_name_code,
+        ak.stock_info_sz_name_code,
+        ak.stock_info_bj_name_code,
+        ak.stock_info_a_code_name,
+    ]
+    for fn in lists:
+        fn.cache_clear()
+    try:
+        secs = AkshareSource(None, min_interval=0).securities()
+        assert sorted(secs["code"]) == ["300750", "600519", "688981", "920799"]
+        assert len(ak.stock_info_a_code_name()) == 4
+        # (Beijing: one request for the page count, one per page)
+        assert sorted(fetched) == ["bj", "bj", "sh1", "sh8", "sz"]
+        ak.stock_info_sh_name_code("主板A股")  # the positional form misses the cache
+        assert fetched.count("sh1") == 2
+    finally:
+        for fn in lists:
+            fn.cache_clear()

@@ -35,6 +35,7 @@ from .files import (
     note_source,
     one,
     record_ingest,
+    refuse_synthetic,
     upsert_securities,
 )
 
@@ -109,6 +110,7 @@ def ingest_akshare(
     check_arguments(start, end, boards, datasets, dividends_by)
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     today = today or dt.date.today()
     by = dividends_by or ("stock" if codes else "period")
     src = source or AkshareSource(

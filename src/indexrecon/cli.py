@@ -504,8 +504,10 @@ def _register_groups() -> None:
     """Command groups that live in their own modules."""
     from .calc_cli import COMMANDS as CALC_COMMANDS
     from .ingest_cli import ingest
+    from .market_cli import market
 
     main.add_command(ingest)
+    main.add_command(market)
     for cmd in CALC_COMMANDS:
         main.add_command(cmd)
 

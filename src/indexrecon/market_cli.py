@@ -1,0 +1,181 @@
+"""The `indexrecon market ...` commands: breadth, limit closes, moves, comparisons, event
+windows, valuation and the HTML market page. The group is added to the main command line by
+`cli.py`; the computations live in `market.py`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .cli_common import ErrorGroup, label_synthetic, output_console, store_option
+from .errors import IndexReconError
+from .ingest_cli import _date
+
+_store_option = store_option()
+FORMATS = click.Choice(["table", "csv", "json"])
+
+
+def _open(store_path: Path | None) -> Any:
+    from .store import open_store
+
+    return open_store(store_path)
+
+
+def _output(f: Any) -> Any:
+    f = _store_option(f)
+    f = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")(f)
+    f = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)(f)
+    return f
+
+
+def _clean(v: Any) -> Any:
+    from .results import _clean as clean
+
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    return clean(v)
+
+
+def _pct(v: Any, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{100 * float(v):.{digits}f}%"
+
+
+def _emit(res: Any, fmt: str, out: Path | None, render: Any, frame: Any = None) -> None:
+    """Warnings on stderr in every format; then JSON, CSV (the frame) or the table."""
+    for w in res.warnings:
+        click.echo(f"warning: {w}", err=True)
+    if fmt == "json":
+        payload = dict(res.payload)
+        payload["synthetic"] = res.synthetic
+        text = json.dumps(_clean(payload), ensure_ascii=False, indent=2) + "\n"
+        _write(text, out)
+    elif fmt == "csv":
+        df = label_synthetic(res.frame if frame is None else frame, res.synthetic)
+        _write(df.to_csv(index=False, lineterminator="\n"), out)
+    else:
+        with output_console(out) as con:
+            if res.synthetic:
+                con.print("data: SYNTHETIC demo data, not real market data", highlight=False)
+            render(con)
+
+
+def _write(text: str, out: Path | None) -> None:
+    from .cli import _write_text
+
+    _write_text(text, out)
+
+
+def _table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
+    from .calc_cli import _frame_table
+
+    return _frame_table(df, title, fmt)
+
+
+def _cny(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{float(v) / 1e8:,.1f}"
+
+
+@click.group("market", cls=ErrorGroup)
+def market() -> None:
+    """Market and index analytics: breadth, limit closes, moves, comparisons, events, valuation.
+
+    \b
+    Example:
+      indexrecon market breadth --date 2025-04-08 --store real.duckdb
+      indexrecon market limits --date 2025-04-08 --ladder --store real.duckdb
+    """
+
+
+@market.command("breadth")
+@click.option("--date", "date_", help="The day (YYYY-MM-DD; default: the store's last day).")
+@click.option("--start", help="First day of a daily table (YYYY-MM-DD).")
+@click.option("--end", help="Last day of a daily table (default: the store's last day).")
+@_output
+def breadth_cmd(date_: str | None, start: str | None, end: str | None, fmt: str, output: Path | None,
+                store_path: Path | None) -> None:
+    """Stocks up, down, flat and at their limits, and the turnover, per board and in total.
+
+    Up, down and flat compare the close with the previous close (to the fen; on an ex-dividend
+    day the ex-dividend reference price when the store has dividends); a listing day without a
+    previous close counts as traded only. Limits by board and date as in `market limits`.
+
+    \b
+    Example:
+      indexrecon market breadth --date 2025-04-08 --store real.duckdb
+      indexrecon market breadth --start 2025-04-01 --end 2025-04-10 --format csv
+    """
+    from .market import breadth
+
+    if date_ and (start or end):
+        raise IndexReconError("give --date, or --start/--end for a daily table, not both")
+    if end and not start:
+        raise IndexReconError("--end needs --start (or give --date)")
+    store = _open(store_path)
+    d = _date(date_, "--date")
+    res = breadth(store, d, start=_date(start, "--start"), end=_date(end, "--end"))
+
+    def render(con: Any) -> None:
+        df = res.frame
+        days = sorted(set(df["date"]))
+        if len(days) == 1:
+            con.print(f"Market breadth on {days[0]} (turnover in 100 million CNY)", highlight=False)
+            con.print(_table(df.drop(columns="date"), "", {"amount": _cny}))
+        else:
+            tot = df[df["board"] == "total"].drop(columns="board")
+            con.print(f"Market breadth {days[0]} .. {days[-1]}, all boards (turnover in 100 million CNY)",
+                      highlight=False)
+            con.print(_table(tot, "", {"amount": _cny}))
+
+    _emit(res, fmt, output, render)
+
+
+@market.command("limits")
+@click.option("--date", "date_", help="The day (YYYY-MM-DD; default: the store's last day).")
+@click.option("--ladder", is_flag=True, help="Group the limit-up stocks by streak (the 'ladder').")
+@_output
+def limits_cmd(date_: str | None, ladder: bool, fmt: str, output: Path | None, store_path: Path | None) -> None:
+    """Stocks that closed at their daily price limit, with the limit in force and the streak.
+
+    The limit by board and date: main boards 10% (ST/*ST 5% where the store knows the
+    status), ChiNext 20% from 2020-08-24 (10% before), STAR 20%, BSE 30%; none in the first
+    five trading days of a registration-system listing (ChiNext from 2020-08-24, STAR, main
+    boards from 2023-04-10) or on a BSE listing day. The limit price is the previous close x
+    (1 +- limit) rounded half up to the fen; a close at the limit equals it. The streak counts
+    the stock's consecutive limit closes up to the day.
+
+    \b
+    Example:
+      indexrecon market limits --date 2025-04-08 --store real.duckdb
+      indexrecon market limits --ladder --format json
+    """
+    from .market import ladder as make_ladder
+    from .market import limit_closes
+
+    store = _open(store_path)
+    res = limit_closes(store, _date(date_, "--date"))
+    lad = make_ladder(res) if ladder else None
+    if lad is not None:
+        res.payload["ladder"] = lad.to_dict("records")
+
+    def render(con: Any) -> None:
+        df = res.frame
+        up, dn = df[df["side"] == "up"], df[df["side"] == "down"]
+        con.print(f"Limit closes on {res.payload['date']}: {len(up)} up, {len(dn)} down", highlight=False)
+        fmts = {"change": _pct, "close": lambda v: f"{v:.2f}"}
+        if lad is not None:
+            con.print(_table(lad, "Limit-up ladder (consecutive limit-up closes)"))
+        for title, sub in (("Limit up", up), ("Limit down", dn)):
+            if len(sub):
+                con.print(_table(sub.drop(columns="side"), title, fmts))
+
+    _emit(res, fmt, output, render, frame=lad if lad is not None and fmt == "csv" else None)

@@ -1,0 +1,239 @@
+"""`market` commands on small hand-made stores whose answers follow from the test itself, and
+on the real data where it is present."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from factory import S, make_store, weekdays
+from indexrecon import market
+from indexrecon.cli import main
+from indexrecon.store import open_store
+
+
+def limit(prev: float, pct: int) -> float:
+    """The exchange's limit price, independently: round half up to the fen."""
+    v = Decimal(str(prev)) * (Decimal(100 + pct) / 100)
+    return float(v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def set_bars(path: Path, code: str, closes: dict[dt.date, float]) -> None:
+    """Replace a stock's bars by these closes (high/low = close)."""
+    import pandas as pd
+
+    df = pd.DataFrame({"code": code, "date": sorted(closes), "close": [closes[d] for d in sorted(closes)]})
+    with open_store(path, read_only=False) as st:
+        st.con.execute("DELETE FROM bars WHERE code = ?", [code])
+        st.con.register("_new", df)
+        st.con.execute("INSERT INTO bars SELECT code, date, close, close, close, close, 1e7, 1000000 FROM _new")
+        st.con.unregister("_new")
+
+
+def path_of(days: list[dt.date], steps: dict[dt.date, int], start: float = 10.0,
+            first: dt.date | None = None) -> dict[dt.date, float]:
+    """Closes over `days` (from `first`): each day in `steps` moves to its limit (pct, signed),
+    every other day repeats the previous close."""
+    out, c = {}, start
+    for d in days:
+        if first and d < first:
+            continue
+        if d in steps and out:
+            pct = steps[d]
+            c = limit(c, abs(pct)) if pct > 0 else float(
+                (Decimal(str(c)) * (Decimal(100 + pct) / 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        out[d] = c
+    return out
+
+
+D0, D1 = dt.date(2020, 8, 3), dt.date(2023, 5, 31)
+DAYS = weekdays(D0, D1)
+
+
+def day(s: str) -> dt.date:
+    return dt.date.fromisoformat(s)
+
+
+@pytest.fixture(scope="module")
+def rules_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stocks scripted to test one rule each (calendar: weekdays 2020-08-03 .. 2023-05-31)."""
+    p = tmp_path_factory.mktemp("market") / "rules.duckdb"
+    old = dt.date(2015, 1, 5)
+    stocks = [
+        S("000001", 1e10, board="sz_main", list_date=old),   # 7-day limit-up streak
+        S("300001", 1e10, board="chinext", list_date=old),   # ChiNext across 2020-08-24
+        S("600001", 1e10, board="sh_main", list_date=old,    # ST from 2021-03-01
+          status=[(day("2021-03-01"), None, "ST")]),
+        S("600002", 1e10, board="sh_main", list_date=old),   # not ST: 5% is no limit
+        S("688001", 1e10, board="star", list_date=day("2021-06-01")),    # first week of a STAR listing
+        S("600003", 1e10, board="sh_main", list_date=day("2021-06-01")),  # old main-board rules
+        S("600004", 1e10, board="sh_main", list_date=day("2023-04-10")),  # registration system
+        S("920001", 1e10, board="bse", list_date=day("2021-11-15")),      # BSE: only day 1 free
+        S("300002", 1e10, board="chinext", list_date=old),    # ChiNext ST keeps 20%
+        S("000002", 1e10, board="sz_main", list_date=old),    # rounding half up at the fen
+        S("000003", 1e10, board="sz_main", list_date=old),    # a streak longer than the first scan
+    ]
+    stocks[8].status = [(day("2021-01-04"), None, "*ST")]
+    make_store(p, stocks, start=D0, end=D1)
+    streak_days = [d for d in DAYS if day("2022-03-01") <= d <= day("2022-03-09")]  # 7 weekdays
+    set_bars(p, "000001", path_of(DAYS, {day("2022-02-28"): -10, **{d: 10 for d in streak_days}}))
+    set_bars(p, "300001", path_of(DAYS, {day("2020-08-21"): 10, day("2020-08-25"): 10, day("2020-08-26"): 20}))
+    set_bars(p, "600001", path_of(DAYS, {day("2021-03-02"): 5, day("2021-03-03"): -5}))
+    set_bars(p, "600002", path_of(DAYS, {day("2021-03-02"): 5}))
+    star = [d for d in DAYS if d >= day("2021-06-01")]
+    set_bars(p, "688001", path_of(DAYS, {d: 20 for d in star[1:7]}, first=day("2021-06-01")))
+    set_bars(p, "600003", path_of(DAYS, {star[1]: 10}, first=day("2021-06-01")))
+    reg = [d for d in DAYS if d >= day("2023-04-10")]
+    set_bars(p, "600004", path_of(DAYS, {d: 10 for d in reg[1:6]}, first=day("2023-04-10")))
+    bse = [d for d in DAYS if d >= day("2021-11-15")]
+    set_bars(p, "920001", path_of(DAYS, {bse[1]: 30, bse[2]: 30}, first=day("2021-11-15")))
+    long = [d for d in DAYS if d >= day("2022-09-01")][: market.STREAK_SCAN_DAYS + 5]
+    set_bars(p, "000003", path_of(DAYS, {d: 10 for d in long}, start=1.0))
+    set_bars(p, "300002", path_of(DAYS, {day("2021-03-02"): 5, day("2021-03-03"): 20}))
+    # 10.05 x 1.1 = 11.055: the limit is 11.06 (half up), so 11.05 is not at the limit
+    closes = {d: 10.05 for d in DAYS if d < day("2022-06-01")}
+    closes[day("2022-06-01")] = 11.06
+    closes[day("2022-06-02")] = 11.06 * 0 + 12.17  # 11.06 x 1.1 = 12.166 -> 12.17
+    closes[day("2022-06-03")] = 13.38  # 12.17 x 1.1 = 13.387 -> 13.39: 13.38 is not at the limit
+    set_bars(p, "000002", closes)
+    return p
+
+
+def limits_on(path: Path, d: str) -> dict[str, dict]:
+    with open_store(path) as st:
+        res = market.limit_closes(st, day(d))
+    return {r["code"]: r for r in res.payload["limit_up"] + res.payload["limit_down"]}
+
+
+def test_a_seven_day_limit_up_streak(rules_store: Path) -> None:
+    hit = limits_on(rules_store, "2022-03-09")
+    assert hit["000001"]["streak"] == 7 and hit["000001"]["limit_pct"] == 10
+    assert limits_on(rules_store, "2022-03-04")["000001"]["streak"] == 4
+    with open_store(rules_store) as st:
+        down = market.limit_closes(st, day("2022-02-28")).payload["limit_down"]
+    assert [(r["code"], r["streak"]) for r in down] == [("000001", 1)]
+    assert "000001" not in limits_on(rules_store, "2022-03-10")
+
+
+def test_a_streak_longer_than_the_first_scan_is_counted_whole(rules_store: Path) -> None:
+    n = market.STREAK_SCAN_DAYS + 5
+    last = [d for d in DAYS if d >= day("2022-09-01")][n - 1]
+    assert limits_on(rules_store, last.isoformat())["000003"]["streak"] == n
+
+
+def test_the_ladder_groups_limit_up_stocks_by_streak(rules_store: Path) -> None:
+    with open_store(rules_store) as st:
+        lad = market.ladder(market.limit_closes(st, day("2022-03-09")))
+    assert lad.iloc[0]["streak"] == 7 and lad.iloc[0]["codes"] == "000001"
+
+
+def test_chinext_is_10_pct_before_2020_08_24_and_20_pct_from_it(rules_store: Path) -> None:
+    before = limits_on(rules_store, "2020-08-21")["300001"]
+    assert before["limit_pct"] == 10 and before["change"] == pytest.approx(0.1, abs=1e-3)
+    assert "300001" not in limits_on(rules_store, "2020-08-25")  # +10% is no longer the limit
+    after = limits_on(rules_store, "2020-08-26")["300001"]
+    assert after["limit_pct"] == 20 and after["streak"] == 1
+
+
+def test_an_st_stock_is_held_to_5_pct_and_others_are_not(rules_store: Path) -> None:
+    up = limits_on(rules_store, "2021-03-02")
+    assert up["600001"]["limit_pct"] == 5
+    assert "600002" not in up  # the same +5% is not a limit for an ordinary stock
+    with open_store(rules_store) as st:
+        down = market.limit_closes(st, day("2021-03-03")).payload["limit_down"]
+    assert [r["code"] for r in down] == ["600001"] and down[0]["limit_pct"] == 5
+
+
+def test_a_chinext_risk_warning_stock_keeps_20_pct(rules_store: Path) -> None:
+    assert "300002" not in limits_on(rules_store, "2021-03-02")
+    assert limits_on(rules_store, "2021-03-03")["300002"]["limit_pct"] == 20
+
+
+def test_no_limit_in_the_first_five_days_of_a_star_listing(rules_store: Path) -> None:
+    star = [d for d in DAYS if d >= day("2021-06-01")]
+    for d in star[1:5]:  # listing days 2..5: +20% each, no limit
+        assert "688001" not in limits_on(rules_store, d.isoformat())
+    sixth = limits_on(rules_store, star[5].isoformat())["688001"]
+    assert sixth["limit_pct"] == 20 and sixth["streak"] == 1
+    assert limits_on(rules_store, star[6].isoformat())["688001"]["streak"] == 2
+
+
+def test_main_board_listings_before_and_after_the_registration_system(rules_store: Path) -> None:
+    star = [d for d in DAYS if d >= day("2021-06-01")]
+    assert limits_on(rules_store, star[1].isoformat())["600003"]["limit_pct"] == 10  # day 2: 10%
+    reg = [d for d in DAYS if d >= day("2023-04-10")]
+    for d in reg[1:5]:
+        assert "600004" not in limits_on(rules_store, d.isoformat())
+    assert limits_on(rules_store, reg[5].isoformat())["600004"]["limit_pct"] == 10  # day 6
+
+
+def test_bse_listing_day_is_free_then_30_pct(rules_store: Path) -> None:
+    bse = [d for d in DAYS if d >= day("2021-11-15")]
+    assert limits_on(rules_store, bse[1].isoformat())["920001"]["limit_pct"] == 30
+    assert limits_on(rules_store, bse[2].isoformat())["920001"]["streak"] == 2
+
+
+def test_the_limit_price_is_rounded_half_up_to_the_fen(rules_store: Path) -> None:
+    assert limit(10.05, 10) == 11.06
+    assert "000002" in limits_on(rules_store, "2022-06-01")
+    assert "000002" in limits_on(rules_store, "2022-06-02")
+    assert "000002" not in limits_on(rules_store, "2022-06-03")
+
+
+def test_breadth_counts_per_board_and_in_total(rules_store: Path) -> None:
+    with open_store(rules_store) as st:
+        res = market.breadth(st, day("2021-03-02"))
+    boards = {b["board"]: b for b in res.payload["boards"]}
+    # sh_main: 600001 (ST, +5% = limit), 600002 (+5%); sz_main: 3 flat
+    assert boards["sh_main"]["up"] == 2 and boards["sh_main"]["limit_up"] == 1
+    assert boards["sh_main"]["flat"] == 0 and boards["sz_main"]["flat"] == 3
+    assert boards["chinext"]["up"] == 1 and boards["chinext"]["limit_up"] == 0
+    tot = res.payload["total"]
+    assert tot["traded"] == sum(b["traded"] for b in boards.values())
+    assert tot["up"] + tot["down"] + tot["flat"] == tot["traded"]
+    assert set(res.payload["boards"][0]) == {"board", *market.BREADTH_KEYS}
+
+
+def test_breadth_over_a_range_is_a_daily_table(rules_store: Path) -> None:
+    with open_store(rules_store) as st:
+        res = market.breadth(st, start=day("2022-03-01"), end=day("2022-03-09"))
+    days = res.payload["days"]
+    assert len(days) == 7 and all(d["total"]["limit_up"] >= 1 for d in days)
+
+
+def test_cli_limits_json_contract_and_errors(rules_store: Path) -> None:
+    r = CliRunner().invoke(main, ["market", "limits", "--date", "2022-03-09", "--format", "json",
+                                  "--store", str(rules_store)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert {"date", "limit_up", "limit_down"} <= set(out)
+    assert set(out["limit_up"][0]) == {"code", "name", "board", "close", "change", "limit_pct", "streak"}
+    r = CliRunner().invoke(main, ["market", "limits", "--date", "2022-03-12", "--store", str(rules_store)])
+    assert r.exit_code == 2 and "not a trading day" in r.output and "2022-03-11" in r.output
+    r = CliRunner().invoke(main, ["market", "breadth", "--date", "2030-01-02", "--store", str(rules_store)])
+    assert r.exit_code == 2 and "outside the store's data" in r.output
+
+
+def test_st_inference_reads_its_limit_prices_from_market_rules() -> None:
+    from indexrecon import market_rules
+    from indexrecon.sources import st_inference
+
+    assert market_rules.limit_price_sql("prev", 5, 1) in st_inference.inferred_st_sql()
+    assert market_rules.limit_price_sql("prev", 5, -1) in st_inference.inferred_st_sql()
+
+
+@pytest.mark.realdata
+def test_real_market_limits_agree_with_the_change(real_store) -> None:
+    res = market.limit_closes(real_store, day("2025-04-08"))
+    ups = res.payload["limit_up"]
+    assert len(ups) > 50
+    for r in ups:  # every limit-up close is within a fen of prev x (1 + limit)
+        assert r["change"] == pytest.approx(r["limit_pct"] / 100, abs=0.0051 / (r["close"] / (1 + r["change"])) + 1e-9)
+    b = market.breadth(real_store, day("2025-04-08")).payload
+    assert b["total"]["limit_up"] == len(ups)
+    assert b["total"]["limit_down"] == len(res.payload["limit_down"])

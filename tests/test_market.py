@@ -237,3 +237,134 @@ def test_real_market_limits_agree_with_the_change(real_store) -> None:
     b = market.breadth(real_store, day("2025-04-08")).payload
     assert b["total"]["limit_up"] == len(ups)
     assert b["total"]["limit_down"] == len(res.payload["limit_down"])
+
+
+# ---------------------------------------------------------------------------------------
+# moves, compare, events on an index whose levels the test writes
+# ---------------------------------------------------------------------------------------
+HOLIDAY_2022 = (day("2022-01-31"), day("2022-02-04"))  # the Spring Festival week of 2022
+
+
+@pytest.fixture(scope="module")
+def index_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[dt.date, float]]:
+    """Index TEST01: 100, +1% on every trading day of a week after each holiday, flat otherwise;
+    TEST02 = 2 x TEST01. The calendar closes the 2022 Spring Festival week only."""
+    import pandas as pd
+
+    p = tmp_path_factory.mktemp("market") / "index.duckdb"
+    make_store(p, [S("000001", 1e10, board="sz_main")], start=day("2021-12-01"), end=day("2025-03-31"))
+    with open_store(p, read_only=False) as st:
+        st.con.execute("DELETE FROM calendar WHERE date BETWEEN ? AND ?", list(HOLIDAY_2022))
+        st.con.execute("DELETE FROM bars WHERE date BETWEEN ? AND ?", list(HOLIDAY_2022))
+        days = [r[0] for r in st.con.execute("SELECT date FROM calendar ORDER BY date").fetchall()]
+        level, levels = 100.0, {}
+        for i, d in enumerate(days):
+            if i and days[i - 1] < day("2022-01-31") <= d:  # a jump on the day after the holiday
+                level *= 1.10
+            elif d == day("2022-03-01"):
+                level *= 0.95
+            elif 0 < i and d.month == 6 and d.day <= 7:
+                level *= 1.01
+            levels[d] = level
+        df = pd.DataFrame({"d": list(levels), "l": list(levels.values())})
+        st.con.register("_l", df)
+        for code, k in (("TEST01", 1), ("TEST02", 2)):
+            st.con.execute(f"INSERT INTO index_bars SELECT '{code}', d, l * {k}, l * {k}, l * {k}, l * {k}, 0, 0 FROM _l")
+    return p, levels
+
+
+def test_moves_best_and_worst_of_a_known_path(index_store) -> None:
+    p, _ = index_store
+    with open_store(p) as st:
+        res = market.moves(st, "TEST01", 3, on=day("2022-02-08"))
+    best, worst = res.payload["best"], res.payload["worst"]
+    # +10% on 2022-02-07, the first day after the holiday: the first 3-day window holding it
+    # ends on it (ties go to the earlier end)
+    assert best["return"] == pytest.approx(0.10) and best["end"] == day("2022-02-07")
+    assert best["start"] == day("2022-01-26")
+    assert worst["return"] == pytest.approx(-0.05) and worst["end"] == day("2022-03-01")
+    on = res.payload["on"]
+    assert on["daily"] == pytest.approx(0.0) and on["return"] == pytest.approx(0.10)
+    assert on["start"] == day("2022-01-27")
+
+
+def test_compare_two_proportional_indices(index_store) -> None:
+    p, _ = index_store
+    with open_store(p) as st:
+        res = market.compare(st, ["TEST01", "TEST02"], day("2022-01-03"), day("2022-12-30"))
+    a, b = res.payload["series"]
+    assert a["annualised_return"] == pytest.approx(b["annualised_return"])
+    assert a["max_drawdown"] == pytest.approx(-0.05)
+    assert a["best_day"] == pytest.approx(0.10) and a["best_day_date"] == day("2022-02-07")
+    assert res.payload["correlation"]["TEST01"]["TEST02"] == pytest.approx(1.0)
+    assert {"target", "annualised_return", "volatility", "sharpe", "max_drawdown"} <= set(a)
+
+
+def test_spring_festival_window_starts_from_the_last_close_before_the_holiday(index_store) -> None:
+    p, levels = index_store
+    with open_store(p) as st:
+        res = market.events(st, "spring-festival", ["TEST01"], 5)
+    years = {y["year"]: y for y in res.payload["series"][0]["years"]}
+    y22 = years[2022]
+    assert y22["event_date"] == day("2022-02-01")
+    assert market.spring_festival(2022) == day("2022-02-01")
+    assert y22["start"] == day("2022-01-28") and y22["end"] == day("2022-02-11")
+    assert y22["return"] == pytest.approx(levels[day("2022-02-11")] / levels[day("2022-01-28")] - 1)
+    assert y22["return"] == pytest.approx(0.10)
+    s = res.payload["series"][0]
+    assert s["share_up"] == pytest.approx(sum(y["return"] > 0 for y in years.values()) / len(years))
+    # the store's calendar (weekdays) trades on the 2025 Spring Festival: said, not hidden
+    assert any("trades on 2025-01-29" in w for w in res.warnings)
+    assert not any("2022-02-01" in w for w in res.warnings)
+
+
+def test_events_before_and_from_a_file(index_store, tmp_path: Path) -> None:
+    p, _ = index_store
+    f = tmp_path / "dates.txt"
+    f.write_text("# my events\n2022-02-07\n2022-03-02\n", encoding="utf-8")
+    with open_store(p) as st:
+        res = market.events(st, str(f), ["TEST01"], 2, before=True)
+        bad = tmp_path / "bad.txt"
+        bad.write_text("2022-02-07\nlater\n", encoding="utf-8")
+        with pytest.raises(market.IndexReconError, match=r"bad\.txt:2"):
+            market.events(st, str(bad), ["TEST01"], 2)
+    yrs = res.payload["series"][0]["years"]
+    assert res.payload["event"] == "dates" and [y["end"] for y in yrs] == [day("2022-01-28"), day("2022-03-01")]
+    assert yrs[1]["return"] == pytest.approx(-0.05)
+
+
+def test_cli_events_json_contract(index_store) -> None:
+    p, _ = index_store
+    r = CliRunner().invoke(main, ["market", "events", "national-day", "TEST01", "--days", "3", "--format",
+                                  "json", "--store", str(p)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert {"event", "days", "series"} <= set(out)
+    assert set(out["series"][0]) == {"target", "years", "share_up", "mean"}
+    assert set(out["series"][0]["years"][0]) == {"year", "event_date", "start", "end", "return"}
+    r = CliRunner().invoke(main, ["market", "moves", "NOPE", "--store", str(p)])
+    assert r.exit_code == 2 and "neither an index code" in r.output
+
+
+@pytest.mark.realdata
+def test_real_399006_moves_agree_with_index_bars(real_store) -> None:
+    import pandas as pd
+
+    off = real_store.con.execute(
+        "SELECT date, close FROM index_bars WHERE index_code = '399006' ORDER BY date").df()
+    for n in (1, 3, 6):
+        res = market.moves(real_store, "399006", n)
+        r = off["close"] / off["close"].shift(n) - 1
+        assert res.payload["best"]["return"] == pytest.approx(r.max(), rel=1e-12)
+        assert res.payload["worst"]["return"] == pytest.approx(r.min(), rel=1e-12)
+        assert pd.Timestamp(res.payload["best"]["end"]) == off["date"][r.idxmax()]
+    six = market.moves(real_store, "399006", 6).payload["best"]
+    assert six["return"] > 0.6 and six["end"] == day("2024-10-08")
+
+
+@pytest.mark.realdata
+def test_real_spring_festivals_fall_in_the_store_calendar_holidays(real_store) -> None:
+    first, last = real_store.date_range()
+    dates = [market.spring_festival(y) for y in range(first.year, last.year + 1)]
+    assert day("2024-02-10") in dates and day("2025-01-29") in dates
+    assert market.holiday_check(real_store, dates) == []

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import market_rules
+from .calculation import _one, _register
 from .errors import IndexReconError, StoreError
 from .store import BOARDS, Store
 
@@ -40,7 +41,7 @@ def trading_day(store: Store, d: dt.date | None, what: str = "--date") -> dt.dat
         return last
     if d < first or d > last:
         raise StoreError(f"{what} {d} is outside the store's data ({first} .. {last})")
-    row = store.con.execute("SELECT max(date) FROM calendar WHERE date <= ?", [d]).fetchone()
+    row = _one(store, "SELECT max(date) FROM calendar WHERE date <= ?", [d])
     prev = row[0] if row else None
     if prev != d:
         raise StoreError(f"{what} {d} is not a trading day in the store (the last one before it: {prev})")
@@ -49,10 +50,8 @@ def trading_day(store: Store, d: dt.date | None, what: str = "--date") -> dt.dat
 
 def _shift(store: Store, d: dt.date, n: int) -> dt.date:
     """The trading day n days before d (or the first day of the data)."""
-    row = store.con.execute(
-        "SELECT coalesce(min(date), (SELECT min(date) FROM calendar)) FROM "
-        "(SELECT date FROM calendar WHERE date <= ? ORDER BY date DESC LIMIT ?)", [d, n + 1]
-    ).fetchone()
+    row = _one(store, "SELECT coalesce(min(date), (SELECT min(date) FROM calendar)) FROM "
+               "(SELECT date FROM calendar WHERE date <= ? ORDER BY date DESC LIMIT ?)", [d, n + 1])
     assert row is not None
     return row[0]
 
@@ -161,3 +160,267 @@ def ladder(limits: MarketResult) -> Any:
     out = pd.DataFrame({"streak": g.index.astype(int), "count": n.loc[g.index].astype(int).to_numpy(),
                         "codes": g.to_numpy()})
     return out.sort_values("streak", ascending=False).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Levels of a target: an official index in index_bars, or a methodology priced point in time
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Levels:
+    target: str
+    label: str  # "official 399006" or the methodology's name
+    frame: Any  # DataFrame: date, level
+    warnings: list[str] = field(default_factory=list)
+
+
+def is_official(store: Store, target: str) -> bool:
+    if not store.has_table("index_bars"):
+        return False
+    row = _one(store, "SELECT count(*) > 0 FROM index_bars WHERE index_code = ?", [target])
+    return bool(row and row[0])
+
+
+def target_levels(store: Store, target: str, start: dt.date | None = None, end: dt.date | None = None,
+                  **backtest_kw: Any) -> Levels:
+    """Daily levels of `target` from `start` to `end` (default: all the store has): the close of
+    an official index in `index_bars`, else the methodology `target` rebuilt and priced point
+    in time by `backtesting.backtest` (every review seeing only its own data)."""
+    first, last = _calendar_bounds(store)
+    if is_official(store, target):
+        df = store.con.execute(
+            "SELECT date, close AS level FROM index_bars WHERE index_code = $c "
+            "AND date BETWEEN coalesce($s, DATE '0001-01-01') AND coalesce($e, DATE '9999-12-31') ORDER BY date",
+            {"c": target, "s": start, "e": end},
+        ).df()
+        if df.empty:
+            raise StoreError(f"index {target} has no levels in the store between {start or first} and {end or last}")
+        df["date"] = df["date"].dt.date
+        return Levels(target, f"official {target}", df)
+    from .backtesting import backtest
+    from .loader import load_methodology
+
+    try:
+        m = load_methodology(target)
+    except IndexReconError as e:
+        raise IndexReconError(f"{target}: neither an index code in the store's index_bars nor a methodology ({e})") from None
+    bt = backtest(m, store, start or first, end or last, **backtest_kw)
+    return Levels(target, m.name, bt.levels[["date", "level"]].copy(), list(bt.warnings))
+
+
+# ---------------------------------------------------------------------------------------
+# N-day moves
+# ---------------------------------------------------------------------------------------
+def _moves_sql(days: int) -> str:
+    n = int(days)
+    return f"""
+    SELECT date, level, level / lag(level) OVER w - 1 AS daily,
+           lag(date, {n}) OVER w AS start, level / lag(level, {n}) OVER w - 1 AS ret
+    FROM _market_levels WINDOW w AS (ORDER BY date)
+    """
+
+
+def moves(store: Store, target: str, days: int, start: dt.date | None = None, end: dt.date | None = None,
+          on: dt.date | None = None, daily: bool = False) -> MarketResult:
+    """The best and worst `days`-day moves of `target` from `start` to `end` (`start` = the
+    close the move starts from, `end` the close it ends at, `return` a fraction), and with `on`
+    the daily and N-day returns on that day. Ties go to the earlier end."""
+    if days < 1:
+        raise IndexReconError(f"--days must be at least 1, got {days}")
+    if on is not None:
+        on = trading_day(store, on)
+    lv = target_levels(store, target, start, end)
+    if len(lv.frame) <= days:
+        raise StoreError(f"{target} has {len(lv.frame)} levels in the range: too few for {days}-day moves")
+    _register(store, "_market_levels", lv.frame)
+    sql = _moves_sql(days)
+    con = store.con
+
+    def pick(order: str) -> dict[str, Any]:
+        row = _one(store, f"SELECT start, date, ret FROM ({sql}) WHERE ret IS NOT NULL "
+                          f"ORDER BY ret {order}, date LIMIT 1")
+        assert row is not None
+        return {"start": row[0], "end": row[1], "return": row[2]}
+
+    payload: dict[str, Any] = {"target": target, "days": days, "best": pick("DESC"), "worst": pick("ASC")}
+    table = con.execute(f"SELECT date, level, daily, start, ret AS return FROM ({sql}) ORDER BY date").df()
+    table["date"] = table["date"].dt.date
+    table["start"] = table["start"].dt.date
+    if on is not None:
+        hit = table[table["date"] == on]
+        if hit.empty:
+            raise StoreError(f"{target} has no level on {on}")
+        r = hit.iloc[0]
+        payload["on"] = {"date": on, "level": r["level"], "daily": r["daily"], "start": r["start"],
+                         "return": r["return"]}
+    if daily:
+        payload["daily"] = table.to_dict("records")
+    payload["levels"] = lv.label
+    con.unregister("_market_levels")
+    return MarketResult(payload, table, lv.warnings, store.synthetic)
+
+
+# ---------------------------------------------------------------------------------------
+# Side-by-side comparison
+# ---------------------------------------------------------------------------------------
+COMPARE_KEYS = ("annualised_return", "volatility", "sharpe", "max_drawdown", "best_day", "best_day_date",
+                "worst_day", "worst_day_date", "cumulative_return", "start", "end", "days")
+
+
+def compare(store: Store, targets: list[str], start: dt.date, end: dt.date | None = None,
+            rf: float = 0.0) -> MarketResult:
+    """Annualised return, volatility, Sharpe, maximum drawdown, best and worst day of each
+    target from `start` to `end` (statistics as `backtest` computes them), and the
+    correlation matrix of their daily returns on the days they have in common."""
+    import pandas as pd
+
+    from .calculation import performance_stats
+
+    if not targets:
+        raise IndexReconError("give at least one TARGET")
+    row = _one(store, "SELECT min(date) FROM calendar WHERE date >= ?", [start])
+    start = trading_day(store, (row[0] if row else None) or start, "--start")
+    series, warnings, rows = {}, [], []
+    for t in dict.fromkeys(targets):
+        lv = target_levels(store, t, start, end)
+        s = performance_stats(lv.frame, rf=rf, move_days=0)
+        rows.append({"target": t, **{k: s.get(k) for k in COMPARE_KEYS}})
+        series[t] = lv.frame.set_index("date")["level"]
+        warnings += [f"{t}: {w}" for w in lv.warnings]
+    starts = {t: s.index.min() for t, s in series.items()}
+    if len(set(starts.values())) > 1 or len({s.index.max() for s in series.values()}) > 1:
+        warnings.append("the targets cover different days: " + ", ".join(
+            f"{t} {s.index.min()} .. {s.index.max()}" for t, s in series.items())
+            + "; each row uses its own days, the correlation the common ones")
+    wide = pd.DataFrame(series).dropna().sort_index()
+    rets = wide.pct_change().iloc[1:]
+    corr = rets.corr() if len(rets) > 2 else pd.DataFrame(index=wide.columns, columns=wide.columns, dtype=float)
+    payload = {
+        "start": start, "end": max(s.index.max() for s in series.values()),
+        "rf": rf, "series": rows,
+        "correlation": {a: {b: corr.loc[a, b] for b in corr.columns} for a in corr.index},
+        "common_days": len(rets),
+    }
+    return MarketResult(payload, pd.DataFrame(rows), warnings, store.synthetic)
+
+
+# ---------------------------------------------------------------------------------------
+# Event windows
+# ---------------------------------------------------------------------------------------
+EVENTS = ("spring-festival", "national-day")
+
+
+def spring_festival(year: int) -> dt.date:
+    """The first day of the lunar year (春节), from the lunardate library's lunar calendar."""
+    from lunardate import LunarDate
+
+    return LunarDate(year, 1, 1).to_solar_date()
+
+
+def event_dates(event: str, years: range) -> tuple[str, list[dt.date]]:
+    """The name and dates of an event: spring-festival, national-day (1 October), or a file of
+    dates (one YYYY-MM-DD a line, '#' comments, or a CSV with a `date` column)."""
+    from pathlib import Path
+
+    if event == "spring-festival":
+        return event, [spring_festival(y) for y in years]
+    if event == "national-day":
+        return event, [dt.date(y, 10, 1) for y in years]
+    p = Path(event)
+    if not p.is_file():
+        raise IndexReconError(f"event {event!r}: not one of {', '.join(EVENTS)} nor a file of dates")
+    dates: list[dt.date] = []
+    lines = p.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",") if lines else []
+    col = header.index("date") if "date" in [h.strip() for h in header] else None
+    for i, line in enumerate(lines[1:] if col is not None else lines, start=2 if col is not None else 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        cell = text.split(",")[col].strip() if col is not None else text
+        try:
+            dates.append(dt.date.fromisoformat(cell))
+        except ValueError:
+            raise IndexReconError(f"{p}:{i}: not a date (YYYY-MM-DD): {cell!r}") from None
+    if not dates:
+        raise IndexReconError(f"{p}: no dates in the file")
+    return p.stem, sorted(set(dates))
+
+
+def holiday_check(store: Store, dates: list[dt.date]) -> list[str]:
+    """Warnings where the store's calendar disagrees with a holiday date: the market should be
+    closed on it, with at least three weekdays closed around it (the Lunar New Year and
+    National Day holidays are a week)."""
+    import pandas as pd
+
+    first, last = _calendar_bounds(store)
+    _register(store, "_market_events", pd.DataFrame({"event_date": dates}))
+    rows = store.con.execute("""
+        SELECT e.event_date, (SELECT max(date) FROM calendar WHERE date < e.event_date) AS before,
+               (SELECT min(date) FROM calendar WHERE date > e.event_date) AS after,
+               e.event_date IN (SELECT date FROM calendar) AS open
+        FROM _market_events e WHERE e.event_date BETWEEN $f AND $l ORDER BY 1
+    """, {"f": first, "l": last}).fetchall()
+    store.con.unregister("_market_events")
+    out = []
+    for d, before, after, is_open in rows:
+        if is_open:
+            out.append(f"the store's calendar trades on {d}, a holiday by the calendar library")
+        elif before and after:
+            closed = sum(1 for k in range(1, (after - before).days) if (before + dt.timedelta(k)).weekday() < 5)
+            if closed < 3:
+                out.append(f"the store's calendar closes only {closed} weekday(s) around {d} ({before} .. {after})")
+    return out
+
+
+def events(store: Store, event: str, targets: list[str], days: int, before: bool = False,
+           start: dt.date | None = None, end: dt.date | None = None) -> MarketResult:
+    """Each target's return over the `days` trading days after (or, with `before`, the
+    `days` days before) each occurrence of `event`, year by year, with the share of years up
+    and the mean. The window starts from the last close before the event date (for a holiday:
+    the last close before it)."""
+    import pandas as pd
+
+    if days < 1:
+        raise IndexReconError(f"--days must be at least 1, got {days}")
+    first, last = _calendar_bounds(store)
+    lo, hi = start or first, end or last
+    name, dates = event_dates(event, range(lo.year, hi.year + 1))
+    dates = [d for d in dates if lo <= d <= hi]
+    warnings = holiday_check(store, dates) if name in EVENTS else []
+    ev = pd.DataFrame({"event_date": dates})
+    ev["year"] = [d.year for d in dates]
+    k = -int(days) if before else int(days)
+    sql = f"""
+    WITH lv AS (SELECT date, level, row_number() OVER (ORDER BY date) AS rn FROM _market_levels),
+    s AS (SELECT e.year, e.event_date, lv.date AS start, lv.level AS l0, lv.rn
+          FROM _market_events e ASOF JOIN lv ON e.event_date > lv.date)
+    SELECT s.year, s.event_date, {"x.date" if before else "s.start"} AS start,
+           {"s.start" if before else "x.date"} AS "end",
+           {"s.l0 / x.level" if before else "x.level / s.l0"} - 1 AS "return"
+    FROM s JOIN lv x ON x.rn = s.rn + ({k})
+    ORDER BY s.event_date
+    """
+    series, frames = [], []
+    for t in dict.fromkeys(targets):
+        lv = target_levels(store, t, lo, hi)
+        warnings += [f"{t}: {w}" for w in lv.warnings]
+        _register(store, "_market_levels", lv.frame)
+        _register(store, "_market_events", ev)
+        df = store.con.execute(sql).df()
+        store.con.unregister("_market_levels")
+        store.con.unregister("_market_events")
+        for c in ("event_date", "start", "end"):
+            df[c] = pd.to_datetime(df[c]).dt.date
+        missing = sorted(set(ev["year"]) - set(df["year"]))
+        if missing:
+            warnings.append(f"{t}: no full {days}-day window in the data for {', '.join(map(str, missing))}")
+        rets = df["return"]
+        series.append({
+            "target": t, "years": df.to_dict("records"),
+            "share_up": float((rets > 0).mean()) if len(rets) else None,
+            "mean": float(rets.mean()) if len(rets) else None,
+        })
+        frames.append(df.assign(target=t))
+    payload = {"event": name, "days": days, "direction": "before" if before else "after", "series": series}
+    frame = pd.concat(frames, ignore_index=True)[["target", "year", "event_date", "start", "end", "return"]]
+    return MarketResult(payload, frame, warnings, store.synthetic)

@@ -179,3 +179,137 @@ def limits_cmd(date_: str | None, ladder: bool, fmt: str, output: Path | None, s
                 con.print(_table(sub.drop(columns="side"), title, fmts))
 
     _emit(res, fmt, output, render, frame=lad if lad is not None and fmt == "csv" else None)
+
+
+@market.command("moves")
+@click.argument("target")
+@click.option("--days", default=5, show_default=True, help="Length of the move in trading days.")
+@click.option("--start", help="First day (YYYY-MM-DD; default: the first day the target has).")
+@click.option("--end", help="Last day (default: the last day the target has).")
+@click.option("--date", "date_", help="Also give the daily and N-day returns on this day.")
+@click.option("--daily", is_flag=True, help="Add the daily table (level, daily and N-day return) to the JSON.")
+@_output
+def moves_cmd(target: str, days: int, start: str | None, end: str | None, date_: str | None, daily: bool,
+              fmt: str, output: Path | None, store_path: Path | None) -> None:
+    """The best and worst N-day moves of an index, and its returns on a day.
+
+    A move runs from the close of `start` to the close of `end`, N trading days later; ties
+    go to the earlier end. csv gives the daily table.
+
+    TARGET is an official index code in the store (index_bars) or a methodology,
+    rebuilt and priced point in time as `backtest` does.
+
+    \b
+    Example:
+      indexrecon market moves 399006 --days 6 --store real.duckdb
+      indexrecon market moves 399006 --days 3 --start 2024-10-08 --date 2024-10-11 --store real.duckdb
+      indexrecon market moves chinext --days 5 --start 2025-01-02 --format json
+    """
+    from .market import moves
+
+    store = _open(store_path)
+    res = moves(store, target, days, _date(start, "--start"), _date(end, "--end"),
+                on=_date(date_, "--date"), daily=daily)
+
+    def render(con: Any) -> None:
+        p = res.payload
+        con.print(f"{target} ({p['levels']}): best and worst {days}-day moves", highlight=False)
+        for k in ("best", "worst"):
+            m = p[k]
+            con.print(f"  {k:<5} {_pct(m['return']):>9}  {m['start']} .. {m['end']}", highlight=False)
+        if "on" in p:
+            o = p["on"]
+            con.print(f"on {o['date']}: level {o['level']:,.2f}, day {_pct(o['daily'])}, "
+                      f"{days} days {_pct(o['return'])} (from {o['start']})", highlight=False)
+
+    _emit(res, fmt, output, render)
+
+
+
+@market.command("compare")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--start", required=True, help="First day (YYYY-MM-DD).")
+@click.option("--end", help="Last day (default: the store's last day).")
+@click.option("--rf", default=0.0, show_default=True, help="Risk-free rate for the Sharpe ratio, a fraction a year.")
+@_output
+def compare_cmd(targets: tuple[str, ...], start: str, end: str | None, rf: float, fmt: str,
+                output: Path | None, store_path: Path | None) -> None:
+    """Indices side by side: annualised return, volatility, Sharpe, maximum drawdown, best and
+    worst day, and the correlation matrix of daily returns (annualised over 252 days).
+
+    TARGET is an official index code in the store (index_bars) or a methodology,
+    rebuilt and priced point in time as `backtest` does.
+
+    \b
+    Example:
+      indexrecon market compare 399006 000300 000852 --start 2024-01-02 --store real.duckdb
+    """
+    from .market import compare
+
+    store = _open(store_path)
+    s = _date(start, "--start")
+    assert s is not None
+    res = compare(store, list(targets), s, _date(end, "--end"), rf=rf)
+
+    def render(con: Any) -> None:
+        import pandas as pd
+
+        p = res.payload
+        con.print(f"{', '.join(targets)} from {p['start']} to {p['end']}", highlight=False)
+        keys = ["target", "annualised_return", "volatility", "sharpe", "max_drawdown", "best_day",
+                "best_day_date", "worst_day", "worst_day_date", "days"]
+        pct = {k: _pct for k in ("annualised_return", "volatility", "max_drawdown", "best_day", "worst_day")}
+        con.print(_table(res.frame[keys], "", {**pct, "sharpe": lambda v: f"{v:.2f}"}))
+        corr = pd.DataFrame(p["correlation"]).reset_index(names="")
+        con.print(_table(corr, f"Correlation of daily returns, {p['common_days']} days",
+                         {c: (lambda v: f"{v:.3f}") for c in corr.columns[1:]}))
+
+    _emit(res, fmt, output, render)
+
+
+
+@market.command("events")
+@click.argument("event")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--days", default=5, show_default=True, help="Trading days after (or before) the event.")
+@click.option("--before", is_flag=True, help="The N trading days before the event instead of after it.")
+@click.option("--start", help="Only events from this day (YYYY-MM-DD).")
+@click.option("--end", help="Only events up to this day (YYYY-MM-DD).")
+@_output
+def events_cmd(event: str, targets: tuple[str, ...], days: int, before: bool, start: str | None,
+               end: str | None, fmt: str, output: Path | None, store_path: Path | None) -> None:
+    """Returns around an event, year by year, with the share of years up and the mean.
+
+    EVENT is spring-festival (the Lunar New Year from the lunardate library's calendar,
+    checked against the store's calendar: a warning where the store trades on it), national-day
+    (1 October), or a file of dates (one YYYY-MM-DD a line, or a CSV with a date column). The
+    window starts from the last close before the event date and runs N trading days on (with
+    --before, ends there, N days after its start).
+
+    TARGET is an official index code in the store (index_bars) or a methodology,
+    rebuilt and priced point in time as `backtest` does.
+
+    \b
+    Example:
+      indexrecon market events spring-festival 399006 000300 000852 --days 5 --store real.duckdb
+      indexrecon market events national-day 399006 --days 5 --before --format json
+      indexrecon market events my_dates.txt 000300 --days 10
+    """
+    from .market import events
+
+    store = _open(store_path)
+    res = events(store, event, list(targets), days, before, _date(start, "--start"), _date(end, "--end"))
+
+    def render(con: Any) -> None:
+        p = res.payload
+        where = "before" if before else "after"
+        con.print(f"{p['event']}: returns over the {days} trading days {where}", highlight=False)
+        wide = res.frame.pivot_table(index="year", columns="target", values="return", sort=True)
+        wide = wide[[t for t in dict.fromkeys(targets) if t in wide.columns]].reset_index()
+        con.print(_table(wide, "", {t: _pct for t in targets}))
+        for s in p["series"]:
+            con.print(f"  {s['target']}: up in {_pct(s['share_up'], 0)} of years, mean {_pct(s['mean'])}",
+                      highlight=False)
+
+    _emit(res, fmt, output, render)
+

@@ -226,7 +226,7 @@ def warnings(store: Store) -> list[str]:
     n_status = 0
     if store.has_table("status"):
         row = store.con.execute(
-            "SELECT count(*) FROM status WHERE status IN ('ST', '*ST')").fetchone()
+            "SELECT count(*) FROM status WHERE status IN ('ST', '*ST')").fetchall()[0]
         n_status = int(row[0]) if row else 0
     if n_status == 0:
         out.append("the store has no ST/*ST status: main-board risk-warning stocks are taken at the "
@@ -239,7 +239,7 @@ def warnings(store: Store) -> list[str]:
                    f"{meta['list_date_censored_at']} are taken as listed before it (no new-listing rule)")
     has_div = False
     if store.has_table("dividends"):
-        row = store.con.execute("SELECT count(*) > 0 FROM dividends").fetchone()
+        row = store.con.execute("SELECT count(*) > 0 FROM dividends").fetchall()[0]
         has_div = bool(row and row[0])
     if not has_div:
         out.append("the store has no dividends: on ex-dividend days the limits use the previous close, "

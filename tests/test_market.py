@@ -263,7 +263,7 @@ def index_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[dt
                 level *= 1.10
             elif d == day("2022-03-01"):
                 level *= 0.95
-            elif 0 < i and d.month == 6 and d.day <= 7:
+            elif i > 0 and d.month == 6 and d.day <= 7:
                 level *= 1.01
             levels[d] = level
         df = pd.DataFrame({"d": list(levels), "l": list(levels.values())})

@@ -368,3 +368,61 @@ def test_real_spring_festivals_fall_in_the_store_calendar_holidays(real_store) -
     dates = [market.spring_festival(y) for y in range(first.year, last.year + 1)]
     assert day("2024-02-10") in dates and day("2025-01-29") in dates
     assert market.holiday_check(real_store, dates) == []
+
+
+# ---------------------------------------------------------------------------------------
+# coverage of the board on a date (stats --as-of D)
+# ---------------------------------------------------------------------------------------
+COV_METHOD = {
+    "name": "cov3", "title": "Top three", "universe": {"boards": ["chinext"]},
+    "lookback": {"months": 6}, "selection": {"rank_by": "avg_total_cap", "count": 3},
+    "weighting": {"method": "total_cap"}, "schedule": {"review_months": [6, 12]},
+}
+
+
+@pytest.fixture(scope="module")
+def cov_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten ChiNext stocks of 10bn .. 1bn CNY (300002 suspended 2025-03-10 .. 03-20) and a main
+    board stock that is not part of the board."""
+    p = tmp_path_factory.mktemp("market") / "cov.duckdb"
+    stocks = [S(f"300{i:03d}", cap=(11 - i) * 1e9, industry="270000" if i == 1 else "630000")
+              for i in range(1, 11)]
+    stocks[1].gaps = (day("2025-03-10"), day("2025-03-20"))
+    stocks.append(S("000001", 50e9, board="sz_main"))
+    make_store(p, stocks)
+    return p
+
+
+def test_coverage_on_a_date_prices_members_and_board_on_that_day(cov_store: Path, tmp_path: Path) -> None:
+    import indexrecon as ir
+
+    yaml_path = tmp_path / "cov3.yaml"
+    yaml_path.write_text(json.dumps(COV_METHOD), encoding="utf-8")
+    with open_store(cov_store) as st:
+        res = ir.rebuild(ir.load_methodology(yaml_path), st, as_of=day("2025-03-14"), incumbents="none")
+        assert res.codes == ["300001", "300002", "300003"]
+        cov, mix, warnings = market.coverage_on(res, day("2025-03-14"))
+    # 300002 did not trade on the day: the board is 9 stocks, 46bn; the index 2 stocks, 18bn
+    assert cov["board_stocks"] == 9 and cov["index_stocks"] == 2
+    assert cov["board_total_cap"] == pytest.approx(46e9) and cov["index_total_cap"] == pytest.approx(18e9)
+    assert cov["share_of_market_cap"] == pytest.approx(18 / 46)
+    assert cov["share_of_companies"] == pytest.approx(2 / 9)
+    assert cov["avg_cap_multiple"] == pytest.approx((18 / 2) / (46 / 9))
+    assert list(cov) == list(market.COVERAGE_KEYS)
+    assert any("300002" in w for w in warnings)
+    assert mix["weight"].sum() == pytest.approx(1.0)
+    assert float(mix.loc[mix["sw_l1_code"] == "270000", "weight"].iloc[0]) == pytest.approx(10 / 27)
+
+
+def test_cli_stats_as_of_has_the_day_and_the_cutoff_blocks(cov_store: Path, tmp_path: Path) -> None:
+    yaml_path = tmp_path / "cov3.yaml"
+    yaml_path.write_text(json.dumps(COV_METHOD), encoding="utf-8")
+    args = ["stats", str(yaml_path), "--as-of", "2025-03-14", "--incumbents", "none", "--store", str(cov_store)]
+    r = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    stats = json.loads(r.stdout)["stats"]
+    assert stats["coverage"]["date"] == "2025-03-14" and stats["coverage"]["index_stocks"] == 2
+    assert stats["coverage_at_cutoff"]["index_stocks"] == 3
+    assert "industry_mix_at_cutoff" in stats
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and "Coverage of the board on 2025-03-14" in r.output and "at the cutoff" in r.output

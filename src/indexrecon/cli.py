@@ -300,14 +300,27 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
     res = _review(method, review, as_of, incumbents, store_path)
     stats = res.stats()
     mix = res.industry_mix()
+    on = None
+    if as_of is not None:  # coverage and industry mix measured on the day itself (market.py)
+        from .market import stats_on
+
+        stats, mix, on_warnings = stats_on(res, stats, _date(as_of))
+        on = stats["coverage"]["date"]
+        for w in on_warnings:
+            click.echo(f"warning: {w}", err=True)
 
     def render(con: Any) -> None:
         for line in _header_lines(res):
             con.print(line, highlight=False)
-        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
+        when = f"on {on}, weights drifted to it" if on else "at the cutoff"
+        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), f"Industry mix (Shenwan level 1) {when}"))
         conc = pd.DataFrame([stats["concentration"]])
         con.print(rich_table(conc, "Concentration"))
-        cov = pd.DataFrame([stats["coverage"]])
+        if on:
+            from .market_cli import coverage_table
+
+            con.print(coverage_table(stats["coverage"], f"Coverage of the board on {on} (total market cap)"))
+        cov = pd.DataFrame([stats.get("coverage_at_cutoff", stats["coverage"])])
         con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
 
     _emit(mix, fmt, output, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)

@@ -424,3 +424,84 @@ def events(store: Store, event: str, targets: list[str], days: int, before: bool
     payload = {"event": name, "days": days, "direction": "before" if before else "after", "series": series}
     frame = pd.concat(frames, ignore_index=True)[["target", "year", "event_date", "start", "end", "return"]]
     return MarketResult(payload, frame, warnings, store.synthetic)
+
+
+# ---------------------------------------------------------------------------------------
+# Coverage of the board on a date (stats --as-of D)
+# ---------------------------------------------------------------------------------------
+COVERAGE_KEYS = ("date", "board_stocks", "index_stocks", "board_total_cap", "index_total_cap",
+                 "board_avg_cap", "index_avg_cap", "avg_cap_multiple", "share_of_companies",
+                 "share_of_market_cap")
+
+
+def _on_date_sql(boards: list[str] | tuple[str, ...]) -> str:
+    """Stocks of `boards` with a bar on $d: close x total shares in force on $d (CNY) and
+    their Shenwan level-1 industry on $d."""
+    bl = ", ".join(repr(b) for b in boards)
+    return f"""
+    SELECT b.code, b.close * sh.total_shares AS total_cap, i.sw_l1_code, i.sw_l1_name, i.sw_l1_name_en
+    FROM (SELECT b.code, b.date, b.close FROM bars b JOIN securities s USING (code)
+          WHERE b.date = $d AND s.board IN ({bl})) b
+    ASOF LEFT JOIN shares sh ON sh.code = b.code AND b.date >= sh.effective_date
+    LEFT JOIN industry i ON i.code = b.code AND i.start_date <= $d AND (i.end_date IS NULL OR i.end_date >= $d)
+    """
+
+
+def coverage_on(res: Any, d: dt.date) -> tuple[dict[str, Any], Any, list[str]]:
+    """The index against its board on `d`: the members of the review in force on `d` and the
+    board's companies that traded on `d`, each priced at its close on `d` x total shares in
+    force on `d`; and the industry mix by the members' weights drifted to `d` (industries
+    on `d`). Returns (coverage, industry mix, warnings)."""
+    import pandas as pd
+
+    from .analytics import industry_mix
+    from .calculation import _q, weights_on
+
+    store = res.store
+    d = trading_day(store, d, "--as-of")
+    if d < res.dates.effective:
+        raise IndexReconError(f"the review {res.dates.review} takes effect on {res.dates.effective}, after {d}")
+    boards = list(res.methodology.universe.boards)
+    px = _q(store, _on_date_sql(boards), {"d": d})
+    priced = px[px["total_cap"].notna()]
+    members = set(res.codes)
+    idx = priced[priced["code"].isin(members)]
+    warnings = []
+    if len(priced) < len(px):
+        warnings.append(f"{len(px) - len(priced)} of the {len(px)} board stocks trading on {d} have no share "
+                        "capital in the store: left out of the board's count and cap")
+    missing = sorted(members - set(idx["code"]))
+    if missing:
+        warnings.append(f"{len(missing)} member(s) have no close or share capital on {d} and are left out "
+                        f"(e.g. {', '.join(missing[:5])})")
+    nb, ni = len(priced), len(idx)
+    bcap, icap = float(priced["total_cap"].sum()), float(idx["total_cap"].sum())
+    bavg, iavg = (bcap / nb if nb else None), (icap / ni if ni else None)
+    cov = {
+        "date": d.isoformat(), "board_stocks": nb, "index_stocks": ni,
+        "board_total_cap": bcap, "index_total_cap": icap, "board_avg_cap": bavg, "index_avg_cap": iavg,
+        "avg_cap_multiple": iavg / bavg if iavg and bavg else None,
+        "share_of_companies": ni / nb if nb else None,
+        "share_of_market_cap": icap / bcap if bcap else None,
+    }
+    w = weights_on(res, d)
+    ind = _q(store, "SELECT code, sw_l1_code, sw_l1_name, sw_l1_name_en FROM industry "
+                    "WHERE start_date <= $d AND (end_date IS NULL OR end_date >= $d)", {"d": d})
+    mix = industry_mix(pd.merge(w, ind, on="code", how="left"))
+    return cov, mix, warnings
+
+
+def stats_on(res: Any, stats: dict[str, Any], d: dt.date) -> tuple[dict[str, Any], Any, list[str]]:
+    """`stats` of a review with coverage and industry mix measured on `d`; the figures at the
+    data cutoff move to `coverage_at_cutoff` and `industry_mix_at_cutoff`."""
+    from .results import _clean
+
+    cov, mix, warnings = coverage_on(res, d)
+    out = {
+        "industry_mix": [{k: _clean(v) for k, v in r.items()} for r in mix.to_dict("records")],
+        "concentration": stats["concentration"],
+        "coverage": cov,
+        "coverage_at_cutoff": stats["coverage"],
+        "industry_mix_at_cutoff": stats["industry_mix"],
+    }
+    return out, mix, warnings

@@ -313,3 +313,25 @@ def events_cmd(event: str, targets: tuple[str, ...], days: int, before: bool, st
 
     _emit(res, fmt, output, render)
 
+
+
+def coverage_table(cov: dict[str, Any], title: str) -> Any:
+    """The coverage of a board on a date as a two-column table (caps in 100 million CNY)."""
+    from rich.table import Table
+
+    t = Table(title=title, header_style="bold", title_justify="left")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    for k, v in cov.items():
+        if v is None:
+            text = ""
+        elif k.startswith("share_of"):
+            text = _pct(v)
+        elif k.endswith("_cap"):
+            text = f"{_cny(v)} (100m CNY)"
+        elif k == "avg_cap_multiple":
+            text = f"{v:.2f}x"
+        else:
+            text = str(v)
+        t.add_row(k, text)
+    return t

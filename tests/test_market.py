@@ -426,3 +426,99 @@ def test_cli_stats_as_of_has_the_day_and_the_cutoff_blocks(cov_store: Path, tmp_
     assert "industry_mix_at_cutoff" in stats
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0 and "Coverage of the board on 2025-03-14" in r.output and "at the cutoff" in r.output
+
+
+# ---------------------------------------------------------------------------------------
+# valuation
+# ---------------------------------------------------------------------------------------
+def add_valuation(path: Path, rows: list[tuple[str, dt.date, float | None, float | None]]) -> None:
+    import pandas as pd
+
+    with open_store(path, read_only=False) as st:
+        # the optional table, as `ingest files` creates it
+        st.con.execute("CREATE TABLE IF NOT EXISTS valuation(code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.register("_v", pd.DataFrame(rows, columns=["code", "date", "pe_ttm", "pb"]))
+        st.con.execute("INSERT INTO valuation SELECT * FROM _v")
+
+
+@pytest.fixture(scope="module")
+def val_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dt.date]]:
+    """Official index IDX of A (10bn), B (6bn, a loss-maker) and C (4bn, no PE) on 25 days;
+    A's PE rises 10, 11, ... 34 over them."""
+    p = tmp_path_factory.mktemp("market") / "val.duckdb"
+    make_store(p, [S("600001", 10e9, board="sh_main"), S("600002", 6e9, board="sh_main"),
+                   S("600003", 4e9, board="sh_main"), S("600004", 99e9, board="sh_main")],
+               start=day("2024-01-01"), end=day("2024-12-31"))
+    days = [d for d in weekdays(day("2024-06-03"), day("2024-12-31"))][:25]
+    rows = []
+    for i, d in enumerate(days):
+        rows += [("600001", d, 10.0 + i, 2.0), ("600002", d, -60.0, 1.5), ("600003", d, None, 1.0),
+                 ("600004", d, 5.0, 0.5)]
+    add_valuation(p, rows)
+    with open_store(p, read_only=False) as st:
+        st.con.execute("INSERT INTO index_bars VALUES ('IDX', DATE '2024-06-03', 1, 1, 1, 1, 0, 0)")
+        for c in ("600001", "600002", "600003"):
+            st.con.execute("INSERT INTO index_membership VALUES ('IDX', ?, DATE '2024-01-01', NULL)", [c])
+    return p, days
+
+
+def test_index_pe_is_total_cap_over_total_earnings_with_loss_makers(val_store) -> None:
+    p, days = val_store
+    with open_store(p) as st:
+        res = market.valuation(st, "IDX", days[0])
+    out = res.payload
+    # A: cap 10bn / PE 10 = 1bn earnings; B: 6bn / -60 = -0.1bn; C has no PE: left out of both
+    assert out["pe_ttm"] == pytest.approx(16 / 0.9)
+    assert out["pb"] == pytest.approx(20 / (5 + 4 + 4))
+    assert out["members"] == 3 and out["with_pe"] == 2 and out["with_pb"] == 3
+    assert out["pe_percentile"] is None  # one day of data: refused, and said
+    assert any("a percentile needs at least" in w for w in res.warnings)
+
+
+def test_negative_total_earnings_give_no_percentile(tmp_path: Path) -> None:
+    p = tmp_path / "neg.duckdb"
+    make_store(p, [S("600001", 10e9, board="sh_main")], start=day("2024-01-01"), end=day("2024-03-31"))
+    days = weekdays(day("2024-02-01"), day("2024-03-29"))
+    add_valuation(p, [("600001", d, -5.0 if d == days[-1] else 10.0, 1.0) for d in days])
+    with open_store(p, read_only=False) as st:
+        st.con.execute("INSERT INTO index_bars VALUES ('IDX', DATE '2024-02-01', 1, 1, 1, 1, 0, 0)")
+        st.con.execute("INSERT INTO index_membership VALUES ('IDX', '600001', DATE '2024-01-01', NULL)")
+    with open_store(p) as st:
+        res = market.valuation(st, "IDX", days[-1])
+    assert res.payload["pe_ttm"] == pytest.approx(-5.0) and res.payload["pe_percentile"] is None
+    assert any("negative" in w for w in res.warnings)
+
+
+def test_valuation_percentile_over_the_window(val_store) -> None:
+    p, days = val_store
+    with open_store(p) as st:
+        res = market.valuation(st, "IDX", days[19])
+    out = res.payload
+    assert out["window"]["dates"] == 20
+    assert out["pe_percentile"] == pytest.approx(1.0)  # the highest PE so far
+    with open_store(p) as st:
+        last = market.valuation(st, "IDX", days[-1], years=1).payload
+    assert last["pe_percentile"] == pytest.approx(1.0) and last["window"]["dates"] == 25
+    assert last["pb_percentile"] == pytest.approx(1.0)  # PB is the same every day: all at or below
+
+
+def test_valuation_without_the_table_is_one_line(cov_store: Path) -> None:
+    r = CliRunner().invoke(main, ["market", "valuation", "399006", "--store", str(cov_store)])
+    assert r.exit_code == 2 and "no valuation table" in r.output
+
+
+def test_valuation_of_a_methodology_uses_its_rebuilt_members(cov_store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    p = tmp_path / "cov_val.duckdb"
+    shutil.copy(cov_store, p)
+    yaml_path = tmp_path / "cov3.yaml"
+    yaml_path.write_text(json.dumps(COV_METHOD), encoding="utf-8")
+    d = day("2025-03-13")
+    # PE 10 for the three members, 100 for every other stock: the index PE is 10 only if the
+    # members are the rebuilt ones
+    add_valuation(p, [(f"300{i:03d}", d, 10.0 if i <= 3 else 100.0, 1.0) for i in range(1, 11)])
+    with open_store(p) as st:
+        out = market.valuation(st, str(yaml_path), d).payload
+    assert out["members"] == 3 and out["pe_ttm"] == pytest.approx(10.0)
+    assert "rebuilt" in out["members_from"]

@@ -505,3 +505,136 @@ def stats_on(res: Any, stats: dict[str, Any], d: dt.date) -> tuple[dict[str, Any
         "industry_mix_at_cutoff": stats["industry_mix"],
     }
     return out, mix, warnings
+
+
+# ---------------------------------------------------------------------------------------
+# Valuation: the index's PE (TTM) and PB from per-stock valuation data
+# ---------------------------------------------------------------------------------------
+MIN_PERCENTILE_DATES = 20  # fewer dates in the window than this give no percentile
+VALUATION_CONVENTION = (
+    "PE = total market cap / total trailing earnings over the members with a PE, each stock's "
+    "earnings = its total cap / its PE (TTM), so loss-makers with a negative PE count as negative "
+    "earnings (the CSI / CNI convention); PB likewise with book = cap / PB; members without a PE "
+    "(or PB) in the data are left out of both sums and counted"
+)
+
+
+def _members_sql(store: Store, target: str) -> tuple[str, str]:
+    """SQL of the official members of `target` as intervals (code, start_date, end_date) and a
+    label: index_membership where the store has it, else the official weight snapshots, each
+    holding until the next."""
+    if store.has_table("index_membership") and _one(
+            store, "SELECT count(*) > 0 FROM index_membership WHERE index_code = ?", [target])[0]:  # type: ignore[index]
+        return (f"SELECT code, start_date, end_date FROM index_membership WHERE index_code = '{target}'",
+                "official membership (index_membership)")
+    if store.has_table("official_weights") and _one(
+            store, "SELECT count(*) > 0 FROM official_weights WHERE index_code = ?", [target])[0]:  # type: ignore[index]
+        return (f"""
+            WITH s AS (SELECT DISTINCT trade_date FROM official_weights WHERE index_code = '{target}'),
+            n AS (SELECT trade_date, lead(trade_date) OVER (ORDER BY trade_date) AS nxt FROM s)
+            SELECT w.code, w.trade_date AS start_date, CAST(n.nxt - INTERVAL 1 DAY AS DATE) AS end_date
+            FROM official_weights w JOIN n USING (trade_date) WHERE w.index_code = '{target}'
+            """, "official weight snapshots (official_weights), each holding until the next")
+    raise StoreError(f"the store has no official members of {target} (index_membership or official_weights)")
+
+
+def _review_members(store: Store, target: str, start: dt.date, end: dt.date) -> tuple[Any, str]:
+    """Members of the methodology `target` as intervals, from its reviews in force from
+    `start` to `end` rolled forward point in time (as `backtest` does)."""
+    import pandas as pd
+
+    from .backtesting import review_chain
+    from .loader import load_methodology
+
+    m = load_methodology(target)
+    chain = review_chain(m, store, start, end)
+    rows = []
+    for i, r in enumerate(chain):
+        nxt = chain[i + 1].dates.effective - dt.timedelta(days=1) if i + 1 < len(chain) else None
+        rows += [(c, r.dates.effective, nxt) for c in r.codes]
+    return pd.DataFrame(rows, columns=["code", "start_date", "end_date"]), f"{m.name} reviews rebuilt point in time"
+
+
+def valuation(store: Store, target: str, date: dt.date | None = None, years: int = 10) -> MarketResult:
+    """The index's PE (TTM) and PB on `date` (the last valuation day on or before it) and
+    their percentile among the valuation days of the `years` before it (the share of days with
+    a value at or below the day's), from the store's `valuation(code, date, pe_ttm, pb)` table.
+    With fewer than MIN_PERCENTILE_DATES days in the window the percentile is refused."""
+    import pandas as pd
+
+    from .calculation import _q
+
+    if not store.has_table("valuation"):
+        raise StoreError(f"store {store.path} has no valuation table (per-stock PE/PB: `ingest files` of the "
+                         "shared dataset's daily_basic snapshots, or `ingest akshare`)")
+    d = trading_day(store, date)
+    row = _one(store, "SELECT max(date) FROM valuation WHERE date <= ?", [d])
+    vd = row[0] if row else None
+    if vd is None:
+        raise StoreError(f"the store's valuation table has no data on or before {d}")
+    warnings = [] if vd == d else [f"the last valuation day on or before {d} is {vd}: figures are of {vd}"]
+    lo = dt.date(vd.year - years, vd.month, min(vd.day, 28))
+    if is_official(store, target):
+        members_sql, source = _members_sql(store, target)
+    else:
+        first_val = _one(store, "SELECT min(date) FROM valuation WHERE date >= ?", [lo])[0]  # type: ignore[index]
+        members, source = _review_members(store, target, max(lo, first_val, store.date_range()[0]), vd)
+        _register(store, "_market_members", members)
+        members_sql = "SELECT * FROM _market_members"
+    sql = f"""
+    WITH m AS ({members_sql}),
+    v AS (SELECT DISTINCT date FROM valuation WHERE date BETWEEN $lo AND $hi),
+    mem AS (SELECT v.date, m.code FROM v JOIN m ON v.date >= m.start_date
+                                        AND (m.end_date IS NULL OR v.date <= m.end_date)),
+    px AS (
+      SELECT mem.date, mem.code, b.close * sh.total_shares AS cap, x.pe_ttm, x.pb
+      FROM mem LEFT JOIN bars b ON b.code = mem.code AND b.date = mem.date
+      ASOF LEFT JOIN shares sh ON sh.code = mem.code AND mem.date >= sh.effective_date
+      LEFT JOIN valuation x ON x.code = mem.code AND x.date = mem.date
+    )
+    SELECT date, count(*) AS members, count(cap) AS priced,
+           count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm IS NOT NULL AND pe_ttm <> 0) AS with_pe,
+           count(*) FILTER (WHERE cap IS NOT NULL AND pb IS NOT NULL AND pb <> 0) AS with_pb,
+           sum(cap) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0)
+             / nullif(sum(cap / pe_ttm) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0), 0) AS pe_ttm,
+           sum(cap) FILTER (WHERE pb IS NOT NULL AND pb <> 0)
+             / nullif(sum(cap / pb) FILTER (WHERE pb IS NOT NULL AND pb <> 0), 0) AS pb
+    FROM px GROUP BY date HAVING count(cap) > 0 ORDER BY date
+    """
+    df = _q(store, sql, {"lo": lo, "hi": vd})
+    if not is_official(store, target):
+        store.con.unregister("_market_members")
+    today = df[df["date"] == vd]
+    if today.empty:
+        raise StoreError(f"no member of {target} has a price and valuation on {vd}")
+    t = today.iloc[0]
+
+    def pctile(col: str) -> float | None:
+        s = df[col].dropna()
+        s = s[s > 0]  # a negative ratio (total losses) has no place on the scale
+        if pd.isna(t[col]) or t[col] <= 0:
+            if not pd.isna(t[col]):
+                warnings.append(f"the members' total {'earnings' if col == 'pe_ttm' else 'book value'} on {vd} "
+                                f"is negative ({col} {t[col]:.2f}): no percentile")
+            return None
+        if len(s) < MIN_PERCENTILE_DATES:
+            return None
+        return float((s <= t[col]).mean())
+
+    n = len(df)
+    if n < MIN_PERCENTILE_DATES:
+        warnings.append(f"only {n} valuation day(s) in the {years} years to {vd}: a percentile needs at "
+                        f"least {MIN_PERCENTILE_DATES}, none is given")
+    if t["with_pe"] < t["members"]:
+        warnings.append(f"{int(t['members'] - t['with_pe'])} of {int(t['members'])} members on {vd} have no "
+                        "price or PE in the store and are left out of the PE")
+    payload = {
+        "target": target, "date": vd, "years": years, "members_from": source,
+        "convention": VALUATION_CONVENTION,
+        "pe_ttm": t["pe_ttm"], "pb": t["pb"],
+        "pe_percentile": pctile("pe_ttm"), "pb_percentile": pctile("pb"),
+        "window": {"start": df["date"].iloc[0], "end": vd, "dates": n},
+        "members": int(t["members"]), "with_pe": int(t["with_pe"]), "with_pb": int(t["with_pb"]),
+        "history": df.to_dict("records"),
+    }
+    return MarketResult(payload, df, warnings, store.synthetic)

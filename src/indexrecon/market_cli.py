@@ -335,3 +335,46 @@ def coverage_table(cov: dict[str, Any], title: str) -> Any:
             text = str(v)
         t.add_row(k, text)
     return t
+
+
+@market.command("valuation")
+@click.argument("target")
+@click.option("--date", "date_", help="The day (YYYY-MM-DD; default: the store's last day).")
+@click.option("--years", default=10, show_default=True, help="Years of history for the percentile.")
+@_output
+def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: Path | None,
+                  store_path: Path | None) -> None:
+    """An index's PE (TTM) and PB and their percentile over the past years.
+
+    From the store's per-stock valuation table (valuation: code, date, pe_ttm, pb). Index PE =
+    total market cap / total trailing earnings of the members, each stock's earnings = cap /
+    PE, loss-makers (negative PE) included as negative earnings, as CSI and CNI compute it; PB
+    likewise. Members without a PE in the data are left out of both sums (and counted). The
+    percentile is the share of valuation days in the window at or below the day's value; with
+    fewer than 20 days it is not given. TARGET is an official index code (members from
+    index_membership, else the official weight snapshots) or a methodology (its reviews
+    rebuilt point in time). csv gives the history.
+
+    \b
+    Example:
+      indexrecon market valuation 000300 --date 2024-03-25 --store real.duckdb
+      indexrecon market valuation chinext --years 5 --format json
+    """
+    from .market import valuation
+
+    store = _open(store_path)
+    res = valuation(store, target, _date(date_, "--date"), years)
+
+    def render(con: Any) -> None:
+        p = res.payload
+        con.print(f"{target} on {p['date']} (members: {p['members_from']})", highlight=False)
+        for k in ("pe_ttm", "pb"):
+            pc = p[k.split("_")[0] + "_percentile"]
+            v = p[k]
+            where = f", {_pct(pc, 0)} percentile of {p['window']['dates']} days since {p['window']['start']}" \
+                if pc is not None else f" (no percentile: {p['window']['dates']} day(s) of data in the window)"
+            con.print(f"  {k:<6} {'' if v is None else f'{v:.2f}'}{where}", highlight=False)
+        con.print(f"  {p['with_pe']} of {p['members']} members have a PE; convention: {p['convention']}",
+                  highlight=False)
+
+    _emit(res, fmt, output, render)

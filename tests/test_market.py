@@ -522,3 +522,32 @@ def test_valuation_of_a_methodology_uses_its_rebuilt_members(cov_store: Path, tm
         out = market.valuation(st, str(yaml_path), d).payload
     assert out["members"] == 3 and out["pe_ttm"] == pytest.approx(10.0)
     assert "rebuilt" in out["members_from"]
+
+
+# ---------------------------------------------------------------------------------------
+# the HTML market page
+# ---------------------------------------------------------------------------------------
+def test_market_page_has_breadth_ladder_and_moves(rules_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.html"
+    r = CliRunner().invoke(main, ["market", "report", "--date", "2022-03-09", "--store", str(rules_store),
+                                  "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    html = out.read_text(encoding="utf-8")
+    assert 'id="breadth"' in html and 'id="ladder"' in html and "SYNTHETIC" in html
+    assert "<td>000001</td>" in html or ">000001<" in html  # the 7-day streak on the ladder
+    assert "http://" not in html.replace("http://www.w3.org", "")  # self-contained
+
+
+def test_market_page_with_an_index_and_its_coverage(index_store, cov_store: Path, tmp_path: Path) -> None:
+    from indexrecon.market_html import render_market_page
+
+    p, _ = index_store
+    with open_store(p) as st:
+        html = render_market_page(st, day("2022-02-08"), target="TEST01", days=3)
+    assert 'id="moves"' in html and "10.00%" in html
+    yaml_path = tmp_path / "cov3.yaml"
+    yaml_path.write_text(json.dumps(COV_METHOD), encoding="utf-8")
+    with open_store(cov_store) as st:
+        html = render_market_page(st, day("2025-03-14"), method=str(yaml_path), incumbents="none")
+    assert 'id="coverage"' in html and "share_of_market_cap" in html
+    assert f"{100 * 18 / 46:.2f}%" in html

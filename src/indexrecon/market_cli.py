@@ -378,3 +378,35 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
                   highlight=False)
 
     _emit(res, fmt, output, render)
+
+
+@market.command("report")
+@click.option("--date", "date_", help="The day (YYYY-MM-DD; default: the store's last day).")
+@click.option("--target", help="An index code in index_bars or a methodology: its moves and a level chart.")
+@click.option("--method", help="A methodology: its coverage of the board on the day (the review in force).")
+@click.option("--days", default=5, show_default=True, help="Length of the moves in trading days.")
+@click.option("--incumbents", default="auto", show_default=True,
+              help="Incumbents of the --method review: official, simulate, none, a file, or auto.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="HTML file to write (default: market-DATE.html).")
+@_store_option
+def report_cmd(date_: str | None, target: str | None, method: str | None, days: int, incumbents: str,
+               output: Path | None, store_path: Path | None) -> None:
+    """Write the market page for a day: one self-contained HTML file that opens offline.
+
+    Breadth by board, the limit-up ladder, with --method the index against its board (coverage
+    and industry mix on the day) and with --target its moves and a level chart.
+
+    \b
+    Example:
+      indexrecon market report --date 2025-04-08 --target 399006 --method chinext --incumbents simulate --store real.duckdb -o market.html
+    """
+    from .market import trading_day
+    from .market_html import write_market_page
+
+    store = _open(store_path)
+    d = trading_day(store, _date(date_, "--date"))
+    out = output or Path(f"market-{d}.html")
+    write_market_page(store, out, d, target=target, method=method, days=days, incumbents=incumbents)
+    label = "SYNTHETIC demo data" if store.synthetic else "real data"
+    click.echo(f"wrote {out} (the market on {d}, {label})")

@@ -124,11 +124,15 @@ def market_days_sql(store: Store) -> str:
     censored_sql = f"DATE '{dt.date.fromisoformat(censored).isoformat()}'" if censored else "NULL"
     statuses = ", ".join(repr(s) for s in RISK_WARNING_STATUSES)
     has_status = store.has_table("status")
-    st_sql = (
-        f"EXISTS (SELECT 1 FROM status t WHERE t.code = b.code AND t.status IN ({statuses}) "
-        "AND b.date >= t.start_date AND (t.end_date IS NULL OR b.date <= t.end_date))"
-        if has_status else "false"
+    # the risk-warning days of the scan: status intervals expanded over its trading days (a
+    # small join; a correlated EXISTS per bar costs more)
+    st_join = (
+        "LEFT JOIN (SELECT DISTINCT t.code, c.date FROM status t JOIN cal c ON c.date BETWEEN $scan_lo AND $hi "
+        "AND c.date >= t.start_date AND (t.end_date IS NULL OR c.date <= t.end_date) "
+        f"WHERE t.status IN ({statuses})) w ON w.code = b.code AND w.date = b.date"
+        if has_status else ""
     )
+    st_sql = "w.code IS NOT NULL" if has_status else "false"
     div_join = (
         "LEFT JOIN (SELECT code, ex_date, sum(cash_per_share) AS cash FROM dividends "
         "WHERE ex_date BETWEEN $scan_lo AND $hi GROUP BY code, ex_date) d "
@@ -161,7 +165,7 @@ def market_days_sql(store: Store) -> str:
     ),
     p AS (
       SELECT b.*, cal.rn - sec.list_rn + 1 AS listing_day, {st_sql} AS st
-      FROM b JOIN cal USING (date) LEFT JOIN sec USING (code)
+      FROM b JOIN cal USING (date) LEFT JOIN sec USING (code) {st_join}
     ),
     r AS (
       SELECT p.code, p.date, s.board, s.name, p.close, p.amount, p.st, p.listing_day,

@@ -85,6 +85,12 @@ def _cny(v: Any) -> str:
     return f"{float(v) / 1e8:,.1f}"
 
 
+def _first_codes(codes: str, n: int = 8) -> str:
+    """At most n codes of a ladder rung on a terminal (JSON and csv have them all)."""
+    items = codes.split(", ")
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
 @click.group("market", cls=ErrorGroup)
 def market() -> None:
     """Market and index analytics: breadth, limit closes, moves, comparisons, events, valuation.
@@ -173,7 +179,8 @@ def limits_cmd(date_: str | None, ladder: bool, fmt: str, output: Path | None, s
         con.print(f"Limit closes on {res.payload['date']}: {len(up)} up, {len(dn)} down", highlight=False)
         fmts = {"change": _pct, "close": lambda v: f"{v:.2f}"}
         if lad is not None:
-            con.print(_table(lad, "Limit-up ladder (consecutive limit-up closes)"))
+            short = lad.assign(codes=[_first_codes(c) for c in lad["codes"]])
+            con.print(_table(short, "Limit-up ladder (consecutive limit-up closes)"))
         for title, sub in (("Limit up", up), ("Limit down", dn)):
             if len(sub):
                 con.print(_table(sub.drop(columns="side"), title, fmts))

@@ -4,7 +4,6 @@ windows, valuation and the HTML market page. The group is added to the main comm
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -32,16 +31,6 @@ def _output(f: Any) -> Any:
     return f
 
 
-def _clean(v: Any) -> Any:
-    from .results import _clean as clean
-
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    return clean(v)
-
-
 def _pct(v: Any, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
@@ -53,9 +42,11 @@ def _emit(res: Any, fmt: str, out: Path | None, render: Any, frame: Any = None) 
     for w in res.warnings:
         click.echo(f"warning: {w}", err=True)
     if fmt == "json":
+        from .jsonout import dumps
+
         payload = dict(res.payload)
         payload["synthetic"] = res.synthetic
-        text = json.dumps(_clean(payload), ensure_ascii=False, indent=2) + "\n"
+        text = dumps(payload) + "\n"
         _write(text, out)
     elif fmt == "csv":
         df = label_synthetic(res.frame if frame is None else frame, res.synthetic)
@@ -324,24 +315,18 @@ def events_cmd(event: str, targets: tuple[str, ...], days: int, before: bool, st
 
 def coverage_table(cov: dict[str, Any], title: str) -> Any:
     """The coverage of a board on a date as a two-column table (caps in 100 million CNY)."""
-    from rich.table import Table
+    import pandas as pd
 
-    t = Table(title=title, header_style="bold", title_justify="left")
-    t.add_column("measure")
-    t.add_column("value", justify="right")
-    for k, v in cov.items():
+    def text(k: str, v: Any) -> str:
         if v is None:
-            text = ""
-        elif k.startswith("share_of"):
-            text = _pct(v)
-        elif k.endswith("_cap"):
-            text = f"{_cny(v)} (100m CNY)"
-        elif k == "avg_cap_multiple":
-            text = f"{v:.2f}x"
-        else:
-            text = str(v)
-        t.add_row(k, text)
-    return t
+            return ""
+        if k.startswith("share_of"):
+            return _pct(v)
+        if k.endswith("_cap"):
+            return f"{_cny(v)} (100m CNY)"
+        return f"{v:.2f}x" if k == "avg_cap_multiple" else str(v)
+
+    return _table(pd.DataFrame({"measure": list(cov), "value": [text(k, v) for k, v in cov.items()]}), title)
 
 
 @market.command("valuation")

@@ -551,3 +551,12 @@ def test_market_page_with_an_index_and_its_coverage(index_store, cov_store: Path
         html = render_market_page(st, day("2025-03-14"), method=str(yaml_path), incumbents="none")
     assert 'id="coverage"' in html and "share_of_market_cap" in html
     assert f"{100 * 18 / 46:.2f}%" in html
+
+
+@pytest.mark.parametrize("args", [["breadth"], ["limits"], ["moves", "TEST01"], ["report"]])
+def test_market_output_refuses_the_store_it_reads(index_store, args: list[str]) -> None:
+    p, _ = index_store
+    before = p.stat().st_size
+    r = CliRunner().invoke(main, ["market", *args, "--store", str(p), "-o", str(p)])
+    assert r.exit_code == 2 and "refused, nothing written" in r.output
+    assert p.stat().st_size == before

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .cli_common import ErrorGroup, label_synthetic, output_console, store_option
+from .cli_common import ErrorGroup, label_synthetic, output_console, refuse_overwrite, store_option
 from .errors import IndexReconError
 from .ingest_cli import _date
 
@@ -117,6 +117,7 @@ def breadth_cmd(date_: str | None, start: str | None, end: str | None, fmt: str,
         raise IndexReconError("give --date, or --start/--end for a daily table, not both")
     if end and not start:
         raise IndexReconError("--end needs --start (or give --date)")
+    refuse_overwrite(output, store_path=store_path)
     store = _open(store_path)
     d = _date(date_, "--date")
     res = breadth(store, d, start=_date(start, "--start"), end=_date(end, "--end"))
@@ -126,12 +127,12 @@ def breadth_cmd(date_: str | None, start: str | None, end: str | None, fmt: str,
         days = sorted(set(df["date"]))
         if len(days) == 1:
             con.print(f"Market breadth on {days[0]} (turnover in 100 million CNY)", highlight=False)
-            con.print(_table(df.drop(columns="date"), "", {"amount": _cny}))
+            con.print(_table(df.drop(columns="date").rename(columns={"amount": "turnover"}), "", {"turnover": _cny}))
         else:
-            tot = df[df["board"] == "total"].drop(columns="board")
+            tot = df[df["board"] == "total"].drop(columns="board").rename(columns={"amount": "turnover"})
             con.print(f"Market breadth {days[0]} .. {days[-1]}, all boards (turnover in 100 million CNY)",
                       highlight=False)
-            con.print(_table(tot, "", {"amount": _cny}))
+            con.print(_table(tot, "", {"turnover": _cny}))
 
     _emit(res, fmt, output, render)
 
@@ -158,6 +159,7 @@ def limits_cmd(date_: str | None, ladder: bool, fmt: str, output: Path | None, s
     from .market import ladder as make_ladder
     from .market import limit_closes
 
+    refuse_overwrite(output, store_path=store_path)
     store = _open(store_path)
     res = limit_closes(store, _date(date_, "--date"))
     lad = make_ladder(res) if ladder else None
@@ -205,6 +207,7 @@ def moves_cmd(target: str, days: int, start: str | None, end: str | None, date_:
     """
     from .market import moves
 
+    refuse_overwrite(output, store_path=store_path, methods=[target])
     store = _open(store_path)
     res = moves(store, target, days, _date(start, "--start"), _date(end, "--end"),
                 on=_date(date_, "--date"), daily=daily)
@@ -244,6 +247,7 @@ def compare_cmd(targets: tuple[str, ...], start: str, end: str | None, rf: float
     """
     from .market import compare
 
+    refuse_overwrite(output, store_path=store_path, methods=targets)
     store = _open(store_path)
     s = _date(start, "--start")
     assert s is not None
@@ -295,6 +299,7 @@ def events_cmd(event: str, targets: tuple[str, ...], days: int, before: bool, st
     """
     from .market import events
 
+    refuse_overwrite(output, store_path=store_path, methods=[event, *targets])
     store = _open(store_path)
     res = events(store, event, list(targets), days, before, _date(start, "--start"), _date(end, "--end"))
 
@@ -354,6 +359,7 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
     """
     from .market import valuation
 
+    refuse_overwrite(output, store_path=store_path, methods=[target])
     store = _open(store_path)
     res = valuation(store, target, _date(date_, "--date"), years)
 
@@ -396,6 +402,8 @@ def report_cmd(date_: str | None, target: str | None, method: str | None, days: 
     from .market import trading_day
     from .market_html import write_market_page
 
+    refuse_overwrite(output, store_path=store_path, methods=[m for m in (target, method) if m],
+                     incumbents=incumbents)
     store = _open(store_path)
     d = trading_day(store, _date(date_, "--date"))
     out = output or Path(f"market-{d}.html")

@@ -101,7 +101,11 @@ def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
             else:
                 cells.append(str(v))
         rows.append(cells)
-    return TextTable(cols, cols, [df[c].dtype != object for c in df.columns], rows, title=title)
+    import pandas as pd
+
+    # pandas 3 gives text its own dtype (not object): ask whether a column is numeric
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
+    return TextTable(cols, cols, numeric, rows, title=title)
 
 
 def _bp(v: Any) -> str:

@@ -371,20 +371,36 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
     finish_review(res, before_output=True)
     stats = res.stats()
     mix = res.industry_mix()
+    on = None
+    if as_of is not None:  # coverage and industry mix measured on the day itself (market.py)
+        from .market import stats_on
+
+        stats, mix, on_warnings = stats_on(res, stats, _date(as_of, "--as-of"))
+        on = stats["coverage"]["date"]
+        for w in on_warnings:
+            click.echo(f"warning: {w}", err=True)
     c = stats["concentration"]
     conc = pd.DataFrame([{**c, "unweighted_codes": " ".join(c.get("unweighted_codes", []))}])
+    cutoff_cov = stats.get("coverage_at_cutoff", stats["coverage"])
     tables = {"industry_mix": mix, "concentration": conc, "coverage": pd.DataFrame([stats["coverage"]])}
+    if on:
+        tables["coverage_at_cutoff"] = pd.DataFrame([cutoff_cov])
 
     def render(con: Any) -> None:
         for line in _header_lines(res, output):
             con.print(line, highlight=False)
-        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
+        when = f"on {on}, weights drifted to it" if on else "at the cutoff"
+        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), f"Industry mix (Shenwan level 1) {when}"))
         con.print(rich_table(conc.drop(columns=["unweighted_codes"]), "Concentration (of the weighted constituents)"))
         if c["unweighted_count"]:
             con.print(f"{unweighted_note(c)}", highlight=False)
-        con.print(rich_table(tables["coverage"], "Coverage of the board (total market cap at the cutoff)"))
-        if coverage_note(stats["coverage"]):
-            con.print(coverage_note(stats["coverage"]), highlight=False)
+        if on:
+            from .market_cli import coverage_table
+
+            con.print(coverage_table(stats["coverage"], f"Coverage of the board on {on} (total market cap)"))
+        con.print(rich_table(pd.DataFrame([cutoff_cov]), "Coverage of the board (total market cap at the cutoff)"))
+        if coverage_note(cutoff_cov):
+            con.print(coverage_note(cutoff_cov), highlight=False)
 
     out = None if output is None else Path(output)
 
@@ -615,8 +631,10 @@ def _register_groups() -> None:
     """Command groups that live in their own modules."""
     from .calc_cli import COMMANDS as CALC_COMMANDS
     from .ingest_cli import ingest
+    from .market_cli import market
 
     main.add_command(ingest)
+    main.add_command(market)
     for cmd in CALC_COMMANDS:
         main.add_command(cmd)
 

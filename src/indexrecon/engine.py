@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 
 from .errors import DependencyCycleError, IndexReconError, StoreError
+from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
 from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, WEIGHT_SHARES
 from .results import Table
@@ -67,7 +68,7 @@ class Context:
 
     @property
     def has_esg(self) -> bool:
-        return "esg_score" in self.external
+        return any(m == "esg_score" or m in GRADE_METRICS for m in self.external)
 
 
 _CONTEXTS: dict[int, Context] = {}
@@ -126,17 +127,20 @@ def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
         r = store.con.execute("SELECT count(*) FROM esg_scores").fetchone()
         esg_rows = int(r[0]) if r else 0
     out: dict[str, str] = {}
-    for name, (_, tables) in EXTERNAL_METRICS.items():
+    for name, (_, holders) in EXTERNAL_METRICS.items():
         parts = []
-        if "esg_scores" in tables and name == "esg_score" and esg_rows:
+        if "esg_scores" in holders and name == "esg_score" and esg_rows:
             parts.append("SELECT code, date, CAST(score AS DOUBLE) AS value FROM esg_scores")
-        if ATTRIBUTES_TABLE in tables and name in attrs:
+        if ATTRIBUTES_TABLE in holders and name in attrs:
             parts.append(
                 f"SELECT code, date, CAST(value AS DOUBLE) AS value FROM {ATTRIBUTES_TABLE} "
                 f"WHERE attribute = {_lit(name)}"
             )
         if parts:
             out[name] = " UNION ALL ".join(parts)
+    if RATINGS_TABLE in tables:
+        providers = {r[0] for r in store.con.execute(f"SELECT DISTINCT provider FROM {RATINGS_TABLE}").fetchall()}
+        out.update({name: source_sql(p) for name, p in GRADE_METRICS.items() if p in providers})
     return out
 
 
@@ -729,7 +733,7 @@ def _pipeline(
         plan.drop("membership", f"code IN (SELECT unnest({lists[name]}::VARCHAR[]))", _lit(f"member of {name} at this review"))
 
     for i, s in enumerate(m.screens, start=1):
-        _screen(s, i, ctx, plan, warnings)
+        _screen(s, i, ctx, plan, warnings, rd.cutoff)
 
     if sel.rank_by == "composite_rank":
         _composite_rank(m, plan)
@@ -838,13 +842,21 @@ def _listing_age(m: Methodology, plan: _Plan) -> None:
         )
 
 
-def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -> None:
+def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], cutoff: dt.date) -> None:
     col = _q(s.metric)
     stage = f"screen {i}"
     if s.metric in EXTERNAL_METRICS and s.metric not in ctx.external:
-        what = "ESG data (table esg_scores)" if s.metric == "esg_score" else f"{s.metric} data (table {ATTRIBUTES_TABLE})"
+        if s.metric in GRADE_METRICS:
+            what = f"{GRADE_METRICS[s.metric]} ESG grades (table {RATINGS_TABLE})"
+        elif s.metric == "esg_score":
+            what = "ESG data (table esg_scores)"
+        else:
+            what = f"{s.metric} data (table {ATTRIBUTES_TABLE})"
         note = f" [{s.note}]" if s.note else ""
         warnings.append(f"screen {i} ({s.describe()}{note}) skipped: the store has no {what}")
+        return
+    if s.type == "min_grade":
+        _grade_screen(s, i, ctx, plan, warnings, cutoff)
         return
     exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
 
@@ -879,6 +891,22 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -
     cond = f"_r{i} <= {keep}" if s.type == "drop_top_n" else f"_r{i} > {keep}"
     plan.drop(stage, f"_r{i} IS NOT NULL AND {cond}{exempt}",
               f"format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', _r{i}, _n{i}, CAST({keep} AS BIGINT))")
+
+
+def _grade_screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], cutoff: dt.date) -> None:
+    """A minimum grade: stocks rated worse are out; unrated stocks stay (the rules exclude
+    stocks rated below a grade). Grades off the provider's scale are warned about."""
+    provider = GRADE_METRICS[s.metric]
+    scale = GRADE_SCALES[provider]
+    assert s.grade is not None
+    col = _q(s.metric)
+    plan.drop(f"screen {i}", f"{col} > {place(provider, s.grade)}",
+              f"format('{provider} ESG grade {{}} fails screen {i}: {s.describe()}', "
+              f"list_extract({_lit(list(scale))}::VARCHAR[], CAST({col} AS INTEGER)))")
+    row = ctx.store.con.execute(off_scale_sql(provider), {"cutoff": cutoff}).fetchone()
+    if row and row[0]:
+        warnings.append(f"screen {i}: {row[0]} {provider} ratings up to the cutoff have a grade not on its scale "
+                        f"({', '.join(scale)}): those stocks count as unrated and are kept")
 
 
 def _composite_rank(m: Methodology, plan: _Plan) -> None:
@@ -1002,7 +1030,8 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
         shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
         if w.method == "free_float_cap" and w.inclusion_factor:
             ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
+            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
+                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
             shares = "shares_total"
         wbase = f"last_close * {_q(shares)} * _f"
     inner = []

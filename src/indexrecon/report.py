@@ -112,7 +112,9 @@ def _describe_rules(m: Methodology) -> list[str]:
         "equal": "equal weight",
     }[w.method]
     lines.append(f"Weighting: {method}")
-    if w.inclusion_factor:
+    if w.inclusion_factor == "exact":
+        lines.append("  - inclusion factor: the exact free-float ratio (free-float / total shares, no tiers)")
+    elif w.inclusion_factor:
         tiers = ", ".join(
             f"<={t.up_to_pct:g}%: {'rounded up' if t.factor_pct == 'ceil' else f'{t.factor_pct:g}%'}"
             for t in w.inclusion_factor

@@ -135,7 +135,7 @@ class Lookback(Model):
 
 
 ScreenType = Literal[
-    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value"
+    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value", "min_grade"
 ]
 
 
@@ -151,7 +151,10 @@ class Screen(Model):
 
     type: ScreenType
     metric: MetricName
-    value: Float
+    value: Float | None = Field(None, description="the threshold (every type but min_grade)")
+    grade: str | None = Field(
+        None, description="min_grade: the worst grade kept, on the scale of the metric's provider (e.g. B)"
+    )
     incumbents_value: Float | None = Field(
         None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
     )
@@ -163,6 +166,12 @@ class Screen(Model):
 
     @model_validator(mode="after")
     def _range(self) -> Screen:
+        if self.type == "min_grade":
+            return self._grade()
+        if self.value is None:
+            raise ValueError(f"{self.type} needs a value")
+        if self.grade is not None:
+            raise ValueError("grade goes with type: min_grade")
         for key, v in (("value", self.value), ("incumbents_value", self.incumbents_value)):
             if v is None:
                 continue
@@ -174,7 +183,27 @@ class Screen(Model):
             raise ValueError("incumbents_value and applies_to: newcomers contradict (incumbents exempt or held to their own threshold)")
         return self
 
+    def _grade(self) -> Screen:
+        from .grades import GRADE_METRICS, GRADE_SCALES
+
+        provider = GRADE_METRICS.get(self.metric)
+        if provider is None:
+            raise ValueError(f"min_grade needs a grade metric ({', '.join(GRADE_METRICS)}), got {self.metric}")
+        scale = GRADE_SCALES[provider]
+        if self.grade not in scale:
+            raise ValueError(f"grade must be one of {provider}'s grades ({', '.join(scale)}), got {self.grade!r}")
+        if self.value is not None or self.incumbents_value is not None:
+            raise ValueError("min_grade takes a grade, not value / incumbents_value")
+        if self.scope != "remaining":
+            raise ValueError("min_grade compares each stock's own grade: scope does not apply")
+        return self
+
     def describe(self) -> str:
+        if self.type == "min_grade":
+            from .grades import GRADE_METRICS
+
+            text = f"require a {GRADE_METRICS[self.metric]} ESG grade of {self.grade} or better (unrated kept)"
+            return text + (" (newcomers only)" if self.applies_to == "newcomers" else "")
         v = f"{self.value:g}"
         text = {
             "drop_bottom_pct": f"drop the bottom {v}% by {self.metric}",
@@ -291,13 +320,17 @@ class Caps(Model):
 
 class Weighting(Model):
     method: Literal["free_float_cap", "float_cap", "total_cap", "equal"]
-    inclusion_factor: list[Tier] | None = None
+    inclusion_factor: list[Tier] | Literal["exact"] | None = Field(
+        None, description="tiered factors, or exact: the free-float ratio itself (free-float shares / total)"
+    )
     caps: Caps = Caps()
 
     @model_validator(mode="after")
     def _tiers(self) -> Weighting:
         tiers = self.inclusion_factor
-        if tiers:
+        if tiers == "exact" and self.method != "free_float_cap":
+            raise ValueError("inclusion_factor: exact only applies to method free_float_cap")
+        if isinstance(tiers, list) and tiers:
             bounds = [t.up_to_pct for t in tiers]
             if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
                 raise ValueError("inclusion_factor tiers must have increasing up_to_pct")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,6 @@ class FakeAkshare:
         self._call("tool_trade_date_hist_sina")
         return _read("tool_trade_date_hist_sina", date_cols=("trade_date",))
 
-    def stock_info_a_code_name(self) -> pd.DataFrame:
-        self._call("stock_info_a_code_name")
-        return _read("stock_info_a_code_name", text_cols=("code",))
-
     def stock_info_sz_name_code(self, symbol: str = "A股列表") -> pd.DataFrame:
         self._call("stock_info_sz_name_code", symbol)
         return _read("stock_info_sz_name_code", text_cols=("A股代码",))
@@ -102,6 +99,10 @@ class FakeAkshare:
 
     def stock_fhps_detail_em(self, symbol: str = "300073") -> pd.DataFrame:
         self._call("stock_fhps_detail_em", symbol)
+        if not (FIXTURES / f"stock_fhps_detail_em_{symbol}.csv").exists():
+            # akshare 1.19.5 on eastmoney's {"result": null} (a stock without dividends):
+            # data_json["result"]["pages"]
+            raise TypeError("'NoneType' object is not subscriptable")
         dates = ("报告期", "业绩披露日期", "预案公告日", "股权登记日", "除权除息日", "最新公告日期")
         return _read(f"stock_fhps_detail_em_{symbol}", date_cols=dates)
 
@@ -124,8 +125,8 @@ class FakeAkshare:
             df["日期"] = pd.to_datetime(df["日期"], format="%Y%m%d").dt.date
         return df
 
-    def index_detail_hist_cni(self, symbol: str = "399001", date: str = "") -> pd.DataFrame:
-        self._call("index_detail_hist_cni", symbol, date=date)
+    def index_detail_hist_cni(self, symbol: str = "399001") -> pd.DataFrame:
+        self._call("index_detail_hist_cni", symbol)
         return _read(f"index_detail_hist_cni_{symbol}", text_cols=("样本代码",))
 
 
@@ -213,9 +214,18 @@ def test_full_ingest(store) -> None:
     # official weights as fractions
     w = dict(q(store, "SELECT code, weight FROM official_weights WHERE index_code = '000300'"))
     assert w["300750"] == pytest.approx(0.03397)
-    assert q(store, "SELECT DISTINCT trade_date FROM official_weights") == [(D(2025, 1, 27),)]
+    assert q(
+        store, "SELECT DISTINCT trade_date FROM official_weights WHERE index_code = '000300'"
+    ) == [(D(2025, 1, 27),)]
+    # CNI: the whole monthly history in one call (no date since akshare 1.18.10), kept to
+    # the month-end snapshots up to --end
     cni = [kw for name, kw in api.calls if name == "index_detail_hist_cni"]
-    assert cni == [{"symbol": "399006", "date": "202411"}]
+    assert cni == [{"symbol": "399006"}]
+    assert q(
+        store,
+        "SELECT trade_date, count(*), round(sum(weight), 6) FROM official_weights "
+        "WHERE index_code = '399006' GROUP BY 1 ORDER BY 1",
+    ) == [(D(2024, 9, 30), 3, 0.324053), (D(2024, 10, 31), 3, 0.331185)]
     assert store.meta["synthetic"] == "false" and "akshare" in store.meta["source"]
 
 
@@ -272,17 +282,136 @@ def test_one_failing_stock_does_not_stop_the_others(store) -> None:
     assert not s.failures and store.row_count("bars") == 15 * 5
 
 
-def test_retry_with_backoff_then_success() -> None:
+def test_retry_with_backoff_and_jitter_then_success() -> None:
     api = FakeAkshare(fail={("stock_zh_a_hist", "300750"): 2})
     sleeps: list[float] = []
     src = AkshareSource(api, min_interval=0, max_retries=3, backoff=1.0, sleep=sleeps.append)
     bars = src.bars("300750", START, END)
     assert len(bars) == 15
-    assert sleeps == [1.0, 2.0]
+    # exponential backoff 1, 2 s, each spread by a random factor in [0.5, 1.5]
+    assert len(sleeps) == 2 and 0.5 <= sleeps[0] <= 1.5 and 1.0 <= sleeps[1] <= 3.0
+    assert sleeps != [1.0, 2.0]
     assert [n for n, _ in api.calls].count("stock_zh_a_hist") == 3
     api.fail[("stock_zh_a_hist", "300750")] = 2
     with pytest.raises(DataError, match="failed after 2 attempts"):
         AkshareSource(api, min_interval=0, max_retries=1, backoff=0).bars("300750", START, END)
+
+
+def test_the_retry_budget_bounds_the_whole_run(store) -> None:
+    always = {("stock_zh_a_hist", c): -1 for c in CODES}
+    s = _ingest(store, FakeAkshare(fail=always), datasets=["securities", "bars"], retry_budget=3)
+    failed = sorted(f.split(" ")[0] for f in s.failures)
+    assert failed == sorted(CODES)
+    # three retries in all, not three per stock: the later stocks failed at once
+    assert "3 retries (budget 3)" in " ".join(s.notes)
+    assert sum("retry budget of 3 spent" in f for f in s.failures) == len(CODES) - 1
+    assert any("retry budget of 3 was spent" in w for w in s.warnings)
+    resume = [w for w in s.warnings if w.startswith("resume:")]
+    assert resume and f"--codes {','.join(sorted(CODES))}" in resume[0]
+
+
+class _Stalled(FakeAkshare):
+    """stock_fhps_detail_em (no timeout parameter) never answers until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def stock_fhps_detail_em(self, symbol: str = "300073") -> pd.DataFrame:
+        self.release.wait(30)
+        return super().stock_fhps_detail_em(symbol)
+
+
+def test_timeouts_are_passed_and_stalled_calls_give_up() -> None:
+    api = _Stalled()
+    src = AkshareSource(api, min_interval=0, backoff=0, max_retries=1, timeout=7, deadline=0.05)
+    try:
+        src.bars("300750", START, END)
+        hist = [kw for name, _, kw in src.made if name == "stock_zh_a_hist"]
+        assert hist and hist[0]["timeout"] == 7  # passed where the function has it
+        with pytest.raises(DataError, match=r"TimeoutError: no answer within 0\.05 s"):
+            src.dividends("000001")
+        assert src.stats.timeouts == 2 and "timeout" not in src.made[-1][2]
+    finally:
+        api.release.set()
+
+
+def test_a_stock_without_dividends_is_no_rows_not_a_failure(store) -> None:
+    # 300750 has no fixture: the fake raises akshare's TypeError on result null
+    s = _ingest(store, FakeAkshare(), datasets=["securities", "dividends"])
+    assert not s.failures, s.failures
+    assert q(store, "SELECT DISTINCT code FROM dividends ORDER BY 1") == [("000001",), ("600519",)]
+    assert q(
+        store, "SELECT count(*) FROM ingest_log WHERE item LIKE 'dividends 300750 %'"
+    ) == [(1,)]  # logged as loaded with no rows: not fetched again on the next run
+
+
+def test_a_changed_signature_is_named_and_not_retried() -> None:
+    class Renamed(FakeAkshare):
+        def stock_fhps_detail_em(self, stock: str = "300073") -> pd.DataFrame:  # type: ignore[override]
+            raise AssertionError("must not be called")
+
+    api = Renamed()
+    src = AkshareSource(api, min_interval=0, backoff=0)
+    with pytest.raises(DataError, match=r"signature is stock_fhps_detail_em\(stock:"):
+        src.dividends("000001")
+    assert src.calls == 0 and src.stats.retries == 0
+
+
+def test_one_exchange_down_leaves_the_others(store) -> None:
+    api = FakeAkshare(fail={("stock_info_sz_name_code", "A股列表"): -1})
+    s = _ingest(store, api, datasets=["securities", "bars"], max_retries=0)
+    assert q(store, "SELECT code FROM securities ORDER BY 1") == [
+        ("600519",), ("688981",), ("920799",)
+    ]
+    assert any(
+        "SZ list stock_info_sz_name_code(symbol='A股列表') failed, so sz_main and chinext are "
+        "missing" in w
+        for w in s.warnings
+    )
+    assert not s.failures and s.rows["bars"] == 45
+
+
+def test_exchange_lists_are_called_as_stock_info_a_code_name_calls_them(store) -> None:
+    """akshare caches the lists with lru_cache, keyed on the call's form: the keyword form
+    of stock_info_a_code_name shares one download, a positional call makes a second."""
+    src = AkshareSource(FakeAkshare(), min_interval=0)
+    src.securities()
+    made = [(n, a, k) for n, a, k in src.made]
+    assert made == [
+        ("stock_info_sh_name_code", (), {"symbol": "主板A股"}),
+        ("stock_info_sz_name_code", (), {"symbol": "A股列表"}),
+        ("stock_info_sh_name_code", (), {"symbol": "科创板"}),
+        ("stock_info_bj_name_code", (), {}),
+    ]
+    ak = pytest.importorskip("akshare")
+    import ast
+    import inspect as insp
+
+    tree = ast.parse(insp.getsource(insp.unwrap(ak.stock_info_a_code_name)))
+    theirs = [
+        (node.func.id, tuple(ast.literal_eval(a) for a in node.args),
+         {k.arg: ast.literal_eval(k.value) for k in node.keywords})
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        and node.func.id.startswith("stock_info_")
+    ]
+    assert sorted(theirs, key=repr) == sorted(made, key=repr)
+
+
+def test_csindex_weights_are_labelled_with_the_files_date(store) -> None:
+    s = _ingest(store, FakeAkshare(), datasets=["weights"], indices=["000300"])
+    assert q(store, "SELECT DISTINCT trade_date FROM official_weights") == [(D(2025, 1, 27),)]
+    assert q(store, "SELECT item FROM ingest_log WHERE item LIKE 'weights%'") == [
+        ("weights 000300 2025-01-27",)
+    ]
+    assert any(
+        "serves only the latest weights file, dated 2025-01-27" in w
+        and "the weights of 2024-11 (--end) are not available" in w
+        for w in s.warnings
+    )
+    s = _ingest(store, FakeAkshare(), end=D(2025, 1, 31), datasets=["weights"], indices=["000300"])
+    assert not s.warnings and any("the latest weights file, dated 2025-01-27" in n for n in s.notes)
 
 
 def test_rate_limit_spaces_calls() -> None:
@@ -341,3 +470,175 @@ def test_bad_arguments(store) -> None:
         ingest_akshare(store, END, START, None, api=FakeAkshare())
     with pytest.raises(IndexReconError, match="unknown dataset"):
         ingest_akshare(store, START, END, None, api=FakeAkshare(), datasets=["prices"])
+
+
+def test_cni_history_keeps_the_last_snapshot_of_each_month_up_to_end() -> None:
+    class TwoInAMonth(FakeAkshare):
+        def index_detail_hist_cni(self, symbol: str = "399001") -> pd.DataFrame:
+            df = super().index_detail_hist_cni(symbol)
+            extra = df[df["日期"] == "2025-02-28"].assign(日期="2025-02-14")
+            return pd.concat([df, extra], ignore_index=True)
+
+    src = AkshareSource(TwoInAMonth(), min_interval=0)
+    w = src.index_weights("399006", D(2025, 2, 28))
+    days = sorted({d.date() for d in w["trade_date"]})
+    assert days == [D(2024, 9, 30), D(2024, 10, 31), D(2024, 11, 29), D(2025, 1, 27), D(2025, 2, 28)]
+    assert w[w["trade_date"] == "2025-01-27"].set_index("code")["weight"].to_dict() == {
+        "300059": pytest.approx(0.089573),
+        "300750": pytest.approx(0.206509),
+        "300760": pytest.approx(0.038926),
+    }
+    assert AkshareSource(TwoInAMonth(), min_interval=0).index_weights("399006", D(2024, 9, 1)).empty
+
+
+# --------------------------------------------------------------------------------------
+# the fake against the installed akshare: signatures and output columns
+
+
+def _installed_akshare() -> Any:
+    return pytest.importorskip("akshare", reason="akshare not installed (pip install '.[online]')")
+
+
+# How the installed source builds each function's output columns (default: the last
+# column list it writes: ``df.columns = [...]``, ``df = df[[...]]`` or ``columns=[...]``).
+_HOW = {
+    "stock_info_sz_name_code": "first",  # the symbol="A股列表" branch comes first
+    "stock_industry_clf_hist_sw": "rename",  # the xlsx's columns, renamed
+    "stock_share_change_cninfo": "rename-ignore",  # cols_map's values but ignore_cols
+    "stock_info_sz_delist": "read",  # the exchange's xlsx as is: the columns it reads
+    "stock_info_sz_change_name": "read",
+}
+
+
+def _columns_in_source(fn: Any, how: str) -> list[str]:
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(inspect.unwrap(fn)))
+
+    def strings(node: ast.AST) -> list[str] | None:
+        if isinstance(node, ast.List) and node.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
+        ):
+            return [e.value for e in node.elts]  # type: ignore[attr-defined]
+        return None
+
+    lists: list[tuple[int, list[str]]] = []
+    dicts: dict[str, list[str]] = {}
+    read: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            target = node.targets[0]
+            found = None
+            if isinstance(target, ast.Attribute) and target.attr == "columns":
+                found = strings(node.value)
+            elif isinstance(node.value, ast.Subscript):
+                found = strings(node.value.slice)
+            if found:
+                lists.append((node.lineno, found))
+            if isinstance(target, ast.Name):
+                if isinstance(node.value, ast.Dict):
+                    dicts[target.id] = [getattr(v, "value", None) for v in node.value.values]
+                elif strings(node.value):
+                    dicts[target.id] = strings(node.value) or []
+        elif isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg == "columns" and strings(kw.value):
+                    lists.append((node.lineno, strings(kw.value) or []))
+                if kw.arg == "columns" and isinstance(kw.value, ast.Dict):
+                    dicts["rename"] = [getattr(v, "value", None) for v in kw.value.values]
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, str)
+            and isinstance(node.value, ast.Name)
+            and node.value.id.endswith("_df")
+        ):
+            read.append(node.slice.value)
+    lists.sort()
+    if how == "first":
+        return lists[0][1]
+    if how == "rename":
+        return dicts["rename"]
+    if how == "rename-ignore":
+        return [c for c in dicts["cols_map"] if c not in dicts["ignore_cols"]]
+    if how == "read":
+        return list(dict.fromkeys(read))
+    return lists[-1][1]
+
+
+@pytest.fixture(scope="module")
+def every_call(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, tuple, dict]]:
+    """Every (function, args, kwargs) of full runs over the fake, each dataset and path."""
+    tmp_path = tmp_path_factory.mktemp("calls")
+    made: list[tuple[str, tuple, dict[str, Any]]] = []
+    runs: list[dict[str, Any]] = [{}, {"codes": ["000001", "600519"]}]
+    for i, kw in enumerate(runs):
+        src = AkshareSource(FakeAkshare(), min_interval=0, backoff=0)
+        with open_store(tmp_path / f"calls{i}.duckdb", read_only=False) as s:
+            _ingest(s, None, source=src, **kw)  # type: ignore[arg-type]
+        made += src.made
+    return made
+
+
+def test_every_call_binds_to_the_installed_akshare(every_call: list) -> None:
+    import inspect
+
+    ak = _installed_akshare()
+    from indexrecon.sources.akshare_api import COLUMNS
+
+    made = every_call
+    names = {name for name, _, _ in made}
+    assert {"stock_zh_a_hist", "index_detail_hist_cni", "stock_fhps_detail_em"} <= names
+    for name, args, kwargs in made:
+        fn = getattr(ak, name, None)
+        assert fn is not None, f"akshare {ak.__version__} has no {name}"
+        inspect.signature(fn).bind(*args, **kwargs)  # TypeError names the bad call
+        assert name in COLUMNS, f"{name}: no stored column list"
+
+
+def test_the_fake_has_the_installed_signatures() -> None:
+    import inspect
+
+    ak = _installed_akshare()
+    for name, method in inspect.getmembers(FakeAkshare, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        ours = list(inspect.signature(method).parameters.values())[1:]
+        theirs = list(inspect.signature(getattr(ak, name)).parameters.values())
+        assert [(p.name, p.default) for p in ours] == [
+            (p.name, p.default) for p in theirs
+        ], name
+
+
+def test_stored_columns_match_the_installed_source() -> None:
+    ak = _installed_akshare()
+    from indexrecon.sources.akshare_api import COLUMNS
+
+    for name, cols in COLUMNS.items():
+        how = _HOW.get(name, "last")
+        found = _columns_in_source(getattr(ak, name), how)
+        if how == "read":
+            assert set(found) <= set(cols), (name, found)
+        elif how.startswith("rename"):
+            assert set(found) == set(cols), (name, found)
+        else:
+            assert found == list(cols), (name, found)
+
+
+def test_fixtures_have_the_installed_functions_columns(every_call: list) -> None:
+    """Each recorded response has the columns of the function's output (COLUMNS, itself
+    checked against the installed source above), and every function called has one."""
+    from indexrecon.sources.akshare_api import COLUMNS
+
+    seen = set()
+    for path in sorted(FIXTURES.glob("*.csv")):
+        name = next(
+            (n for n in sorted(COLUMNS, key=len, reverse=True) if path.stem.startswith(n)), None
+        )
+        assert name is not None, f"{path.name}: which akshare function is it?"
+        header = list(pd.read_csv(path, nrows=0).columns)
+        assert header == list(COLUMNS[name]), path.name
+        seen.add(name)
+    called = {name for name, _, _ in every_call}
+    assert called <= seen, f"no recorded response of {sorted(called - seen)}"

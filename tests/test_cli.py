@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
+
+from indexrecon.cli import main
 
 
 def test_methodologies_and_show(run) -> None:
@@ -165,3 +168,130 @@ def test_console_script_runs_as_a_process(demo_store_path: Path) -> None:
                         "--store", str(demo_store_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 101
+
+
+# -- issue 14, item 8: no command writes its output onto a file it reads ------------------
+@pytest.fixture(scope="module")
+def victim(demo_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo store that the guarded commands must leave byte-identical."""
+    import shutil
+
+    p = tmp_path_factory.mktemp("victim") / "victim.duckdb"
+    shutil.copyfile(demo_store_path, p)
+    return p
+
+
+def _digest(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _refused(r: tuple[int, str, str], *words: str) -> None:
+    code, _out, err = r
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    for w in words:
+        assert w in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rebuild", "chinext", "--review", "2024-12", "--format", "csv"),
+        ("rebuild", "chinext", "--review", "2024-12", "--format", "parquet"),
+        ("rebuild", "chinext", "--review", "2024-12"),
+        ("rebalance", "chinext", "--format", "json"),
+        ("stats", "chinext", "--review", "2024-12", "--format", "csv"),
+        ("compare", "chinext", "--review", "2024-12", "--format", "json"),
+        ("report", "chinext", "--review", "2024-12"),
+        ("backtest", "chinext", "--start", "2025-01-02", "--format", "csv"),
+        ("track", "chinext", "--from-official", "2025-01-02", "--end", "2025-03-03"),
+    ],
+)
+def test_output_onto_the_store_is_refused(run, victim: Path, args: tuple[str, ...], reliability_log) -> None:
+    before = _digest(victim)
+    _refused(run(*args, "--store", str(victim), "-o", str(victim)), "the store this command reads", "refused")
+    wal = victim.with_name(victim.name + ".wal")
+    _refused(run(*args, "--store", str(victim), "-o", str(wal)), "write-ahead log")
+    assert _digest(victim) == before and not wal.exists()
+    reliability_log("data destroyed (issue 14)", f"`{args[0]} -o` onto its own store and onto its .wal",
+                    "refused: one line, exit 2, store untouched", 2)
+
+
+def test_output_onto_the_default_store_is_refused(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  victim: Path) -> None:
+    monkeypatch.delenv("INDEXRECON_STORE", raising=False)
+    monkeypatch.setenv("INDEXRECON_DEMO_PATH", str(victim))
+    before = _digest(victim)
+    r = CliRunner().invoke(main, ["rebuild", "chinext", "--review", "2024-12", "--format", "csv",
+                                  "-o", str(victim)])
+    _refused((r.exit_code, r.stdout, r.stderr), "the store this command reads")
+    assert _digest(victim) == before
+
+
+def test_output_onto_a_methodology_or_incumbents_file_is_refused(run, tmp_path: Path, reliability_log) -> None:
+    from indexrecon.loader import builtin_dir
+
+    base = tmp_path / "mine.yaml"
+    base.write_text((builtin_dir() / "chinext.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    dep = tmp_path / "dep.yaml"
+    dep.write_text(f"name: dep\ntitle: Dep\nuniverse: {{boards: [chinext], exclude_members_of: ['{base}']}}\n"
+                   "lookback: {months: 6}\nselection: {rank_by: avg_total_cap, count: 20}\n"
+                   "weighting: {method: equal}\n", encoding="utf-8")
+    inc = tmp_path / "inc.txt"
+    inc.write_text("300750\n", encoding="utf-8")
+    files = {p: p.read_bytes() for p in (base, dep, inc)}
+    _refused(run("rebuild", str(base), "--review", "2024-12", "--format", "csv", "-o", str(base)),
+             "a methodology file this command reads")
+    _refused(run("rebuild", str(dep), "--review", "2024-12", "-o", str(base)), "a methodology file")
+    _refused(run("rebalance", "chinext", "--incumbents", str(inc), "-o", str(inc)), "the incumbents file")
+    _refused(run("backtest", "chinext", "--start", "2025-01-02", "--against", str(base), "-o", str(base)),
+             "a methodology file")
+    assert {p: p.read_bytes() for p in files} == files
+    reliability_log("data destroyed (issue 14)", "`-o` onto the methodology read, a dependency's YAML, "
+                    "an incumbents file", "refused: one line, exit 2, file untouched", 4)
+
+
+def test_ingest_store_onto_a_source_file_is_refused(tmp_path: Path, reliability_log) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    bars = src / "bars.csv"
+    bars.write_text("code,date,open,high,low,close,amount,volume\n300001,2024-01-02,10,10,10,10,1e6,1e5\n")
+    before = bars.read_bytes()
+    r = CliRunner().invoke(main, ["ingest", "files", str(src), "--store", str(bars)])
+    _refused((r.exit_code, r.stdout, r.stderr), "ingest source", "refused")
+    assert bars.read_bytes() == before
+    reliability_log("data destroyed (issue 14)", "`ingest files DIR --store DIR/bars.csv`",
+                    "refused: one line, exit 2, file untouched")
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "/proc/version"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "parquet"])
+def test_unwritable_output_names_the_file(run, target: str, fmt: str, reliability_log) -> None:
+    if not Path(target).exists():
+        pytest.skip(f"{target} does not exist on this system")
+    _refused(run("rebuild", "chinext", "--review", "2025-12", "--format", fmt, "-o", target),
+             f"cannot write {target}")
+    reliability_log("untrue messages (issue 14)", f"`-o {target}` ({fmt})", "one line naming the file, exit 2")
+
+
+def test_report_into_a_missing_folder_is_refused_like_rebuild(run, tmp_path: Path) -> None:
+    target = tmp_path / "no_such_folder" / "r.html"
+    _refused(run("report", "chinext", "--review", "2025-12", "-o", str(target)), "no_such_folder")
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("name", ["bars.parquet", "notes.txt"])
+def test_store_that_is_not_duckdb_is_named(run, tmp_path: Path, name: str, reliability_log) -> None:
+    p = tmp_path / name
+    if name.endswith(".parquet"):
+        pd.DataFrame({"code": ["300001"], "close": [1.0]}).to_parquet(p)
+    else:
+        p.write_text("hello\n")
+    before = p.read_bytes()
+    _refused(run("rebuild", "chinext", "--review", "2025-12", "--store", str(p)), "is not a DuckDB store")
+    _refused(run("check-data", "--store", str(p)), "is not a DuckDB store")
+    assert p.read_bytes() == before
+    reliability_log("untrue messages (issue 14)", f"`--store {name}` (not a DuckDB file)",
+                    "one line: is not a DuckDB store, exit 2")

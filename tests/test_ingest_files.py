@@ -539,3 +539,52 @@ def test_cli_files_errors(tmp_path: Path) -> None:
     assert out.exit_code == 2
     assert out.output.startswith("error: ") and "bars.csv" in out.output
     assert out.output.count("\n") == 1
+
+
+# -- issue 14, item 6: real data never goes into the demo store or any SYNTHETIC store ----
+def _digest(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_ingest_into_the_demo_store_is_refused(demo_store_path: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch, reliability_log) -> None:
+    from click.testing import CliRunner
+
+    from indexrecon.cli import main
+
+    folder = tmp_path / "src"
+    _write(folder, "bars.csv", GOOD_BARS)
+    demo = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_store_path, demo)
+    before = _digest(demo)
+    # a SYNTHETIC store anywhere, and the demo store's own path (built or not)
+    monkeypatch.setenv("INDEXRECON_DEMO_PATH", str(tmp_path / "not-built-yet.duckdb"))
+    for target, says in ((demo, "holds SYNTHETIC demo data"), (tmp_path / "not-built-yet.duckdb", "is the embedded demo store")):
+        r = CliRunner().invoke(main, ["ingest", "files", str(folder), "--store", str(target)])
+        assert r.exit_code == 2, r.output
+        assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert _digest(demo) == before
+    assert not (tmp_path / "not-built-yet.duckdb").exists()
+    with open_store(demo) as store:
+        assert store.synthetic
+    reliability_log("silently wrong (issue 14)", "`ingest files` into the demo store / a SYNTHETIC store",
+                    "refused: one line, exit 2, store byte-identical", 2)
+
+
+def test_api_ingest_into_a_synthetic_store_is_refused(tmp_path: Path) -> None:
+    from factory import S, make_store
+    from indexrecon.errors import StoreError
+    from indexrecon.sources.tdx import ingest_tdx
+
+    p = make_store(tmp_path / "syn.duckdb", [S("300001", cap=1e9)], start=D(2024, 1, 1), end=D(2024, 3, 1))
+    folder = tmp_path / "src"
+    _write(folder, "bars.csv", GOOD_BARS)
+    with open_store(p, read_only=False) as store:
+        n = store.row_count("bars")
+        with pytest.raises(StoreError, match="SYNTHETIC"):
+            ingest_files(store, folder)
+        with pytest.raises(StoreError, match="SYNTHETIC"):
+            ingest_tdx(store, folder)
+        assert store.row_count("bars") == n and store.meta["synthetic"] == "true"

@@ -18,12 +18,11 @@ import pytest
 import yaml
 
 import indexrecon as ir
-from factory import S, make_store
+from factory import S, make_store, meth
 from indexrecon.engine import run_review
 from indexrecon.errors import DependencyCycleError, MethodologyError
 from indexrecon.loader import builtin_dir
 from indexrecon.report import describe_methodology
-from indexrecon.schema import deep_merge
 from indexrecon.store import BOARD_LABELS
 
 D = dt.date
@@ -60,18 +59,6 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Any:
     st = ir.open_store(p)
     yield st
     st.close()
-
-
-def meth(**over: Any) -> dict[str, Any]:
-    base = {
-        "name": "t",
-        "title": "Test index",
-        "universe": {"boards": ["chinext"]},
-        "lookback": {"months": 6},
-        "selection": {"rank_by": "avg_total_cap", "count": 10},
-        "weighting": {"method": "total_cap"},
-    }
-    return deep_merge(base, over)
 
 
 def write(tmp_path: Path, name: str, **over: Any) -> Path:

@@ -35,18 +35,29 @@ def gini(values: np.ndarray) -> float:
     return float((2 * (i * v).sum()) / (n * v.sum()) - (n + 1) / n)
 
 
-def concentration(weights: np.ndarray) -> dict[str, float]:
-    w = np.sort(np.asarray(weights, dtype=float))[::-1]
+def concentration(weights: np.ndarray, codes: Any = None) -> dict[str, Any]:
+    """Top-N shares, HHI, effective N and Gini of the weighted constituents. A constituent
+    without a weight (no price or shares at the cutoff) is left out of the figures, which
+    would otherwise all be NaN, and reported beside them: `unweighted_count` and, given the
+    codes, `unweighted_codes`."""
+    w_all = np.asarray(weights, dtype=float)
+    weighted = np.isfinite(w_all)
+    w = np.sort(w_all[weighted])[::-1]
     hhi = float((w**2).sum())
-    return {
-        "count": int(w.size),
+    out: dict[str, Any] = {
+        "count": int(w_all.size),
+        "weighted_count": int(w.size),
         "top1": float(w[:1].sum()),
         "top5": float(w[:5].sum()),
         "top10": float(w[:10].sum()),
         "hhi": hhi,
         "effective_n": float(1 / hhi) if hhi > 0 else 0.0,
         "gini": gini(w),
+        "unweighted_count": int(w_all.size - w.size),
     }
+    if codes is not None:
+        out["unweighted_codes"] = sorted(str(c) for c, ok in zip(codes, weighted, strict=True) if not ok)
+    return out
 
 
 def coverage(candidates: pd.DataFrame, constituents: pd.DataFrame, cap_col: str = "total_cap") -> dict[str, Any]:

@@ -18,7 +18,6 @@ then one set computation like any other.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -108,7 +107,9 @@ class BacktestResult:
         }
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, **kw)
+        from .jsonout import dumps
+
+        return dumps(self.to_dict(), **kw)
 
     def __repr__(self) -> str:
         s = self.stats

@@ -7,7 +7,6 @@ group (whose error handling turns IndexReconError into one line and exit code 2)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,8 +14,9 @@ from typing import Any
 
 import click
 
-from .cli_common import label_synthetic, output_console, store_option
+from .cli_common import label_synthetic, output_console, refuse_overwrite, store_option, writing
 from .errors import IndexReconError
+from .jsonout import dumps
 
 _store_option = store_option()
 _INCUMBENTS_HELP = (
@@ -66,27 +66,23 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
 
 
 def _stats_table(stats: dict[str, Any], title: str) -> Any:
-    from rich.table import Table
+    from .termtable import TextTable
 
-    t = Table(title=title, header_style="bold", title_justify="left")
-    t.add_column("statistic")
-    t.add_column("value", justify="right")
-    for k, v in stats.items():
-        t.add_row(k, _fmt_stat(k, v))
-    return t
+    rows = [[k, _fmt_stat(k, v)] for k, v in stats.items()]
+    return TextTable(["statistic", "value"], ["statistic", "value"], [False, True], rows, title=title)
 
 
 def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
-    from rich.table import Table
+    from .termtable import TextTable
 
     fmt = fmt or {}
-    t = Table(title=title, header_style="bold", title_justify="left")
-    for c in df.columns:
-        t.add_column(str(c), justify="left" if df[c].dtype == object else "right")
+    cols = [str(c) for c in df.columns]
+    rows = []
     for row in df.itertuples(index=False):
         cells = []
         for c, v in zip(df.columns, row, strict=True):
@@ -98,8 +94,8 @@ def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
                 cells.append(f"{v:,.2f}")
             else:
                 cells.append(str(v))
-        t.add_row(*cells)
-    return t
+        rows.append(cells)
+    return TextTable(cols, cols, [df[c].dtype != object for c in df.columns], rows, title=title)
 
 
 def _bp(v: Any) -> str:
@@ -133,11 +129,12 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     """
     from .calculation import track
 
+    refuse_overwrite(output, store_path=store_path, methods=[method])
     store = _open(store_path)
     res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
                 share_changes=share_changes)  # type: ignore[arg-type]
     if fmt == "json":
-        _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
+        _write(dumps(res.to_dict()) + "\n", output)
         return
     if fmt == "csv":
         _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)
@@ -203,6 +200,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
 
     from .backtesting import backtest
 
+    refuse_overwrite(output, store_path=store_path, methods=[method, against], incumbents=incumbents)
     store = _open(store_path)
     if workers <= 0:
         workers = min(4, os.cpu_count() or 1)

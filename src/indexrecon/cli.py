@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,9 +12,10 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_common import ErrorGroup, label_synthetic, output_console
+from .cli_common import ErrorGroup, label_synthetic, output_console, refuse_overwrite, writing
 from .cli_common import store_option as common_store_option
 from .errors import IndexReconError
+from .jsonout import dumps
 
 FORMATS = click.Choice(["table", "csv", "json", "parquet"])
 INCUMBENTS_HELP = (
@@ -98,14 +98,15 @@ def _emit(df: Any, fmt: str, out: Path | None,
     if fmt == "json":
         if callable(payload):  # built only when asked for: it is not free
             payload = payload()
-        text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+        text = dumps(payload) + "\n"
         _write_text(text, out)
     elif fmt == "csv":
         _write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
     elif fmt == "parquet":
         if out is None:
             raise IndexReconError("--format parquet needs -o FILE")
-        (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
+        with writing(out):
+            (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
     else:
         with output_console(out) as con:
             render(con)
@@ -115,7 +116,8 @@ def _write_text(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,7 +189,7 @@ def schema_cmd() -> None:
     """
     from .schema import Methodology
 
-    click.echo(json.dumps(Methodology.model_json_schema(), indent=2))
+    click.echo(dumps(Methodology.model_json_schema()))
 
 
 def _review_options(f: Any) -> Any:
@@ -233,6 +235,7 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
     """
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
     cons = res.view("constituents")
     if price_date is not None:
@@ -280,6 +283,7 @@ def rebalance_cmd(method: str, review: str | None, as_of: str | None, incumbents
     """
     from .desk_cli import run_rebalance
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     run_rebalance(method, review, as_of, incumbents, margin, _date(price_date), aum, paths, seed, fmt, output,
                   _open(store_path), _working, _header_lines, _emit)
 
@@ -299,8 +303,9 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
     """
     import pandas as pd
 
-    from .report import rich_table
+    from .report import rich_table, unweighted_note
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
     stats = res.stats()
     mix = res.industry_mix()
@@ -309,8 +314,11 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
         for line in _header_lines(res):
             con.print(line, highlight=False)
         con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
-        conc = pd.DataFrame([stats["concentration"]])
-        con.print(rich_table(conc, "Concentration"))
+        c = stats["concentration"]
+        conc = pd.DataFrame([{k: v for k, v in c.items() if k != "unweighted_codes"}])
+        con.print(rich_table(conc, "Concentration (of the weighted constituents)"))
+        if c["unweighted_count"]:
+            con.print(f"{unweighted_note(c)}", highlight=False)
         cov = pd.DataFrame([stats["coverage"]])
         con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
 
@@ -360,6 +368,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     from .engine import run_review
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
         res = run_review(method, store, review, incumbents=incumbents)
@@ -473,6 +482,9 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
         raise IndexReconError("--backtest-end needs --backtest-start")
     bt_start, bt_end = _date(backtest_start), _date(backtest_end)
     m = load_methodology(method)
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
+    if output is not None and not output.parent.is_dir():  # as every -o: a missing folder is not created
+        raise IndexReconError(f"cannot write {output}: folder {output.parent} does not exist")
     store = _open(store_path)
     with _working(f"running the {m.name} review…") as step:
         if as_of is not None:

@@ -65,7 +65,10 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
         if fmt != "table":
             print(f"warning: {w}", file=sys.stderr)
     if fmt == "xlsx":
-        write_xlsx(rep, output)  # type: ignore[arg-type]
+        from .cli_common import writing
+
+        with writing(output):
+            write_xlsx(rep, output)  # type: ignore[arg-type]
         return
 
     def render(con: Any) -> None:

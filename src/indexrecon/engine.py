@@ -340,7 +340,7 @@ def run_review(
         excluded, required = _dependency_members(rules, ctx, rd, dep_inc, dep_warnings)
     finally:
         ctx.stack.pop()
-    warnings: list[str] = []
+    warnings: list[str] = m.override_warnings(rd.effective)  # a user's change kept over a dated version
     inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
         sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
     )
@@ -840,12 +840,18 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -
         note = f" [{s.note}]" if s.note else ""
         warnings.append(f"screen {i} ({s.describe()}{note}) skipped: the store has no {what}")
         return
-    v = s.value
     exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
+
+    def threshold(f: Any) -> str:
+        """The screen's cut as SQL: incumbents' own where the screen gives them one."""
+        if s.incumbents_value is None:
+            return f(s.value)
+        return f"CASE WHEN incumbent THEN {f(s.incumbents_value)} ELSE {f(s.value)} END"
+
     plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
     if s.type in ("min_value", "max_value"):
         op = "<" if s.type == "min_value" else ">"
-        plan.drop(stage, f"{col} {op} {v!r}{exempt}",
+        plan.drop(stage, f"{col} {op} {threshold(repr)}{exempt}",
                   f"format('{s.metric} {{}} fails screen {i}: {s.describe()}', round({col}, 4))")
         return
     # Rank-based screens rank the stocks still in, or the sample space: the stocks still in
@@ -859,11 +865,11 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -
                   count(*) OVER (PARTITION BY {pool}) AS _n{i} FROM {{prev}}"""
     )
     if s.type == "drop_bottom_pct":
-        keep = f"_n{i} - floor(_n{i} * {v / 100!r})"
+        keep = threshold(lambda v: f"_n{i} - floor(_n{i} * {v / 100!r})")
     elif s.type == "keep_top_pct":
-        keep = f"ceil(_n{i} * {v / 100!r})"
+        keep = threshold(lambda v: f"ceil(_n{i} * {v / 100!r})")
     else:
-        keep = str(int(v))
+        keep = threshold(lambda v: str(int(v)))
     cond = f"_r{i} <= {keep}" if s.type == "drop_top_n" else f"_r{i} > {keep}"
     plan.drop(stage, f"_r{i} IS NOT NULL AND {cond}{exempt}",
               f"format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', _r{i}, _n{i}, CAST({keep} AS BIGINT))")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import plots
 from .errors import IndexReconError
-from .report import describe_methodology, fmt_value, metric_words
+from .report import describe_methodology, fmt_value, metric_words, unit, unweighted_note
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -224,9 +224,7 @@ def _is_num(s: pd.Series) -> bool:
 
 
 def _unit(col: str) -> str:
-    if col.endswith("cap") or col == "avg_amount":
-        return "100m CNY"
-    return ""
+    return "100m CNY" if unit(col) == "100m CNY" else ""  # percentages carry their own %
 
 
 def _raw(v: Any) -> str:
@@ -336,7 +334,8 @@ def _cards(res: ReviewResult, stats: dict[str, Any]) -> str:
     cards = [
         _card("Constituents", f"{conc['count']}", f"of {cov['board_stocks']} board stocks"),
         _card("Adds / deletes", f"{len(res.adds)} / {len(res.deletes)}", f"{len(res.retained)} retained"),
-        _card("Largest weight", plots.pct(conc["top1"], 2), f"top 10: {plots.pct(conc['top10'])}"),
+        _card("Largest weight", plots.pct(conc["top1"], 2), f"top 10: {plots.pct(conc['top10'])}"
+              + (f"; {conc['unweighted_count']} without a weight" if conc.get("unweighted_count") else "")),
         _card("Effective N", f"{conc['effective_n']:.1f}", f"HHI {conc['hhi']:.4f}, Gini {conc['gini']:.2f}"),
         _card("Market-cap coverage", plots.pct(cov["share_of_market_cap"]),
               f"with {plots.pct(cov['share_of_companies'])} of the companies"),
@@ -388,7 +387,8 @@ def _concentration_table(conc: dict[str, Any]) -> str:
         ("Gini of weights", f"{conc['gini']:.3f}"),
     ]
     body = "".join(f'<tr><td>{escape(k)}</td><td class="num">{escape(v)}</td></tr>' for k, v in rows)
-    return f'<div class="tablewrap"><table><tbody>{body}</tbody></table></div>'
+    note = f'<p class="muted" id="unweighted">{escape(unweighted_note(conc))}</p>' if conc.get("unweighted_count") else ""
+    return f'<div class="tablewrap"><table><tbody>{body}</tbody></table></div>{note}'
 
 
 def _backtest_section(bt: plots.BacktestSeries) -> str:

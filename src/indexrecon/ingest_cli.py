@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,14 +30,28 @@ force_option = click.option(
 )
 
 
-def _store(store_path: Path | None) -> Any:
-    from .store import open_store
+def _store(store_path: Path | None, source: Path | None = None) -> Any:
+    """The store to write, refused before it is opened for writing (so it stays byte for byte
+    as it was) when it is the demo store, a SYNTHETIC store or one of the source's files."""
+    from .cli_common import same_file
+    from .sources.demo import demo_store_path
+    from .sources.files import synthetic_target_message
+    from .store import is_duckdb_file, open_store, peek_meta
 
     if store_path is None:
         raise StoreError(
             "no store to write: pass --store PATH or set INDEXRECON_STORE "
             "(the embedded demo store is not an ingest target)"
         )
+    if source is not None and store_path.exists() and not is_duckdb_file(store_path):
+        with contextlib.suppress(OSError, ValueError):
+            if store_path.resolve().is_relative_to(source.resolve()):
+                raise StoreError(f"--store {store_path} is a file of the ingest source {source}: refused, nothing written")
+    if same_file(store_path, demo_store_path()):
+        raise StoreError(f"store {store_path} is the embedded demo store: real data is not mixed into it; "
+                         "ingest into a new store (--store real.duckdb)")
+    if peek_meta(store_path).get("synthetic") == "true":
+        raise StoreError(synthetic_target_message(store_path))
     return open_store(store_path, read_only=False)
 
 
@@ -115,7 +130,7 @@ def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool, infer_s
     """
     from .sources.files import ingest_files
 
-    with _store(store_path) as store, _progress() as progress:
+    with _store(store_path, folder) as store, _progress() as progress:
         summary = ingest_files(store, folder, progress, force=force, infer_st=infer_st)
     _report(summary)
 
@@ -137,7 +152,7 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
     """
     from .sources.tdx import ingest_tdx
 
-    with _store(store_path) as store, _progress() as progress:
+    with _store(store_path, folder) as store, _progress() as progress:
         summary = ingest_tdx(store, folder, progress, force=force)
     _report(summary)
 
@@ -171,6 +186,21 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
     help="Seconds between akshare calls.",
 )
 @click.option("--retries", type=int, default=3, show_default=True, help="Retries per call.")
+@click.option(
+    "--retry-budget",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="Retries for the whole run; once spent, failures are not retried.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds per request where akshare takes a timeout; a call without one is given "
+    "up after 4x this.",
+)
 @store_option
 @force_option
 def ingest_akshare_cmd(
@@ -182,6 +212,8 @@ def ingest_akshare_cmd(
     indices: str,
     min_interval: float,
     retries: int,
+    retry_budget: int,
+    timeout: float,
     store_path: Path | None,
     force: bool,
 ) -> None:
@@ -214,6 +246,11 @@ def ingest_akshare_cmd(
             indices=[i for i in indices.split(",") if i],
             min_interval=min_interval,
             max_retries=retries,
+            retry_budget=retry_budget,
+            timeout=timeout,
             force=force,
         )
     _report(summary)
+    for line in summary.warnings:
+        if line.startswith("resume:"):
+            click.echo(line, err=True)

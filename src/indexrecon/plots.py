@@ -253,7 +253,10 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def pct(v: float, digits: int = 1) -> str:
-    """A fraction as a percentage: pct(0.1234) == '12.3%'."""
+    """A fraction as a percentage: pct(0.1234) == '12.3%'; a missing value is 'n/a', never
+    'nan%'."""
+    if v is None or not math.isfinite(v):
+        return "n/a"
     v = 0.0 if abs(v) < 0.5 * 10 ** (-digits - 2) else v  # no "-0.0%"
     return f"{100 * v:.{digits}f}%"
 

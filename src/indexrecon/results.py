@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,7 +243,7 @@ class ReviewResult:
             "industry_mix": [
                 {k: _clean(v) for k, v in row.items()} for row in self.industry_mix().to_dict("records")
             ],
-            "concentration": analytics.concentration(cons["weight"].to_numpy()),
+            "concentration": analytics.concentration(cons["weight"].to_numpy(), cons["code"]),
             "coverage": analytics.coverage(self.candidates, cons),
         }
 
@@ -279,7 +278,9 @@ class ReviewResult:
         }
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, **kw)
+        from .jsonout import dumps
+
+        return dumps(self.to_dict(), **kw)
 
     # -- notebooks ----------------------------------------------------------------------
     @property

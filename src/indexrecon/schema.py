@@ -134,11 +134,15 @@ class Screen(Model):
     of the indices this one excludes) instead of the stocks still in alone:
     CSI 500's "exclude CSI 300 members and the top 300 of the sample space by cap".
     `applies_to: newcomers` exempts the index's incumbents from the screen (they are still
-    counted in its ranking)."""
+    counted in its ranking). `incumbents_value` is the incumbents' own threshold in the same
+    ranking (CSI 300: newcomers need the top 50% by turnover, incumbents the top 60%)."""
 
     type: ScreenType
     metric: MetricName
     value: float
+    incumbents_value: float | None = Field(
+        None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
+    )
     scope: Literal["remaining", "sample_space"] = "remaining"
     applies_to: Literal["all", "newcomers"] = Field(
         "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
@@ -147,10 +151,15 @@ class Screen(Model):
 
     @model_validator(mode="after")
     def _range(self) -> Screen:
-        if self.type.endswith("_pct") and not 0 < self.value < 100:
-            raise ValueError(f"{self.type} needs 0 < value < 100 (a percent), got {self.value:g}")
-        if self.type.endswith("_n") and (self.value < 1 or self.value != int(self.value)):
-            raise ValueError(f"{self.type} needs a whole number >= 1, got {self.value:g}")
+        for key, v in (("value", self.value), ("incumbents_value", self.incumbents_value)):
+            if v is None:
+                continue
+            if self.type.endswith("_pct") and not 0 < v < 100:
+                raise ValueError(f"{self.type} needs 0 < {key} < 100 (a percent), got {v:g}")
+            if self.type.endswith("_n") and (v < 1 or v != int(v)):
+                raise ValueError(f"{self.type} needs a whole number >= 1 as {key}, got {v:g}")
+        if self.incumbents_value is not None and self.applies_to == "newcomers":
+            raise ValueError("incumbents_value and applies_to: newcomers contradict (incumbents exempt or held to their own threshold)")
         return self
 
     def describe(self) -> str:
@@ -167,6 +176,8 @@ class Screen(Model):
             text += " of the sample space"
         if self.applies_to == "newcomers":
             text += " (newcomers only)"
+        if self.incumbents_value is not None:
+            text += f"; incumbents: {self.incumbents_value:g}{'%' if self.type.endswith('_pct') else ''}"
         return text
 
 
@@ -344,6 +355,10 @@ class Methodology(Model):
     weighting: Weighting
     schedule: Schedule = Schedule()
     versions: list[Version] = Field(default_factory=list)
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="changes made by with_changes: applied over the rules of every dated version too",
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> Methodology:
@@ -394,14 +409,22 @@ class Methodology(Model):
         return self.model_dump(mode="python", exclude_none=False)
 
     def with_changes(self, changes: dict[str, Any] | None = None, **kw: Any) -> Methodology:
-        """A new methodology with `changes` deep-merged over this one (validated)."""
+        """A new methodology with `changes` deep-merged over this one (validated).
+
+        The changes win at every date: they are merged over the base rules and again over
+        the rules of every dated version (kept in `overrides`), so a dated version of the
+        base never undoes them. A review whose version sets a key the changes also set gets
+        a warning (see `override_warnings`). Giving `versions` replaces them."""
         from .loader import validate_dict
 
-        merged = deep_merge(self.to_dict(), {**(changes or {}), **kw})
+        user = {**(changes or {}), **kw}
+        merged = deep_merge(self.to_dict(), user)
+        merged["overrides"] = deep_merge(self.overrides, {k: v for k, v in user.items() if k != "versions"})
         return validate_dict(merged, source=f"{self.name}.with_changes")
 
     def for_date(self, date: dt.date) -> Methodology:
-        """The rules in force on `date`: every version effective on or before it, merged."""
+        """The rules in force on `date`: every version effective on or before it, merged in
+        order, then the `overrides` of `with_changes` over them."""
         from .loader import validate_dict
 
         data = self.to_dict()
@@ -411,8 +434,44 @@ class Methodology(Model):
             return self.model_copy(update={"versions": []})
         for v in applied:
             data = deep_merge(data, v["changes"])
+        data = deep_merge(data, self.overrides)
         data["versions"] = []
         return validate_dict(data, source=f"{self.name} (rules from {applied[-1]['effective_from']})")
+
+    def override_warnings(self, date: dt.date) -> list[str]:
+        """One line per key that a version in force on `date` sets and `overrides` (the
+        changes of `with_changes`) set to another value: the user's value is the one used."""
+        if not self.overrides:
+            return []
+        mine = leaf_values(self.overrides)
+        out = []
+        for v in self.versions:
+            if v.effective_from > date:
+                continue
+            for path, theirs in leaf_values(v.changes).items():
+                if path in mine and mine[path] != theirs:
+                    out.append(
+                        f"{self.name}: the version effective from {v.effective_from} sets {path} to "
+                        f"{_short(theirs)}; your change ({_short(mine[path])}) is used instead"
+                    )
+        return out
+
+
+def leaf_values(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted key path -> value for every non-mapping value of a nested mapping."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(leaf_values(v, path + "."))
+        else:
+            out[path] = v
+    return out
+
+
+def _short(v: Any) -> str:
+    text = f"{v:g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

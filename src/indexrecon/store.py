@@ -255,6 +255,29 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"cannot open store {path}: {str(e).splitlines()[0]}") from None
 
 
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` starts like a DuckDB database (its magic bytes follow an 8-byte checksum);
+    DuckDB itself would open a Parquet file as a read-only view, or fail with a riddle."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
+
+
+def peek_meta(path: Path) -> dict[str, str]:
+    """A store's meta table read without opening it for writing ({} if it has none)."""
+    if not path.is_file() or not is_duckdb_file(path):
+        return {}
+    con = connect(path, read_only=True)
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
+
+
 def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Store:
     """Open a store: `path`, else $INDEXRECON_STORE, else the embedded demo store.
 
@@ -269,6 +292,10 @@ def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = 
     p = p.expanduser()
     if read_only and not p.exists():
         raise StoreError(f"store {p} does not exist (create it with `indexrecon ingest ...`)")
+    if p.is_dir():
+        raise StoreError(f"store {p} is a folder, not a DuckDB store file")
+    if p.exists() and not is_duckdb_file(p):
+        raise StoreError(f"{p} is not a DuckDB store (an indexrecon store is a .duckdb file made by `indexrecon ingest`)")
     if not read_only and not p.exists():
         _create_atomically(p)
     con = connect(p, read_only=read_only)

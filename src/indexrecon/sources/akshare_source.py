@@ -21,14 +21,15 @@ akshare functions used (names, parameters and output columns as in akshare's sou
 * ``stock_industry_clf_hist_sw()`` -> ``symbol, start_date, industry_code, update_time``
 * ``stock_zh_a_st_em()`` -> ``代码, 名称, ...`` (today's risk-warning board)
 * ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent)
-* ``index_detail_hist_cni(symbol, date="YYYYMM")`` -> ``日期, 样本代码, 权重`` (percent)
+* ``index_detail_hist_cni(symbol)`` -> ``日期, 样本代码, 样本简称, 所属行业, 总市值, 权重``
+  (the whole monthly history; 权重 in percent)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import duckdb
@@ -36,6 +37,7 @@ import pandas as pd
 
 from ..errors import DataError, IndexReconError, StoreError
 from ..store import BOARDS, Store
+from .akshare_api import AkshareClient
 from .files import (
     CODE_CHANGES,
     IngestSummary,
@@ -48,6 +50,7 @@ from .files import (
     note_source,
     one,
     record_ingest,
+    refuse_synthetic,
     replace_rows,
     upsert_securities,
 )
@@ -64,6 +67,18 @@ DATASETS = (
     "weights",
 )
 DEFAULT_INDICES = ("000300", "000905", "000852", "399006")
+
+# The exchanges' stock lists, called exactly as akshare's stock_info_a_code_name calls them:
+# (exchange, function, keyword arguments, code, name and listing-date columns, boards).
+EXCHANGE_LISTS: tuple[tuple[str, str, dict[str, str], str, str, str, str], ...] = (
+    ("SH", "stock_info_sh_name_code", {"symbol": "主板A股"}, "证券代码", "证券简称", "上市日期",
+     "sh_main"),
+    ("SZ", "stock_info_sz_name_code", {"symbol": "A股列表"}, "A股代码", "A股简称", "A股上市日期",
+     "sz_main and chinext"),
+    ("SH", "stock_info_sh_name_code", {"symbol": "科创板"}, "证券代码", "证券简称", "上市日期",
+     "star"),
+    ("BJ", "stock_info_bj_name_code", {}, "证券代码", "证券简称", "上市日期", "bse"),
+)
 
 # Shenwan 2021 level-1 industries (code -> Chinese name, English name).
 SW2021_L1: dict[str, tuple[str, str]] = {
@@ -127,151 +142,75 @@ def _code6(values: Any) -> pd.Series:
     return s.str.zfill(6)
 
 
-class AkshareSource:
-    """akshare behind a rate limiter and retries, converting outputs to the store's units.
+class AkshareSource(AkshareClient):
+    """akshare's outputs converted to the store's tables and units (calls: AkshareClient)."""
 
-    `api` is the akshare module or anything with the same functions (tests pass a fake);
-    by default akshare is imported on first use.
-    """
-
-    def __init__(
-        self,
-        api: Any | None = None,
-        *,
-        min_interval: float = 0.5,
-        max_retries: int = 3,
-        backoff: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._api = api
-        self.min_interval = min_interval
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self._sleep = sleep
-        self._clock = clock
-        self._last_call: float | None = None
-        self.calls = 0
-
-    @property
-    def api(self) -> Any:
-        if self._api is None:
-            self._api = require_akshare()
-        return self._api
-
-    # -- calling ------------------------------------------------------------------
-    def call(self, name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        """Call akshare `name`, spaced by min_interval and retried with backoff."""
-        fn = getattr(self.api, name, None)
-        if fn is None:
-            raise IndexReconError(
-                f"akshare has no function {name}; upgrade it: pip install -U akshare"
-            )
-        shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
-        for attempt in range(self.max_retries + 1):
-            self._wait()
-            try:
-                self.calls += 1
-                result = fn(*args, **kwargs)
-            except (TypeError, AttributeError) as e:
-                # a changed signature, not a flaky network: retrying cannot help
-                raise DataError(f"akshare {name}({shown}): {type(e).__name__}: {e}") from None
-            except Exception as e:
-                if attempt == self.max_retries:
-                    msg = str(e).splitlines()[0] if str(e) else ""
-                    raise DataError(
-                        f"akshare {name}({shown}) failed after {attempt + 1} attempts: "
-                        f"{type(e).__name__}: {msg}"
-                    ) from None
-                self._sleep(self.backoff * 2**attempt)
-                continue
-            if result is None:
-                return pd.DataFrame()
-            if not isinstance(result, pd.DataFrame):
-                raise DataError(f"akshare {name}({shown}) returned {type(result).__name__}")
-            return result
-        raise AssertionError("unreachable")
-
-    def _wait(self) -> None:
-        now = self._clock()
-        if self._last_call is not None and self.min_interval > 0:
-            gap = self._last_call + self.min_interval - now
-            if gap > 0:
-                self._sleep(gap)
-                now = self._clock()
-        self._last_call = now
-
-    @staticmethod
-    def _need(df: pd.DataFrame, what: str, columns: Iterable[str]) -> None:
-        missing = [c for c in columns if c not in df.columns]
-        if missing and not df.empty:
-            raise DataError(
-                f"akshare {what}: missing column {', '.join(missing)} "
-                f"(got: {', '.join(map(str, df.columns))})"
-            )
+    def __init__(self, api: Any | None = None, **kwargs: Any) -> None:
+        super().__init__(api, **kwargs)
+        self.missing_lists: list[str] = []
 
     # -- datasets -------------------------------------------------------------------
     def calendar(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         df = self.call("tool_trade_date_hist_sina")
-        self._need(df, "tool_trade_date_hist_sina", ["trade_date"])
+        self.need(df, "tool_trade_date_hist_sina", ["trade_date"])
         days = _to_date(df["trade_date"]) if not df.empty else pd.Series([], dtype=object)
         days = days[(days >= start) & (days <= end)].dropna()
         return pd.DataFrame({"date": pd.to_datetime(days.sort_values().unique())})
 
     def securities(self, summary: IngestSummary | None = None) -> pd.DataFrame:
-        """Listed A-share stocks with exchange, board, name and listing date."""
-        names = self.call("stock_info_a_code_name")
-        self._need(names, "stock_info_a_code_name", ["code", "name"])
-        codes = _code6(names["code"])
-        listed = self.listing_dates(summary)
-        rows = []
-        skipped = 0
-        for code, name in zip(codes, names["name"], strict=True):
-            cls = classify_stock(code)
-            if cls is None:
-                skipped += 1
-                continue
-            rows.append(
-                {
-                    "code": code,
-                    "exchange": cls[0],
-                    "board": cls[1],
-                    "name": str(name).strip() if pd.notna(name) else None,
-                    "list_date": listed.get(code),
-                    "delist_date": None,
-                }
-            )
-        if skipped and summary is not None:
-            summary.notes.append(f"{skipped} listed codes are not A-share stocks; ignored")
-        out = pd.DataFrame(
-            rows, columns=["code", "exchange", "board", "name", "list_date", "delist_date"]
-        )
-        return out.drop_duplicates("code").reset_index(drop=True)
+        """Listed A-share stocks with exchange, board, name and listing date.
 
-    def listing_dates(self, summary: IngestSummary | None = None) -> dict[str, dt.date]:
-        """code -> listing date from the three exchanges' lists (a failed list is a warning)."""
-        # positional first argument: older akshare calls it `indicator`, newer `symbol`
-        lists = [
-            ("stock_info_sz_name_code", ("A股列表",), "A股代码", "A股上市日期"),
-            ("stock_info_sh_name_code", ("主板A股",), "证券代码", "上市日期"),
-            ("stock_info_sh_name_code", ("科创板",), "证券代码", "上市日期"),
-            ("stock_info_bj_name_code", (), "证券代码", "上市日期"),
-        ]
-        out: dict[str, dt.date] = {}
-        for name, args, code_col, date_col in lists:
+        Built from the exchanges' own lists, each on its own: one exchange down leaves its
+        boards out of this run with a warning instead of failing the whole universe (what
+        ``stock_info_a_code_name``, their concatenation, does). The lists are called in
+        the keyword form ``stock_info_a_code_name`` uses, so akshare's lru_cache serves
+        both from one download.
+        """
+        frames = []
+        for exchange, name, kwargs, code_col, name_col, date_col, boards in EXCHANGE_LISTS:
+            shown = f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
             try:
-                df = self.call(name, *args)
-                self._need(df, name, [code_col, date_col])
+                df = self.call(name, **kwargs)
+                self.need(df, shown, [code_col, name_col, date_col])
             except DataError as e:
+                self.missing_lists.append(shown)
                 if summary is not None:
-                    summary.warnings.append(f"no listing dates from {name}{args}: {e}")
+                    summary.warnings.append(
+                        f"{exchange} list {shown} failed, so {boards} are missing from this "
+                        f"run (rerun to add them): {e}"
+                    )
                 continue
             if df.empty:
                 continue
-            for code, day in zip(_code6(df[code_col]), _to_date(df[date_col]), strict=True):
-                if pd.notna(day):
-                    out[code] = day
-        return out
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "code": _code6(df[code_col]),
+                        "name": df[name_col].astype(str).str.strip(),
+                        "list_date": _to_date(df[date_col]).to_numpy(),
+                    }
+                )
+            )
+        if len(self.missing_lists) == len(EXCHANGE_LISTS):
+            raise DataError("akshare: every exchange's stock list failed; nothing to load")
+        cols = ["code", "exchange", "board", "name", "list_date", "delist_date"]
+        if not frames:
+            return pd.DataFrame(columns=cols)
+        listed = pd.concat(frames, ignore_index=True).drop_duplicates("code", keep="first")
+        classes = [classify_stock(c) for c in listed["code"]]
+        keep = [c is not None for c in classes]
+        skipped = len(keep) - sum(keep)
+        if skipped and summary is not None:
+            summary.notes.append(f"{skipped} listed codes are not A-share stocks; ignored")
+        listed = listed[keep].reset_index(drop=True)
+        kept = [c for c in classes if c is not None]
+        listed["exchange"] = [c[0] for c in kept]
+        listed["board"] = [c[1] for c in kept]
+        listed["list_date"] = [
+            d if isinstance(d, dt.date) and pd.notna(d) else None for d in listed["list_date"]
+        ]
+        listed["delist_date"] = None
+        return listed[cols]
 
     def bars(self, code: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Raw daily bars in store units: volume lots -> shares, amount CNY."""
@@ -287,7 +226,7 @@ class AkshareSource:
         cols = ["code", "date", "open", "high", "low", "close", "amount", "volume"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"])
+        self.need(df, what, ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"])
         if "股票代码" in df.columns:
             other = set(_code6(df["股票代码"])) - {code}
             if other:
@@ -344,7 +283,7 @@ class AkshareSource:
         ]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, ["变更日期", "总股本"])
+        self.need(df, what, ["变更日期", "总股本"])
         float_col = (
             pd.to_numeric(df["已上市流通A股"], errors="coerce")
             if "已上市流通A股" in df.columns
@@ -377,7 +316,7 @@ class AkshareSource:
         cols = ["code", "ex_date", "cash_per_share"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, ["除权除息日", "现金分红-现金分红比例"])
+        self.need(df, what, ["除权除息日", "现金分红-现金分红比例"])
         out = pd.DataFrame(
             {
                 "code": code,
@@ -394,7 +333,7 @@ class AkshareSource:
     def industry(self, codes: Iterable[str], summary: IngestSummary | None = None) -> pd.DataFrame:
         """Shenwan 2021 intervals (end = day before the next record) of `codes`."""
         df = self.call("stock_industry_clf_hist_sw")
-        self._need(df, "stock_industry_clf_hist_sw", ["symbol", "start_date", "industry_code"])
+        self.need(df, "stock_industry_clf_hist_sw", ["symbol", "start_date", "industry_code"])
         cols = [
             "code",
             "start_date",
@@ -448,7 +387,7 @@ class AkshareSource:
     def risk_warning(self) -> dict[str, str]:
         """code -> 'ST' or '*ST' for today's risk-warning board."""
         df = self.call("stock_zh_a_st_em")
-        self._need(df, "stock_zh_a_st_em", ["代码", "名称"])
+        self.need(df, "stock_zh_a_st_em", ["代码", "名称"])
         out: dict[str, str] = {}
         if df.empty:
             return out
@@ -461,10 +400,15 @@ class AkshareSource:
         return out
 
     def index_weights(self, index_code: str, month: dt.date) -> pd.DataFrame:
-        """Official weights as fractions: CSI from csindex, 399xxx from CNI for `month`."""
+        """Official weights as fractions: CSI's latest file, or CNI's monthly history.
+
+        CNI (399xxx): ``index_detail_hist_cni(symbol)`` returns the whole monthly history
+        (akshare >= 1.18.10 dropped the ``date`` argument); the month-end snapshots on or
+        before `month` are kept, one per month (the last date of each month).
+        """
         if index_code.startswith("399"):
-            what = f"index_detail_hist_cni({index_code}, {month:%Y%m})"
-            df = self.call("index_detail_hist_cni", symbol=index_code, date=f"{month:%Y%m}")
+            what = f"index_detail_hist_cni({index_code})"
+            df = self.call("index_detail_hist_cni", symbol=index_code)
             date_col, code_col = "日期", "样本代码"
         else:
             what = f"index_stock_cons_weight_csindex({index_code})"
@@ -473,7 +417,7 @@ class AkshareSource:
         cols = ["index_code", "trade_date", "code", "weight"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, [date_col, code_col, "权重"])
+        self.need(df, what, [date_col, code_col, "权重"])
         out = pd.DataFrame(
             {
                 "index_code": index_code,
@@ -485,12 +429,24 @@ class AkshareSource:
                 "weight": pd.to_numeric(df["权重"], errors="coerce") / 100.0,
             }
         ).dropna()
+        if index_code.startswith("399"):
+            out = _month_end_snapshots(out, month)
         sums = out.groupby("trade_date")["weight"].sum()
         if len(sums) and sums.max() > 1.01:
             raise DataError(f"akshare {what}: column 权重 sums to {sums.max() * 100:.4g}% > 100")
         if len(out) >= 20 and len(sums) and sums.max() < 0.015:
             raise DataError(f"akshare {what}: column 权重 looks like fractions, not percent")
-        return out.reset_index(drop=True)[cols]
+        return out.sort_values(["trade_date", "code"]).reset_index(drop=True)[cols]
+
+
+def _month_end_snapshots(weights: pd.DataFrame, end: dt.date) -> pd.DataFrame:
+    """The last snapshot date of each month on or before `end` (CNI publishes monthly)."""
+    w = weights[weights["trade_date"].dt.date <= end]
+    if w.empty:
+        return w
+    days = pd.Series(w["trade_date"].unique())
+    last = days.groupby(days.dt.to_period("M")).max()
+    return w[w["trade_date"].isin(set(last))]
 
 
 # --------------------------------------------------------------------------------------
@@ -573,6 +529,42 @@ def _update_status(store: Store, current: dict[str, str], codes: set[str], today
     return n
 
 
+def _note_latest_file(summary: IngestSummary, index_code: str, day: dt.date, end: dt.date) -> None:
+    """csindex serves only its latest weights file: say which day it is, and that the month
+    asked for is not available when they differ."""
+    what = f"index_stock_cons_weight_csindex({index_code})"
+    if (day.year, day.month) == (end.year, end.month):
+        summary.notes.append(f"{what}: the latest weights file, dated {day}")
+    else:
+        summary.warnings.append(
+            f"{what} serves only the latest weights file, dated {day}: stored as of {day}; "
+            f"the weights of {end:%Y-%m} (--end) are not available from akshare"
+        )
+
+
+def _note_calls(summary: IngestSummary, src: AkshareSource) -> None:
+    """Calls made, retries and timeouts; which items failed and how to resume."""
+    st = src.stats
+    summary.notes.append(
+        f"{src.calls} akshare calls, {st.retries} retries (budget {src.budget.total}), "
+        f"{st.timeouts} timeouts"
+    )
+    if src.budget.exhausted_at:
+        summary.warnings.append(
+            f"the retry budget of {src.budget.total} was spent at {src.budget.exhausted_at}; "
+            "later failures were not retried (the site may be down: rerun later)"
+        )
+    if summary.failures:
+        codes = sorted({f.split(" ")[0] for f in summary.failures if f[:6].isdigit()})
+        hint = (
+            "resume: rerun the same command; what was loaded is in ingest_log and is not "
+            "fetched again, so only the failed and missing items are"
+        )
+        if codes:
+            hint += f" (or only these stocks: --codes {','.join(codes)})"
+        summary.warnings.append(hint)
+
+
 def ingest_akshare(
     store: Store,
     start: dt.date,
@@ -587,6 +579,8 @@ def ingest_akshare(
     min_interval: float = 0.5,
     max_retries: int = 3,
     backoff: float = 1.0,
+    timeout: float = 30.0,
+    retry_budget: int = 200,
     force: bool = False,
     source: AkshareSource | None = None,
     today: dt.date | None = None,
@@ -608,9 +602,15 @@ def ingest_akshare(
         raise IndexReconError(f"unknown board {bad_boards[0]} (known: {', '.join(BOARDS)})")
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     today = today or dt.date.today()
     src = source or AkshareSource(
-        api, min_interval=min_interval, max_retries=max_retries, backoff=backoff
+        api,
+        min_interval=min_interval,
+        max_retries=max_retries,
+        backoff=backoff,
+        timeout=timeout,
+        retry_budget=retry_budget,
     )
     summary = IngestSummary(source=f"akshare {start}..{end}")
     store.con.execute("SET enable_progress_bar = false")
@@ -658,8 +658,9 @@ def ingest_akshare(
             store.con.unregister("_ak_sec")
         summary.add_rows("securities", n)
         summary.notes.append(
-            "securities are today's listed stocks (stock_info_a_code_name): stocks delisted "
-            "before today are missing"
+            "securities are today's listed stocks (the exchanges' lists)"
+            + ("" if "delisted" in datasets else "; stocks delisted before today are missing "
+               "(add the delisted dataset)")
         )
     universe_codes = set(universe["code"])
 
@@ -731,7 +732,10 @@ def ingest_akshare(
             try:
                 frame = src.index_weights(index_code, end)
                 days = sorted({d.date() for d in frame["trade_date"]}) if len(frame) else []
-                item = f"weights {index_code} {days[0] if days else end}"
+                if not index_code.startswith("399") and days:
+                    _note_latest_file(summary, index_code, days[-1], end)
+                span = f"{days[0]}..{days[-1]}" if len(days) > 1 else f"{days[0] if days else end}"
+                item = f"weights {index_code} {span}"
                 n = _write_frame(
                     store, "official_weights", frame, item, "index_code, trade_date, code"
                 )
@@ -741,7 +745,7 @@ def ingest_akshare(
 
     if summary.total_rows:
         note_source(store, "akshare")
-    summary.notes.append(f"{src.calls} akshare calls")
+    _note_calls(summary, src)
     step("done", 1, 1)
     summary.seconds = time.perf_counter() - t0
     if summary.total_rows:

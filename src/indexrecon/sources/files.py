@@ -255,6 +255,17 @@ def record_ingest(store: Store, summary: IngestSummary) -> None:
     )
 
 
+def refuse_synthetic(store: Store) -> None:
+    """Real data never goes into a SYNTHETIC store: mixed in, it would be labelled market data."""
+    if store.meta.get("synthetic") == "true":
+        raise StoreError(synthetic_target_message(store.path))
+
+
+def synthetic_target_message(path: Path) -> str:
+    return (f"store {path} holds SYNTHETIC demo data (meta synthetic=true): real data is not "
+            "mixed into it; ingest into a new store (--store real.duckdb); store untouched")
+
+
 def note_source(store: Store, label: str) -> None:
     """Record real (non-synthetic) data and append `label` to meta.source."""
     existing = store.meta.get("source", "")
@@ -1297,6 +1308,7 @@ def ingest_files(
     summary = IngestSummary(source=label)
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     f = _Folder(store, folder, summary)
     source = f"files:{resolved}"
     # DuckDB would draw its own progress bar on stdout for long statements

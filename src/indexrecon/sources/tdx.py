@@ -37,6 +37,7 @@ from .files import (
     note_source,
     one,
     record_ingest,
+    refuse_synthetic,
     replace_rows,
     upsert_securities,
 )
@@ -235,6 +236,7 @@ def ingest_tdx(
     summary = IngestSummary(source=f"tdx ({resolved})")
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     files = find_day_files(folder)
     source = f"tdx:{resolved}"
     fp = _fingerprint(files)

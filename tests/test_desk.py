@@ -293,3 +293,13 @@ def test_probabilities_beat_the_plain_rule_on_real_csi300(real_store: Any) -> No
     official = members_on(real_store, "000300", snap)
     s = score_change(res, official, fc)
     assert s["brier"] < s["brier_plain"]
+
+
+@pytest.mark.parametrize("name", ["csi300", "csi500", "csi1000"])
+def test_zero_noise_paths_apply_the_engine_rules_on_real_data(real_store: Any, name: str) -> None:
+    """The numpy rules on each path (screens with incumbents' own cuts, the sample-space
+    screens, buffer, change cap) give the engine's answer when nothing is uncertain."""
+    res = run_review(name, real_store, "2024-12", incumbents="official")
+    fc = forecast_review(res, paths=2, sigma_shares=0, sigma_residual=0, epsilon=0)
+    sel = set(res.codes)
+    assert fc.probability == {c: float(c in sel) for c in fc.candidate_codes}

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 # calibrated on the CSI 300 / 500 / 1000 reviews 2022-12, 2023-06, 2023-12 (official
 # incumbents) by scripts/calibrate_forecast.py; docs/validation.md has the grid and scores
 SIGMA_SHARES = 0.02  # (b) assumed spread of our total-share estimates (not measured)
-SIGMA_RESIDUAL = 0.05  # (c) calibrated
-EPSILON = 0.05  # (c) calibrated
+SIGMA_RESIDUAL = 0.1  # (c) calibrated
+EPSILON = 0.02  # (c) calibrated
 PATHS = 300
 SEED = 0
 _CHUNK = 50  # paths simulated at once (memory: chunk x stocks x remaining days)
@@ -259,19 +259,21 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
             v = sim[s.metric]
             exempt = inc[None, :] if s.applies_to == "newcomers" else np.zeros((1, n_stock), bool)
             fails = ~np.isfinite(v)
+            # incumbents are held to their own threshold where the screen gives them one
+            cut = np.where(inc, s.incumbents_value, s.value)[None, :] if s.incumbents_value is not None else s.value
             if s.type in ("min_value", "max_value"):
-                fails |= (v < s.value) if s.type == "min_value" else (v > s.value)
+                fails |= (v < cut) if s.type == "min_value" else (v > cut)
             else:
                 scope = alive | (~in_pool[None, :] if s.scope == "sample_space" else False)
                 scope &= np.isfinite(v)
                 r = _ranks(np.where(scope, -v, np.nan))  # ranks count from the top
                 npool = scope.sum(axis=1, keepdims=True)
                 if s.type == "drop_bottom_pct":
-                    keep = npool - np.floor(npool * s.value / 100)
+                    keep = npool - np.floor(npool * cut / 100)
                 elif s.type == "keep_top_pct":
-                    keep = np.ceil(npool * s.value / 100)
+                    keep = np.ceil(npool * cut / 100)
                 else:
-                    keep = np.full_like(npool, int(s.value))
+                    keep = np.floor(np.broadcast_to(cut, (1, n_stock)))
                 fails |= scope & ((r <= keep) if s.type == "drop_top_n" else (r > keep))
             alive &= ~(fails & ~exempt)
         key = np.where(alive, order_sign * sim[sel.rank_by], np.nan)

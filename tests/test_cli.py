@@ -14,18 +14,6 @@ from click.testing import CliRunner
 from indexrecon.cli import main
 
 
-@pytest.fixture()
-def run(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("INDEXRECON_STORE", str(demo_store_path))
-    runner = CliRunner()
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        r = runner.invoke(main, list(args), catch_exceptions=False)
-        return r.exit_code, r.stdout, r.stderr
-
-    return _run
-
-
 def test_methodologies_and_show(run) -> None:
     code, out, _ = run("methodologies")
     assert code == 0 and "chinext" in out and "399006" in out

@@ -272,16 +272,19 @@ def _header_lines(res: Any, to_file: Path | None = None) -> list[str]:
 @main.command("rebuild")
 @click.argument("method", shell_complete=_complete_method)
 @_review_options
+@click.option("--price-date", help="Also price the index on this day (YYYY-MM-DD, or 'effective': the last "
+              "trading day before the effective date): current_weight and pro_forma_weight columns.")
 @_output_options
 @store_option
-def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
-                output: Path | None, store_path: Path | None) -> None:
+def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, price_date: str | None,
+                fmt: str, output: Path | None, store_path: Path | None) -> None:
     """Constituents, ranks and weights of METHOD at a review.
 
     \b
     Example:
       indexrecon rebuild chinext --review 2025-12
       indexrecon rebuild chinext --as-of 2026-01-15 --format csv -o chinext.csv
+      indexrecon rebuild chinext --review 2025-12 --price-date effective
     """
     from .report import rich_table
 
@@ -289,11 +292,16 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
     res = _review(method, review, as_of, incumbents, store_path)
     finish_review(res, before_output=True)
     cons = res.view("constituents")
+    if price_date is not None:
+        from .flows import price_constituents
+
+        cons, res = price_constituents(res, cons, None if price_date == "effective" else _date(price_date, "--price-date"))
 
     def render(con: Any) -> None:
         for line in _header_lines(res, output):
             con.print(line, highlight=False)
-        con.print(rich_table(cons.select(["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"])))
+        con.print(rich_table(cons.select(["rank", "code", "name", "board", "industry", *res.metric_columns, "weight",
+                                          "current_weight", "pro_forma_weight"])))
 
     _emit(cons, fmt, output, res.to_dict, render, synthetic=res.synthetic)
     finish_review(res, before_output=False)
@@ -301,45 +309,39 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
 
 @main.command("rebalance")
 @click.argument("method", shell_complete=_complete_method)
-@click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
+@click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date, "
+              "or after --as-of).")
+@click.option("--as-of", "as_of", help="Forecast with the data up to this day (YYYY-MM-DD); the rest of the "
+              "review's window is simulated.")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
 @click.option("--margin", default=10, show_default=True, callback=checked_range("--margin", 0),
               help="Ranks either side of the boundaries to show.")
-@_output_options
+@click.option("--price-date", help="Price the current and new index on this day (default: the last trading day "
+              "in the store before the effective date).")
+@click.option("--aum", help="CNY tracking the index (e.g. 5e10), or a YAML file of methodology: CNY; adds the trades.")
+@click.option("--paths", default=300, show_default=True, help="Simulated paths for the probabilities.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the simulation.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet", "xlsx"]), default="table",
+              show_default=True, help="csv / parquet / xlsx: the trade list with --aum, else the borderline table.")
 @store_option
-def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int, fmt: str,
+def rebalance_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, margin: int,
+                  price_date: str | None, aum: str | None, paths: int, seed: int, fmt: str,
                   output: Path | None, store_path: Path | None) -> None:
-    """Simulate a review: adds, deletes, and why each borderline stock is in or out.
+    """Simulate a review: adds, deletes, probabilities, pro-forma weights, passive trades.
 
     \b
     Example:
       indexrecon rebalance chinext
       indexrecon rebalance chinext --review 2024-12 --incumbents simulate --format json
+      indexrecon rebalance csi300 --review 2024-06 --as-of 2024-03-15 --store real.duckdb
+      indexrecon rebalance csi300 --review 2024-06 --aum 5e11 --format xlsx -o trades.xlsx
     """
-    from . import simulate_review
-    from .report import rich_table
+    from .desk_cli import run_rebalance
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
-    store = _open(store_path)
-    with _working(f"simulating the {method} review…"):
-        res = simulate_review(method, store, review, incumbents=incumbents)
-    finish_review(res, before_output=True)
-    border = res.view("borderline", margin)
-
-    def render(con: Any) -> None:
-        for line in _header_lines(res, output):
-            con.print(line, highlight=False)
-        adds, deletes = res.view("added"), res.view("deleted")
-        con.print(f"{len(adds)} adds, {len(deletes)} deletes, {len(res.view('retained'))} retained", highlight=False)
-        rank_by = res.methodology.selection.rank_by
-        for title, t in (("Adds", adds), ("Deletes", deletes)):
-            if len(t):
-                con.print(rich_table(t.select(["code", "name", "rank", "industry", rank_by, "reason"]), title))
-        border_view = border.select([c for c in border.columns if c != "stage"])
-        con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
-
-    _emit(border, fmt, output, lambda: res.rebalance_dict(margin), render, synthetic=res.synthetic)
-    finish_review(res, before_output=False)
+    run_rebalance(method, review, as_of, incumbents, margin, _date(price_date, "--price-date"), aum, paths, seed, fmt, output,
+                  _open(store_path), _working, _header_lines, _emit)
 
 
 @main.command("stats")
@@ -474,6 +476,7 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
         res = run_review(method, store, review, incumbents=incumbents)
         finish_review(res, before_output=True)
         cmp = compare_official(res, _date(official_date, "--official-date"))
+        cmp["change"] = _score_change(res, cmp)
 
     def render(con: Any) -> None:
         for line in _header_lines(res, output):
@@ -484,12 +487,30 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
             highlight=False,
         )
         con.print(f"(weight distance: {WEIGHT_DISTANCE}; weights in %)", highlight=False)
+        ch = cmp["change"]
+        con.print("; ".join(
+            f"{k}: precision {_pct(ch[k]['precision'])}, recall {_pct(ch[k]['recall'])} "
+            f"({ch[k]['hit']} of {ch[k]['predicted']} predicted, {ch[k]['actual']} official)" for k in ("adds", "deletes"))
+            + f"; Brier {ch['brier']:.4f} (plain rule {ch['brier_plain']:.4f}, {ch['brier_candidates']} candidates)",
+            highlight=False)
         for key, title in (("missing", "In the official list, not rebuilt"), ("extra", "Rebuilt, not official")):
             if cmp[key]:
                 con.print(rich_table(pd.DataFrame(cmp[key]), title))
 
     _emit(None, fmt, output, cmp, render)
     finish_review(res, before_output=False)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _score_change(res: Any, cmp: dict[str, Any]) -> dict[str, Any]:
+    """Precision / recall of the adds and deletes and the Brier score against the official list."""
+    from .forecast import forecast_review, score_change
+
+    official = (set(res.codes) - {r["code"] for r in cmp["extra"]}) | {r["code"] for r in cmp["missing"]}
+    return score_change(res, official, forecast_review(res))
 
 
 @main.command("check-data")

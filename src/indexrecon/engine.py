@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
-from .weights import cap_weights, tier_case_sql
+from .weights import cap_weights, methodology_caps, tier_case_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -65,6 +65,7 @@ class Context:
     metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
 
     @property
     def has_esg(self) -> bool:
@@ -316,6 +317,7 @@ def run_review(
     as_of: dt.date | None = None,
     incumbents: IncumbentSpec = "auto",
     allow_provisional: bool = False,
+    data_until: dt.date | None = None,
     _ctx: Context | None = None,
     _dep_inc: str | None = None,
 ) -> ReviewResult:
@@ -325,11 +327,18 @@ def run_review(
     reviewed first, in the same run, at the review of theirs in force on this effective
     date; their incumbents follow `incumbents` when it is a mode (official / auto /
     simulate / none; official falls back to auto, with a warning, for an index the store
-    has no official membership of), else auto."""
+    has no official membership of), else auto.
+
+    `data_until` (a forecast made before the data cutoff) bounds this review and its
+    dependencies to the data up to that day: the window so far, marked provisional."""
     from .results import ReviewResult
 
     m = load_methodology(m)  # type: ignore[arg-type]
     ctx = _ctx or context(store)
+    if data_until is not None and ctx.data_until != data_until:
+        # a context of its own: its reviews are cached under the shorter window
+        ctx = replace(ctx, cache={}, stack=[], own_warnings={}, metric_tables={},
+                      metric_seq=ctx.metric_seq + 100_000, data_until=data_until)
     if m.schedule.frequency == "daily":
         day = as_of or (_daily_day(ctx, review) if review else ctx.cal.last)
         rd = daily_review_dates(m, ctx.cal, day)
@@ -339,7 +348,10 @@ def run_review(
                 raise IndexReconError("give a review (YYYY-MM) or an as-of date")
             review = latest_review_in_force(m, ctx.cal, as_of)
         rd = review_dates(m, ctx.cal, review)
-    check_in_data(rd, ctx.cal, allow_provisional=allow_provisional)
+    scheduled_cutoff = rd.cutoff
+    if ctx.data_until is not None and ctx.data_until < rd.cutoff:
+        rd = replace(rd, cutoff=ctx.cal.on_or_before(ctx.data_until), provisional=True)
+    check_in_data(rd, ctx.cal, allow_provisional=allow_provisional or ctx.data_until is not None)
     rules = m.for_date(rd.effective)
     dep_inc = _dep_inc or (incumbents if isinstance(incumbents, str) else "auto")
     if dep_inc not in ("official", "official-strict", "auto", "simulate", "none"):
@@ -373,6 +385,9 @@ def run_review(
     if rd.provisional:
         warnings.insert(
             0,
+            f"forecast as of {rd.cutoff}: data up to that day only, before the scheduled data cutoff "
+            f"{scheduled_cutoff}; results use the window so far" if rd.cutoff < scheduled_cutoff
+            and ctx.data_until is not None else
             f"provisional: the store ends {ctx.cal.last}, before the scheduled data cutoff; "
             "results use the data so far",
         )
@@ -1090,14 +1105,7 @@ def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) ->
             )
             rows = [r for r, good in zip(rows, ok, strict=True) if good]
         base_v = base_all[ok]
-        c = w.caps
-        weights = cap_weights(
-            base_v,
-            single=c.single_pct / 100 if c.single_pct else None,
-            top_k=(c.top_k.k, c.top_k.pct / 100) if c.top_k else None,
-            groups=np.array([r[3] or "?" for r in rows]) if c.industry_pct else None,
-            group_cap=c.industry_pct / 100 if c.industry_pct else None,
-        )
+        weights = cap_weights(base_v, **methodology_caps(w.caps, [r[3] for r in rows]))
         cap_f = weights / (base_v / base_v.sum())
         weighted = {r[0]: (float(wt), float(r[2]), float(cf)) for r, wt, cf in zip(rows, weights, cap_f, strict=True)}
     # the weights into their columns (a constituent-sized patch of the fetched rows)

@@ -103,6 +103,8 @@ def _describe_rules(m: Methodology) -> list[str]:
         )
     if s.max_changes_pct:
         lines.append(f"  - at most {s.max_changes_pct:g}% of the places change per review")
+    if s.reserve:
+        lines.append(f"  - a reserve list of the {s.reserve.count} best-ranked stocks not selected (replaces deletions between reviews)")
     tb = ", ".join([*s.tie_break, "code"])
     lines.append(f"  - ties broken by {tb}")
     method = {

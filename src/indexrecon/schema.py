@@ -230,6 +230,13 @@ class Buffer(Model):
     incumbents_within: Int = Field(gt=0)
 
 
+class Reserve(Model):
+    """The reserve list (备选名单) published with a review: the `count` best-ranked
+    candidates not selected, which replace deletions between reviews."""
+
+    count: int = Field(gt=0)
+
+
 class CompositeTerm(Model):
     """One metric of a composite ranking: its rank (1 = best in `order`) times `weight`."""
 
@@ -269,6 +276,7 @@ class Selection(Model):
     all_eligible: bool = Field(
         False, description="every stock passing the rules is a constituent (composite indices); count is a maximum"
     )
+    reserve: Reserve | None = Field(None, description="the reserve list published with each review")
 
     @model_validator(mode="before")
     @classmethod

@@ -1080,3 +1080,18 @@ def test_the_installed_lists_download_once_for_both_call_forms(
     finally:
         for fn in lists:
             fn.cache_clear()
+
+
+def test_a_store_that_cannot_take_a_shares_is_one_error(tmp_path: Path) -> None:
+    from indexrecon.errors import StoreError
+
+    with open_store(tmp_path / "views.duckdb", read_only=False) as s:
+        s.con.execute("DROP TABLE shares")
+        s.con.execute(
+            "CREATE VIEW shares AS SELECT '300750' AS code, DATE '2024-01-02' AS effective_date, "
+            "1e9 AS total_shares, NULL::DOUBLE AS float_shares, "
+            "NULL::DOUBLE AS free_float_shares, 'x' AS source"
+        )
+        with pytest.raises(StoreError, match=r"cannot add valuation / shares\.a_shares"):
+            _ingest(s, FakeAkshare(), datasets=["securities", "shares"])
+        assert not s.has_table("valuation")  # nothing half added

@@ -1095,3 +1095,19 @@ def test_a_store_that_cannot_take_a_shares_is_one_error(tmp_path: Path) -> None:
         with pytest.raises(StoreError, match=r"cannot add valuation / shares\.a_shares"):
             _ingest(s, FakeAkshare(), datasets=["securities", "shares"])
         assert not s.has_table("valuation")  # nothing half added
+
+
+def test_codes_may_name_delisted_stocks(store) -> None:
+    s = _ingest(
+        store,
+        FakeAkshare(),
+        codes=["603999", "600519", "123456"],
+        datasets=["securities", "delisted", "bars"],
+    )
+    assert q(store, "SELECT code, count(*) FROM bars GROUP BY 1 ORDER BY 1") == [
+        ("600519", 15),
+        ("603999", 10),
+    ]
+    assert [w for w in s.warnings if "not among" in w] == [
+        "not among the stocks listed today or delisted: 123456"
+    ]

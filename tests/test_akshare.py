@@ -984,7 +984,9 @@ def test_cli_run_names_failed_items_and_how_to_resume(
     import indexrecon.sources.akshare_source as ak_source
     from indexrecon.ingest_cli import ingest
 
-    fake = FakeAkshare(fail={("stock_zh_a_hist", "600519"): -1})
+    fake = FakeAkshare(
+        fail={("stock_zh_a_hist", "600519"): -1, ("stock_info_bj_name_code", ""): -1}
+    )
     monkeypatch.setattr(ak_source, "require_akshare", lambda: fake)
     args = [
         "akshare",
@@ -1007,6 +1009,8 @@ def test_cli_run_names_failed_items_and_how_to_resume(
     assert res.exit_code == 0, res.output
     assert "FAILED: 600519 bars" in res.stdout
     assert "resume: rerun the same command" in res.stderr and "--codes 600519" in res.stderr
+    # redirected output: the warnings reach stderr too
+    assert "warning: BJ list stock_info_bj_name_code() failed, so bse are missing" in res.stderr
     hist = [kw for name, kw in fake.calls if name == "stock_zh_a_hist"]
     assert {kw["timeout"] for kw in hist} == {5.0}
     fake.fail.clear()

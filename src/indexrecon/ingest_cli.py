@@ -275,9 +275,11 @@ def ingest_akshare_cmd(
             force=force,
         )
     _report(summary)
+    # the summary on a terminal shows the warnings; redirected, they still reach stderr
+    shown = click.get_text_stream("stdout").isatty()
     for line in summary.warnings:
-        if line.startswith("resume:"):
-            click.echo(line, err=True)
+        if line.startswith("resume:") or not shown:
+            click.echo(line if line.startswith("resume:") else f"warning: {line}", err=True)
 
 
 def _dry_run(

@@ -1115,3 +1115,18 @@ def test_codes_may_name_delisted_stocks(store) -> None:
     assert [w for w in s.warnings if "not among" in w] == [
         "not among the stocks listed today or delisted: 123456"
     ]
+
+
+def test_many_no_rows_answers_are_suspect(store) -> None:
+    class Refusing(FakeAkshare):
+        def stock_fhps_detail_em(self, symbol: str = "300073") -> pd.DataFrame:
+            raise TypeError("'NoneType' object is not subscriptable")
+
+    src = AkshareSource(Refusing(), min_interval=0)
+    for code in [f"{i:06d}" for i in range(1, 25)]:
+        assert src.dividends(code).empty
+    s = _ingest(store, Refusing(), datasets=["securities"], source=src)
+    assert any(
+        "stock_fhps_detail_em answered 'no rows' 24 times in 24 calls" in w for w in s.warnings
+    )
+    assert not _ingest(store, FakeAkshare(), datasets=["securities", "dividends"]).warnings

@@ -60,6 +60,14 @@ def _note_calls(summary: IngestSummary, src: AkshareSource) -> None:
         f"{src.calls} akshare calls, {st.retries} retries (budget {src.budget.total}), "
         f"{st.timeouts} timeouts"
     )
+    for name, empty in sorted(st.no_rows.items()):
+        made = st.calls.get(name, 0)
+        # a site that refuses can answer like one without data: many such answers are suspect
+        if made >= 20 and empty > made / 2:
+            summary.warnings.append(
+                f"{name} answered 'no rows' {empty:,} times in {made:,} calls; if that is not "
+                "expected, the site may be refusing: rerun later with --force for that dataset"
+            )
     if src.budget.exhausted_at:
         summary.warnings.append(
             f"the retry budget of {src.budget.total} was spent at {src.budget.exhausted_at}; "

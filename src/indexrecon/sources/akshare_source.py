@@ -251,7 +251,7 @@ class AkshareSource(ExtraDatasets, AkshareClient):
                 f"akshare {what}: column 成交量 looks like shares, but akshare documents lots "
                 "(手) of 100; check the akshare version"
             )
-        problem = amount_unit_problem(ratio)
+        problem = amount_unit_problem(ratio, float(out["close"].median()) if len(out) else None)
         if problem:
             col = {"volume": "成交量", "amount": "成交额", "close": "收盘"}[problem[0]]
             raise DataError(f"akshare {what}: column {col}: {problem[1]}")

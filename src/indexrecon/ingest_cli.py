@@ -258,7 +258,8 @@ def ingest_akshare_cmd(
 
     Bars are incremental (only days after the store's last bar of each stock) and each
     stock is written and logged on its own, so an interrupted run resumes where it stopped;
-    a stock that keeps failing is reported and the others still load.
+    a stock that keeps failing is reported and the others still load, and the run ends by
+    naming what failed and how to resume. --dry-run shows the calls a run makes first.
 
     \b
     Example:

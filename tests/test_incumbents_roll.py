@@ -113,3 +113,15 @@ def test_real_store_next_review_rolls_the_official_list(real_store, name: str, l
         ir.simulate_review(name, real_store, incumbents="official-strict")
     reliability_log("silently wrong result (issue 14)", f"rebalance {name} 2026-12 with an official list of {list_date}",
                     "rolled forward through 2025-06, 2025-12, 2026-06 and said so; official-strict refuses (exit 2)")
+
+
+def test_simulated_incumbents_roll_each_review_under_its_own_dated_rules(tmp_path: Path) -> None:
+    # from 2024-12 the index takes the smallest stocks, at most one change per review: the
+    # reviews before it (under the base rules) hold the largest five
+    meth = {**METH, "index_code": None, "selection": {"rank_by": "avg_total_cap", "count": 5},
+            "versions": [{"effective_from": "2024-12-01", "note": "smallest first",
+                          "changes": {"selection": {"order": "asc", "max_changes_pct": 20}}}]}
+    with ir.open_store(make_store(tmp_path / "s.duckdb", STOCKS)) as st:
+        res = ir.simulate_review(meth, st, "2025-06", incumbents="simulate")
+    # 2024-12 swapped one: the smallest (300010) in, the largest (300001) out
+    assert res.incumbents == ["300002", "300003", "300004", "300005", "300010"]

@@ -253,7 +253,7 @@ def resolve_incumbents(
                     f"the store has no official {m.index_code or m.name} membership before "
                     f"{rd.effective}; use --incumbents simulate"
                 )
-        return _simulated_incumbents(m, ctx, rd, dep_inc)
+        return _simulated_incumbents(base or m, ctx, rd, dep_inc)  # each review rolled through under its own dated rules
     if isinstance(spec, (str, Path)):
         return _read_codes_file(Path(spec)), f"file {spec}"
     return sorted({str(c).zfill(6) for c in spec}), "given list"

@@ -344,7 +344,7 @@ def _summarise_warnings(items: list[str]) -> list[str]:
 
 def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataFrame:
     rows = []
-    for r in results:
+    for i, r in enumerate(results):
         adds = sorted(r.view("added").column("code"))
         dels = sorted(r.view("deleted").column("code"))
         rows.append({
@@ -357,7 +357,9 @@ def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataF
             "turnover": turnover.get(r.dates.review, float("nan")),
             "added": " ".join(adds),
             "deleted": " ".join(dels),
-            "incumbents": r.incumbents_source,
+            # a later review's incumbents are the list the backtest handed it
+            "incumbents": r.incumbents_source if i == 0 else
+            f"the previous review's {len(r.incumbents)} constituents",
         })
     return pd.DataFrame(rows)
 
@@ -507,7 +509,7 @@ def _against(
         other = load_methodology(against)  # type: ignore[arg-type]
     except IndexReconError:
         raise IndexReconError(
-            f"--against {against}: neither an index code in the store's index_bars nor a methodology"
+            f"against={against!r} (CLI: --against): neither an index code in the store's index_bars nor a methodology"
         ) from None
     bt = backtest(other, store, s, e, base=kw["base"], incumbents=kw["incumbents"], against=None,
                   share_changes=kw["share_changes"], workers=kw["workers"])

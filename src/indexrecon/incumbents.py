@@ -95,13 +95,15 @@ def official_incumbents(
 
     if not m.index_code:
         return None
-    found = official_list(ctx.store, m.index_code, rd.effective)
+    # a forecast as of a day knows the members on that day, not later changes
+    before = rd.effective if ctx.data_until is None else min(rd.effective, ctx.data_until + dt.timedelta(days=1))
+    found = official_list(ctx.store, m.index_code, before)
     if found is None:
         return None
     codes, on = found
     between = [] if m.schedule.frequency == "daily" else reviews_since(m, ctx, on, rd)
     if not between:
-        return OfficialIncumbents(codes, f"official members before {rd.effective} (list of {on})", on)
+        return OfficialIncumbents(codes, f"official members before {before} (list of {on})", on)
     if mode == STRICT:
         prev = review_dates(m, ctx.cal, between[-1]).effective
         raise StoreError(

@@ -248,11 +248,12 @@ def first_simulable_review(m: Methodology, ctx: Context) -> str:
 
 def resolve_incumbents(
     m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto",
-    base: Methodology | None = None, notes: list[str] | None = None,
+    base: Methodology | None = None, notes: list[str] | None = None, detail: dict[str, Any] | None = None,
 ) -> tuple[list[str], str]:
     """Incumbent codes and a label saying where they came from. An official list older than
     the previous review is rolled forward through the reviews since (`incumbents` module),
-    with the dated rules of `base` (default `m`); what was done goes to `notes`."""
+    with the dated rules of `base` (default `m`); what was done goes to `notes` (warnings)
+    and `detail` (official_date, rolled_through)."""
     from .incumbents import STRICT, official_incumbents
 
     if spec is None or spec == "none":
@@ -263,13 +264,15 @@ def resolve_incumbents(
             if found is not None:
                 if notes is not None:
                     notes.extend(found.warnings)
+                if detail is not None:
+                    detail.update(official_date=found.list_date.isoformat(), rolled_through=found.rolled_through)
                 return found.codes, found.label
             if spec != "auto":
                 raise StoreError(
                     f"the store has no official {m.index_code or m.name} membership before "
                     f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
                 )
-        return _simulated_incumbents(m, ctx, rd, dep_inc)
+        return _simulated_incumbents(base or m, ctx, rd, dep_inc)  # each review rolled through under its own dated rules
     if isinstance(spec, (str, Path)):
         codes = _read_codes_file(Path(spec))
         return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} from the file {spec}"
@@ -373,7 +376,9 @@ def run_review(
     key = (methodology_key(rules), rd.review, f"{inc_key}|{dep_inc}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
-    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings)
+    inc_detail: dict[str, Any] = {}
+    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings,
+                                              detail=inc_detail)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
         cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
@@ -397,6 +402,7 @@ def run_review(
         table=cand,
         incumbents_source=inc_label,
         incumbents=inc_codes,
+        incumbents_detail=inc_detail,
         # provisional first, then what the dependencies reported, then this index's own
         warnings=list(dict.fromkeys([*warnings[: int(rd.provisional)], *dep_warnings,
                                      *warnings[int(rd.provisional):]])),

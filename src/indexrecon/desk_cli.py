@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .cli_common import parse_day
+from .cli_output import finish_review
 from .errors import IndexReconError
 
 
@@ -43,13 +45,7 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
     from .results import Table
 
     m = load_methodology(method)
-    if as_of is not None:
-        try:
-            day: dt.date | None = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise IndexReconError(f"dates look like YYYY-MM-DD, got '{as_of}'") from None
-    else:
-        day = None
+    day = None if as_of is None else parse_day(as_of, "--as-of")
     if paths < 1:
         raise IndexReconError(f"--paths must be at least 1, got {paths}")
     amount = read_aum(aum, m.name) if aum is not None else None
@@ -57,6 +53,7 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
         raise IndexReconError(f"--format {fmt} needs -o FILE")
     with working(f"simulating the {m.name} review…"):
         res = run_review_as_of(method, store, review, day, incumbents)
+        finish_review(res, before_output=True)
         fc = forecast_review(res, paths=paths, seed=seed)
         rep = desk_report(res, price_date=price_date, aum=amount, forecast=fc, as_of=day)
     border = res.view("borderline", margin)
@@ -69,10 +66,11 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
 
         with writing(output):
             write_xlsx(rep, output)  # type: ignore[arg-type]
+        finish_review(res, before_output=False)
         return
 
     def render(con: Any) -> None:
-        for line in header_lines(res):
+        for line in header_lines(res, output):
             con.print(line, highlight=False)
         for w in rep.warnings:
             con.print(f"warning: {w}", highlight=False)
@@ -102,6 +100,7 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
     table = _table(rep.trade_rows(), list(rep.trade_rows()[0]) if rep.trade_rows() else ["code"]) \
         if amount is not None else border
     emit(table, fmt, output, lambda: rep.to_dict(margin), render, synthetic=res.synthetic)
+    finish_review(res, before_output=False)
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> Any:

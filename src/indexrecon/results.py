@@ -226,8 +226,14 @@ class ReviewResult:
         if not rows:
             return f"{code}: not a listed stock of {', '.join(self.methodology.universe.boards)} at the cutoff"
         r = rows[0]
-        state = "IN" if r["selected"] else "OUT"
-        return f"{code} {r['name'] or ''}: {state} — {r['reason']}".replace("  ", " ")
+        who = f"{code} {r['name']}" if r["name"] else code
+        if not r["selected"]:
+            state = "OUT"
+        elif r["weight"] is None:
+            state = "IN (no weight: no price or shares at the cutoff)"
+        else:
+            state = f"IN (weight {100 * r['weight']:.2f}%)"
+        return f"{who}: {state} — {r['reason'] or 'no reason recorded'}"
 
     # -- analytics ------------------------------------------------------------------
     def industry_mix(self) -> pd.DataFrame:

@@ -341,7 +341,9 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 
     out = None if output is None else Path(output)
     if fmt in ("csv", "parquet") and out is not None and (out.is_dir() or output.endswith(("/", "\\"))):
-        out.mkdir(parents=True, exist_ok=True)
+        for name in tables:
+            refuse_overwrite(out / f"{name}.{fmt}", store_path=store_path, methods=[method], incumbents=incumbents)
+        out.mkdir(exist_ok=True)  # the folder itself, not missing parents (as every -o)
         for name, df in tables.items():
             _emit(df, fmt, out / f"{name}.{fmt}", synthetic=res.synthetic)
             click.echo(f"wrote {out / f'{name}.{fmt}'}", err=True)

@@ -379,7 +379,7 @@ def test_charts_fall_back_to_an_installed_cjk_font() -> None:
     assert families[0] == "DejaVu Sans"
     assert families[1:] == [f for f in plots.CJK_FONTS if f in installed]
     if len(families) == 1:
-        pytest.skip("matplotlib finds no CJK font here (apt-get install fonts-noto-cjk, then clear its font cache)")
+        pytest.skip("no CJK font installed here (apt-get install fonts-noto-cjk)")
     with warnings.catch_warnings(record=True) as caught, plots.chart_fonts():
         warnings.simplefilter("always")
         fig = plots._figure(3, 1)

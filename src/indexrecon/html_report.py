@@ -547,8 +547,12 @@ def render_report(
 def write_report(res: ReviewResult, path: str | os.PathLike[str], **kw: Any) -> Path:
     """Render the page (see `render_report` for the options) and write it atomically to
     `path`: an interrupted run leaves no half-written file."""
+    return write_html(path, render_report(res, **kw))
+
+
+def write_html(path: str | os.PathLike[str], html: str) -> Path:
+    """Write a page atomically: an interrupted run leaves no half-written file."""
     path = Path(path)
-    html = render_report(res, **kw)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -103,6 +103,8 @@ def _describe_rules(m: Methodology) -> list[str]:
         )
     if s.max_changes_pct:
         lines.append(f"  - at most {s.max_changes_pct:g}% of the places change per review")
+    if s.reserve:
+        lines.append(f"  - a reserve list of the {s.reserve.count} best-ranked stocks not selected (replaces deletions between reviews)")
     tb = ", ".join([*s.tie_break, "code"])
     lines.append(f"  - ties broken by {tb}")
     method = {
@@ -112,7 +114,9 @@ def _describe_rules(m: Methodology) -> list[str]:
         "equal": "equal weight",
     }[w.method]
     lines.append(f"Weighting: {method}")
-    if w.inclusion_factor:
+    if w.inclusion_factor == "exact":
+        lines.append("  - inclusion factor: the exact free-float ratio (free-float / total shares, no tiers)")
+    elif w.inclusion_factor:
         tiers = ", ".join(
             f"<={t.up_to_pct:g}%: {'rounded up' if t.factor_pct == 'ceil' else f'{t.factor_pct:g}%'}"
             for t in w.inclusion_factor

@@ -118,12 +118,16 @@ def limit_closes(store: Store, date: dt.date | None = None) -> MarketResult:
     (percent) and the streak of consecutive limit closes up to that day."""
     d = trading_day(store, date)
     first = store.date_range()[0]
+    # first the day alone (every stock), then the streaks of the stocks at the limit only
+    hits = [r[0] for r in store.con.execute(
+        f"SELECT code FROM ({market_rules.market_days_sql(store)}) WHERE at_up OR at_down ORDER BY code",
+        {"scan_lo": d, "hi": d}).fetchall()]
     scan = STREAK_SCAN_DAYS
     while True:
         lo = _shift(store, d, scan)
         df = store.con.execute(
             f"SELECT * FROM ({market_rules.limit_closes_sql(store)}) ORDER BY code",
-            {"scan_lo": lo, "hi": d},
+            {"scan_lo": lo, "hi": d, "codes": hits},
         ).df()
         if lo <= first or not (df["up_open"].any() or df["down_open"].any()):
             break

@@ -560,3 +560,15 @@ def test_market_output_refuses_the_store_it_reads(index_store, args: list[str]) 
     r = CliRunner().invoke(main, ["market", *args, "--store", str(p), "-o", str(p)])
     assert r.exit_code == 2 and "refused, nothing written" in r.output
     assert p.stat().st_size == before
+
+
+def test_moves_of_a_methodology_are_those_of_its_backtest(demo_store) -> None:
+    import indexrecon as ir
+
+    start, end = day("2025-06-02"), day("2025-12-31")
+    res = market.moves(demo_store, "chinext", 5, start, end)
+    lv = ir.backtest("chinext", demo_store, start, end).levels
+    r = lv["level"] / lv["level"].shift(5) - 1
+    assert res.payload["best"]["return"] == pytest.approx(r.max(), rel=1e-12)
+    assert res.payload["worst"]["end"] == lv["date"][r.idxmin()]
+    assert res.payload["levels"] == "chinext"

@@ -207,8 +207,19 @@ def target_levels(store: Store, target: str, start: dt.date | None = None, end: 
         m = load_methodology(target)
     except IndexReconError as e:
         raise IndexReconError(f"{target}: neither an index code in the store's index_bars nor a methodology ({e})") from None
-    bt = backtest(m, store, start or first, end or last, **backtest_kw)
-    return Levels(target, m.name, bt.levels[["date", "level"]].copy(), list(bt.warnings))
+    from .engine import context, first_simulable_review
+    from .schedule import review_dates
+
+    ctx = context(store)
+    label = first_simulable_review(m, ctx)
+    earliest = review_dates(m, ctx.cal, label).effective
+    s, notes = start or first, []
+    if s < earliest:  # no review before this one has its whole window in the store
+        notes.append(f"{m.name} is priced from {earliest}, the effective date of its first review whose "
+                     f"window the store holds ({label}), not from {s}")
+        s = earliest
+    bt = backtest(m, store, s, end or last, **backtest_kw)
+    return Levels(target, m.name, bt.levels[["date", "level"]].copy(), notes + list(bt.warnings))
 
 
 # ---------------------------------------------------------------------------------------

@@ -608,21 +608,25 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
       LEFT JOIN valuation x ON x.code = mem.code AND x.date = mem.date
     )
     SELECT date, count(*) AS members, count(cap) AS priced,
+           count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm < 0) AS negative_pe,
            count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm IS NOT NULL AND pe_ttm <> 0) AS with_pe,
            count(*) FILTER (WHERE cap IS NOT NULL AND pb IS NOT NULL AND pb <> 0) AS with_pb,
            sum(cap) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0)
              / nullif(sum(cap / pe_ttm) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0), 0) AS pe_ttm,
            sum(cap) FILTER (WHERE pb IS NOT NULL AND pb <> 0)
              / nullif(sum(cap / pb) FILTER (WHERE pb IS NOT NULL AND pb <> 0), 0) AS pb
-    FROM px GROUP BY date HAVING count(cap) > 0 ORDER BY date
+    FROM px GROUP BY date ORDER BY date
     """
     df = _q(store, sql, {"lo": lo, "hi": vd})
     if not is_official(store, target):
         store.con.unregister("_market_members")
     today = df[df["date"] == vd]
     if today.empty:
-        raise StoreError(f"no member of {target} has a price and valuation on {vd}")
+        raise StoreError(f"the store has no members of {target} in force on {vd} ({source})")
     t = today.iloc[0]
+    if not t["priced"]:
+        raise StoreError(f"no member of {target} has a close and share capital on {vd}")
+    df = df[df["priced"] > 0].reset_index(drop=True)
 
     def pctile(col: str) -> float | None:
         s = df[col].dropna()
@@ -640,9 +644,15 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     if n < MIN_PERCENTILE_DATES:
         warnings.append(f"only {n} valuation day(s) in the {years} years to {vd}: a percentile needs at "
                         f"least {MIN_PERCENTILE_DATES}, none is given")
-    if t["with_pe"] < t["members"]:
-        warnings.append(f"{int(t['members'] - t['with_pe'])} of {int(t['members'])} members on {vd} have no "
-                        "price or PE in the store and are left out of the PE")
+    if t["priced"] < t["members"]:
+        warnings.append(f"{int(t['members'] - t['priced'])} of {int(t['members'])} members have no close or "
+                        f"share capital on {vd}: left out")
+    no_pe = int(t["priced"] - t["with_pe"])
+    if no_pe:
+        why = (" and none of the members has a negative PE: the data gives no PE for loss-makers, so they "
+               "cannot count as negative earnings and the PE is that of the members with a PE (usually lower "
+               "than the providers', who include the losses)") if not t["negative_pe"] else ""
+        warnings.append(f"{no_pe} priced member(s) have no PE on {vd}: left out of the PE{why}")
     payload = {
         "target": target, "date": vd, "years": years, "members_from": source,
         "convention": VALUATION_CONVENTION,

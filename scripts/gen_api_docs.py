@@ -32,6 +32,8 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.backtesting", "indexrecon.backtesting", "Point-in-time backtests over a range of reviews."),
     ("indexrecon.analytics", "indexrecon.analytics", "Industry mix, concentration, coverage, official comparison."),
     ("indexrecon.store", "indexrecon.store", "The DuckDB store."),
+    ("indexrecon.market", "indexrecon.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day, valuation."),
+    ("indexrecon.market_rules", "indexrecon.market_rules", "Daily price limits by board and date, in SQL (the one place they are written)."),
 ]
 # Objects documented under an earlier module are not repeated under a later one.
 SKIP_MEMBERS = {"model_config", "model_fields", "model_computed_fields"}

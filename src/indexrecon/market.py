@@ -13,6 +13,9 @@ from .calculation import _one, _register
 from .errors import IndexReconError, StoreError
 from .store import BOARDS, Store
 
+__all__ = ["MarketResult", "breadth", "compare", "coverage_on", "events", "ladder", "limit_closes", "moves",
+           "spring_festival", "target_levels", "valuation"]
+
 # Trading days scanned before the day asked for, for streaks of limit closes; a streak that
 # reaches the scan's start makes the scan go back further, up to the data's first day.
 STREAK_SCAN_DAYS = 30

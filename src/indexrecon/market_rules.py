@@ -52,6 +52,8 @@ from typing import Any
 
 from .store import Store
 
+__all__ = ["limit_closes_sql", "limit_pct_sql", "limit_price_sql", "market_days_sql", "warnings"]
+
 MAIN_BOARDS = ("sh_main", "sz_main")
 MAIN_PCT = 10
 RISK_WARNING_PCT = 5  # main boards (and ChiNext before 2020-08-24)

@@ -82,7 +82,9 @@ def breadth(store: Store, date: dt.date | None = None, *, start: dt.date | None 
     SELECT date, coalesce(board, 'total') AS board, count(*) AS traded,
            count(*) FILTER (WHERE dir > 0) AS up, count(*) FILTER (WHERE dir < 0) AS down,
            count(*) FILTER (WHERE dir = 0) AS flat, count(*) FILTER (WHERE at_up) AS limit_up,
-           count(*) FILTER (WHERE at_down) AS limit_down, sum(amount) AS amount
+           count(*) FILTER (WHERE at_down) AS limit_down,
+           -- summed in DECIMAL: a parallel sum of doubles may change the last bit run to run
+           CAST(sum(CAST(amount AS DECIMAL(38, 4))) AS DOUBLE) AS amount
     FROM ({market_rules.market_days_sql(store)})
     GROUP BY GROUPING SETS ((date, board), (date))
     """
@@ -462,6 +464,7 @@ def _on_date_sql(boards: list[str] | tuple[str, ...]) -> str:
           WHERE b.date = $d AND s.board IN ({bl})) b
     ASOF LEFT JOIN shares sh ON sh.code = b.code AND b.date >= sh.effective_date
     LEFT JOIN industry i ON i.code = b.code AND i.start_date <= $d AND (i.end_date IS NULL OR i.end_date >= $d)
+    ORDER BY b.code
     """
 
 
@@ -604,8 +607,9 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     v AS (SELECT DISTINCT date FROM valuation WHERE date BETWEEN $lo AND $hi),
     mem AS (SELECT v.date, m.code FROM v JOIN m ON v.date >= m.start_date
                                         AND (m.end_date IS NULL OR v.date <= m.end_date)),
-    px AS (
-      SELECT mem.date, mem.code, b.close * sh.total_shares AS cap, x.pe_ttm, x.pb
+    px AS (  -- caps and earnings in DECIMAL: sums that do not depend on the scan order
+      SELECT mem.date, mem.code, CAST(b.close * sh.total_shares AS DECIMAL(38, 4)) AS cap,
+             CAST(x.pe_ttm AS DECIMAL(38, 6)) AS pe_ttm, CAST(x.pb AS DECIMAL(38, 6)) AS pb
       FROM mem LEFT JOIN bars b ON b.code = mem.code AND b.date = mem.date
       ASOF LEFT JOIN shares sh ON sh.code = mem.code AND mem.date >= sh.effective_date
       LEFT JOIN valuation x ON x.code = mem.code AND x.date = mem.date
@@ -614,10 +618,12 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
            count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm < 0) AS negative_pe,
            count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm IS NOT NULL AND pe_ttm <> 0) AS with_pe,
            count(*) FILTER (WHERE cap IS NOT NULL AND pb IS NOT NULL AND pb <> 0) AS with_pb,
-           sum(cap) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0)
-             / nullif(sum(cap / pe_ttm) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0), 0) AS pe_ttm,
-           sum(cap) FILTER (WHERE pb IS NOT NULL AND pb <> 0)
-             / nullif(sum(cap / pb) FILTER (WHERE pb IS NOT NULL AND pb <> 0), 0) AS pb
+           CAST(sum(cap) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0) AS DOUBLE)
+             / nullif(CAST(sum(CAST(CAST(cap AS DOUBLE) / CAST(pe_ttm AS DOUBLE) AS DECIMAL(38, 4)))
+                      FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0) AS DOUBLE), 0) AS pe_ttm,
+           CAST(sum(cap) FILTER (WHERE pb IS NOT NULL AND pb <> 0) AS DOUBLE)
+             / nullif(CAST(sum(CAST(CAST(cap AS DOUBLE) / CAST(pb AS DOUBLE) AS DECIMAL(38, 4)))
+                      FILTER (WHERE pb IS NOT NULL AND pb <> 0) AS DOUBLE), 0) AS pb
     FROM px GROUP BY date ORDER BY date
     """
     df = _q(store, sql, {"lo": lo, "hi": vd})

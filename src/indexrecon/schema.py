@@ -262,7 +262,7 @@ class Reserve(Model):
     """The reserve list (备选名单) published with a review: the `count` best-ranked
     candidates not selected, which replace deletions between reviews."""
 
-    count: int = Field(gt=0)
+    count: Int = Field(gt=0)
 
 
 class CompositeTerm(Model):

@@ -10,14 +10,26 @@ import copy
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from .metrics import METRIC_NAMES
 
 Board = Literal["sh_main", "sz_main", "chinext", "star", "bse"]
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
-Pct = Annotated[float, Field(gt=0, le=100)]
+# numbers are strict: `count: true` is refused, not read as 1 (YAML booleans are not numbers)
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Pct = Annotated[float, Strict(), Field(gt=0, le=100)]
+
+
+class RuleError(ValueError):
+    """A rule over several keys, broken at `path` (below the model that checks it): the
+    loader reports it at that key and its line."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class Model(BaseModel):
@@ -27,8 +39,8 @@ class Model(BaseModel):
 class Age(Model):
     """A listing age: calendar months or trading days (exactly one)."""
 
-    months: int | None = Field(None, ge=0)
-    trading_days: int | None = Field(None, ge=0)
+    months: Int | None = Field(None, ge=0)
+    trading_days: Int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _one(self) -> Age:
@@ -45,7 +57,7 @@ class NewListingException(Model):
     `top_n` (or the top `top_pct`) of the board by `metric` (computed since listing)."""
 
     min_age: Age
-    top_n: int | None = Field(None, gt=0)
+    top_n: Int | None = Field(None, gt=0)
     top_pct: Pct | None = None
     metric: MetricName = "avg_total_cap"
 
@@ -92,7 +104,7 @@ class Universe(Model):
         True, description="drop ST / *ST stocks; {as_of: effective}: their status the day before the effective date"
     )
     exclude_delisting: bool = True
-    max_suspended_days: int | None = Field(
+    max_suspended_days: Int | None = Field(
         None, ge=0, description="exclude stocks suspended more than this many trading days in the window"
     )
     exclude_members_of: list[str] = Field(
@@ -123,9 +135,9 @@ class Universe(Model):
 class Lookback(Model):
     """The window of daily data the metrics average over, ending at the data cutoff."""
 
-    months: int | None = Field(None, gt=0, le=60)
-    trading_days: int | None = Field(None, gt=0, le=1500)
-    skip_listing_days: int = Field(
+    months: Int | None = Field(None, gt=0, le=60)
+    trading_days: Int | None = Field(None, gt=0, le=1500)
+    skip_listing_days: Int = Field(
         0, ge=0, le=60, description="a new listing's first N trading days are left out of its window averages"
     )
 
@@ -159,11 +171,11 @@ class Screen(Model):
 
     type: ScreenType
     metric: MetricName
-    value: float | None = Field(None, description="the threshold (every type but min_grade)")
+    value: Float | None = Field(None, description="the threshold (every type but min_grade)")
     grade: str | None = Field(
         None, description="min_grade: the worst grade kept, on the scale of the metric's provider (e.g. B)"
     )
-    incumbents_value: float | None = Field(
+    incumbents_value: Float | None = Field(
         None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
     )
     scope: Literal["remaining", "sample_space"] = "remaining"
@@ -242,15 +254,22 @@ class Buffer(Model):
     """Buffer zone: newcomers enter only within rank `newcomers_within`; incumbents stay
     while within rank `incumbents_within`."""
 
-    newcomers_within: int = Field(gt=0)
-    incumbents_within: int = Field(gt=0)
+    newcomers_within: Int = Field(gt=0)
+    incumbents_within: Int = Field(gt=0)
+
+
+class Reserve(Model):
+    """The reserve list (备选名单) published with a review: the `count` best-ranked
+    candidates not selected, which replace deletions between reviews."""
+
+    count: Int = Field(gt=0)
 
 
 class CompositeTerm(Model):
     """One metric of a composite ranking: its rank (1 = best in `order`) times `weight`."""
 
     metric: MetricName
-    weight: float = Field(1.0, gt=0)
+    weight: Float = Field(1.0, gt=0)
     order: Literal["desc", "asc"] = "desc"
 
 
@@ -271,7 +290,7 @@ class IndustryBalance(Model):
 
 class Selection(Model):
     rank_by: MetricName
-    count: int = Field(gt=0)
+    count: Int = Field(gt=0)
     order: Literal["desc", "asc"] = "desc"
     buffer: Buffer | None = None
     max_changes_pct: Pct | None = None
@@ -285,6 +304,7 @@ class Selection(Model):
     all_eligible: bool = Field(
         False, description="every stock passing the rules is a constituent (composite indices); count is a maximum"
     )
+    reserve: Reserve | None = Field(None, description="the reserve list published with each review")
 
     @model_validator(mode="before")
     @classmethod
@@ -322,7 +342,7 @@ class Tier(Model):
 
 
 class TopKCap(Model):
-    k: int = Field(gt=0)
+    k: Int = Field(gt=0)
     pct: Pct
 
 
@@ -354,23 +374,23 @@ class Weighting(Model):
                 raise ValueError("inclusion_factor tiers only apply to method free_float_cap")
         c = self.caps
         if c.top_k and c.single_pct and c.top_k.pct < c.single_pct:
-            raise ValueError("caps.top_k.pct must be at least caps.single_pct")
+            raise RuleError(("caps", "top_k", "pct"), "caps.top_k.pct must be at least caps.single_pct")
         return self
 
 
 class EffectiveRule(Model):
     """Effective date: the `nth` `weekday` of the review month, then `trading_days_after`."""
 
-    nth: int = Field(2, ge=1, le=5)
+    nth: Int = Field(2, ge=1, le=5)
     weekday: Weekday = "friday"
-    trading_days_after: int = Field(1, ge=0, le=20)
+    trading_days_after: Int = Field(1, ge=0, le=20)
 
 
 class Schedule(Model):
     frequency: Literal["periodic", "daily"] = "periodic"
-    review_months: list[Annotated[int, Field(ge=1, le=12)]] = Field(default_factory=lambda: [6, 12])
+    review_months: list[Annotated[Int, Field(ge=1, le=12)]] = Field(default_factory=lambda: [6, 12])
     effective: EffectiveRule = EffectiveRule()
-    cutoff_months_before: int = Field(
+    cutoff_months_before: Int = Field(
         2, ge=0, le=12, description="data cutoff: end of the month this many months before the review"
     )
 
@@ -398,7 +418,7 @@ class Methodology(Model):
     provider: str = "custom"
     description: str = ""
     base_date: dt.date | None = None
-    base_level: float = Field(1000.0, gt=0)
+    base_level: Float = Field(1000.0, gt=0)
     universe: Universe
     lookback: Lookback
     screens: list[Screen] = Field(default_factory=list)
@@ -416,16 +436,17 @@ class Methodology(Model):
         caps = self.weighting.caps
         n = self.selection.count
         if caps.single_pct is not None and caps.single_pct * n < 100 - 1e-9:
-            raise ValueError(
-                f"caps cannot sum to 100%: {n} stocks x {caps.single_pct:g}% single cap < 100%"
+            raise RuleError(
+                ("weighting", "caps", "single_pct"),
+                f"caps cannot sum to 100%: {n} stocks (selection.count) x {caps.single_pct:g}% single cap < 100%",
             )
         if self.name in self.universe.exclude_members_of:
-            raise ValueError(f"methodology {self.name} cannot exclude its own members")
+            raise RuleError(("universe", "exclude_members_of"), f"methodology {self.name} cannot exclude its own members")
         if self.name in self.universe.members_of:
-            raise ValueError(f"methodology {self.name} cannot draw from its own members")
+            raise RuleError(("universe", "members_of"), f"methodology {self.name} cannot draw from its own members")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates):
-            raise ValueError("versions must be in order of effective_from")
+            raise RuleError(("versions",), "versions must be in order of effective_from")
         return self
 
     # -- plain words for the rules added with the index library ---------------------------
@@ -465,12 +486,14 @@ class Methodology(Model):
         The changes win at every date: they are merged over the base rules and again over
         the rules of every dated version (kept in `overrides`), so a dated version of the
         base never undoes them. A review whose version sets a key the changes also set gets
-        a warning (see `override_warnings`). Giving `versions` replaces them."""
+        a warning (see `override_warnings`). Giving `versions` replaces them, and they then
+        apply over the other changes as a YAML file's would."""
         from .loader import validate_dict
 
         user = {**(changes or {}), **kw}
         merged = deep_merge(self.to_dict(), user)
-        merged["overrides"] = deep_merge(self.overrides, {k: v for k, v in user.items() if k != "versions"})
+        if "versions" not in user:  # given versions are the user's own: they apply over the changes
+            merged["overrides"] = deep_merge(self.overrides, user)
         return validate_dict(merged, source=f"{self.name}.with_changes")
 
     def for_date(self, date: dt.date) -> Methodology:
@@ -521,6 +544,8 @@ def leaf_values(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _short(v: Any) -> str:
+    if isinstance(v, (list, dict)):
+        return f"a {type(v).__name__} of {len(v)}"
     text = f"{v:g}" if isinstance(v, float) else str(v)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -158,6 +158,7 @@ def test_every_json_output_is_strict_json(official_demo: Path) -> None:
         ["stats", "chinext", "--review", "2025-12"],
         ["compare", "chinext", "--review", "2024-12", "--incumbents", "none"],
         ["check-data"],
+        ["store-schema", "--store", str(official_demo)],
         ["track", "chinext", "--from-official", "2024-12-16", "--end", "2025-03-31"],
         ["backtest", "chinext", "--start", "2024-01-02", "--end", "2024-06-28", "--workers", "1"],
     ]

@@ -14,18 +14,6 @@ from click.testing import CliRunner
 from indexrecon.cli import main
 
 
-@pytest.fixture()
-def run(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("INDEXRECON_STORE", str(demo_store_path))
-    runner = CliRunner()
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        r = runner.invoke(main, list(args), catch_exceptions=False)
-        return r.exit_code, r.stdout, r.stderr
-
-    return _run
-
-
 def test_methodologies_and_show(run) -> None:
     code, out, _ = run("methodologies")
     assert code == 0 and "chinext" in out and "399006" in out
@@ -93,8 +81,8 @@ def test_rebalance_table_says_synthetic(run) -> None:
 def test_table_text_in_brackets_is_printed_as_is(run, tmp_path: Path) -> None:
     """A methodology note in [brackets] is text, not rich markup: it stays in the output."""
     note = "[no major violations / financial-report problems / abnormal trading (CSI expert committee)]"
-    code, out, _ = run("rebuild", "csi300", "--review", "2025-12")
-    assert code == 0 and note in " ".join(out.split())
+    code, out, err = run("rebuild", "csi300", "--review", "2025-12")
+    assert code == 0 and note in " ".join((out + err).split())  # the warnings are on stderr
     f = tmp_path / "t.txt"
     code, _, _ = run("rebuild", "csi300", "--review", "2025-12", "-o", str(f))
     assert code == 0 and note in " ".join(f.read_text(encoding="utf-8").split())
@@ -121,7 +109,7 @@ def test_stats_and_explain(run) -> None:
         (("rebuild", "chinext", "--review", "2025-13"), "YYYY-MM"),
         (("rebuild", "chinext"), "--review"),
         (("rebuild", "chinext", "--review", "2025-12", "--incumbents", "simulated"),
-         "incumbents file simulated does not exist (or give a mode: auto, official, simulate, none)"),
+         "incumbents file simulated does not exist (or give a mode: auto, official, official-strict, simulate, none)"),
         (("stats", "nosuch"), "unknown methodology 'nosuch'; built-in: chinext"),
         (("rebuild", "chinext", "--review", "2025-12", "--store", "/nonexistent/x.duckdb"), "does not exist"),
         (("compare", "chinext", "--review", "2025-12"), "no official"),

@@ -43,7 +43,7 @@ def test_builtin_chinext_loads_with_versions() -> None:
     after = m.for_date(dt.date(2025, 6, 16))
     assert before.weighting.caps.single_pct is None
     assert after.weighting.caps.single_pct == 20
-    assert [s.metric for s in after.screens] == ["avg_amount", "esg_score"]
+    assert [s.metric for s in after.screens] == ["quality_flag", "avg_amount", "esg_grade_cni"]
     assert after.versions == []
 
 

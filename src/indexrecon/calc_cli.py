@@ -23,6 +23,7 @@ from .cli_common import (
     store_option,
     writing,
 )
+from .cli_output import print_warnings
 from .errors import IndexReconError
 from .jsonout import dumps
 
@@ -100,7 +101,11 @@ def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
             else:
                 cells.append(str(v))
         rows.append(cells)
-    return TextTable(cols, cols, [df[c].dtype != object for c in df.columns], rows, title=title)
+    import pandas as pd
+
+    # pandas 3 gives text its own dtype (not object): ask whether a column is numeric
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
+    return TextTable(cols, cols, numeric, rows, title=title)
 
 
 def _bp(v: Any) -> str:
@@ -141,6 +146,11 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     store = _open(store_path)
     res = track(method, store, first, last,
                 share_changes=share_changes)  # type: ignore[arg-type]
+    _track_output(res, fmt, output)
+    print_warnings(res.warnings)  # on stderr in every format, after the output
+
+
+def _track_output(res: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(dumps(res.to_dict()) + "\n", output)
         return
@@ -160,7 +170,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
             f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
             f"({_bp(s['final_gap'])} bp)", highlight=False,
         )
-        for w in res.warnings:
+        for w in res.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(s, "Tracking"))
         if len(res.drift):
@@ -181,7 +191,9 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
 @click.option("--rf", default=0.0, show_default=True,
               callback=checked_range("--rf", -0.2, 0.5, hint=" (a fraction a year: 0.02 = 2%)"),
               help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
-@click.option("--against", "against", help="Official index code in the store (index_bars) or another methodology: adds tracking error and correlation.")
+@click.option("--against", "against", default="auto", show_default=True,
+              help="Official index code in the store (index_bars) or another methodology: adds tracking error and "
+              "correlation. auto: the methodology's own index_code when the store has its levels; none: no comparison.")
 @click.option("--incumbents", default="auto", show_default=True, help=_INCUMBENTS_HELP)
 @click.option("--move-days", default=5, show_default=True, callback=checked_range("--move-days", 1),
               help="Window of the best and worst N-day moves.")
@@ -222,6 +234,11 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
         bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None,
                       base=base, rf=rf, incumbents=incumbents, against=against, move_days=move_days,
                       share_changes=share_changes, workers=workers, progress=update)
+    _backtest_output(bt, fmt, output)
+    print_warnings(bt.warnings, bt.methodology)  # on stderr in every format, after the output
+
+
+def _backtest_output(bt: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(bt.to_json() + "\n", output)
         return
@@ -235,7 +252,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
             f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
             highlight=False,
         )
-        for w in bt.warnings:
+        for w in bt.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
         rev = bt.reviews.drop(columns=["added", "deleted"])

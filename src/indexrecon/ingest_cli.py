@@ -191,8 +191,21 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool, skip_bad:
 @click.option(
     "--datasets",
     default="",
-    help="Comma-separated subset of calendar,securities,bars,shares,dividends,industry,"
-    "status,weights (default: all).",
+    help="Comma-separated subset of calendar,securities,delisted,bars,shares,valuation,"
+    "dividends,industry,names,status,suspensions,weights (default: all).",
+)
+@click.option(
+    "--dividends-by",
+    type=click.Choice(["period", "stock"]),
+    default=None,
+    help="Dividends market-wide per report period (stock_fhps_em; default for boards) or "
+    "per stock (stock_fhps_detail_em; default with --codes).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print which akshare functions the run would call, how often and how long it takes "
+    "at --min-interval; fetch and write nothing (akshare not needed).",
 )
 @click.option(
     "--indices",
@@ -232,6 +245,8 @@ def ingest_akshare_cmd(
     codes: str,
     datasets: str,
     indices: str,
+    dividends_by: str | None,
+    dry_run: bool,
     min_interval: float,
     retries: int,
     retry_budget: int,
@@ -243,29 +258,39 @@ def ingest_akshare_cmd(
 
     Bars are incremental (only days after the store's last bar of each stock) and each
     stock is written and logged on its own, so an interrupted run resumes where it stopped;
-    a stock that keeps failing is reported and the others still load.
+    a stock that keeps failing is reported and the others still load, and the run ends by
+    naming what failed and how to resume. --dry-run shows the calls a run makes first.
 
     \b
     Example:
       indexrecon ingest akshare --boards chinext --start 2024-01-01 --store data/ak.duckdb
       indexrecon ingest akshare --codes 300750,600519 --datasets bars --min-interval 1
+      indexrecon ingest akshare --start 2024-01-01 --dry-run
     """
-    from .sources.akshare_source import DATASETS, ingest_akshare, require_akshare
+    from .sources.akshare_ingest import check_arguments, ingest_akshare
+    from .sources.akshare_source import DATASETS, require_akshare
 
-    require_akshare()  # before creating a store it could not fill
     end_day = _date(end, "--end") or dt.date.today()
     start_day = _date(start, "--start") or end_day - dt.timedelta(days=365)
     picked = [d for d in datasets.split(",") if d] or list(DATASETS)
+    board_list = [b for b in boards.split(",") if b] or None
+    check_arguments(start_day, end_day, board_list, picked, dividends_by)
+    if dry_run:
+        _dry_run(store_path, start_day, end_day, board_list, codes, picked, indices,
+                 dividends_by, min_interval)
+        return
+    require_akshare()  # before creating a store it could not fill
     with _store(store_path) as store, _progress() as progress:
         summary = ingest_akshare(
             store,
             start_day,
             end_day,
-            [b for b in boards.split(",") if b] or None,
+            board_list,
             progress=progress,
             codes=[c for c in codes.split(",") if c] or None,
             datasets=picked,
             indices=[i for i in indices.split(",") if i],
+            dividends_by=dividends_by,
             min_interval=min_interval,
             max_retries=retries,
             retry_budget=retry_budget,
@@ -273,6 +298,42 @@ def ingest_akshare_cmd(
             force=force,
         )
     _report(summary)
+    # the summary on a terminal shows the warnings; redirected, they still reach stderr
+    shown = click.get_text_stream("stdout").isatty()
     for line in summary.warnings:
-        if line.startswith("resume:"):
-            click.echo(line, err=True)
+        if line.startswith("resume:") or not shown:
+            click.echo(line if line.startswith("resume:") else f"warning: {line}", err=True)
+
+
+def _dry_run(
+    store_path: Path | None,
+    start: dt.date,
+    end: dt.date,
+    boards: list[str] | None,
+    codes: str,
+    datasets: list[str],
+    indices: str,
+    dividends_by: str | None,
+    min_interval: float,
+) -> None:
+    """The plan of an akshare run, counted against the store when it exists (read only)."""
+    from .sources.akshare_plan import plan_akshare
+    from .store import open_store
+
+    args = (
+        start,
+        end,
+        boards,
+        [c for c in codes.split(",") if c] or None,
+        datasets,
+        [i for i in indices.split(",") if i],
+        dividends_by,
+        min_interval,
+    )
+    if store_path is not None and store_path.exists():
+        with open_store(store_path, read_only=True) as store:
+            plan = plan_akshare(store, *args)
+    else:
+        plan = plan_akshare(None, *args)
+    click.echo(f"akshare {start}..{end}: dry run, nothing fetched")
+    click.echo(str(plan))

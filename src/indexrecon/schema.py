@@ -83,6 +83,13 @@ class BoardListingAge(Model):
         return text
 
 
+class StatusDate(Model):
+    """When a status exclusion reads the status: at the data cutoff, or on the last trading
+    day before the review takes effect (CSI deletes members that became ST in between, §7.7)."""
+
+    as_of: Literal["cutoff", "effective"] = "cutoff"
+
+
 class Universe(Model):
     """The sample space: which stocks may be considered at all."""
 
@@ -93,7 +100,9 @@ class Universe(Model):
         default_factory=dict,
         description="per-board listing ages overriding min_listing_age / new_listing_exception",
     )
-    exclude_st: bool = True
+    exclude_st: bool | StatusDate = Field(
+        True, description="drop ST / *ST stocks; {as_of: effective}: their status the day before the effective date"
+    )
     exclude_delisting: bool = True
     max_suspended_days: Int | None = Field(
         None, ge=0, description="exclude stocks suspended more than this many trading days in the window"
@@ -106,6 +115,11 @@ class Universe(Model):
         description="methodology names whose members at this review form the sample space (all of them)",
     )
     exclude_codes: list[str] = Field(default_factory=list)
+
+    @property
+    def st_as_of(self) -> str:
+        """'cutoff' or 'effective': the day the ST exclusion reads the status on."""
+        return self.exclude_st.as_of if isinstance(self.exclude_st, StatusDate) else "cutoff"
 
     @model_validator(mode="after")
     def _boards(self) -> Universe:
@@ -123,6 +137,9 @@ class Lookback(Model):
 
     months: Int | None = Field(None, gt=0, le=60)
     trading_days: Int | None = Field(None, gt=0, le=1500)
+    skip_listing_days: Int = Field(
+        0, ge=0, le=60, description="a new listing's first N trading days are left out of its window averages"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Lookback:
@@ -131,11 +148,14 @@ class Lookback(Model):
         return self
 
     def describe(self) -> str:
-        return f"{self.months} months" if self.months is not None else f"{self.trading_days} trading days"
+        text = f"{self.months} months" if self.months is not None else f"{self.trading_days} trading days"
+        if self.skip_listing_days:
+            text += f" (new listings from their trading day {self.skip_listing_days + 1})"
+        return text
 
 
 ScreenType = Literal[
-    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value"
+    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value", "min_grade"
 ]
 
 
@@ -151,7 +171,10 @@ class Screen(Model):
 
     type: ScreenType
     metric: MetricName
-    value: Float
+    value: Float | None = Field(None, description="the threshold (every type but min_grade)")
+    grade: str | None = Field(
+        None, description="min_grade: the worst grade kept, on the scale of the metric's provider (e.g. B)"
+    )
     incumbents_value: Float | None = Field(
         None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
     )
@@ -159,10 +182,20 @@ class Screen(Model):
     applies_to: Literal["all", "newcomers"] = Field(
         "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
     )
+    boards: list[Board] | None = Field(None, description="the screen holds for stocks of these boards only")
+    if_missing: Literal["drop", "keep"] = Field(
+        "drop", description="a stock without the metric: out (drop) or spared (keep: no data, no evidence)"
+    )
     note: str | None = None
 
     @model_validator(mode="after")
     def _range(self) -> Screen:
+        if self.type == "min_grade":
+            return self._grade()
+        if self.value is None:
+            raise ValueError(f"{self.type} needs a value")
+        if self.grade is not None:
+            raise ValueError("grade goes with type: min_grade")
         for key, v in (("value", self.value), ("incumbents_value", self.incumbents_value)):
             if v is None:
                 continue
@@ -174,7 +207,27 @@ class Screen(Model):
             raise ValueError("incumbents_value and applies_to: newcomers contradict (incumbents exempt or held to their own threshold)")
         return self
 
+    def _grade(self) -> Screen:
+        from .grades import GRADE_METRICS, GRADE_SCALES
+
+        provider = GRADE_METRICS.get(self.metric)
+        if provider is None:
+            raise ValueError(f"min_grade needs a grade metric ({', '.join(GRADE_METRICS)}), got {self.metric}")
+        scale = GRADE_SCALES[provider]
+        if self.grade not in scale:
+            raise ValueError(f"grade must be one of {provider}'s grades ({', '.join(scale)}), got {self.grade!r}")
+        if self.value is not None or self.incumbents_value is not None:
+            raise ValueError("min_grade takes a grade, not value / incumbents_value")
+        if self.scope != "remaining":
+            raise ValueError("min_grade compares each stock's own grade: scope does not apply")
+        return self
+
     def describe(self) -> str:
+        if self.type == "min_grade":
+            from .grades import GRADE_METRICS
+
+            text = f"require a {GRADE_METRICS[self.metric]} ESG grade of {self.grade} or better (unrated kept)"
+            return text + (" (newcomers only)" if self.applies_to == "newcomers" else "")
         v = f"{self.value:g}"
         text = {
             "drop_bottom_pct": f"drop the bottom {v}% by {self.metric}",
@@ -190,6 +243,10 @@ class Screen(Model):
             text += " (newcomers only)"
         if self.incumbents_value is not None:
             text += f"; incumbents: {self.incumbents_value:g}{'%' if self.type.endswith('_pct') else ''}"
+        if self.boards:
+            text += f" (on {', '.join(self.boards)})"
+        if self.if_missing == "keep":
+            text += " (stocks without data kept)"
         return text
 
 
@@ -199,6 +256,13 @@ class Buffer(Model):
 
     newcomers_within: Int = Field(gt=0)
     incumbents_within: Int = Field(gt=0)
+
+
+class Reserve(Model):
+    """The reserve list (备选名单) published with a review: the `count` best-ranked
+    candidates not selected, which replace deletions between reviews."""
+
+    count: Int = Field(gt=0)
 
 
 class CompositeTerm(Model):
@@ -240,6 +304,7 @@ class Selection(Model):
     all_eligible: bool = Field(
         False, description="every stock passing the rules is a constituent (composite indices); count is a maximum"
     )
+    reserve: Reserve | None = Field(None, description="the reserve list published with each review")
 
     @model_validator(mode="before")
     @classmethod
@@ -291,13 +356,17 @@ class Caps(Model):
 
 class Weighting(Model):
     method: Literal["free_float_cap", "float_cap", "total_cap", "equal"]
-    inclusion_factor: list[Tier] | None = None
+    inclusion_factor: list[Tier] | Literal["exact"] | None = Field(
+        None, description="tiered factors, or exact: the free-float ratio itself (free-float shares / total)"
+    )
     caps: Caps = Caps()
 
     @model_validator(mode="after")
     def _tiers(self) -> Weighting:
         tiers = self.inclusion_factor
-        if tiers:
+        if tiers == "exact" and self.method != "free_float_cap":
+            raise ValueError("inclusion_factor: exact only applies to method free_float_cap")
+        if isinstance(tiers, list) and tiers:
             bounds = [t.up_to_pct for t in tiers]
             if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
                 raise ValueError("inclusion_factor tiers must have increasing up_to_pct")
@@ -419,12 +488,14 @@ class Methodology(Model):
         The changes win at every date: they are merged over the base rules and again over
         the rules of every dated version (kept in `overrides`), so a dated version of the
         base never undoes them. A review whose version sets a key the changes also set gets
-        a warning (see `override_warnings`). Giving `versions` replaces them."""
+        a warning (see `override_warnings`). Giving `versions` replaces them, and they then
+        apply over the other changes as a YAML file's would."""
         from .loader import validate_dict
 
         user = {**(changes or {}), **kw}
         merged = deep_merge(self.to_dict(), user)
-        merged["overrides"] = deep_merge(self.overrides, {k: v for k, v in user.items() if k != "versions"})
+        if "versions" not in user:  # given versions are the user's own: they apply over the changes
+            merged["overrides"] = deep_merge(self.overrides, user)
         return validate_dict(merged, source=f"{self.name}.with_changes")
 
     def for_date(self, date: dt.date) -> Methodology:
@@ -475,6 +546,8 @@ def leaf_values(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _short(v: Any) -> str:
+    if isinstance(v, (list, dict)):
+        return f"a {type(v).__name__} of {len(v)}"
     text = f"{v:g}" if isinstance(v, float) else str(v)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from .errors import DependencyCycleError, IndexReconError, StoreError
+from .errors import DependencyCycleError, IndexReconError, StoreError, UnknownMethodologyError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
 from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE, WEIGHT_SHARES
@@ -456,7 +456,11 @@ def _dependency_members(
     u = rules.universe
     for kind, names in ((0, u.exclude_members_of), (1, u.members_of)):
         for name in names:
-            dep = load_methodology(name)
+            try:
+                dep = load_methodology(name)
+            except UnknownMethodologyError as e:  # say which rule names it
+                key = ("exclude_members_of", "members_of")[kind]
+                raise UnknownMethodologyError(f"{rules.name}: universe.{key}: {e}") from None
             if dep.name in ctx.stack:
                 chain = " -> ".join([*ctx.stack, dep.name])
                 raise DependencyCycleError(f"methodologies depend on each other's members in a cycle: {chain}")

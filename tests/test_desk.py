@@ -303,3 +303,17 @@ def test_zero_noise_paths_apply_the_engine_rules_on_real_data(real_store: Any, n
     fc = forecast_review(res, paths=2, sigma_shares=0, sigma_residual=0, epsilon=0)
     sel = set(res.codes)
     assert fc.probability == {c: float(c in sel) for c in fc.candidate_codes}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--price-date", "2025-12-15"], "must be before the effective date"),
+    (["--price-date", "2030-01-02"], "before the effective date"),
+    (["--price-date", "2025-13-01"], "YYYY-MM-DD"),
+    (["--as-of", "2031-01-05"], "after the store's last trading day"),
+    (["--as-of", "2025-09-15", "--price-date", "2025-10-10"], "after the forecast's as-of day"),
+    (["--paths", "0"], "--paths must be at least 1"),
+    (["--aum", "-5"], "--aum must be a positive amount"),
+])
+def test_rebalance_bad_desk_options_are_one_line(run, args: list[str], says: str) -> None:
+    code, out, err = run("rebalance", "chinext", "--review", "2025-12", "--incumbents", "simulate", *args)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1 and not out

@@ -85,7 +85,7 @@ def priced_rows(res: ReviewResult, codes: list[str], day: dt.date) -> dict[str, 
     else:
         shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
         factor = "1.0"
-    base = "1.0" if w.method == "equal" else f"close * {shares} * ({factor})"
+    base = "CASE WHEN close > 0 THEN 1.0 END" if w.method == "equal" else f"close * {shares} * ({factor})"
     rows = store.con.execute(
         f"""
         WITH c AS (SELECT DISTINCT unnest($codes::VARCHAR[]) AS code),
@@ -105,7 +105,8 @@ def priced_rows(res: ReviewResult, codes: list[str], day: dt.date) -> dict[str, 
                      adv.adv, adv.adv_days, s.board
               FROM c LEFT JOIN px USING (code) LEFT JOIN sh USING (code) LEFT JOIN adv USING (code)
               LEFT JOIN securities s USING (code))
-        SELECT code, close, bar_date, {base} AS base, ({factor}) AS inclusion_factor, adv, adv_days, board
+        SELECT code, CAST(close AS DOUBLE) AS close, bar_date, CAST({base} AS DOUBLE) AS base,
+               CAST({factor} AS DOUBLE) AS inclusion_factor, CAST(adv AS DOUBLE) AS adv, adv_days, board
         FROM j ORDER BY code
         """,
         {"codes": list(codes), "d": day},

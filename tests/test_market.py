@@ -617,3 +617,12 @@ def test_real_csi300_valuation_from_the_daily_basic_snapshots(real_store_path: P
     assert out["members"] == 300 and out["pe_percentile"] is None  # three snapshot days only
     assert out["pe_ttm"] == pytest.approx(check, rel=1e-9)
     assert 5 < out["pe_ttm"] < 30 and 0.5 < out["pb"] < 5
+
+
+def test_a_range_snaps_to_its_trading_days_and_refuses_an_empty_one(rules_store: Path) -> None:
+    with open_store(rules_store) as st:
+        res = market.breadth(st, start=day("2022-03-05"), end=day("2022-03-13"))  # Sat .. Sun
+        assert [d["date"] for d in res.payload["days"]][0] == "2022-03-07"
+        assert len(res.payload["days"]) == 5
+        with pytest.raises(market.StoreError, match="no trading day"):
+            market.breadth(st, start=day("2022-03-05"), end=day("2022-03-06"))

@@ -622,7 +622,7 @@ def test_real_csi300_valuation_from_the_daily_basic_snapshots(real_store_path: P
 def test_a_range_snaps_to_its_trading_days_and_refuses_an_empty_one(rules_store: Path) -> None:
     with open_store(rules_store) as st:
         res = market.breadth(st, start=day("2022-03-05"), end=day("2022-03-13"))  # Sat .. Sun
-        assert [d["date"] for d in res.payload["days"]][0] == "2022-03-07"
+        assert res.payload["days"][0]["date"] == "2022-03-07"
         assert len(res.payload["days"]) == 5
         with pytest.raises(market.StoreError, match="no trading day"):
             market.breadth(st, start=day("2022-03-05"), end=day("2022-03-06"))

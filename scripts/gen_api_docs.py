@@ -32,6 +32,10 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.backtesting", "indexrecon.backtesting", "Point-in-time backtests over a range of reviews."),
     ("indexrecon.analytics", "indexrecon.analytics", "Industry mix, concentration, coverage, official comparison."),
     ("indexrecon.store", "indexrecon.store", "The DuckDB store."),
+    ("indexrecon.forecast", "indexrecon.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
+    ("indexrecon.flows", "indexrecon.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
+    ("indexrecon.desk", "indexrecon.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),
+    ("indexrecon.lots", "indexrecon.lots", "Board lots: the share quantities an order may have."),
     ("indexrecon.market", "indexrecon.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day, valuation."),
     ("indexrecon.market_rules", "indexrecon.market_rules", "Daily price limits by board and date, in SQL (the one place they are written)."),
 ]

@@ -29,7 +29,7 @@ D = dt.date
 BUILTINS = ir.list_methodologies()
 EXPECTED = {
     "chinext", "chinext50", "chinext_composite", "csi300", "csi500", "csi1000", "csi2000",
-    "csi_a500", "sse180", "sse50", "star50", "microcap400",
+    "csi_a500", "sse180", "sse50", "star50", "microcap400", "sse_composite", "szse_component", "chinext200",
 }
 BOARD_PREFIX = {"sh_main": "600", "sz_main": "000", "chinext": "300", "star": "688", "bse": "920"}
 
@@ -108,7 +108,7 @@ def test_builtin_runs_on_a_small_store(name: str, small: Any) -> None:
     if not m.universe.exclude_members_of:  # (CSI 300 takes every SH/SZ stock of this small market)
         assert len(cons) > 0
     if len(cons):
-        assert set(cons["board"]) <= {BOARD_LABELS[b] for b in m.universe.boards}
+        assert set(cons["board"]) <= {BOARD_LABELS[b] for b in res.methodology.universe.boards}  # rules in force
         assert abs(cons["weight"].dropna().sum() - 1) < 1e-9
     else:
         assert any("only 0 stocks passed" in w for w in res.warnings)
@@ -169,7 +169,7 @@ def test_sse180_rule_change_is_effective_dated() -> None:
     assert old.selection.rank_by == "composite_rank" and old.selection.industry_balance is not None
     assert new.selection.rank_by == "avg_total_cap" and new.selection.industry_balance is None
     assert new.weighting.caps.single_pct == 10 and new.weighting.caps.top_k.k == 5  # type: ignore[union-attr]
-    assert [s.metric for s in new.screens] == ["quality_flag", "esg_score", "avg_amount"]
+    assert [s.metric for s in new.screens] == ["quality_flag", "esg_grade_csi", "avg_amount"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ tables that never cut a code or a weight, and the smaller presentation fixes of 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import math
 import os
@@ -57,6 +58,7 @@ def gap_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make_store(p, [S(f"3000{i:02d}", cap=(20 - i) * 1e9) for i in range(1, 11)])
     con = duckdb.connect(str(p))
     con.execute("DELETE FROM shares WHERE code = '300002'")
+    con.execute("UPDATE securities SET name = NULL WHERE code = '300001'")  # as in the real data
     con.close()
     inc = d / "incumbents.txt"
     inc.write_text("300002\n300099\n300001\n")
@@ -151,23 +153,40 @@ def official_demo(demo_store_path: Path, tmp_path_factory: pytest.TempPathFactor
 def test_every_json_output_is_strict_json(official_demo: Path) -> None:
     """Every command with --format json, on the demo store, parses with a parser that
     refuses NaN and Infinity."""
+    import click
+
     env = {"INDEXRECON_STORE": str(official_demo)}
-    commands = [
-        ["rebuild", "chinext", "--review", "2025-12"],
-        ["rebalance", "chinext"],
-        ["stats", "chinext", "--review", "2025-12"],
-        ["compare", "chinext", "--review", "2024-12", "--incumbents", "none"],
-        ["check-data"],
-        ["track", "chinext", "--from-official", "2024-12-16", "--end", "2025-03-31"],
-        ["backtest", "chinext", "--start", "2024-01-02", "--end", "2024-06-28", "--workers", "1"],
-    ]
-    # every command that offers json is in the list
-    offered = {name for name, cmd in main.commands.items()
-               if any(o.name == "fmt" and "json" in getattr(o.type, "choices", ()) for o in cmd.params)}
-    assert offered == {c[0] for c in commands}
-    for args in commands:
-        code, out, err = invoke(*args, "--format", "json", env=env)
-        assert code == 0, (args, err)
+    commands = {
+        ("rebuild",): ["chinext", "--review", "2025-12"],
+        ("rebalance",): ["chinext"],
+        ("stats",): ["chinext", "--review", "2025-12"],
+        ("compare",): ["chinext", "--review", "2024-12", "--incumbents", "none"],
+        ("check-data",): [],
+        ("store-schema",): [],
+        ("track",): ["chinext", "--from-official", "2024-12-16", "--end", "2025-03-31"],
+        ("backtest",): ["chinext", "--start", "2024-01-02", "--end", "2024-06-28", "--workers", "1"],
+        ("market", "breadth"): [],
+        ("market", "limits"): ["--ladder"],
+        ("market", "moves"): ["chinext", "--days", "5", "--start", "2025-01-02"],
+        ("market", "compare"): ["399006", "chinext", "--start", "2025-01-02"],
+        ("market", "events"): ["national-day", "399006", "--days", "5"],
+    }
+    not_on_demo = {("market", "valuation"): "needs a valuation table, which the demo store has not"}
+
+    def offering_json(group: click.Group, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+        out: set[tuple[str, ...]] = set()
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                out |= offering_json(cmd, (*prefix, name))
+            elif any(o.name == "fmt" and "json" in getattr(o.type, "choices", ()) for o in cmd.params):
+                out.add((*prefix, name))
+        return out
+
+    # every command that offers json is tried (or named with the reason it cannot be here)
+    assert offering_json(main) == set(commands) | set(not_on_demo)
+    for path, args in commands.items():
+        code, out, err = invoke(*path, *args, "--format", "json", env=env)
+        assert code == 0, (path, err)
         strict_loads(out)
     code, out, _ = invoke("schema")
     assert code == 0 and strict_loads(out)["title"]
@@ -254,3 +273,164 @@ def test_piped_rebuild_is_a_plain_table_with_every_cell_whole(
     from rich.cells import cell_len
 
     assert len({cell_len(line) for line in body}) == 1
+
+
+# -- smaller things a user notices ----------------------------------------------------------
+def test_stats_csv_has_all_three_tables(tmp_path: Path, demo_store_path: Path) -> None:
+    import pandas as pd
+
+    env = {"INDEXRECON_STORE": str(demo_store_path)}
+    args = ["stats", "chinext", "--review", "2025-12", "--format", "csv"]
+    code, out, _ = invoke(*args, env=env)
+    assert code == 0
+    blocks = out.rstrip("\n").split("\n\n")
+    assert [b.splitlines()[0] for b in blocks] == ["industry_mix", "concentration", "coverage"]
+    frames = {b.splitlines()[0]: pd.read_csv(io.StringIO(b.split("\n", 1)[1]), dtype={"sw_l1_code": str})
+              for b in blocks}
+    assert frames["industry_mix"]["count"].sum() == 100
+    assert frames["concentration"]["count"].tolist() == [100] and "hhi" in frames["concentration"]
+    assert "share_of_market_cap" in frames["coverage"] and "board_stocks_without_cap" in frames["coverage"]
+    assert all((f["data"] == "SYNTHETIC demo data").all() for f in frames.values())
+    # -o DIR: one CSV per table, each readable as it is
+    code, _, err = invoke(*args, "-o", f"{tmp_path}/stats/", env=env)
+    assert code == 0, err
+    for name, frame in frames.items():
+        got = pd.read_csv(tmp_path / "stats" / f"{name}.csv", dtype={"sw_l1_code": str})
+        pd.testing.assert_frame_equal(got, frame)
+
+
+def test_compare_shows_both_weights_in_percent_and_explains_the_distance(official_demo: Path) -> None:
+    code, out, err = invoke("compare", "chinext", "--review", "2024-12", "--incumbents", "none",
+                            env={"INDEXRECON_STORE": str(official_demo)})
+    assert code == 0, err
+    assert "half the sum of the absolute differences" in out
+    lines = out.splitlines()
+    start = lines.index("Rebuilt, not official")
+    header = lines[start + 1].split()
+    assert header[-1] == "weight"
+    row = lines[start + 3].split()  # the one stock left out of the official list
+    assert re.fullmatch(r"\d+\.\d\d%", row[-1])
+    code, out, _ = invoke("compare", "chinext", "--review", "2024-12", "--incumbents", "simulate",
+                          env={"INDEXRECON_STORE": str(official_demo)})
+    if "In the official list, not rebuilt" in out:
+        lines = out.splitlines()
+        start = lines.index("In the official list, not rebuilt")
+        assert lines[start + 1].split()[-1] == "official_weight"
+        assert all(re.search(r"\d+\.\d\d%$", line) for line in lines[start + 3:start + 4])
+
+
+def test_weight_columns_are_percent_in_every_table() -> None:
+    import pandas as pd
+
+    from indexrecon.report import fmt_value, rich_table
+
+    assert fmt_value("official_weight", 0.0123) == fmt_value("weight", 0.0123) == "1.23%"
+    t = rich_table(pd.DataFrame({"share_of_market_cap": [0.5], "board_total_cap": [1e12]}))
+    assert t.headers == ["share_of_market_cap", "board_total_cap (100m CNY)"]
+
+
+def test_coverage_counts_board_stocks_without_share_data(gap_store: dict[str, Path], tmp_path: Path) -> None:
+    code, out, _ = invoke(*_gap_args(gap_store, "stats", "--format", "json"))
+    cov = strict_loads(out)["stats"]["coverage"]
+    assert cov["board_stocks_without_cap"] == 1 and cov["board_stocks"] == 9  # 300002 has no shares
+    code, out, _ = invoke(*_gap_args(gap_store, "stats"))
+    assert code == 0
+    assert "share_of_market_cap (100m CNY)" not in out and "share_of_market_cap" in out
+    assert "1 board stock(s) have no share data at the cutoff" in out and "other 9" in out
+    html = tmp_path / "r.html"
+    assert invoke(*_gap_args(gap_store, "report", "-o", str(html)))[0] == 0
+    page = html.read_text()
+    assert "(1 more without share data)" in page and 'id="coverage-note"' in page
+
+
+def test_explain_and_headers_print_a_clean_identity(gap_store: dict[str, Path]) -> None:
+    code, out, err = invoke(*_gap_args(gap_store, "explain", "300001", "300002", "300010"))
+    assert code == 0, err
+    lines = out.splitlines()
+    # a custom design has no index code and no provider: neither 'None' nor a placeholder
+    assert lines[0].startswith("Mini test index review 2024-12:") and "None" not in out
+    inc = gap_store["incumbents"]
+    assert f"incumbents: 3 codes from the file {inc}" in lines[1]
+    assert "300001: IN (weight " in out and " :" not in out  # no name in the store: no gap before ':'
+    assert re.search(r"^300001: IN \(weight \d+\.\d\d%\) — rank 1, ", out, re.M)
+    assert re.search(r"^300002 Test 300002: IN \(no weight: no price or shares at the cutoff\) — kept: ", out, re.M)
+    assert re.search(r"^300010 Test 300010: OUT — rank \d+", out, re.M)
+    code, out, _ = invoke("show", str(gap_store["method"]))
+    assert out.splitlines()[0] == "Mini test index — custom methodology 'mini' (no official index code)"
+    assert "custom, custom" not in out and "None" not in out
+
+
+def test_methodologies_listing_is_aligned() -> None:
+    code, out, _ = invoke("methodologies")
+    assert code == 0
+    rows = [line for line in out.splitlines()[2:] if line.strip()]
+    assert any(r.startswith("chinext_composite ") for r in rows)
+    starts = {r.index(r.split()[1], len(r.split()[0])) for r in rows}
+    assert len(starts) == 1  # every index code in one column, whatever the name's length
+
+
+def test_html_tables_fit_and_declare_a_cjk_font_stack(demo_store_path: Path, tmp_path: Path) -> None:
+    html = tmp_path / "r.html"
+    code, _, err = invoke("report", "chinext", "--review", "2025-12", "-o", str(html),
+                          env={"INDEXRECON_STORE": str(demo_store_path)})
+    assert code == 0, err
+    page = html.read_text()
+    body_font = re.search(r"body\{[^}]*font:[^;}]*", page).group(0)
+    for family in ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC"):
+        assert f'"{family}"' in body_font, family
+    # the industry and name cells wrap; numbers (the weight) never do
+    assert re.search(r'<td class="wrap">[^<]*Equipment</td>', page)
+    assert "td.wrap{white-space:normal" in page and "td.num{white-space:nowrap}" in page
+    assert "avg_<wbr>total_<wbr>cap" in page
+
+
+def test_charts_fall_back_to_an_installed_cjk_font() -> None:
+    import warnings
+
+    from matplotlib import font_manager
+
+    from indexrecon import plots
+
+    families = plots.font_family()
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    assert families[0] == "DejaVu Sans"
+    assert families[1:] == [f for f in plots.CJK_FONTS if f in installed]
+    if len(families) == 1:
+        pytest.skip("no CJK font installed here (apt-get install fonts-noto-cjk)")
+    with warnings.catch_warnings(record=True) as caught, plots.chart_fonts():
+        warnings.simplefilter("always")
+        fig = plots._figure(3, 1)
+        fig.suptitle("演示电力 创业板指")
+        fig.savefig(io.BytesIO(), format="png")
+    assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_ci_installs_a_cjk_font_with_chromium() -> None:
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert re.search(r"apt-get install[^\n]*chromium fonts-noto-cjk", ci)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100, 140, 200])
+def test_fitted_table_never_exceeds_the_width_nor_cuts_a_kept_cell(width: int) -> None:
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from indexrecon.termtable import TextTable
+
+    keys = ["rank", "code", "name", "industry", "avg_total_cap", "weight", "reason"]
+    rows = [[str(i), f"300{i:03d}", f"演示电力{i}", "Agriculture, Forestry, Animal Husbandry & Fishery",
+             f"{1234.5 * i:,.1f}", f"{10 / i:.2f}%", f"rank {i}, retained (incumbent within 120)"]
+            for i in range(1, 30)]
+    t = TextTable(keys, keys, [True, False, False, False, True, True, False], rows)
+    con = Console(file=io.StringIO(), force_terminal=True, width=width, color_system=None)
+    con.print(t)
+    out = con.file.getvalue()
+    assert all(cell_len(line) <= width for line in out.splitlines())
+    for r in rows:  # rank, code and weight of every row whole, on one line
+        assert re.search(rf"│\s*{r[0]} │ {r[1]} │(.*│)?\s*{re.escape(r[5])} │", out)
+    shown = [k for k in keys if k not in t.dropped]
+    # what gives way first: wide text, then numbers, then the name, the reason last
+    order = ["industry", "avg_total_cap", "name", "reason"]
+    assert set(t.dropped) == set(order[:len(t.dropped)])
+    if width >= 140:
+        assert shown == keys

@@ -12,6 +12,7 @@ import indexrecon as ir
 from factory import S, make_store
 from factory import meth as factory_meth
 from indexrecon.errors import IndexReconError
+from indexrecon.report import describe_methodology
 from indexrecon.schema import deep_merge
 
 N_STOCKS = 30
@@ -119,3 +120,202 @@ def test_csi2000_v11_is_a_dated_version() -> None:
     assert [(s.type, s.value, s.scope) for s in new.screens[1:]] == [
         ("drop_bottom_pct", 10, "sample_space"), ("drop_top_n", 1500, "sample_space")]
     assert new.universe.listing_age_by_board["bse"].min_age.months == 24
+
+
+# -- dated rule changes of the SSE, STAR and CNI files --------------------------------------
+def test_dated_versions_of_sse180_star50_and_chinext() -> None:
+    sse180 = ir.load_methodology("sse180")
+    liq = [s for s in sse180.for_date(dt.date(2024, 12, 16)).screens if s.metric == "avg_amount"]
+    assert [(s.type, s.value) for s in liq] == [("drop_bottom_pct", 10)]  # the top 90% stay
+    assert not [s for s in sse180.for_date(dt.date(2024, 6, 17)).screens if s.metric == "avg_amount"]
+    star = ir.load_methodology("star50")
+    before, after = star.for_date(dt.date(2023, 9, 18)).universe, star.for_date(dt.date(2023, 12, 11)).universe
+    assert before.min_listing_age.months == 6 and after.min_listing_age.months == 12
+    assert after.new_listing_exception == before.new_listing_exception  # quick inclusion kept
+    chinext = ir.load_methodology("chinext")
+    assert chinext.universe.max_suspended_days is None
+    for day in (dt.date(2024, 12, 16), dt.date(2025, 6, 16)):
+        assert chinext.for_date(day).screens[0].metric == "quality_flag"
+
+
+def test_chinext_composite_drops_st_from_2025_07_25(tmp_path: Any) -> None:
+    stocks = [S("300001", cap=5e9), S("300002", cap=4e9, status=[(dt.date(2025, 1, 2), None, "ST")])]
+    p = tmp_path / "c.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p) as st:
+        before = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 24), incumbents="none")
+        after = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 25), incumbents="none")
+    assert before.codes == ["300001", "300002"]
+    assert after.codes == ["300001"] and "ST at the data cutoff" in after.explain("300002")
+
+
+# -- ESG grades -----------------------------------------------------------------------------
+def _rated_store(tmp_path: Any, ratings: list[tuple[str, dt.date, str, str]]) -> Any:
+    p = tmp_path / "esg.duckdb"
+    make_store(p, base_stocks())
+    with ir.open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE esg_ratings (code VARCHAR, date DATE, provider VARCHAR, grade VARCHAR)")
+        st.con.executemany("INSERT INTO esg_ratings VALUES (?, ?, ?, ?)", ratings)
+    return ir.open_store(p)
+
+
+def test_min_grade_keeps_rated_b_or_better_and_the_unrated(tmp_path: Any) -> None:
+    d = dt.date
+    ratings = [
+        ("300001", d(2024, 3, 1), "CNI", "CCC"),  # below B: out
+        ("300002", d(2024, 3, 1), "CNI", "B"),  # B: in
+        ("300003", d(2023, 3, 1), "CNI", "C"), ("300003", d(2024, 9, 1), "CNI", "A"),  # latest A: in
+        ("300004", d(2024, 3, 1), "CNI", "AA"), ("300004", d(2024, 11, 20), "CNI", "C"),  # after the cutoff
+        ("300005", d(2024, 3, 1), "CSI", "C"),  # another provider's grade: unrated by CNI, in
+        ("300006", d(2024, 3, 1), "CNI", "Z"),  # off the scale: unrated, warned
+    ]
+    m = meth(screens=[{"type": "min_grade", "metric": "esg_grade_cni", "grade": "B"}])
+    with _rated_store(tmp_path, ratings) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents="none")
+    assert "300001" not in res.codes and "CNI ESG grade CCC fails screen 1" in res.explain("300001")
+    assert {"300002", "300003", "300004", "300005", "300006", "300007"} <= set(res.codes)
+    assert len(res.codes) == 29
+    assert any("1 CNI ratings up to the cutoff have a grade not on its scale" in w for w in res.warnings)
+
+
+def test_min_grade_without_ratings_is_skipped_with_a_warning(store: Any) -> None:
+    m = meth(screens=[{"type": "min_grade", "metric": "esg_grade_csi", "grade": "CC"}])
+    res = ir.rebuild(m, store, "2024-12", incumbents="none")
+    assert len(res.codes) == 30
+    assert any("skipped: the store has no CSI ESG grades (table esg_ratings)" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    ("screen", "message"),
+    [
+        ({"type": "min_grade", "metric": "esg_grade_cni", "grade": "B+"}, "one of CNI's grades"),
+        ({"type": "min_grade", "metric": "esg_score", "grade": "B"}, "needs a grade metric"),
+        ({"type": "min_grade", "metric": "esg_grade_cni", "grade": "B", "value": 2}, "not value"),
+        ({"type": "min_value", "metric": "esg_score", "grade": "B", "value": 2}, "grade goes with type: min_grade"),
+        ({"type": "min_value", "metric": "esg_score"}, "needs a value"),
+    ],
+)
+def test_min_grade_is_validated(screen: dict[str, Any], message: str) -> None:
+    with pytest.raises(IndexReconError, match=message):
+        ir.load_methodology(meth(screens=[screen]))
+
+
+def test_builtins_screen_esg_by_grade() -> None:
+    chinext = ir.load_methodology("chinext").for_date(dt.date(2025, 6, 16))
+    esg = next(s for s in chinext.screens if s.type == "min_grade")
+    assert (esg.metric, esg.grade) == ("esg_grade_cni", "B")
+    for name, day in (("sse180", dt.date(2024, 12, 16)), ("csi_a500", dt.date(2024, 12, 16))):
+        esg = next(s for s in ir.load_methodology(name).for_date(day).screens if s.type == "min_grade")
+        assert (esg.metric, esg.grade) == ("esg_grade_csi", "CC")
+
+
+# -- new methodologies -----------------------------------------------------------------------
+def test_sse_composite_2020_revision_is_a_version() -> None:
+    m = ir.load_methodology("sse_composite")
+    old, new = m.for_date(dt.date(2020, 7, 21)).universe, m.for_date(dt.date(2020, 7, 22)).universe
+    assert old.boards == ["sh_main"] and not old.exclude_st and old.min_listing_age.trading_days == 10
+    assert new.boards == ["sh_main", "star"] and new.exclude_st and new.min_listing_age.months == 12
+    assert new.new_listing_exception is not None and new.new_listing_exception.top_n == 10
+    assert m.weighting.method == "total_cap" and m.selection.all_eligible
+
+
+def test_szse_component_tracks_399001(real_store: Any) -> None:
+    """The whole reconstruction against the official closes (docs/methodologies.md quotes the
+    figures of 2022-06-13 .. 2026-07-01: tracking error 2.3%, correlation 0.995)."""
+    bt = ir.backtest("szse_component", real_store, start="2024-06-17", end="2024-12-31", against="399001")
+    assert bt.stats["correlation"] > 0.98
+    assert bt.stats["tracking_error"] < 0.04
+    res = bt.reviews
+    assert len(res) == 2 and set(res["constituents"]) == {500}
+
+
+# -- inclusion_factor: exact -----------------------------------------------------------------
+def test_inclusion_factor_exact_weights_by_the_free_float_ratio_itself(tmp_path: Any) -> None:
+    p = tmp_path / "ff.duckdb"
+    make_store(p, [S("300001", cap=10e9, ff_ratio=0.5), S("300002", cap=10e9, ff_ratio=0.17)])
+    tiers = [{"up_to_pct": 15, "factor_pct": "ceil"}, {"up_to_pct": 20, "factor_pct": 20},
+             {"up_to_pct": 50, "factor_pct": 50}, {"up_to_pct": 100, "factor_pct": 100}]
+    with ir.open_store(p) as st:
+        w = {}
+        for label, factor in (("exact", "exact"), ("tiers", tiers)):
+            m = meth(weighting={"method": "free_float_cap", "inclusion_factor": factor})
+            c = ir.rebuild(m, st, "2024-12", incumbents="none").constituents.set_index("code")
+            w[label] = (c.loc["300002", "weight"], c.loc["300002", "inclusion_factor"])
+    assert w["exact"][0] == pytest.approx(0.17 / 0.67) and w["exact"][1] == pytest.approx(0.17)
+    assert w["tiers"][0] == pytest.approx(0.2 / 0.7) and w["tiers"][1] == pytest.approx(0.2)
+    with pytest.raises(IndexReconError, match="exact only applies to method free_float_cap"):
+        ir.load_methodology(meth(weighting={"method": "total_cap", "inclusion_factor": "exact"}))
+    exact = ir.load_methodology(meth(weighting={"method": "free_float_cap", "inclusion_factor": "exact"}))
+    assert "the exact free-float ratio" in describe_methodology(exact)
+
+
+# -- ST at the review, not the cutoff ---------------------------------------------------------
+def test_st_read_on_the_day_before_the_effective_date(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = base_stocks()[:5]
+    stocks[0].status = [(d(2024, 11, 20), None, "ST")]  # after the cutoff 2024-10-31, before 2024-12-16
+    stocks[1].status = [(d(2024, 3, 1), d(2024, 11, 15), "ST")]  # lifted after the cutoff
+    stocks[2].status = [(d(2024, 12, 16), None, "ST")]  # on the effective date itself: too late
+    p = tmp_path / "st.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p) as st:
+        cut = ir.rebuild(meth(), st, "2024-12", incumbents="none")
+        late = ir.rebuild(meth(universe={"exclude_st": {"as_of": "effective"}}), st, "2024-12", incumbents="none")
+    assert cut.codes == ["300001", "300003", "300004", "300005"]
+    assert "ST at the data cutoff" in cut.explain("300002")
+    assert late.codes == ["300002", "300003", "300004", "300005"]
+    assert "ST on 2024-12-13 (the day before the effective date)" in late.explain("300001")
+    assert "status on the day before the effective date" in describe_methodology(
+        ir.load_methodology(meth(universe={"exclude_st": {"as_of": "effective"}})))
+    assert ir.load_methodology("csi300").universe.st_as_of == "effective"
+
+
+# -- new listings counted from their 6th trading day (CSI §6.2) -------------------------------
+def test_window_averages_start_at_a_new_listings_sixth_trading_day(tmp_path: Any) -> None:
+    p = tmp_path / "ipo.duckdb"
+    make_store(p, [*base_stocks()[:3], S("301999", cap=5e9, amount=1e6, list_date=dt.date(2024, 9, 2))])
+    with ir.open_store(p, read_only=False) as st:  # the first five sessions trade 100 times as much
+        st.con.execute("UPDATE bars SET amount = 1e8 WHERE code = '301999' AND date < DATE '2024-09-09'")
+    with ir.open_store(p) as st:
+        plain = ir.rebuild(meth(), st, "2024-12", incumbents="none").candidates.set_index("code")
+        m = meth(lookback={"skip_listing_days": 5})
+        skip = ir.rebuild(m, st, "2024-12", incumbents="none").candidates.set_index("code")
+    assert plain.loc["301999", "avg_amount"] > 10e6
+    assert skip.loc["301999", "avg_amount"] == pytest.approx(1e6)
+    assert skip.loc["301999", "traded_days"] == plain.loc["301999", "traded_days"] - 5
+    assert skip.loc["301999", "suspended_days"] == plain.loc["301999", "suspended_days"] == 0
+    assert skip.loc["300001", "avg_amount"] == plain.loc["300001", "avg_amount"]  # listed long before
+    assert "new listings from their trading day 6" in describe_methodology(ir.load_methodology(m))
+
+
+# -- loss-making newcomers -------------------------------------------------------------------
+def test_loss_making_newcomers_are_not_candidates(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = [*base_stocks()[:6], S("688001", cap=20e9, board="star")]
+    p = tmp_path / "pe.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.executemany("INSERT INTO valuation VALUES (?, ?, ?, ?)", [
+            ("300001", d(2024, 10, 31), -5.0, 1.0),  # a loss, newcomer: out
+            ("300002", d(2024, 10, 31), None, 1.0),  # missing PE: a loss, out
+            ("300003", d(2024, 10, 31), -3.0, 1.0),  # a loss, but an incumbent: stays
+            ("300004", d(2024, 4, 30), -1.0, 1.0), ("300004", d(2024, 10, 31), 12.0, 1.0),  # profitable now
+            ("300005", d(2024, 11, 29), -2.0, 1.0),  # after the cutoff: not seen
+            ("688001", d(2024, 10, 31), -8.0, 1.0),  # STAR: exempt
+        ])  # 300006: no row at all, spared
+    screen = {"type": "min_value", "metric": "profitable", "value": 1, "applies_to": "newcomers",
+              "boards": ["chinext"], "if_missing": "keep"}
+    m = meth(universe={"boards": ["chinext", "star"]}, screens=[screen])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents=["300003"])
+    assert res.codes == ["300003", "300004", "300005", "300006", "688001"]
+    assert "profitable 0.0 fails screen 1" in res.explain("300001")
+    assert "(on chinext) (stocks without data kept)" in ir.load_methodology(m).screens[0].describe()
+
+
+def test_profitability_screen_without_valuation_data_is_skipped(store: Any) -> None:
+    m = meth(screens=[{"type": "min_value", "metric": "profitable", "value": 1, "applies_to": "newcomers"}])
+    res = ir.rebuild(m, store, "2024-12", incumbents="none")
+    assert len(res.codes) == 30
+    assert any("skipped: the store has no profitability data (table valuation" in w for w in res.warnings)

@@ -61,7 +61,9 @@ def concentration(weights: np.ndarray, codes: Any = None) -> dict[str, Any]:
 
 
 def coverage(candidates: pd.DataFrame, constituents: pd.DataFrame, cap_col: str = "total_cap") -> dict[str, Any]:
-    """How much of the board the index holds, by companies and by total market cap."""
+    """How much of the board the index holds, by companies and by total market cap. Board
+    stocks without a market cap (no share data at the cutoff) cannot be counted in either
+    share: they are left out and counted in `board_stocks_without_cap`."""
     board = candidates[candidates[cap_col].notna()]
     board_cap = float(board[cap_col].sum())
     idx_cap = float(constituents[cap_col].fillna(0).sum())
@@ -70,6 +72,8 @@ def coverage(candidates: pd.DataFrame, constituents: pd.DataFrame, cap_col: str 
     avg_idx = idx_cap / n_idx if n_idx else 0.0
     return {
         "board_stocks": n_board,
+        # an incumbent unknown to the store (no board) is no board stock at all
+        "board_stocks_without_cap": int((candidates[cap_col].isna() & candidates["board"].notna()).sum()),
         "index_stocks": n_idx,
         "share_of_companies": n_idx / n_board if n_board else 0.0,
         "board_total_cap": board_cap,

@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from .cli_common import label_synthetic, output_console, refuse_overwrite, store_option, writing
+from .cli_common import (
+    checked_range,
+    label_synthetic,
+    output_console,
+    parse_day,
+    refuse_overwrite,
+    store_option,
+    writing,
+)
+from .cli_output import print_warnings
 from .errors import IndexReconError
 from .jsonout import dumps
 
@@ -32,10 +41,7 @@ def _open(store_path: Path | None) -> Any:
 
 
 def _date(value: str, opt: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'") from None
+    return parse_day(value, opt)
 
 
 def _pct(v: Any, digits: int = 2) -> str:
@@ -134,9 +140,17 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     from .calculation import track
 
     refuse_overwrite(output, store_path=store_path, methods=[method])
+    first, last = _date(from_official, "--from-official"), _date(end, "--end")
+    if last < first:
+        raise IndexReconError(f"--end {last} is before the snapshot --from-official {first}")
     store = _open(store_path)
-    res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
+    res = track(method, store, first, last,
                 share_changes=share_changes)  # type: ignore[arg-type]
+    _track_output(res, fmt, output)
+    print_warnings(res.warnings)  # on stderr in every format, after the output
+
+
+def _track_output(res: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(dumps(res.to_dict()) + "\n", output)
         return
@@ -156,7 +170,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
             f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
             f"({_bp(s['final_gap'])} bp)", highlight=False,
         )
-        for w in res.warnings:
+        for w in res.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(s, "Tracking"))
         if len(res.drift):
@@ -172,11 +186,17 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
 @click.argument("method")
 @click.option("--start", required=True, help="Base day (YYYY-MM-DD): the index starts there at --base.")
 @click.option("--end", help="Last day (default: the store's last day).")
-@click.option("--base", default=1000.0, show_default=True, help="Level on the base day.")
-@click.option("--rf", default=0.0, show_default=True, help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
-@click.option("--against", "against", help="Official index code in the store (index_bars) or another methodology: adds tracking error and correlation.")
+@click.option("--base", default=1000.0, show_default=True, callback=checked_range("--base", 0, lo_open=True),
+              help="Level on the base day.")
+@click.option("--rf", default=0.0, show_default=True,
+              callback=checked_range("--rf", -0.2, 0.5, hint=" (a fraction a year: 0.02 = 2%)"),
+              help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
+@click.option("--against", "against", default="auto", show_default=True,
+              help="Official index code in the store (index_bars) or another methodology: adds tracking error and "
+              "correlation. auto: the methodology's own index_code when the store has its levels; none: no comparison.")
 @click.option("--incumbents", default="auto", show_default=True, help=_INCUMBENTS_HELP)
-@click.option("--move-days", default=5, show_default=True, help="Window of the best and worst N-day moves.")
+@click.option("--move-days", default=5, show_default=True, callback=checked_range("--move-days", 1),
+              help="Window of the best and worst N-day moves.")
 @click.option("--share-changes", type=click.Choice(["all", "bonus"]), default="all", show_default=True,
               help="Between reviews, follow every share change of the methodology's share count, or bonus issues/splits only.")
 @click.option("--workers", default=0, show_default="all cores, at most 4",
@@ -214,6 +234,11 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
         bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None,
                       base=base, rf=rf, incumbents=incumbents, against=against, move_days=move_days,
                       share_changes=share_changes, workers=workers, progress=update)
+    _backtest_output(bt, fmt, output)
+    print_warnings(bt.warnings, bt.methodology)  # on stderr in every format, after the output
+
+
+def _backtest_output(bt: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(bt.to_json() + "\n", output)
         return
@@ -227,7 +252,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
             f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
             highlight=False,
         )
-        for w in bt.warnings:
+        for w in bt.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
         rev = bt.reviews.drop(columns=["added", "deleted"])

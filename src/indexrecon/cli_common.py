@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -43,6 +45,42 @@ class ErrorGroup(click.Group):
                 raise
             click.echo(self.interrupted_message, err=True)
             ctx.exit(130)
+
+
+def parse_day(value: str, opt: str) -> dt.date:
+    """A YYYY-MM-DD option value; a day that does not exist (2025-02-30) is named as such."""
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        pass
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value.strip())
+    if m:
+        try:
+            dt.date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError as e:
+            raise IndexReconError(f"{opt} {value}: no such day ({e})") from None
+    raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'")
+
+
+def checked_range(opt: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                  hint: str = "") -> Any:
+    """A click callback refusing a number outside [lo, hi] (lo excluded with lo_open) in one
+    line that gives the range."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        low_bad = lo is not None and (value <= lo if lo_open else value < lo)
+        if low_bad or (hi is not None and value > hi):
+            if lo is not None and hi is not None:
+                rule = f"between {lo:g} and {hi:g}"
+            elif lo is not None:
+                rule = f"{'above' if lo_open else 'at least'} {lo:g}"
+            else:
+                rule = f"at most {hi:g}"
+            raise IndexReconError(f"{opt} {value:g}: must be {rule}{hint}")
+        return value
+
+    return check
 
 
 def os_error_message(e: OSError) -> str:
@@ -144,7 +182,8 @@ def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store:
         guarded += [(db, "the store this command reads"),
                     (db.with_name(db.name + ".wal"), "the write-ahead log of the store this command reads")]
     guarded += [(p, "a methodology file this command reads") for p in _methodology_files(methods)]
-    if incumbents is not None and Path(incumbents).expanduser().is_file():
+    modes = ("auto", "official", "simulate", "none")
+    if incumbents is not None and incumbents not in modes and Path(incumbents).expanduser().is_file():
         guarded.append((Path(incumbents).expanduser(), "the incumbents file this command reads"))
     for path, what in guarded:
         if same_file(out, path):

@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from .cli_common import ErrorGroup
+from .cli_common import ErrorGroup, parse_day
 from .cli_common import store_option as common_store_option
-from .errors import IndexReconError, StoreError
+from .errors import StoreError
 
 Progress = Callable[[str, int, int], None]
 
@@ -52,7 +52,30 @@ def _store(store_path: Path | None, source: Path | None = None) -> Any:
                          "ingest into a new store (--store real.duckdb)")
     if peek_meta(store_path).get("synthetic") == "true":
         raise StoreError(synthetic_target_message(store_path))
-    return open_store(store_path, read_only=False)
+    return _NewStoreGuard(open_store, store_path)
+
+
+class _NewStoreGuard:
+    """Opens the store to write; a store this ingest created is removed again if the ingest
+    fails before anything was written (no empty store file left behind)."""
+
+    def __init__(self, opener: Any, path: Path) -> None:
+        self.path = path.expanduser()
+        self.new = not self.path.exists()
+        self.store = opener(self.path, read_only=False)
+
+    def __enter__(self) -> Any:
+        return self.store
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        wrote = True
+        if kind is not None and self.new:
+            with contextlib.suppress(Exception):
+                wrote = bool(self.store.row_count("ingest_log"))
+        self.store.close()
+        if not wrote:
+            for p in (self.path, self.path.with_name(self.path.name + ".wal")):
+                p.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -88,12 +111,7 @@ def _report(summary: Any) -> None:
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"{name} must look like YYYY-MM-DD, got '{value}'") from None
+    return None if value is None else parse_day(value, name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -120,7 +138,7 @@ def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool, infer_s
 
     FOLDER is either the shared real dataset (bars.parquet, industry_sw.parquet, ...) or
     files named after the store's tables (securities.csv, bars.parquet, shares.csv, ...,
-    any subset) with the columns of `indexrecon schema`. Each table is loaded in one
+    any subset) with the columns `indexrecon store-schema` prints. Each table is loaded in one
     transaction; a rerun skips files already loaded unless --force.
 
     \b
@@ -139,7 +157,10 @@ def ingest_files_cmd(folder: Path, store_path: Path | None, force: bool, infer_s
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @store_option
 @force_option
-def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
+@click.option("--skip-bad", is_flag=True,
+              help="Leave out bad .day files (empty, truncated, impossible dates) and list them, "
+                   "instead of stopping at the first.")
+def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool, skip_bad: bool) -> None:
     """Load TDX (通达信) day files: a vipdoc folder or any folder of *.day files.
 
     Stocks become bars (and securities rows), indices index_bars; funds, bonds and B shares
@@ -149,11 +170,12 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
     Example:
       indexrecon ingest tdx ~/new_tdx/vipdoc --store data/tdx.duckdb
       indexrecon ingest tdx ../shared/realdata/tdx_samples --store /tmp/sample.duckdb
+      indexrecon ingest tdx ~/new_tdx/vipdoc --store data/tdx.duckdb --skip-bad
     """
     from .sources.tdx import ingest_tdx
 
     with _store(store_path, folder) as store, _progress() as progress:
-        summary = ingest_tdx(store, folder, progress, force=force)
+        summary = ingest_tdx(store, folder, progress, force=force, skip_bad=skip_bad)
     _report(summary)
 
 
@@ -169,8 +191,21 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool) -> None:
 @click.option(
     "--datasets",
     default="",
-    help="Comma-separated subset of calendar,securities,bars,shares,dividends,industry,"
-    "status,weights (default: all).",
+    help="Comma-separated subset of calendar,securities,delisted,bars,shares,valuation,"
+    "dividends,industry,names,status,suspensions,weights (default: all).",
+)
+@click.option(
+    "--dividends-by",
+    type=click.Choice(["period", "stock"]),
+    default=None,
+    help="Dividends market-wide per report period (stock_fhps_em; default for boards) or "
+    "per stock (stock_fhps_detail_em; default with --codes).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print which akshare functions the run would call, how often and how long it takes "
+    "at --min-interval; fetch and write nothing (akshare not needed).",
 )
 @click.option(
     "--indices",
@@ -210,6 +245,8 @@ def ingest_akshare_cmd(
     codes: str,
     datasets: str,
     indices: str,
+    dividends_by: str | None,
+    dry_run: bool,
     min_interval: float,
     retries: int,
     retry_budget: int,
@@ -221,29 +258,39 @@ def ingest_akshare_cmd(
 
     Bars are incremental (only days after the store's last bar of each stock) and each
     stock is written and logged on its own, so an interrupted run resumes where it stopped;
-    a stock that keeps failing is reported and the others still load.
+    a stock that keeps failing is reported and the others still load, and the run ends by
+    naming what failed and how to resume. --dry-run shows the calls a run makes first.
 
     \b
     Example:
       indexrecon ingest akshare --boards chinext --start 2024-01-01 --store data/ak.duckdb
       indexrecon ingest akshare --codes 300750,600519 --datasets bars --min-interval 1
+      indexrecon ingest akshare --start 2024-01-01 --dry-run
     """
-    from .sources.akshare_source import DATASETS, ingest_akshare, require_akshare
+    from .sources.akshare_ingest import check_arguments, ingest_akshare
+    from .sources.akshare_source import DATASETS, require_akshare
 
-    require_akshare()  # before creating a store it could not fill
     end_day = _date(end, "--end") or dt.date.today()
     start_day = _date(start, "--start") or end_day - dt.timedelta(days=365)
     picked = [d for d in datasets.split(",") if d] or list(DATASETS)
+    board_list = [b for b in boards.split(",") if b] or None
+    check_arguments(start_day, end_day, board_list, picked, dividends_by)
+    if dry_run:
+        _dry_run(store_path, start_day, end_day, board_list, codes, picked, indices,
+                 dividends_by, min_interval)
+        return
+    require_akshare()  # before creating a store it could not fill
     with _store(store_path) as store, _progress() as progress:
         summary = ingest_akshare(
             store,
             start_day,
             end_day,
-            [b for b in boards.split(",") if b] or None,
+            board_list,
             progress=progress,
             codes=[c for c in codes.split(",") if c] or None,
             datasets=picked,
             indices=[i for i in indices.split(",") if i],
+            dividends_by=dividends_by,
             min_interval=min_interval,
             max_retries=retries,
             retry_budget=retry_budget,
@@ -251,6 +298,42 @@ def ingest_akshare_cmd(
             force=force,
         )
     _report(summary)
+    # the summary on a terminal shows the warnings; redirected, they still reach stderr
+    shown = click.get_text_stream("stdout").isatty()
     for line in summary.warnings:
-        if line.startswith("resume:"):
-            click.echo(line, err=True)
+        if line.startswith("resume:") or not shown:
+            click.echo(line if line.startswith("resume:") else f"warning: {line}", err=True)
+
+
+def _dry_run(
+    store_path: Path | None,
+    start: dt.date,
+    end: dt.date,
+    boards: list[str] | None,
+    codes: str,
+    datasets: list[str],
+    indices: str,
+    dividends_by: str | None,
+    min_interval: float,
+) -> None:
+    """The plan of an akshare run, counted against the store when it exists (read only)."""
+    from .sources.akshare_plan import plan_akshare
+    from .store import open_store
+
+    args = (
+        start,
+        end,
+        boards,
+        [c for c in codes.split(",") if c] or None,
+        datasets,
+        [i for i in indices.split(",") if i],
+        dividends_by,
+        min_interval,
+    )
+    if store_path is not None and store_path.exists():
+        with open_store(store_path, read_only=True) as store:
+            plan = plan_akshare(store, *args)
+    else:
+        plan = plan_akshare(None, *args)
+    click.echo(f"akshare {start}..{end}: dry run, nothing fetched")
+    click.echo(str(plan))

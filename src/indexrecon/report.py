@@ -17,6 +17,13 @@ def metric_words(name: str) -> str:
     return DERIVED_METRICS.get(name, name)
 
 
+def index_label(title: str, index_code: str | None, provider: str | None = None) -> str:
+    """'ChiNext Index (399006, CNI)'; a custom design without a code or provider is just its
+    title, never '(None)' or '(custom, custom)'."""
+    parts = [p for p in (index_code, provider) if p and p != "custom"]
+    return f"{title} ({', '.join(parts)})" if parts else title
+
+
 def describe_methodology(m: Methodology) -> str:
     """The methodology in plain words, rule by rule; then, for each dated version, the
     sections of the rules in force from its date that differ from those before it."""
@@ -50,7 +57,9 @@ def _sections(lines: list[str]) -> dict[str, list[str]]:
 
 def _describe_rules(m: Methodology) -> list[str]:
     u, s, w, sch = m.universe, m.selection, m.weighting, m.schedule
-    lines = [f"{m.title} ({m.index_code or 'custom'}, {m.provider}) — methodology '{m.name}'"]
+    kind = "methodology" if m.index_code else "custom methodology"
+    code = "" if m.index_code else " (no official index code)"
+    lines = [f"{index_label(m.title, m.index_code, m.provider)} — {kind} '{m.name}'{code}"]
     if m.description:
         lines.append(f"  {m.description}")
     if m.base_date:
@@ -66,7 +75,8 @@ def _describe_rules(m: Methodology) -> list[str]:
             f"    (or at least {e.min_age.describe()} if in the sample space's {top} by {metric_words(e.metric)})"
         )
     if u.exclude_st:
-        lines.append("  - no ST / *ST stocks")
+        late = " (status on the day before the effective date)" if u.st_as_of == "effective" else ""
+        lines.append(f"  - no ST / *ST stocks{late}")
     if u.exclude_delisting:
         lines.append("  - nothing under delisting arrangement")
     if u.max_suspended_days is not None:
@@ -94,6 +104,8 @@ def _describe_rules(m: Methodology) -> list[str]:
         )
     if s.max_changes_pct:
         lines.append(f"  - at most {s.max_changes_pct:g}% of the places change per review")
+    if s.reserve:
+        lines.append(f"  - a reserve list of the {s.reserve.count} best-ranked stocks not selected (replaces deletions between reviews)")
     tb = ", ".join([*s.tie_break, "code"])
     lines.append(f"  - ties broken by {tb}")
     method = {
@@ -103,7 +115,9 @@ def _describe_rules(m: Methodology) -> list[str]:
         "equal": "equal weight",
     }[w.method]
     lines.append(f"Weighting: {method}")
-    if w.inclusion_factor:
+    if w.inclusion_factor == "exact":
+        lines.append("  - inclusion factor: the exact free-float ratio (free-float / total shares, no tiers)")
+    elif w.inclusion_factor:
         tiers = ", ".join(
             f"<={t.up_to_pct:g}%: {'rounded up' if t.factor_pct == 'ceil' else f'{t.factor_pct:g}%'}"
             for t in w.inclusion_factor
@@ -131,7 +145,8 @@ def _nth(n: int) -> str:
     return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}[n]
 
 
-PERCENT_COLUMNS = frozenset({"weight", "share_of_companies", "share_of_market_cap", "top1", "top5", "top10"})
+PERCENT_COLUMNS = frozenset({"weight", "official_weight", "share_of_companies", "share_of_market_cap",
+                             "top1", "top5", "top10"})
 
 
 def unit(col: str) -> str:
@@ -166,11 +181,22 @@ def unweighted_note(conc: dict[str, Any]) -> str:
             f"shares at the cutoff) and are left out of the concentration figures" + (f": {shown}" if shown else ""))
 
 
-def rich_table(df: Any, title: str | None = None, caption: str | None = None) -> Any:
+def coverage_note(cov: dict[str, Any]) -> str:
+    """The line under the coverage figures saying how many board stocks they leave out."""
+    n = cov.get("board_stocks_without_cap") or 0
+    if not n:
+        return ""
+    return (f"{n} board stock(s) have no share data at the cutoff (no market cap) and are left out of "
+            f"the coverage: board_stocks counts the other {cov['board_stocks']}")
+
+
+def rich_table(df: Any, title: str | None = None, caption: str | None = None,
+               keep: frozenset[str] | set[str] = frozenset()) -> Any:
     """A terminal table of a DataFrame or a results `Table`, numbers right-aligned and
-    scaled (see `termtable`: fitted to a terminal, plain when piped)."""
+    scaled (see `termtable`: fitted to a terminal, plain when piped); `keep` names columns,
+    besides rank, code and weight, that a narrow terminal must not leave out."""
     from .results import NUMERIC_TYPES, Table
-    from .termtable import TextTable
+    from .termtable import KEEP, TextTable
 
     if isinstance(df, Table):
         cols, rows = list(df.columns), df.rows
@@ -182,4 +208,4 @@ def rich_table(df: Any, title: str | None = None, caption: str | None = None) ->
         numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in cols]
     headers = [c + (f" ({unit(c)})" if unit(c) == "100m CNY" else "") for c in cols]
     cells = [[fmt_value(c, v) for c, v in zip(cols, row, strict=True)] for row in rows]
-    return TextTable(cols, headers, numeric, cells, title=title, caption=caption)
+    return TextTable(cols, headers, numeric, cells, title=title, caption=caption, keep=KEEP | set(keep))

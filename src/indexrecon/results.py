@@ -155,6 +155,8 @@ class ReviewResult:
     store_label: str
     synthetic: bool
     store: Store | None = field(default=None, repr=False)
+    # official incumbents: the date of the list, and the reviews it was rolled forward through
+    incumbents_detail: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -226,8 +228,14 @@ class ReviewResult:
         if not rows:
             return f"{code}: not a listed stock of {', '.join(self.methodology.universe.boards)} at the cutoff"
         r = rows[0]
-        state = "IN" if r["selected"] else "OUT"
-        return f"{code} {r['name'] or ''}: {state} — {r['reason']}".replace("  ", " ")
+        who = f"{code} {r['name']}" if r["name"] else code
+        if not r["selected"]:
+            state = "OUT"
+        elif r["weight"] is None:
+            state = "IN (no weight: no price or shares at the cutoff)"
+        else:
+            state = f"IN (weight {100 * r['weight']:.2f}%)"
+        return f"{who}: {state} — {r['reason'] or 'no reason recorded'}"
 
     # -- analytics ------------------------------------------------------------------
     def industry_mix(self) -> pd.DataFrame:
@@ -262,6 +270,8 @@ class ReviewResult:
             "synthetic": self.synthetic,
             "data": SYNTHETIC_NOTE if self.synthetic else self.store_label,
             "incumbents": self.incumbents_source,
+            "incumbents_official_date": self.incumbents_detail.get("official_date"),
+            "incumbents_rolled_through": list(self.incumbents_detail.get("rolled_through", [])),
             "warnings": list(self.warnings),
         }
 

@@ -112,7 +112,7 @@ class TextTable:
         yield t
         if self.dropped:
             yield Text(f"(left out to fit {width} columns: {', '.join(self.dropped)}; a wider "
-                       "terminal, a pipe or --format csv shows them)", style="dim")
+                       "terminal or a pipe, e.g. `| less -S`, shows them)", style="dim")
 
     def plain_lines(self) -> list[str]:
         """The table as plain aligned lines: two spaces between columns, numbers right-aligned,

@@ -34,66 +34,212 @@ from ..errors import DataError
 COLUMNS: dict[str, tuple[str, ...]] = {
     "tool_trade_date_hist_sina": ("trade_date",),
     "stock_info_sz_name_code": (  # symbol="A股列表"; 总股本/流通股本 in shares
-        "板块", "A股代码", "A股简称", "A股上市日期", "A股总股本", "A股流通股本", "所属行业",
+        "板块",
+        "A股代码",
+        "A股简称",
+        "A股上市日期",
+        "A股总股本",
+        "A股流通股本",
+        "所属行业",
     ),
-    "stock_info_sh_name_code": ("证券代码", "证券简称", "证券全称", "公司简称", "公司全称", "上市日期"),
+    "stock_info_sh_name_code": (
+        "证券代码",
+        "证券简称",
+        "证券全称",
+        "公司简称",
+        "公司全称",
+        "上市日期",
+    ),
     "stock_info_bj_name_code": (
-        "证券代码", "证券简称", "总股本", "流通股本", "上市日期", "所属行业", "地区", "报告日期",
+        "证券代码",
+        "证券简称",
+        "总股本",
+        "流通股本",
+        "上市日期",
+        "所属行业",
+        "地区",
+        "报告日期",
     ),
     "stock_zh_a_hist": (  # 成交量 in lots (手) of 100 shares, 成交额 CNY, prices CNY
-        "日期", "股票代码", "开盘", "收盘", "最高", "最低", "成交量", "成交额", "振幅",
-        "涨跌幅", "涨跌额", "换手率",
+        "日期",
+        "股票代码",
+        "开盘",
+        "收盘",
+        "最高",
+        "最低",
+        "成交量",
+        "成交额",
+        "振幅",
+        "涨跌幅",
+        "涨跌额",
+        "换手率",
     ),
     "stock_zh_a_gbjg_em": (  # shares
-        "变更日期", "总股本", "流通受限股份", "其他内资持股(受限)", "境内法人持股(受限)",
-        "境内自然人持股(受限)", "已流通股份", "已上市流通A股", "变动原因",
+        "变更日期",
+        "总股本",
+        "流通受限股份",
+        "其他内资持股(受限)",
+        "境内法人持股(受限)",
+        "境内自然人持股(受限)",
+        "已流通股份",
+        "已上市流通A股",
+        "变动原因",
     ),
     "stock_share_change_cninfo": (  # share counts in 10k shares (万股)
-        "证券代码", "证券简称", "机构名称", "公告日期", "变动日期", "变动原因编码", "变动原因",
-        "总股本", "未流通股份", "发起人股份", "国家持股", "国有法人持股", "境内法人持股",
-        "境外法人持股", "自然人持股", "募集法人股", "内部职工股", "转配股", "其他流通受限股份",
-        "优先股", "其他未流通股", "已流通股份", "人民币普通股", "境内上市外资股-B股",
-        "境外上市外资股-H股", "高管股", "其他流通股", "流通受限股份", "配售法人股",
-        "战略投资者持股", "证券投资基金持股", "一般法人持股", "国家持股-受限",
-        "国有法人持股-受限", "其他内资持股-受限", "其中：境内法人持股", "其中：境内自然人持股",
-        "外资持股-受限", "其中：境外法人持股", "其中：境外自然人持股", "其中：限售高管股",
-        "其中：限售B股", "其中：限售H股", "控股股东、实际控制人",
+        "证券代码",
+        "证券简称",
+        "机构名称",
+        "公告日期",
+        "变动日期",
+        "变动原因编码",
+        "变动原因",
+        "总股本",
+        "未流通股份",
+        "发起人股份",
+        "国家持股",
+        "国有法人持股",
+        "境内法人持股",
+        "境外法人持股",
+        "自然人持股",
+        "募集法人股",
+        "内部职工股",
+        "转配股",
+        "其他流通受限股份",
+        "优先股",
+        "其他未流通股",
+        "已流通股份",
+        "人民币普通股",
+        "境内上市外资股-B股",
+        "境外上市外资股-H股",
+        "高管股",
+        "其他流通股",
+        "流通受限股份",
+        "配售法人股",
+        "战略投资者持股",
+        "证券投资基金持股",
+        "一般法人持股",
+        "国家持股-受限",
+        "国有法人持股-受限",
+        "其他内资持股-受限",
+        "其中：境内法人持股",
+        "其中：境内自然人持股",
+        "外资持股-受限",
+        "其中：境外法人持股",
+        "其中：境外自然人持股",
+        "其中：限售高管股",
+        "其中：限售B股",
+        "其中：限售H股",
+        "控股股东、实际控制人",
     ),
     "stock_fhps_detail_em": (  # 现金分红比例: CNY per 10 shares
-        "报告期", "业绩披露日期", "送转股份-送转总比例", "送转股份-送股比例",
-        "送转股份-转股比例", "现金分红-现金分红比例", "现金分红-现金分红比例描述",
-        "现金分红-股息率", "每股收益", "每股净资产", "每股公积金", "每股未分配利润",
-        "净利润同比增长", "总股本", "预案公告日", "股权登记日", "除权除息日", "方案进度",
+        "报告期",
+        "业绩披露日期",
+        "送转股份-送转总比例",
+        "送转股份-送股比例",
+        "送转股份-转股比例",
+        "现金分红-现金分红比例",
+        "现金分红-现金分红比例描述",
+        "现金分红-股息率",
+        "每股收益",
+        "每股净资产",
+        "每股公积金",
+        "每股未分配利润",
+        "净利润同比增长",
+        "总股本",
+        "预案公告日",
+        "股权登记日",
+        "除权除息日",
+        "方案进度",
         "最新公告日期",
     ),
     "stock_fhps_em": (  # per report period, every stock; 现金分红比例: CNY per 10 shares
-        "代码", "名称", "送转股份-送转总比例", "送转股份-送转比例", "送转股份-转股比例",
-        "现金分红-现金分红比例", "现金分红-股息率", "每股收益", "每股净资产", "每股公积金",
-        "每股未分配利润", "净利润同比增长", "总股本", "预案公告日", "股权登记日", "除权除息日",
-        "方案进度", "最新公告日期",
+        "代码",
+        "名称",
+        "送转股份-送转总比例",
+        "送转股份-送转比例",
+        "送转股份-转股比例",
+        "现金分红-现金分红比例",
+        "现金分红-股息率",
+        "每股收益",
+        "每股净资产",
+        "每股公积金",
+        "每股未分配利润",
+        "净利润同比增长",
+        "总股本",
+        "预案公告日",
+        "股权登记日",
+        "除权除息日",
+        "方案进度",
+        "最新公告日期",
     ),
     "stock_value_em": (  # 总市值/流通市值 CNY, 总股本/流通股本 shares, PE/PB ratios
-        "数据日期", "当日收盘价", "当日涨跌幅", "总市值", "流通市值", "总股本", "流通股本",
-        "PE(TTM)", "PE(静)", "市净率", "PEG值", "市现率", "市销率",
+        "数据日期",
+        "当日收盘价",
+        "当日涨跌幅",
+        "总市值",
+        "流通市值",
+        "总股本",
+        "流通股本",
+        "PE(TTM)",
+        "PE(静)",
+        "市净率",
+        "PEG值",
+        "市现率",
+        "市销率",
     ),
     "stock_industry_clf_hist_sw": ("symbol", "start_date", "industry_code", "update_time"),
     "stock_zh_a_st_em": (
-        "序号", "代码", "名称", "最新价", "涨跌幅", "涨跌额", "成交量", "成交额", "振幅",
-        "最高", "最低", "今开", "昨收", "量比", "换手率", "市盈率-动态", "市净率",
+        "序号",
+        "代码",
+        "名称",
+        "最新价",
+        "涨跌幅",
+        "涨跌额",
+        "成交量",
+        "成交额",
+        "振幅",
+        "最高",
+        "最低",
+        "今开",
+        "昨收",
+        "量比",
+        "换手率",
+        "市盈率-动态",
+        "市净率",
     ),
     "index_stock_cons_weight_csindex": (  # 权重 in percent; 日期 = the file's date
-        "日期", "指数代码", "指数名称", "指数英文名称", "成分券代码", "成分券名称",
-        "成分券英文名称", "交易所", "交易所英文名称", "权重",
+        "日期",
+        "指数代码",
+        "指数名称",
+        "指数英文名称",
+        "成分券代码",
+        "成分券名称",
+        "成分券英文名称",
+        "交易所",
+        "交易所英文名称",
+        "权重",
     ),
     "index_detail_hist_cni": (  # 总市值 in 100 million CNY (亿元), 权重 in percent
-        "日期", "样本代码", "样本简称", "所属行业", "总市值", "权重",
+        "日期",
+        "样本代码",
+        "样本简称",
+        "所属行业",
+        "总市值",
+        "权重",
     ),
     "stock_info_sh_delist": ("公司代码", "公司简称", "上市日期", "暂停上市日期"),
     # passed through from the exchange's xlsx: the columns the source reads, plus the
     # others the file carries today
     "stock_info_sz_delist": ("证券代码", "证券简称", "上市日期", "终止上市日期"),
     "stock_tfp_em": (
-        "序号", "代码", "名称", "停牌时间", "停牌截止时间", "停牌期限", "停牌原因", "所属市场",
+        "序号",
+        "代码",
+        "名称",
+        "停牌时间",
+        "停牌截止时间",
+        "停牌期限",
+        "停牌原因",
+        "所属市场",
         "预计复牌时间",
     ),
     "stock_info_sz_change_name": ("变更日期", "证券代码", "证券简称", "变更前简称", "变更后简称"),
@@ -122,6 +268,7 @@ class CallStats:
     """What the client did: calls per function, retries, timeouts."""
 
     calls: dict[str, int] = field(default_factory=dict)
+    no_rows: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     timeouts: int = 0
 
@@ -150,10 +297,24 @@ def _run_with_deadline(fn: Callable[..., Any], args: tuple, kwargs: dict, second
     return box.get("value")
 
 
-def _is_no_rows(e: Exception) -> bool:
-    """A failure inside akshare that means the site had no rows (eastmoney: result null)."""
-    text = str(e)
-    return isinstance(e, TypeError) and "NoneType" in text and "subscriptable" in text
+# How a function fails inside when the site has no rows for the arguments (after the
+# signature check, so a TypeError here is data): eastmoney's ``result: null`` makes
+# ``data_json["result"][...]`` a TypeError; cninfo's empty ``records`` a KeyError on its
+# first renamed column; a zero-page answer a "Length mismatch" when columns are named.
+NO_ROWS: dict[str, tuple[type[Exception], str]] = {
+    "stock_share_change_cninfo": (KeyError, "公告日期"),
+    "stock_tfp_em": (ValueError, "Length mismatch"),
+    "stock_fhps_em": (ValueError, "Length mismatch"),
+}
+_NULL_RESULT = (TypeError, "'NoneType' object is not subscriptable")
+
+
+def _is_no_rows(name: str, e: Exception) -> bool:
+    """A failure inside akshare that means the site had no rows for these arguments."""
+    for kind, text in (_NULL_RESULT, NO_ROWS.get(name, _NULL_RESULT)):
+        if isinstance(e, kind) and text in str(e):
+            return True
+    return False
 
 
 def describe_call(name: str, args: Iterable[Any], kwargs: dict[str, Any]) -> str:
@@ -255,7 +416,8 @@ class AkshareClient:
                 else:
                     result = _run_with_deadline(fn, call_args, bound, self.deadline)
             except Exception as e:
-                if _is_no_rows(e):
+                if _is_no_rows(name, e):
+                    self.stats.no_rows[name] = self.stats.no_rows.get(name, 0) + 1
                     return pd.DataFrame()
                 if isinstance(e, TimeoutError) or "timed out" in str(e).lower():
                     self.stats.timeouts += 1

@@ -1,69 +1,58 @@
-"""The online path: fetch the universe from akshare into the store.
+"""The online path: akshare's outputs converted to the store's tables and units.
 
 akshare is optional (``pip install 'indexrecon[online]'``) and imported only when a call is
-made. Every call goes through one rate limiter (a minimum interval between calls) and is
-retried with exponential backoff. Bars are incremental (only dates after the store's last
-bar of the code), each stock's data is written in its own transaction and logged in
-``ingest_log``, and one failing stock is reported without losing the others, so a rerun
-resumes where the last one stopped.
-
-akshare functions used (names, parameters and output columns as in akshare's source):
+made; calls go through ``akshare_api.AkshareClient`` (signature check, timeouts, rate limit,
+retry budget), the run through ``akshare_ingest.ingest_akshare``. Functions used here
+(output columns and units: ``akshare_api.COLUMNS``; the others in ``akshare_more``):
 
 * ``tool_trade_date_hist_sina()`` -> ``trade_date``
-* ``stock_info_a_code_name()`` -> ``code``, ``name``
-* ``stock_info_sz_name_code("A股列表")`` -> ``A股代码``, ``A股上市日期``, ...;
-  ``stock_info_sh_name_code("主板A股" | "科创板")`` -> ``证券代码``, ``上市日期``, ...;
-  ``stock_info_bj_name_code()`` -> ``证券代码``, ``上市日期``, ...
-* ``stock_zh_a_hist(symbol, period="daily", start_date, end_date, adjust="")`` ->
+* ``stock_info_sh_name_code(symbol="主板A股" | "科创板")``, ``stock_info_sz_name_code(
+  symbol="A股列表")``, ``stock_info_bj_name_code()``: the exchanges' lists (codes, names,
+  listing days), called as ``stock_info_a_code_name`` calls them
+* ``stock_zh_a_hist(symbol, period="daily", start_date, end_date, adjust="", timeout)`` ->
   ``日期, 股票代码, 开盘, 收盘, 最高, 最低, 成交量`` (lots of 100), ``成交额`` (CNY), ...
-* ``stock_zh_a_gbjg_em(symbol="600519.SH")`` -> ``变更日期, 总股本, 已上市流通A股`` (shares)
+* ``stock_zh_a_gbjg_em(symbol="600519.SH")`` -> ``变更日期, 总股本, 流通受限股份,
+  已上市流通A股`` (shares; the suffix is required: a bare 920799 is read as Shanghai)
 * ``stock_fhps_detail_em(symbol)`` -> ``除权除息日``, ``现金分红-现金分红比例`` (CNY per 10)
 * ``stock_industry_clf_hist_sw()`` -> ``symbol, start_date, industry_code, update_time``
 * ``stock_zh_a_st_em()`` -> ``代码, 名称, ...`` (today's risk-warning board)
-* ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent)
+* ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent; only
+  the latest file, whatever month is wanted)
 * ``index_detail_hist_cni(symbol)`` -> ``日期, 样本代码, 样本简称, 所属行业, 总市值, 权重``
-  (the whole monthly history; 权重 in percent)
+  (the whole monthly history; 权重 in percent; no ``date`` since akshare 1.18.10)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-import duckdb
 import pandas as pd
 
-from ..errors import DataError, IndexReconError, StoreError
-from ..store import BOARDS, Store
+from ..errors import DataError, IndexReconError
 from .akshare_api import AkshareClient
+from .akshare_more import ExtraDatasets
 from .files import (
     CODE_CHANGES,
     IngestSummary,
-    Progress,
-    already_loaded,
     amount_unit_problem,
     classify_stock,
-    insert_calendar,
-    log_item,
-    note_source,
-    one,
-    record_ingest,
-    refuse_synthetic,
-    replace_rows,
-    upsert_securities,
 )
 
 SOURCE = "akshare"
 DATASETS = (
     "calendar",
     "securities",
+    "delisted",
     "bars",
     "shares",
+    "valuation",
     "dividends",
     "industry",
+    "names",
     "status",
+    "suspensions",
     "weights",
 )
 DEFAULT_INDICES = ("000300", "000905", "000852", "399006")
@@ -142,7 +131,7 @@ def _code6(values: Any) -> pd.Series:
     return s.str.zfill(6)
 
 
-class AkshareSource(AkshareClient):
+class AkshareSource(ExtraDatasets, AkshareClient):
     """akshare's outputs converted to the store's tables and units (calls: AkshareClient)."""
 
     def __init__(self, api: Any | None = None, **kwargs: Any) -> None:
@@ -262,7 +251,7 @@ class AkshareSource(AkshareClient):
                 f"akshare {what}: column 成交量 looks like shares, but akshare documents lots "
                 "(手) of 100; check the akshare version"
             )
-        problem = amount_unit_problem(ratio)
+        problem = amount_unit_problem(ratio, float(out["close"].median()) if len(out) else None)
         if problem:
             col = {"volume": "成交量", "amount": "成交额", "close": "收盘"}[problem[0]]
             raise DataError(f"akshare {what}: column {col}: {problem[1]}")
@@ -270,33 +259,23 @@ class AkshareSource(AkshareClient):
         return out.sort_values("date").reset_index(drop=True)[cols]
 
     def shares(self, code: str, exchange: str) -> pd.DataFrame:
-        """Share capital change points: total and listed A-share float, in shares."""
+        """eastmoney's share capital change points in shares: total, listed A shares
+        (float_shares) and the A-share total (listed + restricted A shares)."""
+        # the suffix is required: a bare 920799 would be read as Shanghai
         what = f"stock_zh_a_gbjg_em({code}.{exchange})"
         df = self.call("stock_zh_a_gbjg_em", symbol=f"{code}.{exchange}")
-        cols = [
-            "code",
-            "effective_date",
-            "total_shares",
-            "float_shares",
-            "free_float_shares",
-            "source",
-        ]
+        cols = ["effective_date", "total_shares", "float_shares", "a_shares"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self.need(df, what, ["变更日期", "总股本"])
-        float_col = (
-            pd.to_numeric(df["已上市流通A股"], errors="coerce")
-            if "已上市流通A股" in df.columns
-            else None
-        )
+        self.need(df, what, ["变更日期", "总股本", "已上市流通A股", "流通受限股份"])
+        listed_a = pd.to_numeric(df["已上市流通A股"], errors="coerce")
         out = pd.DataFrame(
             {
-                "code": code,
                 "effective_date": pd.to_datetime(df["变更日期"], errors="coerce"),
                 "total_shares": pd.to_numeric(df["总股本"], errors="coerce"),
-                "float_shares": float_col,
-                "free_float_shares": None,
-                "source": "akshare:stock_zh_a_gbjg_em",
+                "float_shares": listed_a,
+                # 流通受限股份 is eastmoney's LIMITED_A_SHARES: the restricted A shares
+                "a_shares": listed_a + pd.to_numeric(df["流通受限股份"], errors="coerce"),
             }
         )
         out = out.dropna(subset=["effective_date", "total_shares"])
@@ -447,307 +426,3 @@ def _month_end_snapshots(weights: pd.DataFrame, end: dt.date) -> pd.DataFrame:
     days = pd.Series(w["trade_date"].unique())
     last = days.groupby(days.dt.to_period("M")).max()
     return w[w["trade_date"].isin(set(last))]
-
-
-# --------------------------------------------------------------------------------------
-# writing
-
-
-def _write_frame(
-    store: Store,
-    table: str,
-    frame: pd.DataFrame,
-    item: str,
-    order_by: str | None = None,
-) -> int:
-    """Replace the frame's keys in `table` and log `item`, in one transaction."""
-    con = store.con
-    con.register("_ak_frame", frame)
-    try:
-        with store.transaction() as c:
-            n = replace_rows(c, table, _typed(table), order_by=order_by) if len(frame) else 0
-            log_item(c, SOURCE, item, n)
-        return n
-    except duckdb.Error as e:
-        raise StoreError(f"writing {table} ({item}) failed: {str(e).splitlines()[0]}") from None
-    finally:
-        con.unregister("_ak_frame")
-
-
-def _typed(table: str) -> str:
-    """A SELECT over the registered frame casting to the table's column types."""
-    from .files import table_columns
-
-    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t, _ in table_columns(table))
-    return f"(SELECT {cols} FROM _ak_frame)"
-
-
-def _first_missing_day(store: Store, code: str, start: dt.date) -> dt.date:
-    """The day to fetch a stock's bars from: after its last bar and after ranges already
-    fetched from `start` on (a suspended stock returns no rows, but was still fetched)."""
-    first = start
-    row = one(store.con, "SELECT max(date) FROM bars WHERE code = ?", [code])
-    if row and row[0] is not None:
-        first = max(first, row[0] + dt.timedelta(days=1))
-    items = store.con.execute(
-        "SELECT item FROM ingest_log WHERE source = ? AND item LIKE ?", [SOURCE, f"bars {code} %"]
-    ).fetchall()
-    for (item,) in items:
-        lo, _, hi = item.split(" ")[2].partition("..")
-        if dt.date.fromisoformat(lo) <= first:
-            first = max(first, dt.date.fromisoformat(hi) + dt.timedelta(days=1))
-    return first
-
-
-def _update_status(store: Store, current: dict[str, str], codes: set[str], today: dt.date) -> int:
-    """Extend an ST history from today's snapshot: open new intervals, close ended ones."""
-    con = store.con
-    open_rows = con.execute(
-        "SELECT code, status FROM status WHERE end_date IS NULL AND status IN ('ST', '*ST')"
-    ).fetchall()
-    open_now = {(c, s) for c, s in open_rows if c in codes}
-    yesterday = today - dt.timedelta(days=1)
-    n = 0
-    with store.transaction() as c:
-        for code, status in open_now:
-            if current.get(code) != status:
-                c.execute(
-                    "UPDATE status SET end_date = ? WHERE code = ? AND status = ? "
-                    "AND end_date IS NULL AND start_date <= ?",
-                    [yesterday, code, status, yesterday],
-                )
-                c.execute(
-                    "DELETE FROM status WHERE code = ? AND status = ? AND end_date IS NULL",
-                    [code, status],
-                )
-                n += 1
-        for code, status in sorted(current.items()):
-            if code in codes and (code, status) not in open_now:
-                c.execute("INSERT INTO status VALUES (?, ?, NULL, ?)", [code, today, status])
-                n += 1
-        log_item(c, SOURCE, f"status snapshot {today}", n)
-    return n
-
-
-def _note_latest_file(summary: IngestSummary, index_code: str, day: dt.date, end: dt.date) -> None:
-    """csindex serves only its latest weights file: say which day it is, and that the month
-    asked for is not available when they differ."""
-    what = f"index_stock_cons_weight_csindex({index_code})"
-    if (day.year, day.month) == (end.year, end.month):
-        summary.notes.append(f"{what}: the latest weights file, dated {day}")
-    else:
-        summary.warnings.append(
-            f"{what} serves only the latest weights file, dated {day}: stored as of {day}; "
-            f"the weights of {end:%Y-%m} (--end) are not available from akshare"
-        )
-
-
-def _note_calls(summary: IngestSummary, src: AkshareSource) -> None:
-    """Calls made, retries and timeouts; which items failed and how to resume."""
-    st = src.stats
-    summary.notes.append(
-        f"{src.calls} akshare calls, {st.retries} retries (budget {src.budget.total}), "
-        f"{st.timeouts} timeouts"
-    )
-    if src.budget.exhausted_at:
-        summary.warnings.append(
-            f"the retry budget of {src.budget.total} was spent at {src.budget.exhausted_at}; "
-            "later failures were not retried (the site may be down: rerun later)"
-        )
-    if summary.failures:
-        codes = sorted({f.split(" ")[0] for f in summary.failures if f[:6].isdigit()})
-        hint = (
-            "resume: rerun the same command; what was loaded is in ingest_log and is not "
-            "fetched again, so only the failed and missing items are"
-        )
-        if codes:
-            hint += f" (or only these stocks: --codes {','.join(codes)})"
-        summary.warnings.append(hint)
-
-
-def ingest_akshare(
-    store: Store,
-    start: dt.date,
-    end: dt.date,
-    boards: Sequence[str] | None = None,
-    api: Any | None = None,
-    progress: Progress | None = None,
-    *,
-    codes: Sequence[str] | None = None,
-    datasets: Sequence[str] = DATASETS,
-    indices: Sequence[str] = DEFAULT_INDICES,
-    min_interval: float = 0.5,
-    max_retries: int = 3,
-    backoff: float = 1.0,
-    timeout: float = 30.0,
-    retry_budget: int = 200,
-    force: bool = False,
-    source: AkshareSource | None = None,
-    today: dt.date | None = None,
-) -> IngestSummary:
-    """Fetch [start, end] of the chosen boards (or `codes`) from akshare into `store`.
-
-    Bars are incremental per stock; each stock's bars, shares and dividends are written in
-    their own transactions and logged, so an interrupted run resumes where it stopped. A
-    stock that keeps failing is listed in the summary's failures; the others still load.
-    """
-    t0 = time.perf_counter()
-    if start > end:
-        raise IndexReconError(f"start {start} is after end {end}")
-    unknown = [d for d in datasets if d not in DATASETS]
-    if unknown:
-        raise IndexReconError(f"unknown dataset {unknown[0]} (known: {', '.join(DATASETS)})")
-    bad_boards = [b for b in boards or () if b not in BOARDS]
-    if bad_boards:
-        raise IndexReconError(f"unknown board {bad_boards[0]} (known: {', '.join(BOARDS)})")
-    if store.read_only:
-        raise StoreError(f"store {store.path} is open read-only")
-    refuse_synthetic(store)
-    today = today or dt.date.today()
-    src = source or AkshareSource(
-        api,
-        min_interval=min_interval,
-        max_retries=max_retries,
-        backoff=backoff,
-        timeout=timeout,
-        retry_budget=retry_budget,
-    )
-    summary = IngestSummary(source=f"akshare {start}..{end}")
-    store.con.execute("SET enable_progress_bar = false")
-
-    def step(label: str, i: int, n: int) -> None:
-        if progress:
-            progress(label, i, n)
-
-    # -- calendar
-    if "calendar" in datasets:
-        step("trading calendar", 0, 1)
-        cal = src.calendar(start, end)
-        store.con.register("_ak_cal", cal)
-        try:
-            with store.transaction() as c:
-                n = insert_calendar(c, "(SELECT CAST(date AS DATE) AS date FROM _ak_cal)")
-                log_item(c, SOURCE, f"calendar {start}..{end}", n)
-        finally:
-            store.con.unregister("_ak_cal")
-        summary.add_rows("calendar", n)
-
-    # -- universe
-    step("stock list", 0, 1)
-    universe = src.securities(summary)
-    if boards:
-        universe = universe[universe["board"].isin(list(boards))]
-    if codes:
-        wanted = {str(c).zfill(6) for c in codes}
-        missing = sorted(wanted - set(universe["code"]))
-        if missing:
-            summary.warnings.append(f"not in the listed universe: {', '.join(missing)}")
-        universe = universe[universe["code"].isin(wanted)]
-    universe = universe.reset_index(drop=True)
-    if "securities" in datasets and len(universe):
-        store.con.register("_ak_sec", universe)
-        try:
-            with store.transaction() as c:
-                rel = (
-                    "(SELECT code, exchange, board, name, CAST(list_date AS DATE) AS list_date, "
-                    "CAST(delist_date AS DATE) AS delist_date FROM _ak_sec)"
-                )
-                n = upsert_securities(c, rel)
-                log_item(c, SOURCE, f"securities as of {today}", n)
-        finally:
-            store.con.unregister("_ak_sec")
-        summary.add_rows("securities", n)
-        summary.notes.append(
-            "securities are today's listed stocks (the exchanges' lists)"
-            + ("" if "delisted" in datasets else "; stocks delisted before today are missing "
-               "(add the delisted dataset)")
-        )
-    universe_codes = set(universe["code"])
-
-    # -- per stock
-    per_stock = [d for d in ("bars", "shares", "dividends") if d in datasets]
-    total = len(universe) * max(len(per_stock), 1)
-    done = 0
-    up_to_date = 0
-    for row in universe.itertuples(index=False):
-        code, exchange = str(row.code), str(row.exchange)
-        listed = row.list_date if isinstance(row.list_date, dt.date) else None
-        for ds in per_stock:
-            step(f"{code} {ds}", done, total)
-            done += 1
-            try:
-                if ds == "bars":
-                    if listed is not None and listed > end:
-                        continue
-                    first = start if force else _first_missing_day(store, code, start)
-                    if first > end:
-                        up_to_date += 1
-                        continue
-                    frame = src.bars(code, first, end)
-                    item = f"bars {code} {first}..{end}"
-                    n = _write_frame(store, "bars", frame, item, order_by="date, code")
-                elif ds == "shares":
-                    item = f"shares {code} as of {today}"
-                    if not force and already_loaded(store.con, SOURCE, item):
-                        continue
-                    n = _write_frame(store, "shares", src.shares(code, exchange), item)
-                else:
-                    item = f"dividends {code} as of {today}"
-                    if not force and already_loaded(store.con, SOURCE, item):
-                        continue
-                    n = _write_frame(store, "dividends", src.dividends(code), item)
-                summary.add_rows(ds, n)
-            except IndexReconError as e:
-                summary.failures.append(f"{code} {ds}: {e}")
-    if up_to_date:
-        summary.notes.append(f"{up_to_date} stocks' bars were already up to date through {end}")
-
-    # -- market-wide tables
-    if "industry" in datasets and universe_codes:
-        step("Shenwan industries", 0, 1)
-        try:
-            frame = src.industry(universe_codes, summary)
-            summary.add_rows(
-                "industry",
-                _write_frame(
-                    store, "industry", frame, f"industry as of {today}", "code, start_date"
-                ),
-            )
-        except IndexReconError as e:
-            summary.failures.append(f"industry: {e}")
-    if "status" in datasets and universe_codes:
-        step("ST board", 0, 1)
-        try:
-            n = _update_status(store, src.risk_warning(), universe_codes, today)
-            summary.add_rows("status", n)
-            summary.notes.append(
-                f"ST status is today's risk-warning board ({today}); earlier ST periods are "
-                "not available from akshare, so history builds up run by run"
-            )
-        except IndexReconError as e:
-            summary.failures.append(f"status: {e}")
-    if "weights" in datasets:
-        for i, index_code in enumerate(indices):
-            step(f"weights {index_code}", i, len(indices))
-            try:
-                frame = src.index_weights(index_code, end)
-                days = sorted({d.date() for d in frame["trade_date"]}) if len(frame) else []
-                if not index_code.startswith("399") and days:
-                    _note_latest_file(summary, index_code, days[-1], end)
-                span = f"{days[0]}..{days[-1]}" if len(days) > 1 else f"{days[0] if days else end}"
-                item = f"weights {index_code} {span}"
-                n = _write_frame(
-                    store, "official_weights", frame, item, "index_code, trade_date, code"
-                )
-                summary.add_rows("official_weights", n)
-            except IndexReconError as e:
-                summary.failures.append(f"weights {index_code}: {e}")
-
-    if summary.total_rows:
-        note_source(store, "akshare")
-    _note_calls(summary, src)
-    step("done", 1, 1)
-    summary.seconds = time.perf_counter() - t0
-    if summary.total_rows:
-        record_ingest(store, summary)
-    return summary

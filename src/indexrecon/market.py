@@ -230,6 +230,9 @@ def target_levels(store: Store, target: str, start: dt.date | None = None, end: 
     label = first_simulable_review(m, ctx)
     earliest = review_dates(m, ctx.cal, label).effective
     s, notes = start or first, []
+    if end is not None and end <= earliest:
+        raise StoreError(f"{m.name} can be priced only from {earliest}, the effective date of its first review "
+                         f"whose window the store holds ({label}): nothing up to {end}")
     if s < earliest:  # no review before this one has its whole window in the store
         notes.append(f"{m.name} is priced from {earliest}, the effective date of its first review whose "
                      f"window the store holds ({label}), not from {s}")

@@ -626,3 +626,20 @@ def test_a_range_snaps_to_its_trading_days_and_refuses_an_empty_one(rules_store:
         assert len(res.payload["days"]) == 5
         with pytest.raises(market.StoreError, match="no trading day"):
             market.breadth(st, start=day("2022-03-05"), end=day("2022-03-06"))
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["events", "xmas", "TEST01"], "not one of spring-festival, national-day"),
+    (["events", "spring-festival", "TEST01", "--days", "0"], "--days must be at least 1"),
+    (["moves", "TEST01", "--days", "5000"], "too few for 5000-day moves"),
+    (["moves", "TEST01", "--date", "2030-01-02"], "outside the store's data"),
+    (["compare", "TEST01", "--start", "2030-01-02"], "no trading day of the store"),
+    (["limits", "--date", "2025-13-01"], "--date 2025-13-01"),
+    (["breadth", "--date", "2022-03-01", "--start", "2022-03-01"], "not both"),
+])
+def test_market_bad_input_is_one_line_exit_2(index_store, args: list[str], says: str) -> None:
+    p, _ = index_store
+    r = CliRunner().invoke(main, ["market", *args, "--store", str(p)])
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and "Traceback" not in r.output

@@ -643,3 +643,20 @@ def test_market_bad_input_is_one_line_exit_2(index_store, args: list[str], says:
     assert r.exit_code == 2, r.output
     errors = [line for line in r.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and says in errors[0] and "Traceback" not in r.output
+
+
+@pytest.mark.realdata
+def test_real_no_close_is_above_the_limit_up_price_the_rules_give(real_store) -> None:
+    """A year of the whole market: a rule that says 10% where the exchange allowed 20% (a
+    ChiNext date, a new listing) would show as closes above our limit-up price."""
+    from indexrecon import market_rules
+
+    rows = real_store.con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE close > up_price + 0.005), "
+        f"count(*) FILTER (WHERE at_up), count(*) FILTER (WHERE close < down_price - 0.005) "
+        f"FROM ({market_rules.market_days_sql(real_store)})",
+        {"scan_lo": day("2024-07-01"), "hi": day("2025-06-30")}).fetchall()[0]
+    n, above, at_up, below = rows
+    assert n > 1_000_000 and at_up > 10_000
+    assert above == 0
+    assert below < 0.001 * n  # ex-rights days: the store has no bonus-share reference prices

@@ -259,6 +259,13 @@ def _from_first_day(ms: dict[str, dict[str, Any]]) -> None:
         m["lookback"]["skip_listing_days"] = 0
 
 
+def _no_suspension_rule(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        for rules in (m, *(v["changes"] for v in m["versions"])):
+            if "screens" in rules:
+                rules["screens"] = [sc for sc in rules["screens"] if sc["metric"] != "suspended_run"]
+
+
 def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
     ms["csi2000"]["versions"] = []
 
@@ -278,6 +285,10 @@ RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
      "that became ST between cutoff and effective date left in 2022-2024", _st_at_cutoff, True),
     ("new listings from their 6th trading day", "CSI §6.2: a new listing's averages start at its sixth "
      "trading day (`lookback.skip_listing_days: 5`)", _from_first_day, True),
+    ("long suspensions", "CSI §6.7: stocks suspended more than 25 consecutive trading days at the cutoff out "
+     "(`max_value suspended_run 25`); excluding newcomers suspended for fewer days at the cutoff too "
+     "(`value: 0, incumbents_value: 25`) cost one official CSI 300 add in 2024-12 (002028)",
+     _no_suspension_rule, True),
     ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
      "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
      "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",

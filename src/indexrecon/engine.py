@@ -586,14 +586,17 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
           ind.sw_l2_code, ind.sw_l3_code,
           (SELECT count(*) FROM cal) - pos.before_list AS listing_days,
           (SELECT count(*) FROM cal) - pos.before_window - coalesce(agg.traded_days, 0) AS suspended_days,
-          agg.* EXCLUDE (code)
+          agg.* EXCLUDE (code),
+          -- trading days without a bar since the last one: suspended at the cutoff for that long
+          (SELECT count(*) FROM cal) - lb.pos AS suspended_run
         FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
+          LEFT JOIN cal lb ON lb.date = agg.last_bar
         """,
         {"start": start, "cutoff": cutoff},
     )
     cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
             "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
-            "shares_total", "shares_float", "shares_ff", "last_bar"]  # the SELECT above, in order
+            "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]  # the SELECT above, in order
     ctx.metric_tables[key] = (name, cols)
     return name, cols
 
@@ -1258,18 +1261,53 @@ def _industry_select(m: Methodology, ctx: Context, order: str, has_inc: bool, wa
           FROM _ir_s s JOIN _ir_q q USING (grp))
         SELECT *, row_number() OVER (PARTITION BY grp ORDER BY tier, grank) <= q AS selected FROM t"""
     )
-    _apply_selection(con, _industry_update_sql(n, bool(b and has_inc), has_inc))
+    lim = None
+    if sel.max_changes_pct is not None and has_inc:
+        lim = int(np.floor(sel.count * sel.max_changes_pct / 100 + 1e-9))
+        _industry_change_cap(con, lim)
+    _apply_selection(con, _industry_update_sql(n, bool(b and has_inc), has_inc, lim))
 
 
-def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False) -> str:
+def _industry_change_cap(con: Any, lim: int) -> None:
+    """At most `lim` newcomers enter, the best-ranked first; each place a held-back newcomer
+    leaves goes to its own industry's best-ranked displaced incumbent, so the industry keeps
+    its places. An industry with no displaced incumbent left keeps its newcomers (the places
+    are filled, as the cap yields to the count without industries too)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
+        WITH a AS (
+          SELECT *, CASE WHEN selected AND NOT inc THEN
+                   row_number() OVER (PARTITION BY selected AND NOT inc ORDER BY rank) END > {lim} AS over
+          FROM _ir_s),
+        g AS (SELECT grp, count(*) FILTER (WHERE over) AS dropped,
+                     count(*) FILTER (WHERE inc AND NOT selected) AS spare FROM a GROUP BY grp),
+        c AS (
+          SELECT a.*, least(g.dropped, g.spare) AS refill, g.dropped,
+                 CASE WHEN inc AND NOT selected THEN row_number() OVER (PARTITION BY grp, inc AND NOT selected
+                                                                        ORDER BY grank) END AS irank,
+                 CASE WHEN over THEN row_number() OVER (PARTITION BY grp, over ORDER BY grank) END AS orank
+          FROM a JOIN g USING (grp))
+        SELECT * EXCLUDE (over, refill, dropped, irank, orank) REPLACE (
+                 CASE WHEN over THEN orank <= dropped - refill
+                      WHEN inc AND NOT selected THEN coalesce(irank <= refill, false) ELSE selected END AS selected),
+               coalesce(over AND orank > dropped - refill, false) AS capped_out,
+               coalesce(inc AND NOT selected AND irank <= refill, false) AS capped_in
+        FROM c"""
+    )
+
+
+def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False, lim: int | None = None) -> str:
     bi = "TRUE" if buf else "FALSE"
-    hi = "TRUE" if has_inc else "FALSE"
-    del hi
+    capped = (f"""WHEN s.capped_in THEN format('rank {{}} ({{}} in industry {{}}), kept: at most {lim} changes per review',
+                                               s.rank, s.grank, s.grp)
+        WHEN s.capped_out THEN format('rank {{}} ({{}} in industry {{}}), not added: at most {lim} changes per review',
+                                      s.rank, s.grank, s.grp)""" if lim is not None else "")
     return f"""
     SELECT s.code, s.rank, s.inc, s.selected,
       CASE WHEN s.selected AND s.inc THEN 'retained' WHEN s.selected THEN 'added'
            WHEN s.inc THEN 'deleted' ELSE '' END AS status,
       CASE
+        {capped}
         WHEN s.selected AND s.leader THEN format('rank {{}}, selected: the largest of its industry', s.rank)
         WHEN s.selected AND s.inc AND s.grank > s.q AND {bi}
           THEN format('rank {{}} ({{}} in industry {{}}), kept by incumbent buffer {{}} of its {{}} places',

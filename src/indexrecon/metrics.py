@@ -118,6 +118,7 @@ ATTRIBUTES_TABLE = "stock_attributes"  # (code VARCHAR, date DATE, attribute VAR
 DERIVED_METRICS = {
     "listing_days": "trading days from listing to the data cutoff",
     "suspended_days": "trading days in the window (since listing) without a bar",
+    "suspended_run": "trading days without a bar since the stock's last one: how long it has been suspended at the cutoff",
     "composite_rank": "weighted average of the ranks named in selection.composite (1 = best)",
     **{k: v[0] for k, v in EXTERNAL_METRICS.items()},
 }

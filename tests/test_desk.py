@@ -19,7 +19,7 @@ from indexrecon.desk import desk_report, reserve_list
 from indexrecon.engine import run_review
 from indexrecon.flows import ADV_DAYS, default_price_date, desk_view, priced_rows
 from indexrecon.forecast import brier, forecast_review, score_change, select_paths
-from indexrecon.lots import BOARD_LOTS, is_whole_lot, round_to_lots
+from indexrecon.market_rules import BOARD_LOTS, is_whole_lot, round_to_lots
 
 AUM = 5e10
 
@@ -308,7 +308,8 @@ def test_zero_noise_paths_apply_the_engine_rules_on_real_data(real_store: Any, n
 @pytest.mark.parametrize("args, says", [
     (["--price-date", "2025-12-15"], "must be before the effective date"),
     (["--price-date", "2030-01-02"], "before the effective date"),
-    (["--price-date", "2025-13-01"], "YYYY-MM-DD"),
+    (["--price-date", "2025-13-01"], "no such day"),
+    (["--price-date", "15.03.2025"], "YYYY-MM-DD"),
     (["--as-of", "2031-01-05"], "after the store's last trading day"),
     (["--as-of", "2025-09-15", "--price-date", "2025-10-10"], "after the forecast's as-of day"),
     (["--paths", "0"], "--paths must be at least 1"),

@@ -171,7 +171,7 @@ def desk_view(res: ReviewResult, price_date: dt.date | None = None, aum: float |
     """Price the review's current members and its new list on the price date; with `aum`
     (CNY tracking the index) the passive trades: aum x (pro-forma - current weight) / close,
     rounded to board lots, for every stock whose weight moves."""
-    from .lots import round_to_lots
+    from .market_rules import round_to_lots
 
     day, notes = default_price_date(res, price_date, not_after)
     warnings = list(notes)

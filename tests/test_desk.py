@@ -307,7 +307,7 @@ def test_zero_noise_paths_apply_the_engine_rules_on_real_data(real_store: Any, n
 @pytest.mark.parametrize("args, says", [
     (["--price-date", "2025-12-15"], "must be before the effective date"),
     (["--price-date", "2030-01-02"], "before the effective date"),
-    (["--price-date", "2025-13-01"], "no such day"),
+    (["--price-date", "2025-13-01"], "--price-date 2025-13-01: no such day"),
     (["--price-date", "15.03.2025"], "YYYY-MM-DD"),
     (["--as-of", "2031-01-05"], "after the store's last trading day"),
     (["--as-of", "2025-09-15", "--price-date", "2025-10-10"], "after the forecast's as-of day"),

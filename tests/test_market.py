@@ -473,6 +473,22 @@ def test_index_pe_is_total_cap_over_total_earnings_with_loss_makers(val_store) -
     assert out["members"] == 3 and out["with_pe"] == 2 and out["with_pb"] == 3
     assert out["pe_percentile"] is None  # one day of data: refused, and said
     assert any("a percentile needs at least" in w for w in res.warnings)
+    assert any("1 priced member(s) have no PE" in w for w in res.warnings)
+    assert not any("cannot count as negative earnings" in w for w in res.warnings)  # B is negative
+
+
+def test_valuation_says_when_the_data_has_no_loss_makers(val_store, tmp_path: Path) -> None:
+    import shutil
+
+    p, days = val_store
+    q = tmp_path / "noloss.duckdb"
+    shutil.copy(p, q)
+    with open_store(q, read_only=False) as st:  # the provider gives no PE for loss-makers
+        st.con.execute("UPDATE valuation SET pe_ttm = NULL WHERE pe_ttm < 0")
+    with open_store(q) as st:
+        res = market.valuation(st, "IDX", days[0])
+    assert res.payload["pe_ttm"] == pytest.approx(10.0)  # A alone
+    assert any("cannot count as negative earnings" in w for w in res.warnings)
 
 
 def test_negative_total_earnings_give_no_percentile(tmp_path: Path) -> None:
@@ -560,3 +576,44 @@ def test_market_output_refuses_the_store_it_reads(index_store, args: list[str]) 
     r = CliRunner().invoke(main, ["market", *args, "--store", str(p), "-o", str(p)])
     assert r.exit_code == 2 and "refused, nothing written" in r.output
     assert p.stat().st_size == before
+
+
+def test_moves_of_a_methodology_are_those_of_its_backtest(demo_store) -> None:
+    import indexrecon as ir
+
+    start, end = day("2025-06-02"), day("2025-12-31")
+    res = market.moves(demo_store, "chinext", 5, start, end)
+    lv = ir.backtest("chinext", demo_store, start, end).levels
+    r = lv["level"] / lv["level"].shift(5) - 1
+    assert res.payload["best"]["return"] == pytest.approx(r.max(), rel=1e-12)
+    assert res.payload["worst"]["end"] == lv["date"][r.idxmin()]
+    assert res.payload["levels"] == "chinext"
+
+
+@pytest.mark.realdata
+def test_real_csi300_valuation_from_the_daily_basic_snapshots(real_store_path: Path, realdata_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """The valuation table filled here from the shared snapshots (as `ingest files` does), so
+    the test does not depend on which ingest wrote it."""
+    import shutil
+
+    p = tmp_path / "real_val.duckdb"
+    shutil.copy(real_store_path, p)
+    with open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE IF NOT EXISTS valuation(code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.execute("DELETE FROM valuation")
+        st.con.execute("INSERT INTO valuation SELECT code, date, pe_ttm, pb FROM read_parquet(?)",
+                       [str(realdata_dir / "daily_basic_snapshots.parquet")])
+    with open_store(p) as st:
+        res = market.valuation(st, "000300", day("2024-03-25"))
+        check = st.con.execute("""
+            SELECT sum(b.close * s.total_shares) / sum(b.close * s.total_shares / v.pe_ttm)
+            FROM index_membership m JOIN bars b ON b.code = m.code AND b.date = DATE '2024-03-25'
+            JOIN valuation v ON v.code = m.code AND v.date = b.date AND v.pe_ttm IS NOT NULL
+            ASOF JOIN shares s ON s.code = m.code AND b.date >= s.effective_date
+            WHERE m.index_code = '000300' AND m.start_date <= b.date AND (m.end_date IS NULL OR m.end_date >= b.date)
+        """).fetchall()[0][0]
+    out = res.payload
+    assert out["members"] == 300 and out["pe_percentile"] is None  # three snapshot days only
+    assert out["pe_ttm"] == pytest.approx(check, rel=1e-9)
+    assert 5 < out["pe_ttm"] < 30 and 0.5 < out["pb"] < 5

@@ -23,7 +23,7 @@ import numpy as np
 from .errors import DependencyCycleError, IndexReconError, StoreError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
-from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS
+from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE
 from .results import Table
 from .schedule import (
     ReviewDates,
@@ -139,6 +139,8 @@ def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
             )
         if parts:
             out[name] = " UNION ALL ".join(parts)
+    if VALUATION_TABLE in tables and store.con.execute(f"SELECT count(*) FROM {VALUATION_TABLE}").fetchone()[0]:
+        out["profitable"] = f"SELECT code, date, CASE WHEN pe_ttm > 0 THEN 1.0 ELSE 0.0 END AS value FROM {VALUATION_TABLE}"
     if RATINGS_TABLE in tables:
         providers = {r[0] for r in store.con.execute(f"SELECT DISTINCT provider FROM {RATINGS_TABLE}").fetchall()}
         out.update({name: source_sql(p) for name, p in GRADE_METRICS.items() if p in providers})
@@ -248,11 +250,12 @@ def first_simulable_review(m: Methodology, ctx: Context) -> str:
 
 def resolve_incumbents(
     m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto",
-    base: Methodology | None = None, notes: list[str] | None = None,
+    base: Methodology | None = None, notes: list[str] | None = None, detail: dict[str, Any] | None = None,
 ) -> tuple[list[str], str]:
     """Incumbent codes and a label saying where they came from. An official list older than
     the previous review is rolled forward through the reviews since (`incumbents` module),
-    with the dated rules of `base` (default `m`); what was done goes to `notes`."""
+    with the dated rules of `base` (default `m`); what was done goes to `notes` (warnings)
+    and `detail` (official_date, rolled_through)."""
     from .incumbents import STRICT, official_incumbents
 
     if spec is None or spec == "none":
@@ -263,13 +266,15 @@ def resolve_incumbents(
             if found is not None:
                 if notes is not None:
                     notes.extend(found.warnings)
+                if detail is not None:
+                    detail.update(official_date=found.list_date.isoformat(), rolled_through=found.rolled_through)
                 return found.codes, found.label
             if spec != "auto":
                 raise StoreError(
                     f"the store has no official {m.index_code or m.name} membership before "
                     f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
                 )
-        return _simulated_incumbents(m, ctx, rd, dep_inc)
+        return _simulated_incumbents(base or m, ctx, rd, dep_inc)  # each review rolled through under its own dated rules
     if isinstance(spec, (str, Path)):
         codes = _read_codes_file(Path(spec))
         return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} from the file {spec}"
@@ -373,7 +378,9 @@ def run_review(
     key = (methodology_key(rules), rd.review, f"{inc_key}|{dep_inc}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
-    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings)
+    inc_detail: dict[str, Any] = {}
+    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings,
+                                              detail=inc_detail)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
         cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
@@ -397,6 +404,7 @@ def run_review(
         table=cand,
         incumbents_source=inc_label,
         incumbents=inc_codes,
+        incumbents_detail=inc_detail,
         # provisional first, then what the dependencies reported, then this index's own
         warnings=list(dict.fromkeys([*warnings[: int(rd.provisional)], *dep_warnings,
                                      *warnings[int(rd.provisional):]])),
@@ -487,13 +495,15 @@ def _metric_sql(ctx: Context) -> str:
     return ",\n  ".join(out)
 
 
-def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> tuple[str, list[str]]:
+def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],
+                     skip: int = 0) -> tuple[str, list[str]]:
     """A temp table of the boards' candidates for the window [start, cutoff] and its columns:
     the stocks listed by the cutoff and not delisted by then, with their industry at the
     cutoff, trading days since listing and in the window, and the window metrics from one
     grouped scan of the bars with share capital joined point in time. Built once per window
-    and run (CSI 300, 500, 1000 and 2000 of one review share it)."""
-    key = (start, cutoff, boards)
+    and run (CSI 300, 500, 1000 and 2000 of one review share it). `skip`: a stock's first
+    trading days since listing left out of its window (CSI: new listings from the 6th)."""
+    key = (start, cutoff, boards) if not skip else (start, cutoff, (*boards, f"skip{skip}"))
     hit = ctx.metric_tables.get(key)
     if hit is not None:
         return hit
@@ -503,10 +513,18 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
     ctx.metric_seq += 1
     name = f"_ir_m{ctx.metric_seq}"
     con = ctx.store.con
+    # the first day of a stock's window data: its (skip + 1)-th trading day since listing
+    first_day = f"""
+        first_day AS (
+          SELECT sec.code, coalesce(c.date, DATE '9999-12-31') AS d FROM sec
+          ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
+          LEFT JOIN cal c ON c.pos = coalesce(a.pos, 0) + 1 + {int(skip)}
+        ),""" if skip else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH sec AS (
+        WITH cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
+        sec AS (
           SELECT code, name, board, exchange, list_date FROM securities
           WHERE board IN ({", ".join(_lit(b) for b in boards)})
             AND (list_date IS NULL OR list_date <= $cutoff)
@@ -523,12 +541,13 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
                    ) AS d1
             FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
-        ),
+        ),{first_day}
         w AS (
           SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
                  coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
+          {"JOIN first_day f ON b.code = f.code AND b.date >= f.d" if skip else ""}
           WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
         ),
         agg AS (
@@ -540,7 +559,6 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
             max(date) AS last_bar
           FROM w GROUP BY code
         ),
-        cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
         ind AS (
           SELECT code, arg_max(sw_l1_code, start_date) AS sw_l1_code,
                  arg_max(sw_l1_name, start_date) AS sw_l1_name,
@@ -556,9 +574,9 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
         -- found ASOF rather than by counting days per stock
         pos AS (
           SELECT sec.code, coalesce(a.pos, 0) AS before_list, coalesce(b.pos, 0) AS before_window
-          FROM sec
+          FROM sec {"LEFT JOIN first_day f USING (code)" if skip else ""}
           ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
-          ASOF LEFT JOIN cal b ON greatest($start, coalesce(sec.list_date, $start)) > b.date
+          ASOF LEFT JOIN cal b ON greatest($start, coalesce({"f.d" if skip else "sec.list_date"}, $start)) > b.date
         )
         SELECT sec.*, ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name,
           ind.sw_l2_code, ind.sw_l3_code,
@@ -657,7 +675,8 @@ def _pipeline(
 ) -> Table:
     con = ctx.store.con
     u, sel = m.universe, m.selection
-    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)))
+    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)),
+                                       m.lookback.skip_listing_days)
     params: dict[str, Any] = {"cutoff": rd.cutoff, "start": rd.window_start, "inc": incumbents}
     lists = {}
     for i, (name, codes) in enumerate([*required.items(), *excluded.items()]):
@@ -699,10 +718,14 @@ def _pipeline(
             + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
         )
     use_status = bool(st_kinds)
+    # ST is read at the cutoff, or on the last trading day before the effective date
+    st_late = u.st_as_of == "effective"
+    params["st_day"] = ctx.cal.on_or_before(rd.effective - dt.timedelta(days=1)) if st_late else rd.cutoff
     if use_status:
+        day = "(CASE WHEN status IN ('ST', '*ST') THEN $st_day ELSE $cutoff END)" if st_late else "$cutoff"
         joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status
                            WHERE status IN ({", ".join(_lit(k) for k in st_kinds)})
-                             AND start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
+                             AND start_date <= {day} AND (end_date IS NULL OR end_date >= {day})
                            GROUP BY code) st USING (code)""")
     # The rules run over the columns they read; names, industries and the other metrics
     # join back at the end (carrying every column through each step costs more than the rules).
@@ -732,7 +755,9 @@ def _pipeline(
         plan.drop("universe", f"code NOT IN (SELECT unnest({lists[name]}::VARCHAR[]))",
                   _lit(f"not a member of {name} at this review"))
     if use_status:
-        plan.drop("universe", "_st IS NOT NULL", "_st || ' at the data cutoff'")
+        when = (f"CASE WHEN _st IN ('ST', '*ST') THEN ' on {params['st_day']} (the day before the effective date)' "
+                "ELSE ' at the data cutoff' END") if st_late else "' at the data cutoff'"
+        plan.drop("universe", "_st IS NOT NULL", f"_st || {when}")
     plan.drop("universe", "traded_days IS NULL", "'no trading in the review window'")
     if u.min_listing_age is not None or u.listing_age_by_board:
         _listing_age(m, plan)
@@ -865,6 +890,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
             what = f"{GRADE_METRICS[s.metric]} ESG grades (table {RATINGS_TABLE})"
         elif s.metric == "esg_score":
             what = "ESG data (table esg_scores)"
+        elif s.metric == "profitable":
+            what = f"profitability data (table {VALUATION_TABLE}: PE (TTM) snapshots)"
         else:
             what = f"{s.metric} data (table {ATTRIBUTES_TABLE})"
         note = f" [{s.note}]" if s.note else ""
@@ -874,6 +901,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
         _grade_screen(s, i, ctx, plan, warnings, cutoff)
         return
     exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
+    if s.boards:  # the screen holds for these boards only
+        exempt += f" AND board IN ({', '.join(_lit(b) for b in s.boards)})"
 
     def threshold(f: Any) -> str:
         """The screen's cut as SQL: incumbents' own where the screen gives them one."""
@@ -881,7 +910,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
             return f(s.value)
         return f"CASE WHEN incumbent THEN {f(s.incumbents_value)} ELSE {f(s.value)} END"
 
-    plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
+    if s.if_missing == "drop":
+        plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
     if s.type in ("min_value", "max_value"):
         op = "<" if s.type == "min_value" else ">"
         plan.drop(stage, f"{col} {op} {threshold(repr)}{exempt}",

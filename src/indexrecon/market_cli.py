@@ -372,8 +372,8 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
             where = f", {_pct(pc, 0)} percentile of {p['window']['dates']} days since {p['window']['start']}" \
                 if pc is not None else f" (no percentile: {p['window']['dates']} day(s) of data in the window)"
             con.print(f"  {k:<6} {'' if v is None else f'{v:.2f}'}{where}", highlight=False)
-        con.print(f"  {p['with_pe']} of {p['members']} members have a PE; convention: {p['convention']}",
-                  highlight=False)
+        con.print(f"  {p['with_pe']} of {p['members']} members have a PE, {p['with_pb']} a PB", highlight=False)
+        con.print(f"convention: {p['convention']}", highlight=False)
 
     _emit(res, fmt, output, render)
 

@@ -53,6 +53,8 @@ from typing import Any
 
 from .store import Store
 
+__all__ = ["limit_closes_sql", "limit_pct_sql", "limit_price_sql", "market_days_sql", "warnings"]
+
 MAIN_BOARDS = ("sh_main", "sz_main")
 MAIN_PCT = 10
 RISK_WARNING_PCT = 5  # main boards (and ChiNext before 2020-08-24)
@@ -114,12 +116,15 @@ def limit_pct_sql(board: str = "board", date: str = "date", list_date: str = "li
     return up, down
 
 
-def market_days_sql(store: Store) -> str:
+def market_days_sql(store: Store, codes: bool = False) -> str:
     """SQL of every stock's bars from $scan_lo to $hi with its price limits (one row per bar):
     code, date, board, name, close, amount, ref (the reference price), change (a fraction),
     up_pct, down_pct (percent; NULL: no limit), up_price, down_price, at_up, at_down, dir (the
     sign of the change, to the fen), st and
-    listing_day, and first_in_scan (the stock's first bar in the scan)."""
+    listing_day, and first_in_scan (the stock's first bar in the scan). With `codes`, only the
+    stocks in the list parameter $codes."""
+    only = "AND code IN (SELECT unnest($codes))" if codes else ""
+    only_x = "AND x.code IN (SELECT unnest($codes))" if codes else ""
     has_div = store.has_table("dividends")
     censored = store.meta.get("list_date_censored_at")
     censored_sql = f"DATE '{dt.date.fromisoformat(censored).isoformat()}'" if censored else "NULL"
@@ -153,7 +158,7 @@ def market_days_sql(store: Store) -> str:
     ),
     before AS (  -- each stock's last close before the scan: the reference of its first bar in it
       SELECT code, max(date) AS date, arg_max(close, date) AS close
-      FROM bars WHERE date < $scan_lo GROUP BY code
+      FROM bars WHERE date < $scan_lo {only} GROUP BY code
     ),
     b AS (
       SELECT code, date, close, amount,
@@ -161,7 +166,7 @@ def market_days_sql(store: Store) -> str:
              row_number() OVER w = 1 AS first_in_scan
       FROM (SELECT x.code, x.date, x.close, x.amount, bf.close AS arg_max_prev
             FROM bars x LEFT JOIN before bf USING (code)
-            WHERE x.date BETWEEN $scan_lo AND $hi)
+            WHERE x.date BETWEEN $scan_lo AND $hi {only_x})
       WINDOW w AS (PARTITION BY code ORDER BY date)
     ),
     p AS (
@@ -203,9 +208,10 @@ def limit_closes_sql(store: Store) -> str:
     stock's own bars up to $hi; a suspension does not break a streak) and up_open / down_open
     (the streak reaches the stock's first bar in the scan from $scan_lo, so it may go back
     further). The streak is the number of bars after the last one that did not close at the
-    limit, computed only for the stocks at the limit on $hi."""
+    limit. $codes lists the stocks to scan (those at the limit on $hi, from a first pass over
+    that day alone)."""
     return f"""
-    WITH days AS MATERIALIZED ({market_days_sql(store)}),
+    WITH days AS MATERIALIZED ({market_days_sql(store, codes=True)}),
     hit AS (SELECT * FROM days WHERE date = $hi AND (at_up OR at_down)),
     brk AS (
       SELECT code, max(date) FILTER (WHERE NOT at_up) AS lu, max(date) FILTER (WHERE NOT at_down) AS ld

@@ -104,6 +104,13 @@ EXTERNAL_METRICS.update({
     for name, provider in GRADE_METRICS.items()
 })
 
+# Profitability from an optional valuation(code, date, pe_ttm, pb) table of PE (TTM)
+# snapshots: a row whose PE is negative or missing marks a loss-maker.
+EXTERNAL_METRICS["profitable"] = (
+    "1 if the latest PE (TTM) on or before the cutoff is positive, 0 if negative or missing "
+    "(loss-making; optional table valuation)", ("valuation",))
+VALUATION_TABLE = "valuation"  # (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)
+
 # The optional table of point-in-time provider attributes behind EXTERNAL_METRICS.
 ATTRIBUTES_TABLE = "stock_attributes"  # (code VARCHAR, date DATE, attribute VARCHAR, value DOUBLE)
 

@@ -23,7 +23,7 @@ import numpy as np
 from .errors import DependencyCycleError, IndexReconError, StoreError, UnknownMethodologyError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
-from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE, WEIGHT_SHARES
+from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE
 from .results import Table
 from .schedule import (
     ReviewDates,
@@ -38,7 +38,7 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
-from .weights import cap_weights, methodology_caps, tier_case_sql
+from .weights import cap_weights, methodology_caps, weighting_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -1073,19 +1073,9 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
     Each expression is written once, in an inner select, and the outer one reads its columns:
     DuckDB binds every copy of an expression, and binding is most of the cost of a review's
     few thousand rows."""
-    w = m.weighting
-    factor = "1.0"
-    ratio = ""
-    if w.method == "equal":
-        wbase = "1.0"
-    else:
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
-        if w.method == "free_float_cap" and w.inclusion_factor:
-            ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
-                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
-            shares = "shares_total"
-        wbase = f"last_close * {_q(shares)} * _f"
+    shares, factor = weighting_sql(m.weighting, "_ratio")
+    ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio" if factor != "1.0" else ""
+    wbase = "1.0" if shares is None else f"last_close * {_q(shares)} * _f"
     inner = []
     for c, e in src.items():
         if c == "_st":

@@ -124,10 +124,3 @@ DERIVED_METRICS = {
 }
 
 METRIC_NAMES: tuple[str, ...] = (*METRICS, *DERIVED_METRICS)
-
-# What each weighting method multiplies the price by.
-WEIGHT_SHARES = {
-    "total_cap": "total_shares",
-    "float_cap": "float_sh",
-    "free_float_cap": "ff_sh",
-}

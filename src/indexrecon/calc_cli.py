@@ -115,11 +115,14 @@ def _bp(v: Any) -> str:
 @click.option("--end", required=True, help="Last day to track (YYYY-MM-DD).")
 @click.option("--share-changes", type=click.Choice(["bonus", "all"]), default="bonus", show_default=True,
               help="Carry the implied shares through bonus issues/splits only, or through every share change in the store.")
+@click.option("--total-return", "total_return", is_flag=True,
+              help="Track our total-return level (dividends reinvested) against the official total-return index (399006 -> 399606).")
+@click.option("--against", "against", help="Official index code to compare with (default: the methodology's, or its total-return index).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @_store_option
-def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt: str,
-              output: Path | None, store_path: Path | None) -> None:
+def track_cmd(method: str, from_official: str, end: str, share_changes: str, total_return: bool,
+              against: str | None, fmt: str, output: Path | None, store_path: Path | None) -> None:
     """Reproduce an official index from one official weight snapshot.
 
     Implied weighting shares (weight x index close / price on the snapshot date) are carried
@@ -130,12 +133,13 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     \b
     Example:
       indexrecon track chinext --from-official 2025-01-27 --end 2025-04-30 --store real.duckdb
+      indexrecon track chinext --from-official 2025-01-27 --end 2025-06-12 --total-return --store real.duckdb
     """
     from .calculation import track
 
     store = _open(store_path)
     res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
-                share_changes=share_changes)  # type: ignore[arg-type]
+                share_changes=share_changes, total_return=total_return, against=against)  # type: ignore[arg-type]
     if fmt == "json":
         _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
         return

@@ -509,7 +509,7 @@ def _write_frame(
     con.register("_ak_frame", frame)
     try:
         with store.transaction() as c:
-            n = replace_rows(c, table, _typed(table), order_by=order_by) if len(frame) else 0
+            n = replace_rows(c, table, _typed(table, set(frame.columns)), order_by=order_by) if len(frame) else 0
             log_item(c, SOURCE, item, n)
         return n
     except duckdb.Error as e:
@@ -518,11 +518,13 @@ def _write_frame(
         con.unregister("_ak_frame")
 
 
-def _typed(table: str) -> str:
-    """A SELECT over the registered frame casting to the table's column types."""
+def _typed(table: str, have: set[str]) -> str:
+    """A SELECT over the registered frame casting to the table's column types (NULL for an
+    optional column the frame lacks, e.g. a_shares)."""
     from .files import table_columns
 
-    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t, _ in table_columns(table))
+    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" if c in have or req else f"NULL::{t} AS {c}"
+                     for c, t, req in table_columns(table))
     return f"(SELECT {cols} FROM _ak_frame)"
 
 

@@ -57,6 +57,13 @@ REALDATA_FILES = (
     "industry_sw.parquet",
     "official_weights.parquet",
     "csi_membership.parquet",
+    # the additions of December 2026 (realdata_more)
+    "share_observations.parquet",
+    "dual_listings.parquet",
+    "daily_basic_snapshots.parquet",
+    "dividends.parquet",
+    "official_weights_history.parquet",
+    "st_snapshots.parquet",
 )
 
 # Tables a user's folder may provide, in load order (securities before bars, so bars can
@@ -88,6 +95,9 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "index_membership": ("index_code",),
     "code_changes": ("old_code", "new_code"),
     "dividends": ("code", "ex_date"),
+    "valuation": ("code", "date"),
+    "dual_listings": ("code",),
+    "name_history": ("code", "date"),
 }
 
 CODE_COLUMNS = ("code", "index_code", "old_code", "new_code")
@@ -685,7 +695,7 @@ def _realdata_shares(f: _Folder, path: Path) -> list[_Item]:
             "_src_shares",
             "SELECT code, CAST(effective_date AS DATE) AS effective_date, "
             "CAST(total_shares AS DOUBLE) AS total_shares, NULL::DOUBLE AS float_shares, "
-            f"NULL::DOUBLE AS free_float_shares, {source} AS source "
+            f"NULL::DOUBLE AS free_float_shares, {source} AS source, NULL::DOUBLE AS a_shares "
             f"FROM read_parquet({sql_str(path)}, file_row_number = true) "
             "QUALIFY row_number() OVER (PARTITION BY code, effective_date "
             f"ORDER BY {prefer} DESC, file_row_number DESC) = 1",
@@ -769,6 +779,7 @@ def _realdata_industry(
 
 def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
     reader = _parquet(path)
+    view = f"_src_{path.stem}"
 
     def validate() -> None:
         have = f.describe(path, reader)
@@ -779,7 +790,7 @@ def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
         )
         # published in percent; the store holds fractions
         rel = f.view(
-            "_src_weights",
+            view,
             "SELECT index_code, CAST(trade_date AS DATE) AS trade_date, "
             f"{remap_code_sql('con_code')} AS code, CAST(weight AS DOUBLE) / 100.0 AS weight "
             f"FROM {reader}",
@@ -813,14 +824,14 @@ def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
 
     def write(con: duckdb.DuckDBPyConnection) -> int:
         return replace_rows(
-            con, "official_weights", "_src_weights", order_by="index_code, trade_date, code"
+            con, "official_weights", view, order_by="index_code, trade_date, code"
         )
 
     return [
         _Item(
             "official_weights",
             (path,),
-            "official_weights <- official_weights.parquet",
+            f"official_weights <- {path.name}",
             validate,
             write,
         )
@@ -910,6 +921,11 @@ def _realdata_items(f: _Folder) -> list[_Item]:
         ("official_weights.parquet", _realdata_weights),
         ("csi_membership.parquet", _realdata_membership),
     ]
+    from . import realdata_more  # it builds on this module's helpers
+
+    more, has_observations = realdata_more.items(f, _realdata_weights)
+    if has_observations:  # the estimates merge with the observations (realdata_more)
+        builders = [b for b in builders if b[0] != "shares.parquet"]
     industry_validate: Callable[[], None] = lambda: None  # noqa: E731
     for name, build in builders:
         if (folder / name).exists():
@@ -917,6 +933,7 @@ def _realdata_items(f: _Folder) -> list[_Item]:
             if name == "industry_sw.parquet":
                 industry_validate = new[0].validate
             items += new
+    items += more
 
     def write_code_changes(con: duckdb.DuckDBPyConnection) -> int:
         rows = ", ".join(f"('{old}', '{new}', DATE '{day}')" for old, (new, day) in changes.items())

@@ -553,3 +553,47 @@ def test_cli_files_errors(tmp_path: Path) -> None:
     assert out.exit_code == 2
     assert out.output.startswith("error: ") and "bars.csv" in out.output
     assert out.output.count("\n") == 1
+
+
+def _add_new_files(realdata_dir: Path, out: Path, codes: str = "('300750', '300059', '302132', '300114')") -> None:
+    con = duckdb.connect()
+    for name in ("share_observations", "dual_listings", "daily_basic_snapshots", "dividends", "st_snapshots"):
+        con.execute(f"COPY (SELECT * FROM read_parquet('{realdata_dir / (name + '.parquet')}') WHERE code IN {codes}) "
+                    f"TO '{out / (name + '.parquet')}' (FORMAT parquet)")
+
+
+def test_mini_realdata_additions(mini_realdata: Path, realdata_dir: Path, tmp_path: Path) -> None:
+    _add_new_files(realdata_dir, mini_realdata)
+    with open_store(tmp_path / "mini.duckdb", read_only=False) as store:
+        s = ingest_files(store, mini_realdata)
+        assert not [w for w in s.warnings if "ignored files" in w]
+        assert any("differ by more than 1% from the estimate" in n for n in s.notes)
+        # one shares history of both files, each row's source kept
+        src = dict(q(store, "SELECT source, count(*) FROM shares WHERE code = '300750' GROUP BY 1"))
+        assert {"base_share", "tushare_daily_basic", "em_spot"} <= set(src)
+        assert dict(q(store, "SELECT code, name FROM securities")) == {
+            "300750": "宁德时代", "300059": "东方财富", "302132": "中航成飞"}
+        # 300750's H listing of May 2025 is dated in dual_listings
+        assert q(store, "SELECT h_code, h_list_date IS NOT NULL FROM dual_listings WHERE code = '300750'") == [("03750", True)]
+        assert q(store, "SELECT count(*) > 0 FROM valuation WHERE code = '300059' AND pe_ttm > 0") == [(True,)]
+        assert q(store, "SELECT cash_per_share FROM dividends WHERE code = '300750' AND ex_date = '2024-04-30'") == [(5.028,)]
+
+
+@pytest.mark.parametrize(("name", "change", "pattern"), [
+    ("dividends", "cash_per_share * 10 AS cash_per_share", r"dividends\.parquet: column 'cash_per_share'.*per 10 shares"),
+    ("share_observations", "total_shares // 10000 AS total_shares",
+     r"share_observations\.parquet: column 'total_shares'.*10k shares"),
+    ("share_observations", "total_shares // 2 AS float_shares",
+     r"share_observations\.parquet: column 'free_float_shares'.*free float > float"),
+])
+def test_realdata_bad_additions(name: str, change: str, pattern: str, mini_realdata: Path, realdata_dir: Path,
+                                tmp_path: Path) -> None:
+    _add_new_files(realdata_dir, mini_realdata)
+    f = mini_realdata / f"{name}.parquet"
+    duckdb.connect().execute(f"COPY (SELECT * REPLACE ({change}) FROM read_parquet('{f}')) "
+                             f"TO '{tmp_path / 'x.parquet'}' (FORMAT parquet)")
+    shutil.move(tmp_path / "x.parquet", f)
+    with open_store(tmp_path / "bad.duckdb", read_only=False) as store:
+        with pytest.raises(DataError, match=pattern):
+            ingest_files(store, mini_realdata)
+        assert store.row_count("bars") == 0  # validated before writing

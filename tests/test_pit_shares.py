@@ -126,3 +126,19 @@ def test_store_without_a_shares_column_still_opens(tmp_path: Path) -> None:
     with ir.open_store(p, read_only=False) as st:  # writable: upgraded in place
         cols = [r[0] for r in st.con.execute("DESCRIBE shares").fetchall()]
         assert cols[-1] == "a_shares" and st.meta["schema_version"] == "2"
+
+
+def test_series_rebuilt_after_a_write(tmp_path: Path) -> None:
+    """The series is materialised once per connection; a write through the ingest path drops it
+    (forget), so the next reader sees the new observation."""
+    p = tmp_path / "w.duckdb"
+    make_store(p, [S("300001", cap=10e9)])
+    with ir.open_store(p, read_only=False) as st:
+        pit_shares.ensure(st.con)
+        assert st.con.execute("SELECT count(free_float_shares) FROM shares_pit").fetchall() == [(0,)]
+        st.con.execute(f"INSERT INTO shares ({COLS}) VALUES ('300001', DATE '2024-03-01', 1e9, 5e8, 4e8, 'obs', 1e9)")
+        pit_shares.ensure(st.con)  # still the old series: built once per connection
+        assert st.con.execute("SELECT count(free_float_shares) FROM shares_pit").fetchall() == [(0,)]
+        pit_shares.forget(st.con)
+        pit_shares.ensure(st.con)
+        assert st.con.execute("SELECT count(free_float_shares) FROM shares_pit").fetchall() == [(2,)]

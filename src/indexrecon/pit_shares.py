@@ -14,8 +14,9 @@ observations, a few dates a year). The view `shares_pit` fills them:
 * a stock never observed keeps NULL (readers fall back to total shares and say so).
 
 Every ratio is carried only along its own stock's rows in date order: nothing later than a
-row is used unless nothing earlier exists. The view is a TEMP view of the connection (so a
-read-only store, and one written before the A-share column existed, reads it too).
+row is used unless nothing earlier exists. The view is a TEMP view of the connection,
+materialised once per connection (so a read-only store, and one written before the A-share
+column existed, reads it too).
 """
 
 from __future__ import annotations
@@ -60,12 +61,24 @@ def view_sql(columns: set[str]) -> str:
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> str:
-    """Create (or refresh) the temp view on `con`; returns its name."""
-    cols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'shares' "
-        "AND table_catalog <> 'temp'").fetchall()}
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS {view_sql(cols)}")
+    """The series on `con`, built once per connection: the rule is the temp view
+    `shares_pit_rule`, and `shares_pit` a temp table of it (every review reads it, and the
+    window functions over the whole table would otherwise run per review). `forget` drops
+    it after a write. Returns the table's name."""
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [VIEW]).fetchall()
+    if not have[0][0]:
+        cols = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'shares' "
+            "AND table_catalog <> 'temp'").fetchall()}
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {VIEW}_rule AS {view_sql(cols)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {VIEW} AS SELECT * FROM {VIEW}_rule ORDER BY code, effective_date")
     return VIEW
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the connection's series (after `shares` changed); the next reader rebuilds it."""
+    con.execute(f"DROP TABLE IF EXISTS temp.main.{VIEW}")
 
 
 def has_column(con: duckdb.DuckDBPyConnection, column: str) -> bool:

@@ -511,6 +511,10 @@ def _write_frame(
         with store.transaction() as c:
             n = replace_rows(c, table, _typed(table, set(frame.columns)), order_by=order_by) if len(frame) else 0
             log_item(c, SOURCE, item, n)
+        if table == "shares":
+            from .. import pit_shares
+
+            pit_shares.forget(con)  # the point-in-time series is rebuilt on the next read
         return n
     except duckdb.Error as e:
         raise StoreError(f"writing {table} ({item}) failed: {str(e).splitlines()[0]}") from None

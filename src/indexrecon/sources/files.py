@@ -385,13 +385,14 @@ class _Folder:
         return {r[0]: r[1] for r in rows}
 
     def require_columns(self, path: Path, have: dict[str, str], need: dict[str, str]) -> None:
-        """Check presence and type family of columns: need maps name -> 'text'|'date'|'number'."""
+        """Check presence and type family of columns: need maps name -> 'text'|'date'|'number'|'boolean'."""
         for col, family in need.items():
             if col not in have:
                 raise _fail(path, col, f"missing (the file has: {', '.join(have)})")
             t = have[col].upper()
             ok = {
                 "text": t == "VARCHAR",
+                "boolean": t == "BOOLEAN",
                 "date": t == "DATE" or t.startswith("TIMESTAMP"),
                 "number": t
                 in {
@@ -1365,6 +1366,9 @@ def ingest_files(
             summary.add_rows(it.table, n)
         if todo:
             note_source(store, label)
+            from .. import pit_shares
+
+            pit_shares.forget(store.con)  # shares may have changed: rebuild on the next read
         if progress:
             progress("done", len(todo) * 2, len(todo) * 2)
     finally:

@@ -106,6 +106,10 @@ def _shares_item(f: _Folder, estimates: Path | None, observations: Path, dual: P
             "SELECT code, d, t, NULL, NULL, source, NULL FROM _src_est e "
             "WHERE NOT EXISTS (SELECT 1 FROM _src_obs o WHERE o.code = e.code AND o.d = e.d)",
         )
+        med = _first(f.con, "SELECT median(t) FROM _src_obs")
+        if med and med[0] is not None and med[0] < 1e6:
+            raise _fail(observations, "total_shares",
+                        f"median is {med[0]:,.0f}: looks like 10k shares (万股); the store expects shares")
         _check_shares(f, observations, rel)
         row = _first(f.con, f"""SELECT count(*) FILTER (WHERE free_float_shares > coalesce(float_shares, total_shares) * 1.0001
                                                      OR float_shares > total_shares * 1.0001
@@ -135,52 +139,47 @@ def _shares_item(f: _Folder, estimates: Path | None, observations: Path, dual: P
     return _Item("shares", paths, label, validate, write)
 
 
-def _dual_item(f: _Folder, path: Path) -> _Item:
+def _table_item(f: _Folder, path: Path, table: str, need: dict[str, str], select: str, order_by: str,
+                check: Callable[[str], None] | None = None) -> _Item:
+    """One file into one table: required columns, the `select` over `{reader}` (codes mapped),
+    6-digit codes, then `check` of the staged view; replaces the keys it covers."""
     reader = _parquet(path)
+    view = f"_src_{table}"
 
     def validate() -> None:
-        have = f.describe(path, reader)
-        f.require_columns(path, have, {"code": "text", "h_code": "text", "h_listed_on": "date"})
-        rel = f.view("_src_dual", f"SELECT {_code()} AS code, h_code, CAST(h_listed_on AS DATE) AS h_list_date "
-                                  f"FROM {reader} QUALIFY row_number() OVER (PARTITION BY code ORDER BY h_listed_on) = 1")
-        _check_codes(f, path, rel, "code")
+        f.require_columns(path, f.describe(path, reader), need)
+        rel = f.view(view, select.format(reader=reader, code=_code()))
+        _check_codes(f, path, f"(SELECT DISTINCT code FROM {rel})", "code")
+        if check is not None:
+            check(rel)
 
     def write(con: duckdb.DuckDBPyConnection) -> int:
-        return replace_rows(con, "dual_listings", "_src_dual", order_by="code")
+        return replace_rows(con, table, view, order_by=order_by)
 
-    return _Item("dual_listings", (path,), f"dual_listings <- {DUAL}", validate, write)
+    return _Item(table, (path,), f"{table} <- {path.name}", validate, write)
+
+
+def _dual_item(f: _Folder, path: Path) -> _Item:
+    return _table_item(
+        f, path, "dual_listings", {"code": "text", "h_code": "text", "h_listed_on": "date"},
+        "SELECT {code} AS code, h_code, CAST(h_listed_on AS DATE) AS h_list_date FROM {reader} "
+        "QUALIFY row_number() OVER (PARTITION BY code ORDER BY h_listed_on) = 1", "code")
 
 
 def _valuation_item(f: _Folder, path: Path) -> _Item:
-    reader = _parquet(path)
-
-    def validate() -> None:
-        have = f.describe(path, reader)
-        f.require_columns(path, have, {"code": "text", "date": "date", "pe_ttm": "number", "pb": "number"})
-        rel = f.view("_src_valuation", f"SELECT {_code()} AS code, CAST(date AS DATE) AS date, "
-                                       f"CAST(pe_ttm AS DOUBLE) AS pe_ttm, CAST(pb AS DOUBLE) AS pb FROM {reader}")
-        _check_codes(f, path, f"(SELECT DISTINCT code FROM {rel})", "code")
+    def check(rel: str) -> None:
         dup = _first(f.con, f"SELECT code, date FROM {rel} GROUP BY ALL HAVING count(*) > 1 LIMIT 1")
         if dup:
             raise _fail(path, "date", f"duplicate rows for {dup[0]} on {dup[1]}")
 
-    def write(con: duckdb.DuckDBPyConnection) -> int:
-        return replace_rows(con, "valuation", "_src_valuation", order_by="code, date")
-
-    return _Item("valuation", (path,), f"valuation <- {BASIC}", validate, write)
+    return _table_item(
+        f, path, "valuation", {"code": "text", "date": "date", "pe_ttm": "number", "pb": "number"},
+        "SELECT {code} AS code, CAST(date AS DATE) AS date, CAST(pe_ttm AS DOUBLE) AS pe_ttm, "
+        "CAST(pb AS DOUBLE) AS pb FROM {reader}", "code, date", check)
 
 
 def _dividends_item(f: _Folder, path: Path) -> _Item:
-    reader = _parquet(path)
-
-    def validate() -> None:
-        have = f.describe(path, reader)
-        f.require_columns(path, have, {"code": "text", "ex_date": "date", "cash_per_share": "number"})
-        # two distributions on one ex-date are one payment (the README sums them; so do we)
-        rel = f.view("_src_dividends", f"SELECT {_code()} AS code, CAST(ex_date AS DATE) AS ex_date, "
-                                       f"sum(CAST(cash_per_share AS DOUBLE)) AS cash_per_share FROM {reader} "
-                                       "GROUP BY ALL")
-        _check_codes(f, path, f"(SELECT DISTINCT code FROM {rel})", "code")
+    def check(rel: str) -> None:
         row = _first(f.con, f"SELECT count(*) FILTER (WHERE cash_per_share IS NULL OR cash_per_share < 0 "
                             f"OR ex_date IS NULL), median(cash_per_share) FROM {rel}")
         if row and row[0]:
@@ -188,11 +187,22 @@ def _dividends_item(f: _Folder, path: Path) -> _Item:
         if row and row[1] is not None and row[1] > 5:
             raise _fail(path, "cash_per_share", f"median is {row[1]:.3g}: looks like CNY per 10 shares; "
                                                 "the store expects CNY per share")
+        bars = f.folder / "bars.parquet"
+        if bars.exists():
+            # against the close before the ex-date: a distribution yields about 1% (median of
+            # the shared data 2021-2025), per 10 shares ten times that
+            y = _first(f.con, f"""SELECT median(d.cash_per_share / b.close) FROM {rel} d
+                ASOF JOIN (SELECT code, date, close FROM {_parquet(bars)} WHERE close > 0) b
+                ON d.code = b.code AND d.ex_date > b.date""")
+            if y and y[0] is not None and y[0] > 0.04:
+                raise _fail(path, "cash_per_share", f"the median dividend is {y[0]:.1%} of the previous close: looks "
+                                                    "like CNY per 10 shares; the store expects CNY per share")
 
-    def write(con: duckdb.DuckDBPyConnection) -> int:
-        return replace_rows(con, "dividends", "_src_dividends", order_by="code, ex_date")
-
-    return _Item("dividends", (path,), f"dividends <- {DIVIDENDS}", validate, write)
+    # two distributions on one ex-date are one payment (the README sums them; so do we)
+    return _table_item(
+        f, path, "dividends", {"code": "text", "ex_date": "date", "cash_per_share": "number"},
+        "SELECT {code} AS code, CAST(ex_date AS DATE) AS ex_date, sum(CAST(cash_per_share AS DOUBLE)) "
+        "AS cash_per_share FROM {reader} GROUP BY ALL", "code, ex_date", check)
 
 
 def _names_items(f: _Folder, snapshots: Path | None, dual: Path | None) -> list[_Item]:
@@ -200,20 +210,10 @@ def _names_items(f: _Folder, snapshots: Path | None, dual: Path | None) -> list[
     dual-listing list."""
     items = []
     if snapshots is not None:
-        reader = _parquet(snapshots)
-
-        def validate() -> None:
-            have = f.describe(snapshots, reader)
-            f.require_columns(snapshots, have, {"code": "text", "date": "date", "name": "text"})
-            st = "CAST(is_st AS BOOLEAN)" if "is_st" in have else "regexp_matches(name, '^(\\*|S\\*|S)?ST')"
-            rel = f.view("_src_names", f"SELECT {_code()} AS code, CAST(date AS DATE) AS date, trim(name) AS name, "
-                                       f"{st} AS is_st FROM {reader} WHERE name IS NOT NULL AND trim(name) <> ''")
-            _check_codes(f, snapshots, f"(SELECT DISTINCT code FROM {rel})", "code")
-
-        def write(con: duckdb.DuckDBPyConnection) -> int:
-            return replace_rows(con, "name_history", "_src_names", order_by="code, date")
-
-        items.append(_Item("name_history", (snapshots,), f"name_history <- {ST_SNAPSHOTS}", validate, write))
+        items.append(_table_item(
+            f, snapshots, "name_history", {"code": "text", "date": "date", "name": "text", "is_st": "boolean"},
+            "SELECT {code} AS code, CAST(date AS DATE) AS date, trim(name) AS name, CAST(is_st AS BOOLEAN) AS is_st "
+            "FROM {reader} WHERE name IS NOT NULL AND trim(name) <> ''", "code, date"))
     if snapshots is not None or dual is not None:
         paths = tuple(p for p in (snapshots, dual) if p is not None)
 

@@ -34,8 +34,9 @@ def test_real_ingest_time_and_counts(real_store) -> None:
     # README: 20,585 weights of 2025 and 21,000 of the CSI 300 history (no overlap)
     assert real_store.row_count("official_weights") == 20_585 + 21_000
     # README: 38,548 change points, 15 of them a same-day (event, anchor) pair -> one row;
-    # 21,629 observations, 13 of them on a day shares.parquet has a row (the observation wins)
-    assert real_store.row_count("shares") == 38_548 - 15 + 21_629 - 13
+    # 21,629 observations, 13 of them on a day shares.parquet has a row (the observation wins);
+    # 140 bonus issues dated from the price gap (realdata_more._infer_bonus_dates)
+    assert real_store.row_count("shares") == 38_548 - 15 + 21_629 - 13 + 140
     # README row counts of the additions of December 2026
     assert {t: real_store.row_count(t) for t in ("dual_listings", "valuation", "dividends", "name_history")} == {
         "dual_listings": 160, "valuation": 15_608, "dividends": 44_667, "name_history": 39_825}
@@ -105,6 +106,18 @@ def test_real_300750(real_store) -> None:
         "SELECT close FROM index_bars WHERE index_code = '399006' AND date = '2024-10-31'",
     )
     assert close == [(2164.46,)]
+
+
+def test_real_bonus_dated_from_the_price_gap(real_store) -> None:
+    """300058's 10-for-4 conversion of June 2025 is only in the quarter-end total (after the
+    estimates end): dated at the session that fell by the share ratio, beyond the 20% limit."""
+    rows = q(real_store, "SELECT effective_date, total_shares, source FROM shares WHERE code = '300058' "
+                         "AND effective_date BETWEEN '2025-04-01' AND '2025-06-30' ORDER BY 1")
+    assert rows == [(D(2025, 4, 25), 2_526_800_000, "base_share"),
+                    (D(2025, 6, 4), 3_537_525_227, "stock_bonus_inferred"),
+                    (D(2025, 6, 30), 3_537_525_227, "tushare_total_mv_qe")]
+    closes = q(real_store, "SELECT close FROM bars WHERE code = '300058' AND date IN ('2025-06-03', '2025-06-04') ORDER BY date")
+    assert closes[1][0] / closes[0][0] * 3_537_525_227 / 2_526_800_000 == pytest.approx(1.0, abs=0.01)
 
 
 def test_real_weights(real_store) -> None:

@@ -131,8 +131,10 @@ def _shares_item(f: _Folder, estimates: Path | None, observations: Path, dual: P
                     f"than 1% from the estimate in force that day; merged so that {MERGE_RULE}"
                 )
 
+        _infer_bonus_dates(f)
+
     def write(con: duckdb.DuckDBPyConnection) -> int:
-        return replace_rows(con, "shares", "_src_shares", order_by="code, effective_date")
+        return replace_rows(con, "shares", "_src_shares_all", order_by="code, effective_date")
 
     paths = tuple(p for p in (estimates, observations, dual) if p is not None)
     label = f"shares <- {SHARES} + {OBSERVATIONS}" if estimates is not None else f"shares <- {OBSERVATIONS}"
@@ -157,6 +159,48 @@ def _table_item(f: _Folder, path: Path, table: str, need: dict[str, str], select
         return replace_rows(con, table, view, order_by=order_by)
 
     return _Item(table, (path,), f"{table} <- {path.name}", validate, write)
+
+
+def _infer_bonus_dates(f: _Folder) -> None:
+    """Date the bonus issues that only an observation shows (the quarter-end totals after the
+    estimates end in May 2025): between two change points of a stock whose total rose by 10%
+    or more without a bonus record, the one session whose close fell beyond the board's daily
+    price limit, by the inverse of the share ratio (within 5%), is the ex-date; a change point
+    `stock_bonus_inferred` is written there with the later total. Everything else is left as
+    it is (`_src_shares_all` = `_src_shares` + these rows)."""
+    from ..calculation import _BONUS_LABEL, _LIMITS, _MIN_INFERRED_RATIO, _NOT_BONUS_LABEL
+    from .files import board_sql
+
+    bars = f.folder / "bars.parquet"
+    none = "SELECT * FROM _src_shares"
+    if not bars.exists():
+        f.view("_src_shares_all", none)
+        return
+    f.temp_table("_src_bonus", f"""
+        WITH s AS (
+          SELECT code, effective_date AS d, total_shares AS t, lower(coalesce(source, '')) AS src,
+                 lag(effective_date) OVER w AS pd, lag(total_shares) OVER w AS pt
+          FROM _src_shares WINDOW w AS (PARTITION BY code ORDER BY effective_date)),
+        j AS (SELECT * FROM s WHERE pt IS NOT NULL AND t >= pt * {_MIN_INFERRED_RATIO}
+                AND NOT regexp_matches(src, '{_BONUS_LABEL}|{_NOT_BONUS_LABEL}')),
+        b AS (SELECT code, date, close / lag(close) OVER (PARTITION BY code ORDER BY date) AS rel,
+                     row_number() OVER (PARTITION BY code ORDER BY date) AS nth
+              FROM {_parquet(bars)} WHERE code IN (SELECT code FROM j))
+        SELECT j.code, min(b.date) AS effective_date, any_value(j.t) AS total_shares
+        FROM j JOIN b ON b.code = j.code AND b.date > j.pd AND b.date < j.d AND b.nth > 10
+          AND b.rel < 1 - CASE {board_sql('j.code', None)} {_LIMITS} ELSE 0.30 END - 0.02
+          AND abs(ln(b.rel * j.t / j.pt)) < 0.05
+        GROUP BY j.code, j.d HAVING count(*) = 1""")
+    f.view("_src_shares_all", f"{none} UNION ALL SELECT code, effective_date, total_shares, NULL, NULL, "
+                              "'stock_bonus_inferred', NULL FROM _src_bonus")
+    n = _first(f.con, "SELECT count(*), string_agg(code || ' ' || effective_date, ', ' ORDER BY effective_date DESC) "
+                      "FROM (SELECT * FROM _src_bonus ORDER BY effective_date DESC LIMIT 3)")
+    total = _first(f.con, "SELECT count(*) FROM _src_bonus")
+    if total and total[0]:
+        f.summary.notes.append(
+            f"shares: {total[0]} bonus issue(s) seen only as a later total dated at the one session that fell beyond "
+            f"the price limit by the share ratio (source stock_bonus_inferred; latest: {n[1] if n else ''})"
+        )
 
 
 def _dual_item(f: _Folder, path: Path) -> _Item:

@@ -32,6 +32,10 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.backtesting", "indexrecon.backtesting", "Point-in-time backtests over a range of reviews."),
     ("indexrecon.analytics", "indexrecon.analytics", "Industry mix, concentration, coverage, official comparison."),
     ("indexrecon.store", "indexrecon.store", "The DuckDB store."),
+    ("indexrecon.forecast", "indexrecon.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
+    ("indexrecon.flows", "indexrecon.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
+    ("indexrecon.desk", "indexrecon.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),
+    ("indexrecon.lots", "indexrecon.lots", "Board lots: the share quantities an order may have."),
 ]
 # Objects documented under an earlier module are not repeated under a later one.
 SKIP_MEMBERS = {"model_config", "model_fields", "model_computed_fields"}

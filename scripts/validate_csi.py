@@ -35,7 +35,7 @@ REVIEWS = ["2024-06", "2024-12"]
 CHAIN = ["csi300", "csi500", "csi1000"]
 # Published broker forecasts of these reviews (share of the actual adds / deletes they named).
 BROKER = {"csi300": (0.87, 0.91), "csi500": (0.77, 0.91), "csi1000": (0.66, 0.75)}
-SECTIONS = ("## CSI 300 / 500 / 1000", "## CSI 2000")
+SECTIONS = ("## CSI 300 / 500 / 1000", "## CSI 2000", "## CSI rule changes, measured")
 
 # A+H companies the first validation (total capital incl. H shares) predicted as CSI 300 adds
 AH_EARLIER_WRONG = ("601727", "601991", "600377", "601077", "601298", "688347")
@@ -94,12 +94,16 @@ def _bucket(reason: str | None) -> str:
     return r[:100]
 
 
-def review_figures(store: Any, review: str) -> list[dict[str, Any]]:
+def review_figures(store: Any, review: str, spec: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The chain's figures for one review; `spec` maps a name to the methodology to run (a
+    YAML path: a rule switched off), else the built-in."""
     from indexrecon.engine import run_review
 
+    spec = spec or {}
     out = []
     t0 = time.perf_counter()
-    results = {name: run_review(name, store, review, incumbents="official") for name in reversed(CHAIN)}
+    results = {name: run_review(spec.get(name, name), store, review, incumbents="official")
+               for name in reversed(CHAIN)}
     chain_seconds = time.perf_counter() - t0  # csi1000 first: it computes csi300 and csi500 itself
     for name in CHAIN:
         res = results[name]
@@ -207,12 +211,12 @@ def dependency_checks(store: Any) -> list[str]:
     return lines
 
 
-def csi2000_figures(store: Any) -> dict[str, Any]:
+def csi2000_figures(store: Any, spec: dict[str, str] | None = None) -> dict[str, Any]:
     from indexrecon.calculation import map_codes
     from indexrecon.engine import run_review
 
     t0 = time.perf_counter()
-    res = run_review("csi2000", store, "2024-12", incumbents="auto")
+    res = run_review((spec or {}).get("csi2000", "csi2000"), store, "2024-12", incumbents="auto")
     seconds = time.perf_counter() - t0
     ours = set(res.codes)
     snaps = [r[0] for r in store.con.execute(
@@ -236,6 +240,98 @@ def csi2000_figures(store: Any) -> dict[str, Any]:
         "incumbents": res.incumbents_source, "ours": len(ours), "snapshots": rows, "seconds": seconds,
         "missed": _top(missed, 6), "extra": _top(extra, 4),
     }
+
+
+# ---------------------------------------------------------------------------------------
+# Each rule change, measured: the figures with the rule switched off alone, against the
+# methodologies as encoded
+# ---------------------------------------------------------------------------------------
+def _no_incumbent_thresholds(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        for sc in m["screens"]:
+            sc["incumbents_value"] = None
+
+
+def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
+    ms["csi2000"]["versions"] = []
+
+
+def _csi2000_bse_one_year(ms: dict[str, dict[str, Any]]) -> None:
+    for v in ms["csi2000"]["versions"]:
+        v["changes"]["universe"]["listing_age_by_board"]["bse"] = {"min_age": {"months": 12}}
+
+
+# (what changed, its source, how to switch it off over the methodology dicts by name, whether
+# it changes CSI 300 / 500 / 1000 - else CSI 2000 alone)
+RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
+    ("incumbent liquidity buffers", "CSI 300 §6.4: incumbents in the top 60% by turnover stay rankable "
+     "(newcomers 50%); CSI 500 / 1000: top 90% (newcomers 80%)", _no_incumbent_thresholds, True),
+    ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
+     "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
+     "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",
+     _csi2000_launch_rules, False),
+    ("CSI 2000 BSE listed two years", "within V1.1: BSE stocks listed more than two years (one year: the "
+     "CSI All Share reading used before)", _csi2000_bse_one_year, False),
+]
+MEASURED = [*CHAIN, "csi2000"]
+
+
+def variant(tmp: Path, switch_off: Any) -> dict[str, str]:
+    """The size family with one rule switched off, as YAML files in `tmp` naming each other
+    (CSI 1000 excludes the members of *this* CSI 300 and 500)."""
+    import yaml
+
+    import indexrecon as ir
+
+    ms = {n: ir.load_methodology(n).to_dict() for n in MEASURED}
+    switch_off(ms)
+    paths = {n: str(tmp / f"{n}.yaml") for n in ms}
+    for n, d in ms.items():
+        for key in ("exclude_members_of", "members_of"):
+            d["universe"][key] = [paths.get(x, x) for x in d["universe"][key]]
+        Path(paths[n]).write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False))
+    return paths
+
+
+def rule_effects(store: Any, figs: list[dict[str, Any]], f2000: dict[str, Any]) -> list[dict[str, Any]]:
+    import tempfile
+
+    out = []
+    for label, source, switch_off, chain in RULE_CHANGES:
+        with tempfile.TemporaryDirectory(prefix="indexrecon-rule-") as tmp:
+            spec = variant(Path(tmp), switch_off)
+            off = [f for review in REVIEWS for f in review_figures(store, review, spec)] if chain else []
+            off2000 = csi2000_figures(store, spec)
+        out.append({"label": label, "source": source, "off": off, "on": figs if chain else [],
+                    "csi2000": (off2000["snapshots"][0]["overlap"], f2000["snapshots"][0]["overlap"],
+                                f2000["snapshots"][0]["date"])})
+    return out
+
+
+def section_rules(effects: list[dict[str, Any]], cmd: str) -> str:
+    lines = [
+        SECTIONS[2],
+        "",
+        f"Produced by `{cmd}`. Each rule change of the second reading of the published texts",
+        "(issue 18), measured by switching it off alone over the methodologies as encoded now:",
+        "figures *without* the rule → *with* it, official incumbents, on the visible reviews.",
+        "Members matched = constituents also in the official list after the review; adds / deletes",
+        "as precision / recall. CSI 2000: overlap with its first official list.",
+        "",
+        "| rule | review | index | members matched | adds precision / recall | deletes precision / recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for e in effects:
+        for a, b in zip(e["off"], e["on"], strict=True):
+            pr = {k: f"{pct(a[k]['precision'])} / {pct(a[k]['recall'])} → {pct(b[k]['precision'])} / "
+                  f"{pct(b[k]['recall'])}" for k in ("adds", "deletes")}
+            lines.append(f"| {e['label']} | {b['review']} | {b['index']} | {a['overlap']} → {b['overlap']} "
+                         f"| {pr['adds']} | {pr['deletes']} |")
+        o, n, d = e["csi2000"]
+        lines.append(f"| {e['label']} | 2024-12 | csi2000 | {o} → {n} (of 2000 on {d}) | | |")
+    lines += ["", "Sources:", ""]
+    lines += [f"- *{e['label']}*: {e['source']}." for e in effects]
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -375,8 +471,8 @@ def section_300(figs: list[dict[str, Any]], deps: list[str], cmd: str,
         "  601727 since 2021 (the sample-space clauses on violations and financial-report problems,",
         "  applied by CSI's expert committee), 601127 and 601136 until December 2024. No data in the",
         "  store expresses that.",
-        "- *Liquidity cut.* CSI 500 / 1000 incumbents ranked up to ~300 places below our 20%",
-        "  liquidity cut are kept by CSI, those further below deleted: CSI's cut sits lower. The",
+        "- *Liquidity cut.* CSI 500 / 1000 incumbents stay rankable within the top 90% by",
+        "  turnover, CSI 300's within the top 60% (`incumbents_value`; measured below). The",
         "  store lacks the stocks delisted since (survivorship), which would fill the bottom of the",
         "  turnover ranking; BSE stocks are not in the CSI 300 / 500 / 1000 sample space (no BSE",
         "  stock in their 2025 official lists, against seven in CSI 2000's). Each false delete",
@@ -455,11 +551,14 @@ def main(argv: list[str] | None = None) -> int:
     figs = [f for review in REVIEWS for f in review_figures(store, review)]
     deps = dependency_checks(store)
     s300 = section_300(figs, deps, cmd, st_checks(store))
-    s2000 = section_2000(csi2000_figures(store), cmd)
+    f2000 = csi2000_figures(store)
+    s2000 = section_2000(f2000, cmd)
+    srules = section_rules(rule_effects(store, figs, f2000), cmd)
     print(s300)
     print(s2000)
+    print(srules)
     if not args.no_write:
-        write_sections({SECTIONS[0]: s300, SECTIONS[1]: s2000})
+        write_sections({SECTIONS[0]: s300, SECTIONS[1]: s2000, SECTIONS[2]: srules})
         print(f"wrote {DOC.relative_to(ROOT)}: {', '.join(SECTIONS)}", file=sys.stderr)
     return 0
 

@@ -56,6 +56,23 @@ def real_store(real_store_path: Path):
     store.close()
 
 
+@pytest.fixture()
+def run(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Run the command line on the demo store: (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from indexrecon.cli import main
+
+    monkeypatch.setenv("INDEXRECON_STORE", str(demo_store_path))
+    runner = CliRunner()
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        r = runner.invoke(main, list(args), catch_exceptions=False)
+        return r.exit_code, r.stdout, r.stderr
+
+    return _run
+
+
 # -- the reliability log: hostile inputs and faults tried, written to docs/reliability.md ---
 _RELIABILITY: list[tuple[str, str, str, int]] = []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -70,3 +71,18 @@ def make_store(path: Path, stocks: list[S], start: dt.date = dt.date(2023, 1, 2)
         con.unregister("_bars")
         st.set_meta(synthetic="true" if synthetic else "false", source="test factory")
     return path
+
+
+def meth(**over: Any) -> dict[str, Any]:
+    """A minimal methodology (top 10 ChiNext stocks by cap, cap-weighted) with `over` merged in."""
+    from indexrecon.schema import deep_merge
+
+    base = {
+        "name": "t",
+        "title": "Test index",
+        "universe": {"boards": ["chinext"]},
+        "lookback": {"months": 6},
+        "selection": {"rank_by": "avg_total_cap", "count": 10},
+        "weighting": {"method": "total_cap"},
+    }
+    return deep_merge(base, over)

@@ -47,7 +47,7 @@ def test_reviews_roll_forward_point_in_time(long_run: BacktestResult) -> None:
     later = rv.iloc[1:]
     assert (later["adds"] == later["deletes"]).all() and (later["adds"] <= 10).all()
     assert later["turnover"].between(0.0, 0.2).all()
-    assert later["incumbents"].eq("given list").all()
+    assert later["incumbents"].eq("the previous review's 100 constituents").all()
     assert pd.isna(rv["turnover"].iloc[0])
     res = long_run.results
     for prev, cur in itertools.pairwise(res):

@@ -2,11 +2,13 @@
 script error, draws every chart, sorts its tables, and a screenshot is not blank.
 
 Skipped, with the reason, when no chromium is found (set $INDEXRECON_CHROMIUM to use
-another binary). Install it on Debian with: apt-get install chromium
+another binary). Install it on Debian with: apt-get install chromium fonts-noto-cjk (the CJK
+font draws the Chinese names)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -174,3 +176,43 @@ def test_screenshot_is_not_blank_and_shows_the_charts(report: Path, tmp_path: Pa
     assert sum(b > 0.005 for b in bands) >= len(bands) - 1, bands
     if os.environ.get("INDEXRECON_KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["INDEXRECON_KEEP_SCREENSHOT"])
+
+
+def test_tables_fit_a_1280_pixel_window(report: Path) -> None:
+    """No table needs a horizontal scroll at 1280 px: long text wraps, the weight stays in view."""
+    r = _browse(report.as_uri(), "--dump-dom", "--window-size=1280,2000")
+    assert r.returncode == 0, r.stderr[-2000:]
+    tag = re.search(r"<html[^>]*>", r.stdout).group(0)
+    assert 'data-tables-scroll=""' in tag, tag
+
+
+CJK_PROBE = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><canvas id=c width=64 height=32></canvas>
+<script>
+var ctx = document.getElementById("c").getContext("2d");
+function ink(s) {
+  ctx.clearRect(0, 0, 64, 32); ctx.font = "24px " + FONT; ctx.fillStyle = "#000"; ctx.fillText(s, 2, 26);
+  return Array.prototype.join.call(ctx.getImageData(0, 0, 64, 32).data, ",");
+}
+var box = ink("\\u{10FFFD}");  // a code point no font has: the missing-glyph box
+var out = [];
+TEXT.split("").forEach(function (ch) { if (ink(ch) === box) out.push(ch); });
+document.documentElement.setAttribute("data-boxes", out.length ? out.join("") : "none");
+</script></body></html>"""
+
+
+def test_chinese_names_are_drawn_not_boxes(report: Path, tmp_path: Path) -> None:
+    """The report's font stack draws the Chinese names it holds (needs a CJK font, e.g.
+    Debian's fonts-noto-cjk, which .ci/run installs with chromium)."""
+    from indexrecon.html_report import FONT_STACK
+
+    names = re.findall(r"演示[\u4e00-\u9fff]+", report.read_text())
+    assert names, "the demo report shows Chinese names"
+    text = "".join(sorted(set("".join(names))))
+    page = tmp_path / "probe.html"
+    page.write_text(CJK_PROBE.replace("FONT", json.dumps(FONT_STACK), 1).replace("TEXT", json.dumps(text), 1),
+                    encoding="utf-8")
+    r = _browse(page.as_uri(), "--dump-dom")
+    tag = re.search(r"<html[^>]*>", r.stdout).group(0)
+    if "data-boxes" not in tag:
+        pytest.fail(f"the probe did not run: {r.stderr[-1000:]}")
+    assert 'data-boxes="none"' in tag, f"drawn as boxes (no CJK font installed?): {tag}"

@@ -14,18 +14,6 @@ from click.testing import CliRunner
 from indexrecon.cli import main
 
 
-@pytest.fixture()
-def run(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("INDEXRECON_STORE", str(demo_store_path))
-    runner = CliRunner()
-
-    def _run(*args: str) -> tuple[int, str, str]:
-        r = runner.invoke(main, list(args), catch_exceptions=False)
-        return r.exit_code, r.stdout, r.stderr
-
-    return _run
-
-
 def test_methodologies_and_show(run) -> None:
     code, out, _ = run("methodologies")
     assert code == 0 and "chinext" in out and "399006" in out
@@ -93,8 +81,8 @@ def test_rebalance_table_says_synthetic(run) -> None:
 def test_table_text_in_brackets_is_printed_as_is(run, tmp_path: Path) -> None:
     """A methodology note in [brackets] is text, not rich markup: it stays in the output."""
     note = "[no major violations / financial-report problems / abnormal trading (CSI expert committee)]"
-    code, out, _ = run("rebuild", "csi300", "--review", "2025-12")
-    assert code == 0 and note in " ".join(out.split())
+    code, out, err = run("rebuild", "csi300", "--review", "2025-12")
+    assert code == 0 and note in " ".join((out + err).split())  # the warnings are on stderr
     f = tmp_path / "t.txt"
     code, _, _ = run("rebuild", "csi300", "--review", "2025-12", "-o", str(f))
     assert code == 0 and note in " ".join(f.read_text(encoding="utf-8").split())
@@ -121,7 +109,7 @@ def test_stats_and_explain(run) -> None:
         (("rebuild", "chinext", "--review", "2025-13"), "YYYY-MM"),
         (("rebuild", "chinext"), "--review"),
         (("rebuild", "chinext", "--review", "2025-12", "--incumbents", "simulated"),
-         "incumbents file simulated does not exist (or give a mode: auto, official, simulate, none)"),
+         "incumbents file simulated does not exist (or give a mode: auto, official, official-strict, simulate, none)"),
         (("stats", "nosuch"), "unknown methodology 'nosuch'; built-in: chinext"),
         (("rebuild", "chinext", "--review", "2025-12", "--store", "/nonexistent/x.duckdb"), "does not exist"),
         (("compare", "chinext", "--review", "2025-12"), "no official"),
@@ -180,3 +168,264 @@ def test_console_script_runs_as_a_process(demo_store_path: Path) -> None:
                         "--store", str(demo_store_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == 101
+
+
+# -- issue 14, item 8: no command writes its output onto a file it reads ------------------
+@pytest.fixture(scope="module")
+def victim(demo_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo store that the guarded commands must leave byte-identical."""
+    import shutil
+
+    p = tmp_path_factory.mktemp("victim") / "victim.duckdb"
+    shutil.copyfile(demo_store_path, p)
+    return p
+
+
+def _digest(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _refused(r: tuple[int, str, str], *words: str) -> None:
+    code, _out, err = r
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    for w in words:
+        assert w in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rebuild", "chinext", "--review", "2024-12", "--format", "csv"),
+        ("rebuild", "chinext", "--review", "2024-12", "--format", "parquet"),
+        ("rebuild", "chinext", "--review", "2024-12"),
+        ("rebalance", "chinext", "--format", "json"),
+        ("stats", "chinext", "--review", "2024-12", "--format", "csv"),
+        ("compare", "chinext", "--review", "2024-12", "--format", "json"),
+        ("report", "chinext", "--review", "2024-12"),
+        ("backtest", "chinext", "--start", "2025-01-02", "--format", "csv"),
+        ("track", "chinext", "--from-official", "2025-01-02", "--end", "2025-03-03"),
+    ],
+)
+def test_output_onto_the_store_is_refused(run, victim: Path, args: tuple[str, ...], reliability_log) -> None:
+    before = _digest(victim)
+    _refused(run(*args, "--store", str(victim), "-o", str(victim)), "the store this command reads", "refused")
+    wal = victim.with_name(victim.name + ".wal")
+    _refused(run(*args, "--store", str(victim), "-o", str(wal)), "write-ahead log")
+    assert _digest(victim) == before and not wal.exists()
+    reliability_log("data destroyed (issue 14)", f"`{args[0]} -o` onto its own store and onto its .wal",
+                    "refused: one line, exit 2, store untouched", 2)
+
+
+def test_output_onto_the_default_store_is_refused(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  victim: Path) -> None:
+    monkeypatch.delenv("INDEXRECON_STORE", raising=False)
+    monkeypatch.setenv("INDEXRECON_DEMO_PATH", str(victim))
+    before = _digest(victim)
+    r = CliRunner().invoke(main, ["rebuild", "chinext", "--review", "2024-12", "--format", "csv",
+                                  "-o", str(victim)])
+    _refused((r.exit_code, r.stdout, r.stderr), "the store this command reads")
+    assert _digest(victim) == before
+
+
+def test_output_onto_a_methodology_or_incumbents_file_is_refused(run, tmp_path: Path, reliability_log) -> None:
+    from indexrecon.loader import builtin_dir
+
+    base = tmp_path / "mine.yaml"
+    base.write_text((builtin_dir() / "chinext.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    dep = tmp_path / "dep.yaml"
+    dep.write_text(f"name: dep\ntitle: Dep\nuniverse: {{boards: [chinext], exclude_members_of: ['{base}']}}\n"
+                   "lookback: {months: 6}\nselection: {rank_by: avg_total_cap, count: 20}\n"
+                   "weighting: {method: equal}\n", encoding="utf-8")
+    inc = tmp_path / "inc.txt"
+    inc.write_text("300750\n", encoding="utf-8")
+    files = {p: p.read_bytes() for p in (base, dep, inc)}
+    _refused(run("rebuild", str(base), "--review", "2024-12", "--format", "csv", "-o", str(base)),
+             "a methodology file this command reads")
+    _refused(run("rebuild", str(dep), "--review", "2024-12", "-o", str(base)), "a methodology file")
+    _refused(run("rebalance", "chinext", "--incumbents", str(inc), "-o", str(inc)), "the incumbents file")
+    _refused(run("backtest", "chinext", "--start", "2025-01-02", "--against", str(base), "-o", str(base)),
+             "a methodology file")
+    assert {p: p.read_bytes() for p in files} == files
+    reliability_log("data destroyed (issue 14)", "`-o` onto the methodology read, a dependency's YAML, "
+                    "an incumbents file", "refused: one line, exit 2, file untouched", 4)
+
+
+def test_ingest_store_onto_a_source_file_is_refused(tmp_path: Path, reliability_log) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    bars = src / "bars.csv"
+    bars.write_text("code,date,open,high,low,close,amount,volume\n300001,2024-01-02,10,10,10,10,1e6,1e5\n")
+    before = bars.read_bytes()
+    r = CliRunner().invoke(main, ["ingest", "files", str(src), "--store", str(bars)])
+    _refused((r.exit_code, r.stdout, r.stderr), "ingest source", "refused")
+    assert bars.read_bytes() == before
+    reliability_log("data destroyed (issue 14)", "`ingest files DIR --store DIR/bars.csv`",
+                    "refused: one line, exit 2, file untouched")
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "/proc/version"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "parquet"])
+def test_unwritable_output_names_the_file(run, target: str, fmt: str, reliability_log) -> None:
+    if not Path(target).exists():
+        pytest.skip(f"{target} does not exist on this system")
+    _refused(run("rebuild", "chinext", "--review", "2025-12", "--format", fmt, "-o", target),
+             f"cannot write {target}")
+    reliability_log("untrue messages (issue 14)", f"`-o {target}` ({fmt})", "one line naming the file, exit 2")
+
+
+def test_report_into_a_missing_folder_is_refused_like_rebuild(run, tmp_path: Path) -> None:
+    target = tmp_path / "no_such_folder" / "r.html"
+    _refused(run("report", "chinext", "--review", "2025-12", "-o", str(target)), "no_such_folder")
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("name", ["bars.parquet", "notes.txt"])
+def test_store_that_is_not_duckdb_is_named(run, tmp_path: Path, name: str, reliability_log) -> None:
+    p = tmp_path / name
+    if name.endswith(".parquet"):
+        pd.DataFrame({"code": ["300001"], "close": [1.0]}).to_parquet(p)
+    else:
+        p.write_text("hello\n")
+    before = p.read_bytes()
+    _refused(run("rebuild", "chinext", "--review", "2025-12", "--store", str(p)), "is not a DuckDB store")
+    _refused(run("check-data", "--store", str(p)), "is not a DuckDB store")
+    assert p.read_bytes() == before
+    reliability_log("untrue messages (issue 14)", f"`--store {name}` (not a DuckDB file)",
+                    "one line: is not a DuckDB store, exit 2")
+
+
+# -- issue 14, items 7 and 10: check-data on missing, empty and future data -----------------
+@pytest.fixture()
+def small_store(tmp_path: Path) -> Path:
+    import datetime as dt
+
+    from factory import S, make_store
+
+    return make_store(tmp_path / "small.duckdb", [S("300001", cap=1e9), S("300002", cap=2e9)],
+                      start=dt.date(2024, 1, 1), end=dt.date(2024, 3, 29), synthetic=False)
+
+
+def _check_data(store: Path, *extra: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, ["check-data", "--store", str(store), *extra])
+    return r.exit_code, r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("table", ["bars", "shares", "calendar", "securities"])
+def test_check_data_without_a_core_table_is_one_line(small_store: Path, table: str, reliability_log) -> None:
+    import duckdb
+
+    with duckdb.connect(str(small_store)) as con:
+        con.execute(f"DROP TABLE {table}")
+    _refused(_check_data(small_store), f"has no table {table}", "ingest incomplete")
+    reliability_log("missing data (issue 14)", f"`check-data` on a store without `{table}`",
+                    "one line naming the table, exit 2")
+
+
+def test_check_data_on_an_empty_or_partly_loaded_store_is_a_finding(tmp_path: Path, reliability_log) -> None:
+    from indexrecon.store import open_store
+
+    p, partial = tmp_path / "empty.duckdb", tmp_path / "partial.duckdb"
+    open_store(p, read_only=False).close()
+    with open_store(partial, read_only=False) as st:  # an ingest interrupted after securities
+        st.con.execute("INSERT INTO securities VALUES ('300001', 'SZ', 'chinext', 'x', '2020-01-02', NULL)")
+    code, out, err = _check_data(p, "--format", "json")
+    findings = {f["check"]: f for f in json.loads(out)["findings"]}
+    assert code == 0 and findings["empty_tables"]["count"] == 4
+    assert findings["empty_tables"]["examples"] == ["securities", "bars", "shares", "calendar"]
+    assert "ingest incomplete" in findings["empty_tables"]["description"] and "ingest incomplete" in err
+    assert _check_data(p, "--strict")[0] == 1
+    code, out, err = _check_data(partial)
+    assert code == 0 and "bars, shares, calendar" in err and "empty_tables" in out
+    reliability_log("missing data (issue 14)", "`check-data` on an empty and a partly loaded store",
+                    "finding empty_tables naming them, 'ingest incomplete: rerun' on stderr; --strict exits 1", 2)
+
+
+def test_check_data_finds_bars_after_the_calendar_and_in_the_future(small_store: Path, reliability_log) -> None:
+    import duckdb
+
+    with duckdb.connect(str(small_store)) as con:
+        con.execute("INSERT INTO bars VALUES ('300001', '2024-04-01', 10, 10, 10, 10, 1e8, 1e7), "
+                    "('300002', '2099-01-02', 10, 10, 10, 10, 1e8, 1e7)")
+    code, out, _ = _check_data(small_store, "--format", "json", "--strict")
+    findings = {f["check"]: f for f in json.loads(out)["findings"]}
+    assert code == 1
+    assert findings["bars_after_calendar_end"]["examples"] == ["300001 2024-04-01", "300002 2099-01-02"]
+    assert findings["future_bars"]["examples"] == ["300002 2099-01-02"]
+    assert findings["empty_tables"]["count"] == 0
+    reliability_log("missing data (issue 14)", "`check-data` on bars after the calendar's end and after today",
+                    "findings bars_after_calendar_end and future_bars (errors)")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "says"),
+    [
+        ("inc.txt", "300750\n宁德时代\n".encode("gbk"), "not UTF-8 text"),
+        ("inc.json", b"{not json", "cannot read"),
+        ("inc.parquet", b"PAR1garbage", "cannot read"),
+        ("inc.csv", b"ticker,name\n300750,x\n", "is not a 6-digit stock code"),
+    ],
+)
+def test_unreadable_incumbents_file_is_one_line(run, tmp_path: Path, name: str, data: bytes, says: str,
+                                                reliability_log) -> None:
+    p = tmp_path / name
+    p.write_bytes(data)
+    _refused(run("rebuild", "chinext", "--review", "2025-12", "--incumbents", str(p)), str(p), says)
+    reliability_log("bad input (issue 14)", f"undecodable --incumbents file ({name})", "one line naming the file, exit 2")
+
+
+def test_validate_names_a_missing_members_of(run, tmp_path: Path) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_text("name: x\ntitle: X\nuniverse:\n  boards: [chinext]\n  members_of: [chinext5O]\n"
+                 "lookback: {months: 6}\nselection: {rank_by: avg_total_cap, count: 5}\nweighting: {method: equal}\n")
+    _refused(run("validate", str(p)), f"{p}:5: universe.members_of.0: unknown methodology 'chinext5O'")
+
+
+# -- issue 14, item 11: untrue or empty messages -------------------------------------------
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("rebuild", "chinext", "--as-of", "2025-02-30"), "--as-of 2025-02-30: no such day"),
+        (("report", "chinext", "--as-of", "2025-02-30"), "--as-of 2025-02-30: no such day"),
+        (("backtest", "chinext", "--start", "2025-04-31"), "--start 2025-04-31: no such day"),
+        (("rebuild", "chinext", "--review", "2025-12", "--as-of", "2026-01-15"), "give --review or --as-of, not both"),
+        (("stats", "chinext", "--review", "2025-12", "--as-of", "2026-01-15"), "not both"),
+        (("report", "chinext", "--review", "2025-12", "--as-of", "2026-01-15"), "not both"),
+        (("backtest", "chinext", "--start", "2025-01-02", "--base", "0"), "--base 0: must be above 0"),
+        (("backtest", "chinext", "--start", "2025-01-02", "--base", "-1000"), "--base -1000: must be above 0"),
+        (("backtest", "chinext", "--start", "2025-01-02", "--rf", "50"), "--rf 50: must be between -0.2 and 0.5"),
+        (("rebalance", "chinext", "--margin", "-5"), "--margin -5: must be at least 0"),
+        (("report", "chinext", "--margin", "-5"), "--margin -5: must be at least 0"),
+    ],
+)
+def test_untrue_messages_are_now_true(run, args: tuple[str, ...], says: str, reliability_log) -> None:
+    _refused(run(*args), says)
+    reliability_log("untrue messages (issue 14)", f"`{' '.join(args)}`", f"one line: {says}, exit 2")
+
+
+# -- issue 14, item 13: the store's tables and columns -------------------------------------
+def test_store_schema_prints_tables_and_columns(run, demo_store_path: Path, tmp_path: Path) -> None:
+    from indexrecon.store import TABLES
+
+    code, out, _ = run("store-schema")
+    assert code == 0
+    for table in TABLES:
+        assert f"\n{table}: " in f"\n{out}"
+    assert "  close                DOUBLE NOT NULL" in out
+    code, out, _ = run("store-schema", "--store", str(demo_store_path), "--format", "json")
+    doc = {t["table"]: t for t in json.loads(out)}
+    assert code == 0 and doc["bars"]["rows"] > 0 and [c["name"] for c in doc["calendar"]["columns"]] == ["date"]
+    import duckdb
+
+    p = tmp_path / "thin.duckdb"
+    from indexrecon.store import open_store
+
+    open_store(p, read_only=False).close()
+    with duckdb.connect(str(p)) as con:
+        con.execute("DROP TABLE dividends")
+    code, out, _ = run("store-schema", "--store", str(p))
+    assert code == 0 and "dividends (not in this store)" in out
+    code, out, _ = run("ingest", "files", "--help")
+    assert "indexrecon store-schema" in " ".join(out.split())

@@ -610,3 +610,151 @@ def test_realdata_bad_additions(name: str, change: str, pattern: str, mini_reald
         with pytest.raises(DataError, match=pattern):
             ingest_files(store, mini_realdata)
         assert store.row_count("bars") == 0  # validated before writing
+
+
+# -- issue 14, item 6: real data never goes into the demo store or any SYNTHETIC store ----
+def _digest(p: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_ingest_into_the_demo_store_is_refused(demo_store_path: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch, reliability_log) -> None:
+    from click.testing import CliRunner
+
+    from indexrecon.cli import main
+
+    folder = tmp_path / "src"
+    _write(folder, "bars.csv", GOOD_BARS)
+    demo = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_store_path, demo)
+    before = _digest(demo)
+    # a SYNTHETIC store anywhere, and the demo store's own path (built or not)
+    monkeypatch.setenv("INDEXRECON_DEMO_PATH", str(tmp_path / "not-built-yet.duckdb"))
+    for target, says in ((demo, "holds SYNTHETIC demo data"), (tmp_path / "not-built-yet.duckdb", "is the embedded demo store")):
+        r = CliRunner().invoke(main, ["ingest", "files", str(folder), "--store", str(target)])
+        assert r.exit_code == 2, r.output
+        assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert _digest(demo) == before
+    assert not (tmp_path / "not-built-yet.duckdb").exists()
+    with open_store(demo) as store:
+        assert store.synthetic
+    reliability_log("silently wrong (issue 14)", "`ingest files` into the demo store / a SYNTHETIC store",
+                    "refused: one line, exit 2, store byte-identical", 2)
+
+
+def test_api_ingest_into_a_synthetic_store_is_refused(tmp_path: Path) -> None:
+    from factory import S, make_store
+    from indexrecon.errors import StoreError
+    from indexrecon.sources.tdx import ingest_tdx
+
+    p = make_store(tmp_path / "syn.duckdb", [S("300001", cap=1e9)], start=D(2024, 1, 1), end=D(2024, 3, 1))
+    folder = tmp_path / "src"
+    _write(folder, "bars.csv", GOOD_BARS)
+    with open_store(p, read_only=False) as store:
+        n = store.row_count("bars")
+        with pytest.raises(StoreError, match="SYNTHETIC"):
+            ingest_files(store, folder)
+        with pytest.raises(StoreError, match="SYNTHETIC"):
+            ingest_tdx(store, folder)
+        assert store.row_count("bars") == n and store.meta["synthetic"] == "true"
+
+
+def test_bars_from_the_future_are_refused(tmp_path: Path, reliability_log) -> None:
+    folder = tmp_path / "future"
+    _write(folder, "bars.csv", GOOD_BARS + "300750,2099-01-02,246.99,250.5,244.0,245.98,6286268416,25500279\n")
+    with open_store(tmp_path / "f.duckdb", read_only=False) as store:
+        with pytest.raises(DataError, match=r"bars\.csv: column 'date': 1 row\(s\) dated after today .*2099-01-02"):
+            ingest_files(store, folder)
+        assert store.row_count("bars") == 0
+    reliability_log("bad input (issue 14)", "`ingest files` with a bar dated 2099", "refused naming file and column")
+
+
+# -- issue 14, "Ingest" bullet -------------------------------------------------------------
+SECURITIES = "code,exchange,board,name,list_date,delist_date\n300750,SZ,chinext,宁德时代,2018-06-11,\n"
+
+
+def _ingest_fails(folder: Path, store: Path, pattern: str) -> str:
+    """Ingest `folder` into a new store at `store`, expecting a DataError matching `pattern`."""
+    with open_store(store, read_only=False) as st, pytest.raises(DataError, match=pattern) as e:
+        ingest_files(st, folder)
+    return str(e.value)
+
+
+def test_failed_ingest_into_a_new_path_leaves_no_file(tmp_path: Path, reliability_log) -> None:
+    from click.testing import CliRunner
+
+    from indexrecon.cli import main
+
+    folder = tmp_path / "bad"
+    _write(folder, "bars.csv", GOOD_BARS.replace("246.99", "-246.99"))
+    target = tmp_path / "new.duckdb"
+    r = CliRunner().invoke(main, ["ingest", "files", str(folder), "--store", str(target)])
+    assert r.exit_code == 2 and "bars.csv" in r.stderr
+    assert not target.exists() and not list(tmp_path.glob("*.duckdb*"))
+    reliability_log("ingest (issue 14)", "a failed first ingest into a new path", "no store file left behind")
+
+
+def test_header_only_bars_file_is_an_error(tmp_path: Path, reliability_log) -> None:
+    folder = tmp_path / "hdr"
+    _write(folder, "bars.csv", BARS_HEAD)
+    with open_store(tmp_path / "h.duckdb", read_only=False) as store:
+        with pytest.raises(DataError, match=r"bars\.csv: no rows \(a header only\)"):
+            ingest_files(store, folder)
+        assert store.row_count("ingest_log") == 0
+    reliability_log("ingest (issue 14)", "a header-only bars.csv", "DataError naming the file (was 0 rows, exit 0)")
+
+
+def test_misnamed_file_is_noted_with_the_expected_names(tmp_path: Path, reliability_log) -> None:
+    folder = tmp_path / "names"
+    _write(folder, "securities.csv", SECURITIES)
+    _write(folder, "bar.csv", GOOD_BARS)
+    with open_store(tmp_path / "n.duckdb", read_only=False) as store:
+        s = ingest_files(store, folder)
+    note = next(n for n in s.notes if "bar.csv" in n)
+    assert "named after no table" in note and "bars" in note and ".csv or .parquet" in note
+    alone = tmp_path / "alone"
+    _write(alone, "bar.csv", GOOD_BARS)
+    _ingest_fails(alone, tmp_path / "a.duckdb", r"no data files this tool knows .*bars\.parquet\|csv.*; found bar\.csv")
+    reliability_log("ingest (issue 14)", "a misnamed bar.csv (beside other files / alone)",
+                    "a note listing it and the expected names / an error naming it", 2)
+
+
+def test_gbk_csv_is_decoded_and_other_encodings_named(tmp_path: Path, reliability_log) -> None:
+    folder = tmp_path / "gbk"
+    folder.mkdir()
+    (folder / "securities.csv").write_bytes(SECURITIES.encode("gbk"))
+    with open_store(tmp_path / "g.duckdb", read_only=False) as store:
+        s = ingest_files(store, folder)
+        assert q(store, "SELECT name FROM securities") == [("宁德时代",)]
+    assert any("GBK" in n for n in s.notes)
+    (folder / "securities.csv").write_bytes(SECURITIES.encode("utf-16"))
+    _ingest_fails(folder, tmp_path / "u.duckdb", r"securities\.csv: not UTF-8 text .* nor GBK; save it as UTF-8")
+    reliability_log("ingest (issue 14)", "a GBK-encoded and a UTF-16 CSV",
+                    "GBK decoded (with a note); UTF-16 named as not UTF-8/GBK", 2)
+
+
+def test_amount_in_10k_with_volume_in_lots_is_not_called_fen(tmp_path: Path, reliability_log) -> None:
+    folder = tmp_path / "units"
+    _write(folder, "bars.csv", BARS_HEAD  # a 10-CNY stock: 2e8 CNY is 20,000 x 10k; 2e7 shares 200,000 lots
+           + "300001,2024-10-30,10.0,10.2,9.9,10.0,20000,200000\n"
+           + "300001,2024-10-31,10.0,10.3,9.8,10.1,30300,300000\n")
+    msg = _ingest_fails(folder, tmp_path / "w.duckdb", "amount")
+    assert "amount looks like 10k CNY" in msg and "volume looks like lots of 100" in msg and "fen" not in msg
+    # prices really in fen (x100) are still called so
+    _write(folder, "bars.csv", BARS_HEAD + "300750,2024-10-31,24699,25050,24400,24598,6286268416,25500279\n")
+    _ingest_fails(folder, tmp_path / "f.duckdb", "prices look like fen")
+    reliability_log("ingest (issue 14)", "amount in 10k CNY with volume in lots; prices in fen",
+                    "each diagnosed as what it is", 2)
+
+
+def test_bars_after_the_given_calendar_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "cal"
+    _write(folder, "bars.csv", GOOD_BARS)
+    _write(folder, "calendar.csv", "date\n2024-10-29\n2024-10-30\n")
+    _ingest_fails(folder, tmp_path / "c.duckdb",
+                  r"bars\.csv: column 'date': 1 row\(s\) dated after the last day of calendar\.csv \(2024-10-30")
+    _write(folder, "calendar.csv", "date\n2024-10-30\n2024-10-31\n")
+    with open_store(tmp_path / "ok.duckdb", read_only=False) as store:
+        assert ingest_files(store, folder).rows["bars"] == 2

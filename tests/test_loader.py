@@ -43,7 +43,7 @@ def test_builtin_chinext_loads_with_versions() -> None:
     after = m.for_date(dt.date(2025, 6, 16))
     assert before.weighting.caps.single_pct is None
     assert after.weighting.caps.single_pct == 20
-    assert [s.metric for s in after.screens] == ["avg_amount", "esg_score"]
+    assert [s.metric for s in after.screens] == ["quality_flag", "avg_amount", "esg_grade_cni"]
     assert after.versions == []
 
 
@@ -145,3 +145,65 @@ def test_with_changes_derives_and_validates() -> None:
     assert m.weighting.caps.single_pct is None  # the original is untouched
     with pytest.raises(MethodologyError):
         m.with_changes(selection={"count": 100, "buffer": {"newcomers_within": 120, "incumbents_within": 130}})
+
+
+# -- issue 14, item 10: one line naming file, line and key -----------------------------------
+VERSIONED = GOOD + """\
+versions:
+  - effective_from: 2025-06-16
+    changes: {selection: {count: 20}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        (GOOD.replace("title: Mini index", "title: Mini index\nbase_date: 2010-02-30"),
+         r"m\.yaml:3: base_date: '2010-02-30' is not a date"),
+        (VERSIONED.replace("2025-06-16", "2025-02-30"),
+         r"m\.yaml:14: versions\.0\.effective_from: '2025-02-30' is not a date"),
+        (GOOD.replace("count: 10", "count: true"), r"m\.yaml:10: selection\.count: true is a boolean, not a number"),
+        (GOOD.replace("value: 10}", "value: false}"), r"m\.yaml:7: screens\.0\.value: false is a boolean"),
+        (GOOD.replace("lookback: {months: 6}", "lookback: {months: yes}"), r"lookback\.months: true is a boolean"),
+        (GOOD.replace("title: Mini index", "title: Mini index\ntitle: Again"),
+         r"m\.yaml:3: title: duplicate key \(first at line 2\)"),
+        (GOOD.replace("  count: 10", "  count: 10\n  rank_by: avg_amount"),
+         r"m\.yaml:11: selection\.rank_by: duplicate key \(first at line 9\)"),
+        (GOOD.replace("  method: total_cap", "  method: total_cap\n  caps: {single_pct: 5}"),
+         r"m\.yaml:13: weighting\.caps\.single_pct: caps cannot sum to 100%: 10 stocks"),
+        ("name: deep\nuniverse: " + "[" * 20_000 + "]" * 20_000 + "\n", r"m\.yaml:2: YAML nested more than 100 levels"),
+        ("name: deep\nuniverse:" + "".join(f"\n{'  ' * i}k{i}:" for i in range(1, 500)) + " 1\n",
+         r"m\.yaml:\d+: YAML nested more than 100 levels"),
+    ],
+    ids=["base_date", "effective_from", "count-true", "value-false", "months-yes", "dup-top", "dup-nested",
+         "cap-infeasible", "deep-flow", "deep-block"],
+)
+def test_bad_methodology_is_one_line_at_its_key(tmp_path: Path, text: str, expect: str, reliability_log) -> None:
+    p = write(tmp_path, text)
+    with pytest.raises(MethodologyError, match=expect) as e:
+        load_methodology(p)
+    assert "\n" not in str(e.value)
+    reliability_log("hostile methodology (issue 14)", f"bad methodology: {expect.split(': ', 1)[-1][:60]!s}",
+                    "one line naming file, line and key")
+
+
+def test_validate_resolves_members_of(tmp_path: Path, reliability_log) -> None:
+    from indexrecon.loader import check_references
+
+    p = write(tmp_path, GOOD.replace("boards: [chinext]", "boards: [chinext]\n  exclude_members_of: [chinext, csi30]"))
+    load_methodology(p)  # the names themselves are not checked at load time
+    with pytest.raises(MethodologyError, match=r"m\.yaml:5: universe\.exclude_members_of\.1: unknown methodology "
+                                               r"'csi30' \(did you mean 'csi300'\?\)"):
+        check_references(p)
+    a = write(tmp_path, GOOD.replace("name: mini", "name: a").replace(
+        "boards: [chinext]", f"boards: [chinext]\n  members_of: ['{tmp_path / 'b.yaml'}']"), "a.yaml")
+    write(tmp_path, a.read_text().replace("name: a", "name: b").replace("b.yaml", "a.yaml"), "b.yaml")
+    with pytest.raises(MethodologyError, match=r"a\.yaml:5: universe\.members_of\.0: .*cycle: a -> b -> a"):
+        check_references(a)
+    v = write(tmp_path, VERSIONED.replace("changes: {selection: {count: 20}}",
+                                          "changes: {universe: {members_of: [nosuch]}}"), "v.yaml")
+    with pytest.raises(MethodologyError, match=r"v\.yaml:15: versions\.0\.changes\.universe\.members_of\.0: unknown"):
+        check_references(v)
+    assert check_references("csi500").name == "csi500"  # built-ins resolve
+    reliability_log("hostile methodology (issue 14)", "`validate` with a missing / cyclic members_of",
+                    "one line naming the referring file, line and key", 3)

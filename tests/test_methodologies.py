@@ -18,19 +18,18 @@ import pytest
 import yaml
 
 import indexrecon as ir
-from factory import S, make_store
+from factory import S, make_store, meth
 from indexrecon.engine import run_review
 from indexrecon.errors import DependencyCycleError, MethodologyError
 from indexrecon.loader import builtin_dir
 from indexrecon.report import describe_methodology
-from indexrecon.schema import deep_merge
 from indexrecon.store import BOARD_LABELS
 
 D = dt.date
 BUILTINS = ir.list_methodologies()
 EXPECTED = {
     "chinext", "chinext50", "chinext_composite", "csi300", "csi500", "csi1000", "csi2000",
-    "csi_a500", "sse180", "sse50", "star50", "microcap400",
+    "csi_a500", "sse180", "sse50", "star50", "microcap400", "sse_composite", "szse_component", "chinext200",
 }
 BOARD_PREFIX = {"sh_main": "600", "sz_main": "000", "chinext": "300", "star": "688", "bse": "920"}
 
@@ -60,18 +59,6 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Any:
     st = ir.open_store(p)
     yield st
     st.close()
-
-
-def meth(**over: Any) -> dict[str, Any]:
-    base = {
-        "name": "t",
-        "title": "Test index",
-        "universe": {"boards": ["chinext"]},
-        "lookback": {"months": 6},
-        "selection": {"rank_by": "avg_total_cap", "count": 10},
-        "weighting": {"method": "total_cap"},
-    }
-    return deep_merge(base, over)
 
 
 def write(tmp_path: Path, name: str, **over: Any) -> Path:
@@ -121,7 +108,7 @@ def test_builtin_runs_on_a_small_store(name: str, small: Any) -> None:
     if not m.universe.exclude_members_of:  # (CSI 300 takes every SH/SZ stock of this small market)
         assert len(cons) > 0
     if len(cons):
-        assert set(cons["board"]) <= {BOARD_LABELS[b] for b in m.universe.boards}
+        assert set(cons["board"]) <= {BOARD_LABELS[b] for b in res.methodology.universe.boards}  # rules in force
         assert abs(cons["weight"].dropna().sum() - 1) < 1e-9
     else:
         assert any("only 0 stocks passed" in w for w in res.warnings)
@@ -182,7 +169,7 @@ def test_sse180_rule_change_is_effective_dated() -> None:
     assert old.selection.rank_by == "composite_rank" and old.selection.industry_balance is not None
     assert new.selection.rank_by == "avg_total_cap" and new.selection.industry_balance is None
     assert new.weighting.caps.single_pct == 10 and new.weighting.caps.top_k.k == 5  # type: ignore[union-attr]
-    assert [s.metric for s in new.screens] == ["quality_flag", "esg_score", "avg_amount"]
+    assert [s.metric for s in new.screens] == ["quality_flag", "esg_grade_csi", "avg_amount"]
 
 
 # ---------------------------------------------------------------------------------------

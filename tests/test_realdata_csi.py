@@ -35,7 +35,8 @@ def official_weights(store: Any, index_code: str, day: dt.date) -> set[str]:
 OVERLAP = {
     ("2024-06", "csi300"): 286, ("2024-12", "csi300"): 289,
     ("2024-06", "csi500"): 455, ("2024-12", "csi500"): 468,
-    ("2024-06", "csi1000"): 900, ("2024-12", "csi1000"): 918,
+    # CSI 1000: 926 / 940 with the incumbents' 90% liquidity line (904 / 926 without)
+    ("2024-06", "csi1000"): 920, ("2024-12", "csi1000"): 935,
 }
 
 
@@ -98,7 +99,7 @@ def test_csi2000_against_its_official_2025_lists(real_store: Any) -> None:
     assert len(ours) == 2000
     for day in (D(2025, 2, 28), D(2025, 4, 30)):
         off = official_weights(real_store, "932000", day)
-        assert len(ours & off) >= 1700, day  # 87% (see docs/validation.md)
+        assert len(ours & off) >= 1770, day  # 1,789 with V1.1 (1,732 without; see docs/validation.md)
     deps = [set(run_review(n, real_store, "2024-12", incumbents="auto").codes) for n in ("csi300", "csi500", "csi1000")]
     assert not ours & set().union(*deps)
 

@@ -74,3 +74,28 @@ def test_total_return_tracks_399606(real_store: Any, tracked: Any) -> None:
     tr_growth = tr.levels["level"].iloc[-1] / tr.levels["level"].iloc[0]
     px_growth = price.levels["level"].iloc[-1] / price.levels["level"].iloc[0]
     assert tr_growth > px_growth
+
+
+# -- issue 14, item 11: the end of a track is never clipped or misreported -------------------
+def test_track_end_outside_the_data_is_refused(real_store: Any, real_store_path: Any, reliability_log) -> None:
+    from click.testing import CliRunner
+
+    from indexrecon.cli import main
+    from indexrecon.errors import IndexReconError
+
+    with pytest.raises(IndexReconError, match=r"end 2025-01-01 is before the snapshot from_official 2025-01-27"):
+        track("chinext", real_store, D(2025, 1, 27), D(2025, 1, 1))
+    with pytest.raises(IndexReconError, match=r"end 2099-01-01 is after the store's last day 2026-07-01"):
+        track("chinext", real_store, D(2025, 1, 27), D(2099, 1, 1))
+    r = CliRunner().invoke(main, ["track", "chinext", "--from-official", "2025-01-27", "--end", "2025-01-01",
+                                  "--store", str(real_store_path)])
+    assert r.exit_code == 2 and "--end 2025-01-01 is before the snapshot --from-official 2025-01-27" in r.stderr
+    reliability_log("untrue messages (issue 14)", "`track --end` before the snapshot / in 2099",
+                    "refused naming the dates (never clipped)", 2)
+
+
+def test_track_through_reviews_says_the_basket_is_frozen(real_store: Any) -> None:
+    res = track("chinext", real_store, D(2025, 1, 27), D(2025, 12, 31))
+    frozen = [w for w in res.warnings if "held unchanged" in w]
+    assert len(frozen) == 1 and "2025-06-16, 2025-12-15" in frozen[0]
+    assert not [w for w in track("chinext", real_store, D(2025, 1, 27), D(2025, 4, 30)).warnings if "held unchanged" in w]

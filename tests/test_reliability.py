@@ -316,3 +316,20 @@ def test_parquet_lake_store_reads_only_the_allowed_directories(tmp_path: Path, m
         for sql in ("SELECT * FROM read_csv('/etc/passwd')", "SET enable_external_access = true"):
             with pytest.raises(duckdb.Error):
                 st.con.execute(sql)
+
+
+def test_writer_blocked_by_a_reader_is_told_who(tmp_path: Path, reliability_log) -> None:
+    p = tmp_path / "read.duckdb"
+    make_store(p, [S("300001", cap=1e9)], start=D(2024, 1, 1), end=D(2024, 3, 31), synthetic=False)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, time, sys; c = duckdb.connect(sys.argv[1], read_only=True); print('ready', flush=True);"
+        "time.sleep(30)"), str(p)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreError, match=rf"busy: process {holder.pid} \(python[\d.]*\) has it open \(reading or writing\)"):
+            ir.open_store(p, read_only=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    reliability_log("concurrent access", "write to a store another process is reading",
+                    "one line naming the reader's PID: it has the store open (not 'is writing')")

@@ -219,3 +219,39 @@ def test_cli(samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert "8,247" in out.output
     out = runner.invoke(ingest, ["tdx", str(tmp_path), "--store", str(store)])
     assert out.exit_code == 2 and out.output.count("\n") == 1
+
+
+def test_future_dates_refused(tmp_path: Path, reliability_log) -> None:
+    _write_day(tmp_path / "sz300999.day", [(20240102, 1000, 1100, 990, 1050, 1.05e6, 100000, 0),
+                                           (20990102, 1000, 1100, 990, 1050, 1.05e6, 100000, 0)])
+    with pytest.raises(DataError, match=r"sz300999\.day: column 'date': 1 record\(s\) dated after today"):
+        read_tdx(tmp_path)
+    reliability_log("bad input (issue 14)", "`ingest tdx` with a record dated 2099", "refused naming the file")
+
+
+def test_empty_and_truncated_day_files(samples: Path, tmp_path: Path, reliability_log) -> None:
+    from indexrecon.ingest_cli import ingest
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(samples / "sz300750.day", folder / "sz300750.day")
+    (folder / "sz300001.day").write_bytes(b"")
+    (folder / "sz300002.day").write_bytes((samples / "sz300750.day").read_bytes()[:100])
+    with pytest.raises(DataError, match=r"sz300001\.day: empty file \(0 bytes\).*skip_bad"):
+        read_tdx(folder)
+    (folder / "sz300001.day").unlink()
+    with pytest.raises(DataError, match=r"sz300002\.day: 100 bytes is not a whole number"):
+        read_tdx(folder)
+    (folder / "sz300001.day").write_bytes(b"")
+    runner = CliRunner()
+    store = tmp_path / "t.duckdb"
+    out = runner.invoke(ingest, ["tdx", str(folder), "--store", str(store)])
+    assert out.exit_code == 2 and "sz300001.day: empty file" in out.output and not store.exists()
+    out = runner.invoke(ingest, ["tdx", str(folder), "--store", str(store), "--skip-bad"])
+    assert out.exit_code == 0, out.output
+    assert "skipped 2 bad file(s)" in out.output and "sz300001.day (empty file" in out.output
+    assert "sz300002.day (100 bytes" in out.output
+    with open_store(store) as st:
+        assert st.con.execute("SELECT DISTINCT code FROM bars").fetchall() == [("300750",)]
+    reliability_log("ingest (issue 14)", "a zero-byte and a truncated .day file",
+                    "an error naming the file; --skip-bad loads the rest and lists them", 2)

@@ -35,22 +35,35 @@ def gini(values: np.ndarray) -> float:
     return float((2 * (i * v).sum()) / (n * v.sum()) - (n + 1) / n)
 
 
-def concentration(weights: np.ndarray) -> dict[str, float]:
-    w = np.sort(np.asarray(weights, dtype=float))[::-1]
+def concentration(weights: np.ndarray, codes: Any = None) -> dict[str, Any]:
+    """Top-N shares, HHI, effective N and Gini of the weighted constituents. A constituent
+    without a weight (no price or shares at the cutoff) is left out of the figures, which
+    would otherwise all be NaN, and reported beside them: `unweighted_count` and, given the
+    codes, `unweighted_codes`."""
+    w_all = np.asarray(weights, dtype=float)
+    weighted = np.isfinite(w_all)
+    w = np.sort(w_all[weighted])[::-1]
     hhi = float((w**2).sum())
-    return {
-        "count": int(w.size),
+    out: dict[str, Any] = {
+        "count": int(w_all.size),
+        "weighted_count": int(w.size),
         "top1": float(w[:1].sum()),
         "top5": float(w[:5].sum()),
         "top10": float(w[:10].sum()),
         "hhi": hhi,
         "effective_n": float(1 / hhi) if hhi > 0 else 0.0,
         "gini": gini(w),
+        "unweighted_count": int(w_all.size - w.size),
     }
+    if codes is not None:
+        out["unweighted_codes"] = sorted(str(c) for c, ok in zip(codes, weighted, strict=True) if not ok)
+    return out
 
 
 def coverage(candidates: pd.DataFrame, constituents: pd.DataFrame, cap_col: str = "total_cap") -> dict[str, Any]:
-    """How much of the board the index holds, by companies and by total market cap."""
+    """How much of the board the index holds, by companies and by total market cap. Board
+    stocks without a market cap (no share data at the cutoff) cannot be counted in either
+    share: they are left out and counted in `board_stocks_without_cap`."""
     board = candidates[candidates[cap_col].notna()]
     board_cap = float(board[cap_col].sum())
     idx_cap = float(constituents[cap_col].fillna(0).sum())
@@ -59,6 +72,8 @@ def coverage(candidates: pd.DataFrame, constituents: pd.DataFrame, cap_col: str 
     avg_idx = idx_cap / n_idx if n_idx else 0.0
     return {
         "board_stocks": n_board,
+        # an incumbent unknown to the store (no board) is no board stock at all
+        "board_stocks_without_cap": int((candidates[cap_col].isna() & candidates["board"].notna()).sum()),
         "index_stocks": n_idx,
         "share_of_companies": n_idx / n_board if n_board else 0.0,
         "board_total_cap": board_cap,

@@ -18,7 +18,6 @@ then one set computation like any other.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -69,6 +68,7 @@ class BacktestResult:
     synthetic: bool = False
     store_label: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    total_return_includes_dividends: bool = True  # False: no dividends in the store, TR = PR
 
     @property
     def name(self) -> str:
@@ -101,6 +101,7 @@ class BacktestResult:
             "synthetic": self.synthetic,
             "data": SYNTHETIC_NOTE if self.synthetic else self.store_label,
             "against": self.against,
+            "total_return_includes_dividends": self.total_return_includes_dividends,
             "warnings": list(self.warnings),
             "stats": {k: _clean(v) for k, v in self.stats.items()},
             "reviews": [{k: _clean(v) for k, v in r.items()} for r in self.reviews.to_dict("records")],
@@ -108,7 +109,9 @@ class BacktestResult:
         }
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, **kw)
+        from .jsonout import dumps
+
+        return dumps(self.to_dict(), **kw)
 
     def __repr__(self) -> str:
         s = self.stats
@@ -341,7 +344,7 @@ def _summarise_warnings(items: list[str]) -> list[str]:
 
 def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataFrame:
     rows = []
-    for r in results:
+    for i, r in enumerate(results):
         adds = sorted(r.view("added").column("code"))
         dels = sorted(r.view("deleted").column("code"))
         rows.append({
@@ -354,9 +357,21 @@ def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataF
             "turnover": turnover.get(r.dates.review, float("nan")),
             "added": " ".join(adds),
             "deleted": " ".join(dels),
-            "incumbents": r.incumbents_source,
+            # a later review's incumbents are the list the backtest handed it
+            "incumbents": r.incumbents_source if i == 0 else
+            f"the previous review's {len(r.incumbents)} constituents",
         })
     return pd.DataFrame(rows)
+
+
+def _has_dividends(store: Store, start: dt.date, end: dt.date) -> bool:
+    """Whether the store has any cash dividend going ex in [start, end]."""
+    if not store.has_table("dividends"):
+        return False
+    row = store.con.execute(
+        "SELECT count(*) FROM dividends WHERE ex_date BETWEEN ? AND ? AND cash_per_share > 0", [start, end]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _official_levels(store: Store, code: str, start: dt.date, end: dt.date) -> pd.DataFrame | None:
@@ -381,7 +396,7 @@ def backtest(
     base: float = 1000.0,
     rf: float = 0.0,
     incumbents: IncumbentSpec = "auto",
-    against: str | Methodology | BacktestResult | None = None,
+    against: str | Methodology | BacktestResult | None = "auto",
     move_days: int = 5,
     share_changes: str = "all",
     periods_per_year: int = PERIODS_PER_YEAR,
@@ -395,7 +410,11 @@ def backtest(
     `incumbents`, every later one with the previous review's constituents. `against` is an
     official index code in the store (table index_bars), another methodology (backtested over
     the same days with the same incumbents), or a finished BacktestResult; it adds tracking
-    error and correlation to the statistics.
+    error and correlation to the statistics; "auto" (the default) is the official index of
+    `m` (its `index_code`) when the store has its levels, "none" (or None) no comparison.
+
+    On a store without cash dividends in the period the total return is the price return:
+    a warning says so and `total_return_includes_dividends` is False.
 
     A daily-rebalanced methodology runs one review per trading day; `workers` > 1 runs
     independent days in that many processes (spawned: call it from a script's
@@ -420,6 +439,12 @@ def backtest(
 
     t0, c0 = time.perf_counter(), time.process_time()
     results = review_chain(m, store, s, e, incumbents, fast=fast, workers=workers, progress=progress)
+    empty = next((r for r in results if not r.codes), None)
+    if empty is not None:  # an index with no constituents has no level: say which rule emptied it
+        from .errors import EmptyIndexError
+        from .outcome import empty_index_message
+
+        raise EmptyIndexError(f"backtest: {empty_index_message(empty)}")
     t1, c1 = time.perf_counter(), time.process_time()
     baskets: list[Basket] = [
         basket_from_review(r, share_changes="all" if share_changes == "all" else "bonus") for r in results
@@ -431,6 +456,10 @@ def backtest(
         turnover[row.label] = row.turnover
     reviews = _reviews_frame(results, pd.Series(turnover, dtype=float))
     warnings = _summarise_warnings([w for r in results for w in r.warnings]) + path.warnings
+    with_div = _has_dividends(store, s, e)
+    if not with_div:
+        warnings.append(f"the store has no cash dividends from {s} to {e} (table dividends): "
+                        "the total return is the price return")
 
     stats = performance_stats(path.levels, rf=rf, move_days=move_days, periods_per_year=periods_per_year)
     tr = performance_stats(path.levels, column="total_return_level", rf=rf, move_days=move_days,
@@ -445,6 +474,9 @@ def backtest(
     stats["annual_turnover"] = float(t_rev.sum() / years) if len(t_rev) else float("nan")
 
     against_label, against_levels = None, None
+    if isinstance(against, str) and against.lower() in ("auto", "none"):
+        auto = against.lower() == "auto" and m.index_code
+        against = m.index_code if auto and _official_levels(store, m.index_code, s, e) is not None else None
     if against is not None:
         against_label, against_levels = _against(against, store, s, e, base=base, incumbents=incumbents,
                                                  share_changes=share_changes, workers=workers)
@@ -454,7 +486,7 @@ def backtest(
     return BacktestResult(
         methodology=m, start=s, end=e, base=base, levels=path.levels, reviews=reviews, stats=stats,
         results=results, against=against_label, against_levels=against_levels, warnings=warnings,
-        synthetic=store.synthetic, store_label=store.label,
+        synthetic=store.synthetic, store_label=store.label, total_return_includes_dividends=with_div,
         timings={"reviews_s": t1 - t0, "reviews_cpu_s": c1 - c0, "levels_s": t2 - t1,
                  "levels_cpu_s": c2 - c1, "reviews": len(results)},
     )
@@ -477,9 +509,9 @@ def _against(
         other = load_methodology(against)  # type: ignore[arg-type]
     except IndexReconError:
         raise IndexReconError(
-            f"--against {against}: neither an index code in the store's index_bars nor a methodology"
+            f"against={against!r} (CLI: --against): neither an index code in the store's index_bars nor a methodology"
         ) from None
-    bt = backtest(other, store, s, e, base=kw["base"], incumbents=kw["incumbents"],
+    bt = backtest(other, store, s, e, base=kw["base"], incumbents=kw["incumbents"], against=None,
                   share_changes=kw["share_changes"], workers=kw["workers"])
     return other.name, bt.levels[["date", "level"]]
 

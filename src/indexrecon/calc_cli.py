@@ -7,7 +7,6 @@ group (whose error handling turns IndexReconError into one line and exit code 2)
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import sys
 from pathlib import Path
@@ -15,8 +14,18 @@ from typing import Any
 
 import click
 
-from .cli_common import label_synthetic, output_console, store_option
+from .cli_common import (
+    checked_range,
+    label_synthetic,
+    output_console,
+    parse_day,
+    refuse_overwrite,
+    store_option,
+    writing,
+)
+from .cli_output import print_warnings
 from .errors import IndexReconError
+from .jsonout import dumps
 
 _store_option = store_option()
 _INCUMBENTS_HELP = (
@@ -32,10 +41,7 @@ def _open(store_path: Path | None) -> Any:
 
 
 def _date(value: str, opt: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'") from None
+    return parse_day(value, opt)
 
 
 def _pct(v: Any, digits: int = 2) -> str:
@@ -66,27 +72,23 @@ def _write(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
 
 
 def _stats_table(stats: dict[str, Any], title: str) -> Any:
-    from rich.table import Table
+    from .termtable import TextTable
 
-    t = Table(title=title, header_style="bold", title_justify="left")
-    t.add_column("statistic")
-    t.add_column("value", justify="right")
-    for k, v in stats.items():
-        t.add_row(k, _fmt_stat(k, v))
-    return t
+    rows = [[k, _fmt_stat(k, v)] for k, v in stats.items()]
+    return TextTable(["statistic", "value"], ["statistic", "value"], [False, True], rows, title=title)
 
 
 def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
-    from rich.table import Table
+    from .termtable import TextTable
 
     fmt = fmt or {}
-    t = Table(title=title, header_style="bold", title_justify="left")
-    for c in df.columns:
-        t.add_column(str(c), justify="left" if df[c].dtype == object else "right")
+    cols = [str(c) for c in df.columns]
+    rows = []
     for row in df.itertuples(index=False):
         cells = []
         for c, v in zip(df.columns, row, strict=True):
@@ -98,8 +100,12 @@ def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
                 cells.append(f"{v:,.2f}")
             else:
                 cells.append(str(v))
-        t.add_row(*cells)
-    return t
+        rows.append(cells)
+    import pandas as pd
+
+    # pandas 3 gives text its own dtype (not object): ask whether a column is numeric
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
+    return TextTable(cols, cols, numeric, rows, title=title)
 
 
 def _bp(v: Any) -> str:
@@ -137,11 +143,20 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, tot
     """
     from .calculation import track
 
+    refuse_overwrite(output, store_path=store_path, methods=[method])
+    first, last = _date(from_official, "--from-official"), _date(end, "--end")
+    if last < first:
+        raise IndexReconError(f"--end {last} is before the snapshot --from-official {first}")
     store = _open(store_path)
-    res = track(method, store, _date(from_official, "--from-official"), _date(end, "--end"),
-                share_changes=share_changes, total_return=total_return, against=against)  # type: ignore[arg-type]
+    res = track(method, store, first, last, share_changes=share_changes,  # type: ignore[arg-type]
+                total_return=total_return, against=against)
+    _track_output(res, fmt, output)
+    print_warnings(res.warnings)  # on stderr in every format, after the output
+
+
+def _track_output(res: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
-        _write(json.dumps(res.to_dict(), ensure_ascii=False, indent=2) + "\n", output)
+        _write(dumps(res.to_dict()) + "\n", output)
         return
     if fmt == "csv":
         _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)
@@ -159,7 +174,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, tot
             f"{s['level_end']:,.2f} vs official {s['official_end'] or float('nan'):,.2f} "
             f"({_bp(s['final_gap'])} bp)", highlight=False,
         )
-        for w in res.warnings:
+        for w in res.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(s, "Tracking"))
         if len(res.drift):
@@ -175,11 +190,17 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, tot
 @click.argument("method")
 @click.option("--start", required=True, help="Base day (YYYY-MM-DD): the index starts there at --base.")
 @click.option("--end", help="Last day (default: the store's last day).")
-@click.option("--base", default=1000.0, show_default=True, help="Level on the base day.")
-@click.option("--rf", default=0.0, show_default=True, help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
-@click.option("--against", "against", help="Official index code in the store (index_bars) or another methodology: adds tracking error and correlation.")
+@click.option("--base", default=1000.0, show_default=True, callback=checked_range("--base", 0, lo_open=True),
+              help="Level on the base day.")
+@click.option("--rf", default=0.0, show_default=True,
+              callback=checked_range("--rf", -0.2, 0.5, hint=" (a fraction a year: 0.02 = 2%)"),
+              help="Risk-free rate for the Sharpe ratio, a fraction a year (0.02 = 2%).")
+@click.option("--against", "against", default="auto", show_default=True,
+              help="Official index code in the store (index_bars) or another methodology: adds tracking error and "
+              "correlation. auto: the methodology's own index_code when the store has its levels; none: no comparison.")
 @click.option("--incumbents", default="auto", show_default=True, help=_INCUMBENTS_HELP)
-@click.option("--move-days", default=5, show_default=True, help="Window of the best and worst N-day moves.")
+@click.option("--move-days", default=5, show_default=True, callback=checked_range("--move-days", 1),
+              help="Window of the best and worst N-day moves.")
 @click.option("--share-changes", type=click.Choice(["all", "bonus"]), default="all", show_default=True,
               help="Between reviews, follow every share change of the methodology's share count, or bonus issues/splits only.")
 @click.option("--workers", default=0, show_default="all cores, at most 4",
@@ -207,6 +228,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
 
     from .backtesting import backtest
 
+    refuse_overwrite(output, store_path=store_path, methods=[method, against], incumbents=incumbents)
     store = _open(store_path)
     if workers <= 0:
         workers = min(4, os.cpu_count() or 1)
@@ -216,6 +238,11 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
         bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None,
                       base=base, rf=rf, incumbents=incumbents, against=against, move_days=move_days,
                       share_changes=share_changes, workers=workers, progress=update)
+    _backtest_output(bt, fmt, output)
+    print_warnings(bt.warnings, bt.methodology)  # on stderr in every format, after the output
+
+
+def _backtest_output(bt: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _write(bt.to_json() + "\n", output)
         return
@@ -229,7 +256,7 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
             f"{m.title} ({m.index_code or m.name}) backtest {bt.start} .. {bt.end}, base {bt.base:g}; data: {tag}",
             highlight=False,
         )
-        for w in bt.warnings:
+        for w in bt.warnings if output is not None else []:  # stdout: on stderr instead
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(bt.stats, "Statistics (price index; annualised over 252 trading days)"))
         rev = bt.reviews.drop(columns=["added", "deleted"])

@@ -870,6 +870,23 @@ class TrackResult:
         }
 
 
+def _reviews_effective_in(m: Methodology, store: Store, start: dt.date, end: dt.date) -> list[dt.date]:
+    """Effective dates of `m`'s scheduled reviews in (start, end]."""
+    from .engine import context
+    from .schedule import review_dates, reviews_between
+
+    if m.schedule.frequency != "periodic":
+        return []
+    cal = context(store).cal
+    out = []
+    for label in reviews_between(m, start, end):
+        with contextlib.suppress(IndexReconError):
+            eff = review_dates(m, cal, label).effective
+            if start < eff <= end:
+                out.append(eff)
+    return out
+
+
 def track(
     m: Methodology | str,
     store: Store,
@@ -891,12 +908,17 @@ def track(
     index's own in TOTAL_RETURN_INDEX (399006 -> 399606), from the price index's weights."""
     from .loader import load_methodology
 
-    if index_code is None:
-        mm = load_methodology(m)  # type: ignore[arg-type]
+    mm = load_methodology(m) if m is not None else None  # type: ignore[arg-type]
+    if index_code is None and mm is not None:
         index_code = mm.index_code
     if not index_code:
         raise IndexReconError("the methodology has no index_code to track")
     store.require("official_weights", "index_bars")
+    if end < from_official:
+        raise IndexReconError(f"end {end} is before the snapshot from_official {from_official}")
+    last = store.date_range()[1]
+    if end > last:  # never clip silently: the user asked for days the store does not have
+        raise StoreError(f"end {end} is after the store's last day {last}; give an end on or before it")
     level_code = index_code
     if total_return:
         level_code = against or TOTAL_RETURN_INDEX.get(index_code)
@@ -919,6 +941,14 @@ def track(
         [index_code, from_official, end],
     ).fetchall()]
     path, wdf = index_levels(store, [basket], from_official, end, base=base, weight_dates=later or None)
+    if index_code == getattr(mm, "index_code", None):
+        frozen = _reviews_effective_in(mm, store, from_official, end)
+        if frozen:
+            path.warnings.append(
+                f"the basket of the {from_official} weights is held unchanged through the review(s) effective "
+                f"{', '.join(str(d) for d in frozen)}: the official index changed constituents then, so the "
+                "gap after them is rebalancing, not tracking error"
+            )
     levels = path.levels
     if total_return:  # the total-return series takes the place of the price level
         levels = levels.drop(columns=["level", "return"]).rename(

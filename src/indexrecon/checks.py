@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from .store import Store
+from .errors import StoreError
+from .store import TABLES, Store
+
+# Without these the store cannot hold a review at all: checked first, one line if absent.
+CORE_TABLES = ("securities", "bars", "shares", "calendar")
+INCOMPLETE = "ingest incomplete: rerun the same ingest command (it resumes)"
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ CHECKS: list[Check] = [
              WHERE i - pi - 1 > 20 AND NOT EXISTS (
                SELECT 1 FROM status st WHERE st.code = b.code AND st.status = 'suspended'
                AND st.start_date <= b.date AND (st.end_date IS NULL OR st.end_date >= b.date - 30))"""),
+    Check("bars_after_calendar_end", "error", "bars dated after the trading calendar's last day",
+          "SELECT code, date::VARCHAR FROM bars WHERE date > (SELECT max(date) FROM calendar)"),
+    Check("future_bars", "error", "bars dated after today (a wrong date or a clock problem)",
+          "SELECT code, date::VARCHAR FROM bars WHERE date > current_date"),
     Check("bars_off_calendar", "error", "bars on days missing from the trading calendar",
           "SELECT code, date::VARCHAR FROM bars WHERE date NOT IN (SELECT date FROM calendar)"),
     Check("unknown_codes", "warning", "codes in bars or official weights that are not in securities",
@@ -129,11 +139,31 @@ def _has(store: Store, need: str) -> bool:
     return bool(row and row[0])
 
 
+def _tables_of(sql: str) -> set[str]:
+    return {t for t in TABLES if re.search(rf"\b(FROM|JOIN)\s+{t}\b", sql)}
+
+
 def run_checks(store: Store, limit: int = 5) -> list[dict[str, Any]]:
-    """Every check's count and a few named examples."""
-    out = []
+    """Every check's count and a few named examples. A store without one of the core tables
+    is an error (one line); empty core tables and missing optional ones are findings first."""
+    missing_core = [t for t in CORE_TABLES if not store.has_table(t)]
+    if missing_core:
+        raise StoreError(f"store {store.path} has no table {', '.join(missing_core)}: "
+                         f"not a complete indexrecon store ({INCOMPLETE})")
+    missing = sorted(t for t in TABLES if not store.has_table(t))
+    empty = [t for t in CORE_TABLES if store.row_count(t) == 0]
+    out = [{
+        "check": "empty_tables", "severity": "error", "count": len(empty),
+        "description": f"core tables with no rows: {INCOMPLETE}" if empty else "core tables with no rows",
+        "examples": empty,
+    }]
+    if missing:
+        out.append({
+            "check": "missing_tables", "severity": "warning", "count": len(missing),
+            "description": "tables the store lacks (their checks are skipped)", "examples": missing,
+        })
     for c in CHECKS:
-        if not all(_has(store, n) for n in c.needs):
+        if _tables_of(c.sql) & set(missing) or not all(_has(store, n) for n in c.needs):
             continue
         rows = store.con.execute(f"SELECT * FROM ({c.sql}) ORDER BY 1, 2").fetchall()
         out.append({

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,13 +12,25 @@ from typing import Any
 import click
 
 from . import __version__
-from .cli_common import ErrorGroup, label_synthetic, output_console
+from .cli_common import (
+    ErrorGroup,
+    checked_range,
+    label_synthetic,
+    output_console,
+    parse_day,
+    refuse_overwrite,
+    writing,
+)
 from .cli_common import store_option as common_store_option
+from .cli_output import finish_review
 from .errors import IndexReconError
+from .jsonout import dumps
 
 FORMATS = click.Choice(["table", "csv", "json", "parquet"])
 INCUMBENTS_HELP = (
-    "official (the store's official list before the effective date), simulate (roll the "
+    "official (the store's official list before the effective date, rolled forward through "
+    "the reviews since when it is older than the previous one), official-strict (refuse such "
+    "a list instead), simulate (roll the "
     "reviews forward from the first complete window), none (pure rule ranking), a file of "
     "codes, or auto (official if the store has it, else simulate)"
 )
@@ -62,13 +73,8 @@ def _complete_method(ctx: click.Context, param: click.Parameter, incomplete: str
     return names or [CompletionItem(incomplete, type="file")]
 
 
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise IndexReconError(f"dates look like YYYY-MM-DD, got '{value}'") from None
+def _date(value: str | None, opt: str) -> dt.date | None:
+    return None if value is None else parse_day(value, opt)
 
 
 def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
@@ -80,9 +86,15 @@ def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
     m = load_methodology(method)  # a mistyped name is the first thing to say
     if review is None and as_of is None:
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
+    _one_of_review_as_of(review, as_of)
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
-        return run_review(m, store, review, as_of=_date(as_of), incumbents=incumbents)
+        return run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
+
+
+def _one_of_review_as_of(review: str | None, as_of: str | None) -> None:
+    if review is not None and as_of is not None:
+        raise IndexReconError(f"give --review or --as-of, not both (got --review {review} and --as-of {as_of})")
 
 
 def _emit(df: Any, fmt: str, out: Path | None,
@@ -98,14 +110,15 @@ def _emit(df: Any, fmt: str, out: Path | None,
     if fmt == "json":
         if callable(payload):  # built only when asked for: it is not free
             payload = payload()
-        text = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+        text = dumps(payload) + "\n"
         _write_text(text, out)
     elif fmt == "csv":
         _write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
     elif fmt == "parquet":
         if out is None:
             raise IndexReconError("--format parquet needs -o FILE")
-        (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
+        with writing(out):
+            (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
     else:
         with output_console(out) as con:
             render(con)
@@ -115,7 +128,8 @@ def _write_text(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -139,10 +153,15 @@ def methodologies_cmd() -> None:
       indexrecon methodologies
     """
     from .loader import builtin_names, load_methodology
+    from .termtable import TextTable
 
+    rows = []
     for name in builtin_names():
         m = load_methodology(name)
-        click.echo(f"{name:<14} {m.index_code or '-':<8} {m.provider:<6} {m.title}")
+        rows.append([name, m.index_code or "-", m.provider, m.title])
+    cols = ["name", "index_code", "provider", "title"]
+    for line in TextTable(cols, cols, [False] * 4, rows).plain_lines():
+        click.echo(line)
 
 
 @main.command("show")
@@ -169,10 +188,10 @@ def validate_cmd(file: Path) -> None:
     Example:
       indexrecon validate my_index.yaml
     """
-    from .loader import load_methodology
+    from .loader import check_references
     from .report import describe_methodology
 
-    m = load_methodology(file)
+    m = check_references(file)  # and the methodologies it draws from or excludes
     click.echo(f"{file}: OK")
     click.echo(describe_methodology(m))
 
@@ -187,7 +206,34 @@ def schema_cmd() -> None:
     """
     from .schema import Methodology
 
-    click.echo(json.dumps(Methodology.model_json_schema(), indent=2))
+    click.echo(dumps(Methodology.model_json_schema()))
+
+
+@main.command("store-schema")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="A store to describe as it is (its tables, columns and rows); without it, the schema "
+                   "every store follows (what `ingest files` reads from files named after the tables).")
+def store_schema_cmd(fmt: str, store_path: Path | None) -> None:
+    """Print the store's tables and their columns.
+
+    \b
+    Example:
+      indexrecon store-schema                        # the tables ingest files accepts
+      indexrecon store-schema --store real.duckdb    # what a store holds
+    """
+    from .store import describe_schema
+
+    tables = describe_schema(_open(store_path) if store_path is not None else None)
+    if fmt == "json":
+        click.echo(dumps(tables))
+        return
+    for t in tables:
+        rows = "" if t.get("rows") is None else f", {t['rows']:,} rows"
+        state = " (not in this store)" if t.get("missing") else ""
+        click.echo(f"{t['table']}{state}: {t['description']}{rows}")
+        for c in t["columns"]:
+            click.echo(f"  {c['name']:<20} {c['type']}{' NOT NULL' if c.get('not_null') else ''}")
 
 
 def _review_options(f: Any) -> Any:
@@ -203,114 +249,181 @@ def _output_options(f: Any) -> Any:
     return f
 
 
-def _header_lines(res: Any) -> list[str]:
+WEIGHT_DISTANCE = ("half the sum of the absolute differences between the official weights and ours "
+                   "(drifted to the official date) over every stock in either list: 0% is the same "
+                   "index, 100% shares nothing")
+
+
+def _header_lines(res: Any, to_file: Path | None = None) -> list[str]:
+    """The header of a review's table; its warnings go to stderr (`cli_output`), and into the
+    file too when the table is written `to_file`."""
+    from .cli_output import header_warnings
+    from .report import index_label
+
     h = res.header()
     lines = [
-        f"{h['title']} ({h['index_code']}) review {h['review']}: data cutoff {h['data_cutoff']} "
+        f"{index_label(h['title'], h['index_code'])} review {h['review']}: data cutoff {h['data_cutoff']} "
         f"(window from {h['window_start']}), effective {h['effective_date']}",
         f"data: {h['data']}; incumbents: {h['incumbents']}",
     ]
-    lines += [f"warning: {w}" for w in h["warnings"]]
-    return lines
+    return lines + header_warnings(res, to_file is not None)
 
 
 @main.command("rebuild")
 @click.argument("method", shell_complete=_complete_method)
 @_review_options
+@click.option("--price-date", help="Also price the index on this day (YYYY-MM-DD, or 'effective': the last "
+              "trading day before the effective date): current_weight and pro_forma_weight columns.")
 @_output_options
 @store_option
-def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
-                output: Path | None, store_path: Path | None) -> None:
+def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, price_date: str | None,
+                fmt: str, output: Path | None, store_path: Path | None) -> None:
     """Constituents, ranks and weights of METHOD at a review.
 
     \b
     Example:
       indexrecon rebuild chinext --review 2025-12
       indexrecon rebuild chinext --as-of 2026-01-15 --format csv -o chinext.csv
+      indexrecon rebuild chinext --review 2025-12 --price-date effective
     """
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
+    finish_review(res, before_output=True)
     cons = res.view("constituents")
+    if price_date is not None:
+        from .flows import price_constituents
+
+        cons, res = price_constituents(res, cons, None if price_date == "effective" else _date(price_date, "--price-date"))
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
-        con.print(rich_table(cons.select(["rank", "code", "name", "board", "industry", *res.metric_columns, "weight"])))
+        con.print(rich_table(cons.select(["rank", "code", "name", "board", "industry", *res.metric_columns, "weight",
+                                          "current_weight", "pro_forma_weight"])))
 
     _emit(cons, fmt, output, res.to_dict, render, synthetic=res.synthetic)
+    finish_review(res, before_output=False)
 
 
 @main.command("rebalance")
 @click.argument("method", shell_complete=_complete_method)
-@click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
+@click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date, "
+              "or after --as-of).")
+@click.option("--as-of", "as_of", help="Forecast with the data up to this day (YYYY-MM-DD); the rest of the "
+              "review's window is simulated.")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
-@click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
-@_output_options
+@click.option("--margin", default=10, show_default=True, callback=checked_range("--margin", 0),
+              help="Ranks either side of the boundaries to show.")
+@click.option("--price-date", help="Price the current and new index on this day (default: the last trading day "
+              "in the store before the effective date).")
+@click.option("--aum", help="CNY tracking the index (e.g. 5e10), or a YAML file of methodology: CNY; adds the trades.")
+@click.option("--paths", default=300, show_default=True, help="Simulated paths for the probabilities.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the simulation.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet", "xlsx"]), default="table",
+              show_default=True, help="csv / parquet / xlsx: the trade list with --aum, else the borderline table.")
 @store_option
-def rebalance_cmd(method: str, review: str | None, incumbents: str, margin: int, fmt: str,
+def rebalance_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, margin: int,
+                  price_date: str | None, aum: str | None, paths: int, seed: int, fmt: str,
                   output: Path | None, store_path: Path | None) -> None:
-    """Simulate a review: adds, deletes, and why each borderline stock is in or out.
+    """Simulate a review: adds, deletes, probabilities, pro-forma weights, passive trades.
 
     \b
     Example:
       indexrecon rebalance chinext
       indexrecon rebalance chinext --review 2024-12 --incumbents simulate --format json
+      indexrecon rebalance csi300 --review 2024-06 --as-of 2024-03-15 --store real.duckdb
+      indexrecon rebalance csi300 --review 2024-06 --aum 5e11 --format xlsx -o trades.xlsx
     """
-    from . import simulate_review
-    from .report import rich_table
+    from .desk_cli import run_rebalance
 
-    store = _open(store_path)
-    with _working(f"simulating the {method} review…"):
-        res = simulate_review(method, store, review, incumbents=incumbents)
-    border = res.view("borderline", margin)
-
-    def render(con: Any) -> None:
-        for line in _header_lines(res):
-            con.print(line, highlight=False)
-        adds, deletes = res.view("added"), res.view("deleted")
-        con.print(f"{len(adds)} adds, {len(deletes)} deletes, {len(res.view('retained'))} retained", highlight=False)
-        rank_by = res.methodology.selection.rank_by
-        for title, t in (("Adds", adds), ("Deletes", deletes)):
-            if len(t):
-                con.print(rich_table(t.select(["code", "name", "rank", "industry", rank_by, "reason"]), title))
-        border_view = border.select([c for c in border.columns if c != "stage"])
-        con.print(rich_table(border_view, f"Borderline (ranks around the boundaries, margin {margin})"))
-
-    _emit(border, fmt, output, lambda: res.rebalance_dict(margin), render, synthetic=res.synthetic)
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
+    run_rebalance(method, review, as_of, incumbents, margin, _date(price_date, "--price-date"), aum, paths, seed, fmt, output,
+                  _open(store_path), _working, _header_lines, _emit)
 
 
 @main.command("stats")
 @click.argument("method", shell_complete=_complete_method)
 @_review_options
-@_output_options
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(),
+              help="Write to FILE; with csv or parquet, a DIR (existing, or ending in /) gets one file per table.")
 @store_option
 def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
-              output: Path | None, store_path: Path | None) -> None:
+              output: str | None, store_path: Path | None) -> None:
     """Industry mix, concentration and coverage of the board at a review.
+
+    csv prints the three tables one after the other, each under a line naming it and
+    separated by an empty line (as a spreadsheet shows them); -o DIR writes
+    industry_mix.csv, concentration.csv and coverage.csv instead.
 
     \b
     Example:
       indexrecon stats chinext --review 2025-12
+      indexrecon stats chinext --review 2025-12 --format csv -o stats/
     """
     import pandas as pd
 
-    from .report import rich_table
+    from .report import coverage_note, rich_table, unweighted_note
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     res = _review(method, review, as_of, incumbents, store_path)
+    finish_review(res, before_output=True)
     stats = res.stats()
     mix = res.industry_mix()
+    on = None
+    if as_of is not None:  # coverage and industry mix measured on the day itself (market.py)
+        from .market import stats_on
+
+        stats, mix, on_warnings = stats_on(res, stats, _date(as_of, "--as-of"))
+        on = stats["coverage"]["date"]
+        for w in on_warnings:
+            click.echo(f"warning: {w}", err=True)
+    c = stats["concentration"]
+    conc = pd.DataFrame([{**c, "unweighted_codes": " ".join(c.get("unweighted_codes", []))}])
+    cutoff_cov = stats.get("coverage_at_cutoff", stats["coverage"])
+    tables = {"industry_mix": mix, "concentration": conc, "coverage": pd.DataFrame([stats["coverage"]])}
+    if on:
+        tables["coverage_at_cutoff"] = pd.DataFrame([cutoff_cov])
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
-        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), "Industry mix (Shenwan level 1)"))
-        conc = pd.DataFrame([stats["concentration"]])
-        con.print(rich_table(conc, "Concentration"))
-        cov = pd.DataFrame([stats["coverage"]])
-        con.print(rich_table(cov, "Coverage of the board (total market cap at the cutoff)"))
+        when = f"on {on}, weights drifted to it" if on else "at the cutoff"
+        con.print(rich_table(mix.rename(columns={"sw_l1_name_en": "industry"}), f"Industry mix (Shenwan level 1) {when}"))
+        con.print(rich_table(conc.drop(columns=["unweighted_codes"]), "Concentration (of the weighted constituents)"))
+        if c["unweighted_count"]:
+            con.print(f"{unweighted_note(c)}", highlight=False)
+        if on:
+            from .market_cli import coverage_table
 
-    _emit(mix, fmt, output, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
+            con.print(coverage_table(stats["coverage"], f"Coverage of the board on {on} (total market cap)"))
+        con.print(rich_table(pd.DataFrame([cutoff_cov]), "Coverage of the board (total market cap at the cutoff)"))
+        if coverage_note(cutoff_cov):
+            con.print(coverage_note(cutoff_cov), highlight=False)
+
+    out = None if output is None else Path(output)
+
+    def write() -> None:
+        if fmt in ("csv", "parquet") and out is not None and (out.is_dir() or str(output).endswith(("/", "\\"))):
+            out.mkdir(parents=True, exist_ok=True)
+            for name, df in tables.items():
+                _emit(df, fmt, out / f"{name}.{fmt}", synthetic=res.synthetic)
+                click.echo(f"wrote {out / f'{name}.{fmt}'}", err=True)
+            return
+        if out is not None and out.is_dir():
+            raise IndexReconError(f"{out} is a folder: give a file name, or --format csv/parquet for one file per table")
+        if fmt == "csv":
+            blocks = [f"{name}\n{label_synthetic(df, res.synthetic).to_csv(index=False, lineterminator=chr(10))}"
+                      for name, df in tables.items()]
+            _write_text("\n".join(blocks), out)
+            return
+        _emit(mix, fmt, out, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
+
+    write()
+    finish_review(res, before_output=False)
 
 
 @main.command("explain")
@@ -332,6 +445,7 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
         click.echo(line)
     for code in codes:
         click.echo(res.explain(code.strip()))
+    finish_review(res, before_output=False)  # an empty index is explained, not refused
 
 
 @main.command("compare")
@@ -356,24 +470,47 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     from .engine import run_review
     from .report import rich_table
 
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     store = _open(store_path)
     with _working(f"rebuilding {method}…"):
         res = run_review(method, store, review, incumbents=incumbents)
-        cmp = compare_official(res, _date(official_date))
+        finish_review(res, before_output=True)
+        cmp = compare_official(res, _date(official_date, "--official-date"))
+        cmp["change"] = _score_change(res, cmp)
 
     def render(con: Any) -> None:
-        for line in _header_lines(res):
+        for line in _header_lines(res, output):
             con.print(line, highlight=False)
         con.print(
             f"official list of {cmp['official_date']}: overlap {cmp['overlap']} of "
             f"{cmp['official_count']}; weight distance {100 * cmp['weight_distance']:.2f}%",
             highlight=False,
         )
+        con.print(f"(weight distance: {WEIGHT_DISTANCE}; weights in %)", highlight=False)
+        ch = cmp["change"]
+        con.print("; ".join(
+            f"{k}: precision {_pct(ch[k]['precision'])}, recall {_pct(ch[k]['recall'])} "
+            f"({ch[k]['hit']} of {ch[k]['predicted']} predicted, {ch[k]['actual']} official)" for k in ("adds", "deletes"))
+            + f"; Brier {ch['brier']:.4f} (plain rule {ch['brier_plain']:.4f}, {ch['brier_candidates']} candidates)",
+            highlight=False)
         for key, title in (("missing", "In the official list, not rebuilt"), ("extra", "Rebuilt, not official")):
             if cmp[key]:
                 con.print(rich_table(pd.DataFrame(cmp[key]), title))
 
     _emit(None, fmt, output, cmp, render)
+    finish_review(res, before_output=False)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _score_change(res: Any, cmp: dict[str, Any]) -> dict[str, Any]:
+    """Precision / recall of the adds and deletes and the Brier score against the official list."""
+    from .forecast import forecast_review, score_change
+
+    official = (set(res.codes) - {r["code"] for r in cmp["extra"]}) | {r["code"] for r in cmp["missing"]}
+    return score_change(res, official, forecast_review(res))
 
 
 @main.command("check-data")
@@ -394,12 +531,16 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
 
     store = _open(store_path)
     findings = run_checks(store)
+    empty = next(f for f in findings if f["check"] == "empty_tables")
+    if empty["count"]:
+        click.echo(f"warning: store {store.path}: no rows in {', '.join(empty['examples'])}: "
+                   "ingest incomplete: rerun the same ingest command (it resumes)", err=True)
 
     def render(con: Any) -> None:
         con.print(f"store {store.path}: {store.label}", highlight=False)
         df = pd.DataFrame(findings)
         df["examples"] = df["examples"].map(lambda xs: ", ".join(xs))
-        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]]))
+        con.print(rich_table(df[["severity", "check", "count", "description", "examples"]], keep={"check"}))
 
     _emit(None, fmt, None, {"store": str(store.path), "findings": findings}, render)
     if strict and any(f["severity"] == "error" and f["count"] for f in findings):
@@ -411,7 +552,8 @@ def check_data_cmd(fmt: str, strict: bool, store_path: Path | None) -> None:
 @click.option("--review", help="Review month, YYYY-MM (default: the next review after the store's last date).")
 @click.option("--as-of", "as_of", help="The review in force on this date (YYYY-MM-DD).")
 @click.option("--incumbents", default="auto", show_default=True, help=INCUMBENTS_HELP)
-@click.option("--margin", default=10, show_default=True, help="Ranks either side of the boundaries to show.")
+@click.option("--margin", default=10, show_default=True, callback=checked_range("--margin", 0),
+              help="Ranks either side of the boundaries to show.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="HTML file to write (default: METHOD-REVIEW.html).")
 @click.option("--png", "png_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -448,14 +590,19 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
         raise IndexReconError("--png needs matplotlib: python -m pip install matplotlib")
     if backtest_end and not backtest_start:
         raise IndexReconError("--backtest-end needs --backtest-start")
-    bt_start, bt_end = _date(backtest_start), _date(backtest_end)
+    _one_of_review_as_of(review, as_of)
+    bt_start, bt_end = _date(backtest_start, "--backtest-start"), _date(backtest_end, "--backtest-end")
     m = load_methodology(method)
+    refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
+    if output is not None and not output.parent.is_dir():  # as every -o: a missing folder is not created
+        raise IndexReconError(f"cannot write {output}: folder {output.parent} does not exist")
     store = _open(store_path)
     with _working(f"running the {m.name} review…") as step:
         if as_of is not None:
-            res = run_review(m, store, review, as_of=_date(as_of), incumbents=incumbents)
+            res = run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
         else:
             res = simulate_review(m, store, review, incumbents=incumbents)
+        finish_review(res, before_output=True)
         bt = None
         if bt_start is not None:
             step(f"backtesting {m.name} from {bt_start}…")
@@ -473,6 +620,7 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
     click.echo(f"wrote {out} ({m.name} review {res.dates.review}, {label})")
     for p in pngs:
         click.echo(f"wrote {p}")
+    finish_review(res, before_output=False)
 
 
 @main.command("completion")
@@ -504,8 +652,10 @@ def _register_groups() -> None:
     """Command groups that live in their own modules."""
     from .calc_cli import COMMANDS as CALC_COMMANDS
     from .ingest_cli import ingest
+    from .market_cli import market
 
     main.add_command(ingest)
+    main.add_command(market)
     for cmd in CALC_COMMANDS:
         main.add_command(cmd)
 

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from . import pit_shares
 from .errors import DependencyCycleError, IndexReconError, StoreError
+from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
 from .metrics import A_SHARE_METRICS, ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, WEIGHT_SHARES
 from .results import Table
@@ -38,7 +39,7 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
-from .weights import cap_weights, tier_case_sql
+from .weights import cap_weights, methodology_caps, tier_case_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -66,10 +67,11 @@ class Context:
     metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
 
     @property
     def has_esg(self) -> bool:
-        return "esg_score" in self.external
+        return any(m == "esg_score" or m in GRADE_METRICS for m in self.external)
 
 
 _CONTEXTS: dict[int, Context] = {}
@@ -130,17 +132,20 @@ def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
         r = store.con.execute("SELECT count(*) FROM esg_scores").fetchone()
         esg_rows = int(r[0]) if r else 0
     out: dict[str, str] = {}
-    for name, (_, tables) in EXTERNAL_METRICS.items():
+    for name, (_, holders) in EXTERNAL_METRICS.items():
         parts = []
-        if "esg_scores" in tables and name == "esg_score" and esg_rows:
+        if "esg_scores" in holders and name == "esg_score" and esg_rows:
             parts.append("SELECT code, date, CAST(score AS DOUBLE) AS value FROM esg_scores")
-        if ATTRIBUTES_TABLE in tables and name in attrs:
+        if ATTRIBUTES_TABLE in holders and name in attrs:
             parts.append(
                 f"SELECT code, date, CAST(value AS DOUBLE) AS value FROM {ATTRIBUTES_TABLE} "
                 f"WHERE attribute = {_lit(name)}"
             )
         if parts:
             out[name] = " UNION ALL ".join(parts)
+    if RATINGS_TABLE in tables:
+        providers = {r[0] for r in store.con.execute(f"SELECT DISTINCT provider FROM {RATINGS_TABLE}").fetchall()}
+        out.update({name: source_sql(p) for name, p in GRADE_METRICS.items() if p in providers})
     return out
 
 
@@ -196,10 +201,28 @@ def members_on(store: Store, index_code: str, day: dt.date) -> set[str]:
 def _read_codes_file(path: Path) -> list[str]:
     if not path.exists():
         raise IndexReconError(
-            f"incumbents file {path} does not exist (or give a mode: auto, official, simulate, none)"
+            f"incumbents file {path} does not exist (or give a mode: auto, official, official-strict, simulate, none)"
         )
+    try:
+        codes = _codes_in(path)
+    except UnicodeDecodeError as e:
+        raise IndexReconError(
+            f"incumbents file {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+            "give codes one per line, a CSV with a code column, Parquet or a rebuild JSON"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # bad JSON / Parquet, no code column
+        what = f"no '{e.args[0]}' column" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise IndexReconError(f"incumbents file {path}: cannot read: {what}") from None
+    codes = [str(c).strip().zfill(6) for c in codes]
+    bad = [c for c in codes if not c.isdigit() or len(c) != 6]
+    if bad:
+        raise IndexReconError(f"incumbents file {path}: '{bad[0]}' is not a 6-digit stock code")
+    return sorted(set(codes))
+
+
+def _codes_in(path: Path) -> list[str]:
     if path.suffix == ".json":
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
         items = data.get("constituents", data) if isinstance(data, dict) else data
         codes = [x["code"] if isinstance(x, dict) else str(x) for x in items]
     elif path.suffix == ".parquet":
@@ -207,18 +230,14 @@ def _read_codes_file(path: Path) -> list[str]:
 
         codes = pd.read_parquet(path)["code"].astype(str).tolist()
     else:
-        text = path.read_text().splitlines()
+        text = path.read_text(encoding="utf-8").splitlines()
         first = text[0].split(",") if text else []
         if "code" in first:
             col = first.index("code")
             codes = [ln.split(",")[col] for ln in text[1:] if ln.strip()]
         else:
             codes = [ln.split(",")[0] for ln in text if ln.strip()]
-    codes = [c.strip().zfill(6) for c in codes]
-    bad = [c for c in codes if not c.isdigit() or len(c) != 6]
-    if bad:
-        raise IndexReconError(f"incumbents file {path}: '{bad[0]}' is not a 6-digit stock code")
-    return sorted(set(codes))
+    return codes
 
 
 def first_simulable_review(m: Methodology, ctx: Context) -> str:
@@ -232,25 +251,34 @@ def first_simulable_review(m: Methodology, ctx: Context) -> str:
 
 
 def resolve_incumbents(
-    m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto"
+    m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto",
+    base: Methodology | None = None, notes: list[str] | None = None,
 ) -> tuple[list[str], str]:
-    """Incumbent codes and a label saying where they came from."""
+    """Incumbent codes and a label saying where they came from. An official list older than
+    the previous review is rolled forward through the reviews since (`incumbents` module),
+    with the dated rules of `base` (default `m`); what was done goes to `notes`."""
+    from .incumbents import STRICT, official_incumbents
+
     if spec is None or spec == "none":
         return [], "none (pure rule ranking)"
-    if isinstance(spec, str) and spec in ("official", "auto", "simulate"):
-        if spec in ("official", "auto"):
-            codes = official_members(ctx.store, m.index_code, rd.effective)
-            if codes is not None:
-                return codes, f"official members before {rd.effective}"
-            if spec == "official":
+    if isinstance(spec, str) and spec in ("official", "auto", "simulate", STRICT):
+        if spec != "simulate":
+            found = official_incumbents(base or m, ctx, rd, spec, dep_inc)
+            if found is not None:
+                if notes is not None:
+                    notes.extend(found.warnings)
+                return found.codes, found.label
+            if spec != "auto":
                 raise StoreError(
                     f"the store has no official {m.index_code or m.name} membership before "
-                    f"{rd.effective}; use --incumbents simulate"
+                    f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
                 )
         return _simulated_incumbents(m, ctx, rd, dep_inc)
     if isinstance(spec, (str, Path)):
-        return _read_codes_file(Path(spec)), f"file {spec}"
-    return sorted({str(c).zfill(6) for c in spec}), "given list"
+        codes = _read_codes_file(Path(spec))
+        return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} from the file {spec}"
+    codes = sorted({str(c).zfill(6) for c in spec})
+    return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} given by the caller"
 
 
 def _simulated_incumbents(
@@ -293,6 +321,7 @@ def run_review(
     as_of: dt.date | None = None,
     incumbents: IncumbentSpec = "auto",
     allow_provisional: bool = False,
+    data_until: dt.date | None = None,
     _ctx: Context | None = None,
     _dep_inc: str | None = None,
 ) -> ReviewResult:
@@ -302,11 +331,18 @@ def run_review(
     reviewed first, in the same run, at the review of theirs in force on this effective
     date; their incumbents follow `incumbents` when it is a mode (official / auto /
     simulate / none; official falls back to auto, with a warning, for an index the store
-    has no official membership of), else auto."""
+    has no official membership of), else auto.
+
+    `data_until` (a forecast made before the data cutoff) bounds this review and its
+    dependencies to the data up to that day: the window so far, marked provisional."""
     from .results import ReviewResult
 
     m = load_methodology(m)  # type: ignore[arg-type]
     ctx = _ctx or context(store)
+    if data_until is not None and ctx.data_until != data_until:
+        # a context of its own: its reviews are cached under the shorter window
+        ctx = replace(ctx, cache={}, stack=[], own_warnings={}, metric_tables={},
+                      metric_seq=ctx.metric_seq + 100_000, data_until=data_until)
     if m.schedule.frequency == "daily":
         day = as_of or (_daily_day(ctx, review) if review else ctx.cal.last)
         rd = daily_review_dates(m, ctx.cal, day)
@@ -316,10 +352,13 @@ def run_review(
                 raise IndexReconError("give a review (YYYY-MM) or an as-of date")
             review = latest_review_in_force(m, ctx.cal, as_of)
         rd = review_dates(m, ctx.cal, review)
-    check_in_data(rd, ctx.cal, allow_provisional=allow_provisional)
+    scheduled_cutoff = rd.cutoff
+    if ctx.data_until is not None and ctx.data_until < rd.cutoff:
+        rd = replace(rd, cutoff=ctx.cal.on_or_before(ctx.data_until), provisional=True)
+    check_in_data(rd, ctx.cal, allow_provisional=allow_provisional or ctx.data_until is not None)
     rules = m.for_date(rd.effective)
     dep_inc = _dep_inc or (incumbents if isinstance(incumbents, str) else "auto")
-    if dep_inc not in ("official", "auto", "simulate", "none"):
+    if dep_inc not in ("official", "official-strict", "auto", "simulate", "none"):
         dep_inc = "auto"  # a file of this index's incumbents says nothing about the others
 
     dep_warnings: list[str] = []
@@ -330,7 +369,7 @@ def run_review(
         excluded, required = _dependency_members(rules, ctx, rd, dep_inc, dep_warnings)
     finally:
         ctx.stack.pop()
-    warnings: list[str] = []
+    warnings: list[str] = m.override_warnings(rd.effective)  # a user's change kept over a dated version
     inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
         sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
     )
@@ -338,7 +377,7 @@ def run_review(
     key = (methodology_key(rules), rd.review, f"{inc_key}|{dep_inc}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
-    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc)
+    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
         cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
@@ -350,6 +389,9 @@ def run_review(
     if rd.provisional:
         warnings.insert(
             0,
+            f"forecast as of {rd.cutoff}: data up to that day only, before the scheduled data cutoff "
+            f"{scheduled_cutoff}; results use the window so far" if rd.cutoff < scheduled_cutoff
+            and ctx.data_until is not None else
             f"provisional: the store ends {ctx.cal.last}, before the scheduled data cutoff; "
             "results use the data so far",
         )
@@ -419,7 +461,7 @@ def _dependency_members(
                 label, when = None, rd.effective
             else:
                 label, when = latest_review_in_force(dep, ctx.cal, rd.effective), None
-            if inc == "official":
+            if inc in ("official", "official-strict"):
                 eff = review_dates(dep, ctx.cal, label).effective if label else rd.effective
                 if official_members(ctx.store, dep.index_code, eff) is None:
                     warnings.append(
@@ -428,7 +470,7 @@ def _dependency_members(
                     )
                     inc = "auto"
             res = run_review(dep, ctx.store, label, as_of=when, incumbents=inc, allow_provisional=True,
-                             _ctx=ctx, _dep_inc=dep_inc if dep_inc != "official" else None)
+                             _ctx=ctx, _dep_inc=dep_inc if dep_inc not in ("official", "official-strict") else None)
             out[kind][name] = res.codes
             own, nested = ctx.own_warnings.get(id(res), (res.warnings, []))
             warnings.extend(nested)  # already prefixed with the index they come from
@@ -713,7 +755,7 @@ def _pipeline(
         plan.drop("membership", f"code IN (SELECT unnest({lists[name]}::VARCHAR[]))", _lit(f"member of {name} at this review"))
 
     for i, s in enumerate(m.screens, start=1):
-        _screen(s, i, ctx, plan, warnings)
+        _screen(s, i, ctx, plan, warnings, rd.cutoff)
 
     if sel.rank_by == "composite_rank":
         _composite_rank(m, plan)
@@ -832,20 +874,34 @@ def _listing_age(m: Methodology, plan: _Plan) -> None:
         )
 
 
-def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -> None:
+def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], cutoff: dt.date) -> None:
     col = _q(s.metric)
     stage = f"screen {i}"
     if s.metric in EXTERNAL_METRICS and s.metric not in ctx.external:
-        what = "ESG data (table esg_scores)" if s.metric == "esg_score" else f"{s.metric} data (table {ATTRIBUTES_TABLE})"
+        if s.metric in GRADE_METRICS:
+            what = f"{GRADE_METRICS[s.metric]} ESG grades (table {RATINGS_TABLE})"
+        elif s.metric == "esg_score":
+            what = "ESG data (table esg_scores)"
+        else:
+            what = f"{s.metric} data (table {ATTRIBUTES_TABLE})"
         note = f" [{s.note}]" if s.note else ""
         warnings.append(f"screen {i} ({s.describe()}{note}) skipped: the store has no {what}")
         return
-    v = s.value
+    if s.type == "min_grade":
+        _grade_screen(s, i, ctx, plan, warnings, cutoff)
+        return
     exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
+
+    def threshold(f: Any) -> str:
+        """The screen's cut as SQL: incumbents' own where the screen gives them one."""
+        if s.incumbents_value is None:
+            return f(s.value)
+        return f"CASE WHEN incumbent THEN {f(s.incumbents_value)} ELSE {f(s.value)} END"
+
     plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
     if s.type in ("min_value", "max_value"):
         op = "<" if s.type == "min_value" else ">"
-        plan.drop(stage, f"{col} {op} {v!r}{exempt}",
+        plan.drop(stage, f"{col} {op} {threshold(repr)}{exempt}",
                   f"format('{s.metric} {{}} fails screen {i}: {s.describe()}', round({col}, 4))")
         return
     # Rank-based screens rank the stocks still in, or the sample space: the stocks still in
@@ -859,14 +915,30 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str]) -
                   count(*) OVER (PARTITION BY {pool}) AS _n{i} FROM {{prev}}"""
     )
     if s.type == "drop_bottom_pct":
-        keep = f"_n{i} - floor(_n{i} * {v / 100!r})"
+        keep = threshold(lambda v: f"_n{i} - floor(_n{i} * {v / 100!r})")
     elif s.type == "keep_top_pct":
-        keep = f"ceil(_n{i} * {v / 100!r})"
+        keep = threshold(lambda v: f"ceil(_n{i} * {v / 100!r})")
     else:
-        keep = str(int(v))
+        keep = threshold(lambda v: str(int(v)))
     cond = f"_r{i} <= {keep}" if s.type == "drop_top_n" else f"_r{i} > {keep}"
     plan.drop(stage, f"_r{i} IS NOT NULL AND {cond}{exempt}",
               f"format('{s.describe()}: rank {{}} of {{}} (cut at {{}})', _r{i}, _n{i}, CAST({keep} AS BIGINT))")
+
+
+def _grade_screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], cutoff: dt.date) -> None:
+    """A minimum grade: stocks rated worse are out; unrated stocks stay (the rules exclude
+    stocks rated below a grade). Grades off the provider's scale are warned about."""
+    provider = GRADE_METRICS[s.metric]
+    scale = GRADE_SCALES[provider]
+    assert s.grade is not None
+    col = _q(s.metric)
+    plan.drop(f"screen {i}", f"{col} > {place(provider, s.grade)}",
+              f"format('{provider} ESG grade {{}} fails screen {i}: {s.describe()}', "
+              f"list_extract({_lit(list(scale))}::VARCHAR[], CAST({col} AS INTEGER)))")
+    row = ctx.store.con.execute(off_scale_sql(provider), {"cutoff": cutoff}).fetchone()
+    if row and row[0]:
+        warnings.append(f"screen {i}: {row[0]} {provider} ratings up to the cutoff have a grade not on its scale "
+                        f"({', '.join(scale)}): those stocks count as unrated and are kept")
 
 
 def _composite_rank(m: Methodology, plan: _Plan) -> None:
@@ -990,7 +1062,8 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
         shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
         if w.method == "free_float_cap" and w.inclusion_factor:
             ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
+            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
+                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
             shares = "shares_total"
         wbase = f"last_close * {_q(shares)} * _f"
     inner = []
@@ -1049,14 +1122,7 @@ def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) ->
             )
             rows = [r for r, good in zip(rows, ok, strict=True) if good]
         base_v = base_all[ok]
-        c = w.caps
-        weights = cap_weights(
-            base_v,
-            single=c.single_pct / 100 if c.single_pct else None,
-            top_k=(c.top_k.k, c.top_k.pct / 100) if c.top_k else None,
-            groups=np.array([r[3] or "?" for r in rows]) if c.industry_pct else None,
-            group_cap=c.industry_pct / 100 if c.industry_pct else None,
-        )
+        weights = cap_weights(base_v, **methodology_caps(w.caps, [r[3] for r in rows]))
         cap_f = weights / (base_v / base_v.sum())
         weighted = {r[0]: (float(wt), float(r[2]), float(cf)) for r, wt, cf in zip(rows, weights, cap_f, strict=True)}
     # the weights into their columns (a constituent-sized patch of the fetched rows)

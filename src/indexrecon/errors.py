@@ -27,3 +27,10 @@ class DataError(IndexReconError):
 
 class DependencyCycleError(MethodologyError):
     """Methodologies that exclude each other's members in a loop."""
+
+
+class EmptyIndexError(IndexReconError):
+    """A review left the index with no constituents; the message names the rule that emptied
+    it. Exit code 3: the input was valid, the result is empty."""
+
+    exit_code = 3

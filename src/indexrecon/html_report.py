@@ -24,7 +24,15 @@ import pandas as pd
 
 from . import plots
 from .errors import IndexReconError
-from .report import describe_methodology, fmt_value, metric_words
+from .report import (
+    coverage_note,
+    describe_methodology,
+    fmt_value,
+    index_label,
+    metric_words,
+    unit,
+    unweighted_note,
+)
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -48,6 +56,14 @@ LABELS = {
     "cap_factor": "Cap factor",
 }
 HIDDEN = {"sw_l1_code", "sw_l1_name", "sw_l1_name_en"}
+WRAP = {"name", "industry", "board", "description", "examples"}
+
+# Latin first, then a CJK face on every platform (macOS, Windows, Linux: Debian's
+# fonts-noto-cjk, Source Han, WenQuanYi, Android's Droid fallback), so Chinese names never
+# fall to a font without the glyphs (boxes).
+FONT_STACK = ('system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"PingFang SC",'
+              '"Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Noto Sans SC","Source Han Sans SC",'
+              '"WenQuanYi Micro Hei","WenQuanYi Zen Hei","Droid Sans Fallback",sans-serif')
 
 CSS = """
 :root{--bg:#fff;--fg:#1d2330;--muted:#5d6778;--line:#e3e7ee;--card:#f6f8fb;--accent:#1f6fb4;
@@ -58,8 +74,7 @@ CSS = """
 --warn-bg:#3a2e10;--warn-fg:#ffd980;--ok-bg:#123326;--ok-fg:#8fe0bb}}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",
-Roboto,"Helvetica Neue",Arial,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC",sans-serif}
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.5 FONT_STACK}
 main{max-width:1120px;margin:0 auto;padding:24px 28px 48px}
 h1{font-size:26px;margin:0 0 4px;line-height:1.25}
 h2{font-size:19px;margin:36px 0 10px;padding-top:8px;border-top:1px solid var(--line)}
@@ -115,11 +130,13 @@ svg.chart g.mark:hover rect{opacity:.8}
 .tablewrap.tall{max-height:640px;overflow-y:auto}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{background:var(--card);position:sticky;top:0;z-index:1;font-weight:600;white-space:nowrap}
+th{background:var(--card);position:sticky;top:0;z-index:1;font-weight:600}
 th .unit{display:block;font-weight:400;color:var(--muted);font-size:11px}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{white-space:nowrap}
 td{white-space:nowrap}
-td.reason{color:var(--muted);min-width:260px;white-space:normal}
+td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:5em;max-width:11em}
+td.reason{color:var(--muted);min-width:200px;white-space:normal}
 .side{display:flex;flex-wrap:wrap;gap:8px 24px;align-items:flex-start}
 .side .tablewrap{flex:0 1 auto;margin-top:40px}
 .side table{width:auto}
@@ -137,7 +154,7 @@ pre.method{background:var(--card);border:1px solid var(--line);border-radius:8px
 white-space:pre-wrap;font-size:12.5px}
 footer{margin-top:36px;color:var(--muted);font-size:12px;border-top:1px solid var(--line);padding-top:10px}
 @media print{nav{display:none}.tablewrap.tall{max-height:none}h2{break-after:avoid}figure{break-inside:avoid}}
-"""
+""".replace("FONT_STACK", FONT_STACK)
 
 # Sortable tables, plus two markers for tests: data-report-js="ok" once the script ran
 # without an exception and data-charts-drawn="N" for the charts with a visible size. With
@@ -190,6 +207,12 @@ JS = r"""
     if (box.width > 0 && box.height > 0 && marks > 0) { svg.setAttribute("data-drawn", "1"); drawn++; }
   });
   root.setAttribute("data-charts-drawn", String(drawn));
+  // the sections whose tables need a horizontal scroll at this window width (for tests)
+  var wide = [];
+  document.querySelectorAll("section .tablewrap").forEach(function (w) {
+    if (w.scrollWidth > w.clientWidth + 1) wide.push(w.closest("section").id);
+  });
+  root.setAttribute("data-tables-scroll", wide.join(" "));
   if (location.hash === "#selftest") {
     var out = "ok";
     var table = document.querySelector("#constituents table");
@@ -224,9 +247,7 @@ def _is_num(s: pd.Series) -> bool:
 
 
 def _unit(col: str) -> str:
-    if col.endswith("cap") or col == "avg_amount":
-        return "100m CNY"
-    return ""
+    return "100m CNY" if unit(col) == "100m CNY" else ""  # percentages carry their own %
 
 
 def _raw(v: Any) -> str:
@@ -259,7 +280,9 @@ def html_table(
         unit = f'<span class="unit">{_unit(c)}</span>' if _unit(c) else ""
         cls = ' class="num"' if num[c] else ""
         typ = "num" if num[c] else "text"
-        out.append(f'<th data-col="{escape(c)}" data-type="{typ}"{cls}{tip}><span class="lbl">{escape(words)}</span>{unit}</th>')
+        # a long metric name may break after its underscores, so the header does not widen the column
+        label = escape(words).replace("_", "_<wbr>")
+        out.append(f'<th data-col="{escape(c)}" data-type="{typ}"{cls}{tip}><span class="lbl">{label}</span>{unit}</th>')
     out.append("</tr></thead><tbody>")
     rows = df if max_rows is None else df.head(max_rows)
     for row in rows[cols].itertuples(index=False):
@@ -273,7 +296,9 @@ def html_table(
             elif num[c]:
                 out.append(f'<td class="num" data-v="{escape(_raw(v))}">{escape(text)}</td>')
             else:
-                cls = ' class="reason"' if c == "reason" else ""
+                # long text wraps (names, industries) so that the numbers, the weight above
+                # all, stay in view without a horizontal scroll
+                cls = ' class="reason"' if c == "reason" else (' class="wrap"' if c in WRAP else "")
                 out.append(f"<td{cls}>{escape(text)}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
@@ -305,7 +330,7 @@ def _data_label(res: ReviewResult) -> tuple[str, str]:
 def _summary(res: ReviewResult) -> str:
     h = res.header()
     rows = [
-        ("Index", f"{h['title']} ({h['index_code'] or 'custom'})"),
+        ("Index", index_label(h["title"], h["index_code"])),
         ("Methodology", h["methodology"]),
         ("Review", h["review"] + (" (provisional)" if h["provisional"] else "")),
         ("Data cutoff", f"{h['data_cutoff']} (window from {h['window_start']})"),
@@ -334,9 +359,12 @@ def _cards(res: ReviewResult, stats: dict[str, Any]) -> str:
     mix = stats["industry_mix"]
     top_ind = mix[0] if mix else None
     cards = [
-        _card("Constituents", f"{conc['count']}", f"of {cov['board_stocks']} board stocks"),
+        _card("Constituents", f"{conc['count']}", f"of {cov['board_stocks']} board stocks"
+              + (f" ({cov['board_stocks_without_cap']} more without share data)"
+                 if cov.get("board_stocks_without_cap") else "")),
         _card("Adds / deletes", f"{len(res.adds)} / {len(res.deletes)}", f"{len(res.retained)} retained"),
-        _card("Largest weight", plots.pct(conc["top1"], 2), f"top 10: {plots.pct(conc['top10'])}"),
+        _card("Largest weight", plots.pct(conc["top1"], 2), f"top 10: {plots.pct(conc['top10'])}"
+              + (f"; {conc['unweighted_count']} without a weight" if conc.get("unweighted_count") else "")),
         _card("Effective N", f"{conc['effective_n']:.1f}", f"HHI {conc['hhi']:.4f}, Gini {conc['gini']:.2f}"),
         _card("Market-cap coverage", plots.pct(cov["share_of_market_cap"]),
               f"with {plots.pct(cov['share_of_companies'])} of the companies"),
@@ -388,7 +416,8 @@ def _concentration_table(conc: dict[str, Any]) -> str:
         ("Gini of weights", f"{conc['gini']:.3f}"),
     ]
     body = "".join(f'<tr><td>{escape(k)}</td><td class="num">{escape(v)}</td></tr>' for k, v in rows)
-    return f'<div class="tablewrap"><table><tbody>{body}</tbody></table></div>'
+    note = f'<p class="muted" id="unweighted">{escape(unweighted_note(conc))}</p>' if conc.get("unweighted_count") else ""
+    return f'<div class="tablewrap"><table><tbody>{body}</tbody></table></div>{note}'
 
 
 def _backtest_section(bt: plots.BacktestSeries) -> str:
@@ -490,6 +519,8 @@ def render_report(
         _figure(plots.svg_coverage_curve(res),
                 "Every board stock by total market cap, largest first: the curve is the cumulative share "
                 "of the board's market cap; dots are the index's constituents."),
+        (f'<p class="muted" id="coverage-note">{escape(coverage_note(stats["coverage"]))}</p>'
+         if coverage_note(stats["coverage"]) else ""),
         "</section>",
         f'<section id="borderline"><h2>Borderline stocks</h2>{_borderline(res, margin)}</section>',
     ]
@@ -516,8 +547,12 @@ def render_report(
 def write_report(res: ReviewResult, path: str | os.PathLike[str], **kw: Any) -> Path:
     """Render the page (see `render_report` for the options) and write it atomically to
     `path`: an interrupted run leaves no half-written file."""
+    return write_html(path, render_report(res, **kw))
+
+
+def write_html(path: str | os.PathLike[str], html: str) -> Path:
+    """Write a page atomically: an interrupted run leaves no half-written file."""
     path = Path(path)
-    html = render_report(res, **kw)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

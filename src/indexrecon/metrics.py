@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .grades import GRADE_METRICS
+
 
 def exact_avg(expr: str, scale: int = 4) -> str:
     """An average summed in DECIMAL: exact, so parallel scans give bit-identical results."""
@@ -107,6 +109,14 @@ EXTERNAL_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("stock_attributes",),
     ),
 }
+
+# Provider ratings as grades (see grades.py): the metric's value is the grade's place on the
+# provider's scale (1 = best), screened with `min_grade`.
+EXTERNAL_METRICS.update({
+    name: (f"latest {provider} ESG grade on or before the cutoff, as its place on {provider}'s scale "
+           "(1 = AAA; optional table esg_ratings)", ("esg_ratings",))
+    for name, provider in GRADE_METRICS.items()
+})
 
 # The optional table of point-in-time provider attributes behind EXTERNAL_METRICS.
 ATTRIBUTES_TABLE = "stock_attributes"  # (code VARCHAR, date DATE, attribute VARCHAR, value DOUBLE)

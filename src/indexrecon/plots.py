@@ -12,9 +12,11 @@ imported only when a figure is asked for, so the command line starts fast withou
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -253,7 +255,10 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
 
 
 def pct(v: float, digits: int = 1) -> str:
-    """A fraction as a percentage: pct(0.1234) == '12.3%'."""
+    """A fraction as a percentage: pct(0.1234) == '12.3%'; a missing value is 'n/a', never
+    'nan%'."""
+    if v is None or not math.isfinite(v):
+        return "n/a"
     v = 0.0 if abs(v) < 0.5 * 10 ** (-digits - 2) else v  # no "-0.0%"
     return f"{100 * v:.{digits}f}%"
 
@@ -602,6 +607,36 @@ def svg_backtest(bt: BacktestSeries) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------
 # matplotlib figures (notebooks, --png)
 # ---------------------------------------------------------------------------------------
+# CJK faces matplotlib may find, most common on Linux first; the first installed ones follow
+# DejaVu Sans (matplotlib's own, for Latin) in font.family, and matplotlib falls back to
+# them glyph by glyph, so a Chinese name is drawn, not boxes.
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
+             "WenQuanYi Zen Hei", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "SimHei",
+             "Droid Sans Fallback", "Noto Sans CJK JP")
+
+
+@functools.cache
+def font_family() -> list[str]:
+    """matplotlib's font.family for the charts: DejaVu Sans, then the installed CJK fonts of
+    `CJK_FONTS` (none installed: DejaVu Sans alone, and Chinese text shows as boxes)."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *(f for f in CJK_FONTS if f in installed)]
+
+
+@contextlib.contextmanager
+def chart_fonts() -> Iterator[None]:
+    """Draw (and save) inside this: the font fallback list, for this figure only."""
+    try:
+        import matplotlib
+    except ImportError:  # pragma: no cover - _figure says how to install it
+        yield
+        return
+    with matplotlib.rc_context({"font.family": font_family()}):
+        yield
+
+
 def _figure(width: float, height: float) -> Figure:
     try:
         from matplotlib.figure import Figure
@@ -767,8 +802,9 @@ def write_pngs(res: ReviewResult, folder: str | Path, backtest: BacktestSeries |
     paths = []
     for name, make in figs:
         path = folder / f"{name}.png"
-        # no timestamps in the file, so the same inputs give the same bytes
-        make().savefig(path, dpi=dpi, metadata={"Software": None})
+        with chart_fonts():
+            # no timestamps in the file, so the same inputs give the same bytes
+            make().savefig(path, dpi=dpi, metadata={"Software": None})
         paths.append(path)
     return paths
 
@@ -790,19 +826,23 @@ class PlotAccessor:
 
     def industry_mix(self) -> Figure:
         """Weight per Shenwan level-1 industry (bars, with the stock counts)."""
-        return fig_industry_mix(self._res)
+        with chart_fonts():
+            return fig_industry_mix(self._res)
 
     def weights(self, n: int = 20) -> Figure:
         """The `n` largest constituent weights."""
-        return fig_weights(self._res, n)
+        with chart_fonts():
+            return fig_weights(self._res, n)
 
     def cumulative_weight(self) -> Figure:
         """Cumulative weight of the largest k constituents, with an equal-weight line."""
-        return fig_cumulative_weight(self._res)
+        with chart_fonts():
+            return fig_cumulative_weight(self._res)
 
     def coverage(self) -> Figure:
         """Share of the board's companies vs its market cap, and the board's curve."""
-        return fig_coverage(self._res)
+        with chart_fonts():
+            return fig_coverage(self._res)
 
     def __repr__(self) -> str:
         return "<plot accessor: industry_mix(), weights(n=20), cumulative_weight(), coverage()>"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,8 +226,14 @@ class ReviewResult:
         if not rows:
             return f"{code}: not a listed stock of {', '.join(self.methodology.universe.boards)} at the cutoff"
         r = rows[0]
-        state = "IN" if r["selected"] else "OUT"
-        return f"{code} {r['name'] or ''}: {state} — {r['reason']}".replace("  ", " ")
+        who = f"{code} {r['name']}" if r["name"] else code
+        if not r["selected"]:
+            state = "OUT"
+        elif r["weight"] is None:
+            state = "IN (no weight: no price or shares at the cutoff)"
+        else:
+            state = f"IN (weight {100 * r['weight']:.2f}%)"
+        return f"{who}: {state} — {r['reason'] or 'no reason recorded'}"
 
     # -- analytics ------------------------------------------------------------------
     def industry_mix(self) -> pd.DataFrame:
@@ -244,7 +249,7 @@ class ReviewResult:
             "industry_mix": [
                 {k: _clean(v) for k, v in row.items()} for row in self.industry_mix().to_dict("records")
             ],
-            "concentration": analytics.concentration(cons["weight"].to_numpy()),
+            "concentration": analytics.concentration(cons["weight"].to_numpy(), cons["code"]),
             "coverage": analytics.coverage(self.candidates, cons),
         }
 
@@ -279,7 +284,9 @@ class ReviewResult:
         }
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2, **kw)
+        from .jsonout import dumps
+
+        return dumps(self.to_dict(), **kw)
 
     # -- notebooks ----------------------------------------------------------------------
     @property

@@ -10,14 +10,26 @@ import copy
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from .metrics import METRIC_NAMES
 
 Board = Literal["sh_main", "sz_main", "chinext", "star", "bse"]
 MetricName = Literal[METRIC_NAMES]  # type: ignore[valid-type]
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
-Pct = Annotated[float, Field(gt=0, le=100)]
+# numbers are strict: `count: true` is refused, not read as 1 (YAML booleans are not numbers)
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Pct = Annotated[float, Strict(), Field(gt=0, le=100)]
+
+
+class RuleError(ValueError):
+    """A rule over several keys, broken at `path` (below the model that checks it): the
+    loader reports it at that key and its line."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class Model(BaseModel):
@@ -27,8 +39,8 @@ class Model(BaseModel):
 class Age(Model):
     """A listing age: calendar months or trading days (exactly one)."""
 
-    months: int | None = Field(None, ge=0)
-    trading_days: int | None = Field(None, ge=0)
+    months: Int | None = Field(None, ge=0)
+    trading_days: Int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _one(self) -> Age:
@@ -45,7 +57,7 @@ class NewListingException(Model):
     `top_n` (or the top `top_pct`) of the board by `metric` (computed since listing)."""
 
     min_age: Age
-    top_n: int | None = Field(None, gt=0)
+    top_n: Int | None = Field(None, gt=0)
     top_pct: Pct | None = None
     metric: MetricName = "avg_total_cap"
 
@@ -83,7 +95,7 @@ class Universe(Model):
     )
     exclude_st: bool = True
     exclude_delisting: bool = True
-    max_suspended_days: int | None = Field(
+    max_suspended_days: Int | None = Field(
         None, ge=0, description="exclude stocks suspended more than this many trading days in the window"
     )
     exclude_members_of: list[str] = Field(
@@ -109,8 +121,8 @@ class Universe(Model):
 class Lookback(Model):
     """The window of daily data the metrics average over, ending at the data cutoff."""
 
-    months: int | None = Field(None, gt=0, le=60)
-    trading_days: int | None = Field(None, gt=0, le=1500)
+    months: Int | None = Field(None, gt=0, le=60)
+    trading_days: Int | None = Field(None, gt=0, le=1500)
 
     @model_validator(mode="after")
     def _one(self) -> Lookback:
@@ -123,7 +135,7 @@ class Lookback(Model):
 
 
 ScreenType = Literal[
-    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value"
+    "drop_bottom_pct", "keep_top_pct", "keep_top_n", "drop_top_n", "min_value", "max_value", "min_grade"
 ]
 
 
@@ -134,11 +146,18 @@ class Screen(Model):
     of the indices this one excludes) instead of the stocks still in alone:
     CSI 500's "exclude CSI 300 members and the top 300 of the sample space by cap".
     `applies_to: newcomers` exempts the index's incumbents from the screen (they are still
-    counted in its ranking)."""
+    counted in its ranking). `incumbents_value` is the incumbents' own threshold in the same
+    ranking (CSI 300: newcomers need the top 50% by turnover, incumbents the top 60%)."""
 
     type: ScreenType
     metric: MetricName
-    value: float
+    value: Float | None = Field(None, description="the threshold (every type but min_grade)")
+    grade: str | None = Field(
+        None, description="min_grade: the worst grade kept, on the scale of the metric's provider (e.g. B)"
+    )
+    incumbents_value: Float | None = Field(
+        None, description="the threshold for the index's incumbents (same ranking, looser or stricter cut)"
+    )
     scope: Literal["remaining", "sample_space"] = "remaining"
     applies_to: Literal["all", "newcomers"] = Field(
         "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
@@ -147,13 +166,44 @@ class Screen(Model):
 
     @model_validator(mode="after")
     def _range(self) -> Screen:
-        if self.type.endswith("_pct") and not 0 < self.value < 100:
-            raise ValueError(f"{self.type} needs 0 < value < 100 (a percent), got {self.value:g}")
-        if self.type.endswith("_n") and (self.value < 1 or self.value != int(self.value)):
-            raise ValueError(f"{self.type} needs a whole number >= 1, got {self.value:g}")
+        if self.type == "min_grade":
+            return self._grade()
+        if self.value is None:
+            raise ValueError(f"{self.type} needs a value")
+        if self.grade is not None:
+            raise ValueError("grade goes with type: min_grade")
+        for key, v in (("value", self.value), ("incumbents_value", self.incumbents_value)):
+            if v is None:
+                continue
+            if self.type.endswith("_pct") and not 0 < v < 100:
+                raise ValueError(f"{self.type} needs 0 < {key} < 100 (a percent), got {v:g}")
+            if self.type.endswith("_n") and (v < 1 or v != int(v)):
+                raise ValueError(f"{self.type} needs a whole number >= 1 as {key}, got {v:g}")
+        if self.incumbents_value is not None and self.applies_to == "newcomers":
+            raise ValueError("incumbents_value and applies_to: newcomers contradict (incumbents exempt or held to their own threshold)")
+        return self
+
+    def _grade(self) -> Screen:
+        from .grades import GRADE_METRICS, GRADE_SCALES
+
+        provider = GRADE_METRICS.get(self.metric)
+        if provider is None:
+            raise ValueError(f"min_grade needs a grade metric ({', '.join(GRADE_METRICS)}), got {self.metric}")
+        scale = GRADE_SCALES[provider]
+        if self.grade not in scale:
+            raise ValueError(f"grade must be one of {provider}'s grades ({', '.join(scale)}), got {self.grade!r}")
+        if self.value is not None or self.incumbents_value is not None:
+            raise ValueError("min_grade takes a grade, not value / incumbents_value")
+        if self.scope != "remaining":
+            raise ValueError("min_grade compares each stock's own grade: scope does not apply")
         return self
 
     def describe(self) -> str:
+        if self.type == "min_grade":
+            from .grades import GRADE_METRICS
+
+            text = f"require a {GRADE_METRICS[self.metric]} ESG grade of {self.grade} or better (unrated kept)"
+            return text + (" (newcomers only)" if self.applies_to == "newcomers" else "")
         v = f"{self.value:g}"
         text = {
             "drop_bottom_pct": f"drop the bottom {v}% by {self.metric}",
@@ -167,6 +217,8 @@ class Screen(Model):
             text += " of the sample space"
         if self.applies_to == "newcomers":
             text += " (newcomers only)"
+        if self.incumbents_value is not None:
+            text += f"; incumbents: {self.incumbents_value:g}{'%' if self.type.endswith('_pct') else ''}"
         return text
 
 
@@ -174,15 +226,22 @@ class Buffer(Model):
     """Buffer zone: newcomers enter only within rank `newcomers_within`; incumbents stay
     while within rank `incumbents_within`."""
 
-    newcomers_within: int = Field(gt=0)
-    incumbents_within: int = Field(gt=0)
+    newcomers_within: Int = Field(gt=0)
+    incumbents_within: Int = Field(gt=0)
+
+
+class Reserve(Model):
+    """The reserve list (备选名单) published with a review: the `count` best-ranked
+    candidates not selected, which replace deletions between reviews."""
+
+    count: int = Field(gt=0)
 
 
 class CompositeTerm(Model):
     """One metric of a composite ranking: its rank (1 = best in `order`) times `weight`."""
 
     metric: MetricName
-    weight: float = Field(1.0, gt=0)
+    weight: Float = Field(1.0, gt=0)
     order: Literal["desc", "asc"] = "desc"
 
 
@@ -203,7 +262,7 @@ class IndustryBalance(Model):
 
 class Selection(Model):
     rank_by: MetricName
-    count: int = Field(gt=0)
+    count: Int = Field(gt=0)
     order: Literal["desc", "asc"] = "desc"
     buffer: Buffer | None = None
     max_changes_pct: Pct | None = None
@@ -217,6 +276,7 @@ class Selection(Model):
     all_eligible: bool = Field(
         False, description="every stock passing the rules is a constituent (composite indices); count is a maximum"
     )
+    reserve: Reserve | None = Field(None, description="the reserve list published with each review")
 
     @model_validator(mode="before")
     @classmethod
@@ -256,7 +316,7 @@ class Tier(Model):
 
 
 class TopKCap(Model):
-    k: int = Field(gt=0)
+    k: Int = Field(gt=0)
     pct: Pct
 
 
@@ -268,13 +328,17 @@ class Caps(Model):
 
 class Weighting(Model):
     method: Literal["free_float_cap", "float_cap", "total_cap", "equal"]
-    inclusion_factor: list[Tier] | None = None
+    inclusion_factor: list[Tier] | Literal["exact"] | None = Field(
+        None, description="tiered factors, or exact: the free-float ratio itself (free-float shares / total)"
+    )
     caps: Caps = Caps()
 
     @model_validator(mode="after")
     def _tiers(self) -> Weighting:
         tiers = self.inclusion_factor
-        if tiers:
+        if tiers == "exact" and self.method != "free_float_cap":
+            raise ValueError("inclusion_factor: exact only applies to method free_float_cap")
+        if isinstance(tiers, list) and tiers:
             bounds = [t.up_to_pct for t in tiers]
             if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
                 raise ValueError("inclusion_factor tiers must have increasing up_to_pct")
@@ -284,23 +348,23 @@ class Weighting(Model):
                 raise ValueError("inclusion_factor tiers only apply to method free_float_cap")
         c = self.caps
         if c.top_k and c.single_pct and c.top_k.pct < c.single_pct:
-            raise ValueError("caps.top_k.pct must be at least caps.single_pct")
+            raise RuleError(("caps", "top_k", "pct"), "caps.top_k.pct must be at least caps.single_pct")
         return self
 
 
 class EffectiveRule(Model):
     """Effective date: the `nth` `weekday` of the review month, then `trading_days_after`."""
 
-    nth: int = Field(2, ge=1, le=5)
+    nth: Int = Field(2, ge=1, le=5)
     weekday: Weekday = "friday"
-    trading_days_after: int = Field(1, ge=0, le=20)
+    trading_days_after: Int = Field(1, ge=0, le=20)
 
 
 class Schedule(Model):
     frequency: Literal["periodic", "daily"] = "periodic"
-    review_months: list[Annotated[int, Field(ge=1, le=12)]] = Field(default_factory=lambda: [6, 12])
+    review_months: list[Annotated[Int, Field(ge=1, le=12)]] = Field(default_factory=lambda: [6, 12])
     effective: EffectiveRule = EffectiveRule()
-    cutoff_months_before: int = Field(
+    cutoff_months_before: Int = Field(
         2, ge=0, le=12, description="data cutoff: end of the month this many months before the review"
     )
 
@@ -328,7 +392,7 @@ class Methodology(Model):
     provider: str = "custom"
     description: str = ""
     base_date: dt.date | None = None
-    base_level: float = Field(1000.0, gt=0)
+    base_level: Float = Field(1000.0, gt=0)
     universe: Universe
     lookback: Lookback
     screens: list[Screen] = Field(default_factory=list)
@@ -336,22 +400,27 @@ class Methodology(Model):
     weighting: Weighting
     schedule: Schedule = Schedule()
     versions: list[Version] = Field(default_factory=list)
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="changes made by with_changes: applied over the rules of every dated version too",
+    )
 
     @model_validator(mode="after")
     def _checks(self) -> Methodology:
         caps = self.weighting.caps
         n = self.selection.count
         if caps.single_pct is not None and caps.single_pct * n < 100 - 1e-9:
-            raise ValueError(
-                f"caps cannot sum to 100%: {n} stocks x {caps.single_pct:g}% single cap < 100%"
+            raise RuleError(
+                ("weighting", "caps", "single_pct"),
+                f"caps cannot sum to 100%: {n} stocks (selection.count) x {caps.single_pct:g}% single cap < 100%",
             )
         if self.name in self.universe.exclude_members_of:
-            raise ValueError(f"methodology {self.name} cannot exclude its own members")
+            raise RuleError(("universe", "exclude_members_of"), f"methodology {self.name} cannot exclude its own members")
         if self.name in self.universe.members_of:
-            raise ValueError(f"methodology {self.name} cannot draw from its own members")
+            raise RuleError(("universe", "members_of"), f"methodology {self.name} cannot draw from its own members")
         dates = [v.effective_from for v in self.versions]
         if dates != sorted(dates):
-            raise ValueError("versions must be in order of effective_from")
+            raise RuleError(("versions",), "versions must be in order of effective_from")
         return self
 
     # -- plain words for the rules added with the index library ---------------------------
@@ -386,14 +455,24 @@ class Methodology(Model):
         return self.model_dump(mode="python", exclude_none=False)
 
     def with_changes(self, changes: dict[str, Any] | None = None, **kw: Any) -> Methodology:
-        """A new methodology with `changes` deep-merged over this one (validated)."""
+        """A new methodology with `changes` deep-merged over this one (validated).
+
+        The changes win at every date: they are merged over the base rules and again over
+        the rules of every dated version (kept in `overrides`), so a dated version of the
+        base never undoes them. A review whose version sets a key the changes also set gets
+        a warning (see `override_warnings`). Giving `versions` replaces them, and they then
+        apply over the other changes as a YAML file's would."""
         from .loader import validate_dict
 
-        merged = deep_merge(self.to_dict(), {**(changes or {}), **kw})
+        user = {**(changes or {}), **kw}
+        merged = deep_merge(self.to_dict(), user)
+        if "versions" not in user:  # given versions are the user's own: they apply over the changes
+            merged["overrides"] = deep_merge(self.overrides, user)
         return validate_dict(merged, source=f"{self.name}.with_changes")
 
     def for_date(self, date: dt.date) -> Methodology:
-        """The rules in force on `date`: every version effective on or before it, merged."""
+        """The rules in force on `date`: every version effective on or before it, merged in
+        order, then the `overrides` of `with_changes` over them."""
         from .loader import validate_dict
 
         data = self.to_dict()
@@ -403,8 +482,46 @@ class Methodology(Model):
             return self.model_copy(update={"versions": []})
         for v in applied:
             data = deep_merge(data, v["changes"])
+        data = deep_merge(data, self.overrides)
         data["versions"] = []
         return validate_dict(data, source=f"{self.name} (rules from {applied[-1]['effective_from']})")
+
+    def override_warnings(self, date: dt.date) -> list[str]:
+        """One line per key that a version in force on `date` sets and `overrides` (the
+        changes of `with_changes`) set to another value: the user's value is the one used."""
+        if not self.overrides:
+            return []
+        mine = leaf_values(self.overrides)
+        out = []
+        for v in self.versions:
+            if v.effective_from > date:
+                continue
+            for path, theirs in leaf_values(v.changes).items():
+                if path in mine and mine[path] != theirs:
+                    out.append(
+                        f"{self.name}: the version effective from {v.effective_from} sets {path} to "
+                        f"{_short(theirs)}; your change ({_short(mine[path])}) is used instead"
+                    )
+        return out
+
+
+def leaf_values(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted key path -> value for every non-mapping value of a nested mapping."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(leaf_values(v, path + "."))
+        else:
+            out[path] = v
+    return out
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, (list, dict)):
+        return f"a {type(v).__name__} of {len(v)}"
+    text = f"{v:g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

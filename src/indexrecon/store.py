@@ -28,7 +28,7 @@ BOARD_LABELS = {
 }
 STATUSES = ("ST", "*ST", "delisting", "suspended")
 
-# One entry per table: (DDL body, description for the README / `indexrecon schema --store`).
+# One entry per table: (DDL body, description for the README / `indexrecon store-schema`).
 TABLES: dict[str, tuple[str, str]] = {
     "meta": (
         "key VARCHAR PRIMARY KEY, value VARCHAR",
@@ -107,6 +107,39 @@ SCHEMA_VERSION = "2"
 # Columns added after a table's first version: a store opened for writing gains them (older
 # stores opened read-only still work: readers treat a missing column as NULL).
 ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {"shares": (("a_shares", "DOUBLE"),)}
+
+
+def _ddl_columns(ddl: str) -> list[dict[str, object]]:
+    """(name, type, not null) of each column of a TABLES DDL body."""
+    out: list[dict[str, object]] = []
+    for part in ddl.split(","):
+        words = part.split()
+        if len(words) >= 2 and words[0].isidentifier():
+            out.append({"name": words[0], "type": words[1], "not_null": "NOT NULL" in part or "PRIMARY KEY" in part})
+    return out
+
+
+def describe_schema(store: Store | None = None) -> list[dict[str, object]]:
+    """The tables and columns of the store schema (`indexrecon store-schema`); with `store`,
+    the columns, types and row counts of that store's tables as they are, contract tables it
+    lacks marked `missing`, and any extra tables after them."""
+    if store is None:
+        return [{"table": t, "description": d, "columns": _ddl_columns(ddl)} for t, (ddl, d) in TABLES.items()]
+    cols = store.con.execute(
+        "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    have: dict[str, list[dict[str, object]]] = {}
+    for table, name, typ, nullable in cols:
+        have.setdefault(table, []).append({"name": name, "type": typ, "not_null": nullable == "NO"})
+    out: list[dict[str, object]] = []
+    for t in [*TABLES, *sorted(set(have) - set(TABLES))]:
+        desc = TABLES[t][1] if t in TABLES else "not part of the indexrecon schema"
+        if t in have:
+            out.append({"table": t, "description": desc, "rows": store.row_count(t), "columns": have[t]})
+        else:
+            out.append({"table": t, "description": desc, "missing": True, "columns": _ddl_columns(TABLES[t][0])})
+    return out
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -247,6 +280,19 @@ def read_config() -> dict[str, str | bool]:
     }
 
 
+def _busy_message(path: Path, msg: str, read_only: bool) -> str:
+    """Who holds the lock: readers share it, so a reader is only ever blocked by a writer,
+    while a writer is blocked by any open connection, reader or writer."""
+    import re
+
+    m = re.search(r"held in (.+?) \(PID (\d+)\)", msg)
+    who = f"process {m.group(2)} ({Path(m.group(1)).name})" if m else "another process"
+    if read_only:
+        return f"store {path} is busy: {who} is writing to it; try again when it finishes"
+    return (f"store {path} is busy: {who} has it open (reading or writing); "
+            "writing needs it alone: try again when that process ends")
+
+
 def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file, translating lock and corruption errors into one-line errors."""
     try:
@@ -270,12 +316,33 @@ def connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as e:
         msg = str(e)
         if "lock" in msg.lower():
-            raise StoreError(
-                f"store {path} is busy: another process is writing to it; try again when it finishes"
-            ) from None
+            raise StoreError(_busy_message(path, msg, read_only)) from None
         raise StoreError(f"cannot open store {path}: {msg.splitlines()[0]}") from None
     except duckdb.Error as e:
         raise StoreError(f"cannot open store {path}: {str(e).splitlines()[0]}") from None
+
+
+def is_duckdb_file(path: Path) -> bool:
+    """Whether `path` starts like a DuckDB database (its magic bytes follow an 8-byte checksum);
+    DuckDB itself would open a Parquet file as a read-only view, or fail with a riddle."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == b"DUCK"
+    except OSError:
+        return False
+
+
+def peek_meta(path: Path) -> dict[str, str]:
+    """A store's meta table read without opening it for writing ({} if it has none)."""
+    if not path.is_file() or not is_duckdb_file(path):
+        return {}
+    con = connect(path, read_only=True)
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except duckdb.Error:
+        return {}
+    finally:
+        con.close()
 
 
 def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Store:
@@ -292,6 +359,10 @@ def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = 
     p = p.expanduser()
     if read_only and not p.exists():
         raise StoreError(f"store {p} does not exist (create it with `indexrecon ingest ...`)")
+    if p.is_dir():
+        raise StoreError(f"store {p} is a folder, not a DuckDB store file")
+    if p.exists() and not is_duckdb_file(p):
+        raise StoreError(f"{p} is not a DuckDB store (an indexrecon store is a .duckdb file made by `indexrecon ingest`)")
     if not read_only and not p.exists():
         _create_atomically(p)
     con = connect(p, read_only=read_only)

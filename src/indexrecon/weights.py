@@ -8,6 +8,8 @@ single-stock cap alone the bound set only grows, so this ends in at most n passe
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .errors import IndexReconError
@@ -78,6 +80,17 @@ def cap_weights(
             "weight caps cannot all hold at once for these constituents (no convergence); loosen them"
         )
     return w
+
+
+def methodology_caps(caps: Any, industries: list[Any] | None = None) -> dict[str, Any]:
+    """`cap_weights` keyword arguments from a methodology's `weighting.caps` (percent) and
+    the constituents' industry codes (used only with an industry cap)."""
+    return {
+        "single": caps.single_pct / 100 if caps.single_pct else None,
+        "top_k": (caps.top_k.k, caps.top_k.pct / 100) if caps.top_k else None,
+        "groups": np.array([g or "?" for g in industries or []]) if caps.industry_pct else None,
+        "group_cap": caps.industry_pct / 100 if caps.industry_pct else None,
+    }
 
 
 def tier_case_sql(tiers: list[tuple[float, float | str]], ratio: str) -> str:

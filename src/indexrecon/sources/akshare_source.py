@@ -1,69 +1,73 @@
-"""The online path: fetch the universe from akshare into the store.
+"""The online path: akshare's outputs converted to the store's tables and units.
 
 akshare is optional (``pip install 'indexrecon[online]'``) and imported only when a call is
-made. Every call goes through one rate limiter (a minimum interval between calls) and is
-retried with exponential backoff. Bars are incremental (only dates after the store's last
-bar of the code), each stock's data is written in its own transaction and logged in
-``ingest_log``, and one failing stock is reported without losing the others, so a rerun
-resumes where the last one stopped.
-
-akshare functions used (names, parameters and output columns as in akshare's source):
+made; calls go through ``akshare_api.AkshareClient`` (signature check, timeouts, rate limit,
+retry budget), the run through ``akshare_ingest.ingest_akshare``. Functions used here
+(output columns and units: ``akshare_api.COLUMNS``; the others in ``akshare_more``):
 
 * ``tool_trade_date_hist_sina()`` -> ``trade_date``
-* ``stock_info_a_code_name()`` -> ``code``, ``name``
-* ``stock_info_sz_name_code("A股列表")`` -> ``A股代码``, ``A股上市日期``, ...;
-  ``stock_info_sh_name_code("主板A股" | "科创板")`` -> ``证券代码``, ``上市日期``, ...;
-  ``stock_info_bj_name_code()`` -> ``证券代码``, ``上市日期``, ...
-* ``stock_zh_a_hist(symbol, period="daily", start_date, end_date, adjust="")`` ->
+* ``stock_info_sh_name_code(symbol="主板A股" | "科创板")``, ``stock_info_sz_name_code(
+  symbol="A股列表")``, ``stock_info_bj_name_code()``: the exchanges' lists (codes, names,
+  listing days), called as ``stock_info_a_code_name`` calls them
+* ``stock_zh_a_hist(symbol, period="daily", start_date, end_date, adjust="", timeout)`` ->
   ``日期, 股票代码, 开盘, 收盘, 最高, 最低, 成交量`` (lots of 100), ``成交额`` (CNY), ...
-* ``stock_zh_a_gbjg_em(symbol="600519.SH")`` -> ``变更日期, 总股本, 已上市流通A股`` (shares)
+* ``stock_zh_a_gbjg_em(symbol="600519.SH")`` -> ``变更日期, 总股本, 流通受限股份,
+  已上市流通A股`` (shares; the suffix is required: a bare 920799 is read as Shanghai)
 * ``stock_fhps_detail_em(symbol)`` -> ``除权除息日``, ``现金分红-现金分红比例`` (CNY per 10)
 * ``stock_industry_clf_hist_sw()`` -> ``symbol, start_date, industry_code, update_time``
 * ``stock_zh_a_st_em()`` -> ``代码, 名称, ...`` (today's risk-warning board)
-* ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent)
-* ``index_detail_hist_cni(symbol, date="YYYYMM")`` -> ``日期, 样本代码, 权重`` (percent)
+* ``index_stock_cons_weight_csindex(symbol)`` -> ``日期, 成分券代码, 权重`` (percent; only
+  the latest file, whatever month is wanted)
+* ``index_detail_hist_cni(symbol)`` -> ``日期, 样本代码, 样本简称, 所属行业, 总市值, 权重``
+  (the whole monthly history; 权重 in percent; no ``date`` since akshare 1.18.10)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-import duckdb
 import pandas as pd
 
-from ..errors import DataError, IndexReconError, StoreError
-from ..store import BOARDS, Store
+from ..errors import DataError, IndexReconError
+from .akshare_api import AkshareClient
+from .akshare_more import ExtraDatasets
 from .files import (
     CODE_CHANGES,
     IngestSummary,
-    Progress,
-    already_loaded,
     amount_unit_problem,
     classify_stock,
-    insert_calendar,
-    log_item,
-    note_source,
-    one,
-    record_ingest,
-    replace_rows,
-    upsert_securities,
 )
 
 SOURCE = "akshare"
 DATASETS = (
     "calendar",
     "securities",
+    "delisted",
     "bars",
     "shares",
+    "valuation",
     "dividends",
     "industry",
+    "names",
     "status",
+    "suspensions",
     "weights",
 )
 DEFAULT_INDICES = ("000300", "000905", "000852", "399006")
+
+# The exchanges' stock lists, called exactly as akshare's stock_info_a_code_name calls them:
+# (exchange, function, keyword arguments, code, name and listing-date columns, boards).
+EXCHANGE_LISTS: tuple[tuple[str, str, dict[str, str], str, str, str, str], ...] = (
+    ("SH", "stock_info_sh_name_code", {"symbol": "主板A股"}, "证券代码", "证券简称", "上市日期",
+     "sh_main"),
+    ("SZ", "stock_info_sz_name_code", {"symbol": "A股列表"}, "A股代码", "A股简称", "A股上市日期",
+     "sz_main and chinext"),
+    ("SH", "stock_info_sh_name_code", {"symbol": "科创板"}, "证券代码", "证券简称", "上市日期",
+     "star"),
+    ("BJ", "stock_info_bj_name_code", {}, "证券代码", "证券简称", "上市日期", "bse"),
+)
 
 # Shenwan 2021 level-1 industries (code -> Chinese name, English name).
 SW2021_L1: dict[str, tuple[str, str]] = {
@@ -127,151 +131,75 @@ def _code6(values: Any) -> pd.Series:
     return s.str.zfill(6)
 
 
-class AkshareSource:
-    """akshare behind a rate limiter and retries, converting outputs to the store's units.
+class AkshareSource(ExtraDatasets, AkshareClient):
+    """akshare's outputs converted to the store's tables and units (calls: AkshareClient)."""
 
-    `api` is the akshare module or anything with the same functions (tests pass a fake);
-    by default akshare is imported on first use.
-    """
-
-    def __init__(
-        self,
-        api: Any | None = None,
-        *,
-        min_interval: float = 0.5,
-        max_retries: int = 3,
-        backoff: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._api = api
-        self.min_interval = min_interval
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self._sleep = sleep
-        self._clock = clock
-        self._last_call: float | None = None
-        self.calls = 0
-
-    @property
-    def api(self) -> Any:
-        if self._api is None:
-            self._api = require_akshare()
-        return self._api
-
-    # -- calling ------------------------------------------------------------------
-    def call(self, name: str, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        """Call akshare `name`, spaced by min_interval and retried with backoff."""
-        fn = getattr(self.api, name, None)
-        if fn is None:
-            raise IndexReconError(
-                f"akshare has no function {name}; upgrade it: pip install -U akshare"
-            )
-        shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
-        for attempt in range(self.max_retries + 1):
-            self._wait()
-            try:
-                self.calls += 1
-                result = fn(*args, **kwargs)
-            except (TypeError, AttributeError) as e:
-                # a changed signature, not a flaky network: retrying cannot help
-                raise DataError(f"akshare {name}({shown}): {type(e).__name__}: {e}") from None
-            except Exception as e:
-                if attempt == self.max_retries:
-                    msg = str(e).splitlines()[0] if str(e) else ""
-                    raise DataError(
-                        f"akshare {name}({shown}) failed after {attempt + 1} attempts: "
-                        f"{type(e).__name__}: {msg}"
-                    ) from None
-                self._sleep(self.backoff * 2**attempt)
-                continue
-            if result is None:
-                return pd.DataFrame()
-            if not isinstance(result, pd.DataFrame):
-                raise DataError(f"akshare {name}({shown}) returned {type(result).__name__}")
-            return result
-        raise AssertionError("unreachable")
-
-    def _wait(self) -> None:
-        now = self._clock()
-        if self._last_call is not None and self.min_interval > 0:
-            gap = self._last_call + self.min_interval - now
-            if gap > 0:
-                self._sleep(gap)
-                now = self._clock()
-        self._last_call = now
-
-    @staticmethod
-    def _need(df: pd.DataFrame, what: str, columns: Iterable[str]) -> None:
-        missing = [c for c in columns if c not in df.columns]
-        if missing and not df.empty:
-            raise DataError(
-                f"akshare {what}: missing column {', '.join(missing)} "
-                f"(got: {', '.join(map(str, df.columns))})"
-            )
+    def __init__(self, api: Any | None = None, **kwargs: Any) -> None:
+        super().__init__(api, **kwargs)
+        self.missing_lists: list[str] = []
 
     # -- datasets -------------------------------------------------------------------
     def calendar(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         df = self.call("tool_trade_date_hist_sina")
-        self._need(df, "tool_trade_date_hist_sina", ["trade_date"])
+        self.need(df, "tool_trade_date_hist_sina", ["trade_date"])
         days = _to_date(df["trade_date"]) if not df.empty else pd.Series([], dtype=object)
         days = days[(days >= start) & (days <= end)].dropna()
         return pd.DataFrame({"date": pd.to_datetime(days.sort_values().unique())})
 
     def securities(self, summary: IngestSummary | None = None) -> pd.DataFrame:
-        """Listed A-share stocks with exchange, board, name and listing date."""
-        names = self.call("stock_info_a_code_name")
-        self._need(names, "stock_info_a_code_name", ["code", "name"])
-        codes = _code6(names["code"])
-        listed = self.listing_dates(summary)
-        rows = []
-        skipped = 0
-        for code, name in zip(codes, names["name"], strict=True):
-            cls = classify_stock(code)
-            if cls is None:
-                skipped += 1
-                continue
-            rows.append(
-                {
-                    "code": code,
-                    "exchange": cls[0],
-                    "board": cls[1],
-                    "name": str(name).strip() if pd.notna(name) else None,
-                    "list_date": listed.get(code),
-                    "delist_date": None,
-                }
-            )
-        if skipped and summary is not None:
-            summary.notes.append(f"{skipped} listed codes are not A-share stocks; ignored")
-        out = pd.DataFrame(
-            rows, columns=["code", "exchange", "board", "name", "list_date", "delist_date"]
-        )
-        return out.drop_duplicates("code").reset_index(drop=True)
+        """Listed A-share stocks with exchange, board, name and listing date.
 
-    def listing_dates(self, summary: IngestSummary | None = None) -> dict[str, dt.date]:
-        """code -> listing date from the three exchanges' lists (a failed list is a warning)."""
-        # positional first argument: older akshare calls it `indicator`, newer `symbol`
-        lists = [
-            ("stock_info_sz_name_code", ("A股列表",), "A股代码", "A股上市日期"),
-            ("stock_info_sh_name_code", ("主板A股",), "证券代码", "上市日期"),
-            ("stock_info_sh_name_code", ("科创板",), "证券代码", "上市日期"),
-            ("stock_info_bj_name_code", (), "证券代码", "上市日期"),
-        ]
-        out: dict[str, dt.date] = {}
-        for name, args, code_col, date_col in lists:
+        Built from the exchanges' own lists, each on its own: one exchange down leaves its
+        boards out of this run with a warning instead of failing the whole universe (what
+        ``stock_info_a_code_name``, their concatenation, does). The lists are called in
+        the keyword form ``stock_info_a_code_name`` uses, so akshare's lru_cache serves
+        both from one download.
+        """
+        frames = []
+        for exchange, name, kwargs, code_col, name_col, date_col, boards in EXCHANGE_LISTS:
+            shown = f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
             try:
-                df = self.call(name, *args)
-                self._need(df, name, [code_col, date_col])
+                df = self.call(name, **kwargs)
+                self.need(df, shown, [code_col, name_col, date_col])
             except DataError as e:
+                self.missing_lists.append(shown)
                 if summary is not None:
-                    summary.warnings.append(f"no listing dates from {name}{args}: {e}")
+                    summary.warnings.append(
+                        f"{exchange} list {shown} failed, so {boards} are missing from this "
+                        f"run (rerun to add them): {e}"
+                    )
                 continue
             if df.empty:
                 continue
-            for code, day in zip(_code6(df[code_col]), _to_date(df[date_col]), strict=True):
-                if pd.notna(day):
-                    out[code] = day
-        return out
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "code": _code6(df[code_col]),
+                        "name": df[name_col].astype(str).str.strip(),
+                        "list_date": _to_date(df[date_col]).to_numpy(),
+                    }
+                )
+            )
+        if len(self.missing_lists) == len(EXCHANGE_LISTS):
+            raise DataError("akshare: every exchange's stock list failed; nothing to load")
+        cols = ["code", "exchange", "board", "name", "list_date", "delist_date"]
+        if not frames:
+            return pd.DataFrame(columns=cols)
+        listed = pd.concat(frames, ignore_index=True).drop_duplicates("code", keep="first")
+        classes = [classify_stock(c) for c in listed["code"]]
+        keep = [c is not None for c in classes]
+        skipped = len(keep) - sum(keep)
+        if skipped and summary is not None:
+            summary.notes.append(f"{skipped} listed codes are not A-share stocks; ignored")
+        listed = listed[keep].reset_index(drop=True)
+        kept = [c for c in classes if c is not None]
+        listed["exchange"] = [c[0] for c in kept]
+        listed["board"] = [c[1] for c in kept]
+        listed["list_date"] = [
+            d if isinstance(d, dt.date) and pd.notna(d) else None for d in listed["list_date"]
+        ]
+        listed["delist_date"] = None
+        return listed[cols]
 
     def bars(self, code: str, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Raw daily bars in store units: volume lots -> shares, amount CNY."""
@@ -287,7 +215,7 @@ class AkshareSource:
         cols = ["code", "date", "open", "high", "low", "close", "amount", "volume"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"])
+        self.need(df, what, ["日期", "开盘", "收盘", "最高", "最低", "成交量", "成交额"])
         if "股票代码" in df.columns:
             other = set(_code6(df["股票代码"])) - {code}
             if other:
@@ -323,7 +251,7 @@ class AkshareSource:
                 f"akshare {what}: column 成交量 looks like shares, but akshare documents lots "
                 "(手) of 100; check the akshare version"
             )
-        problem = amount_unit_problem(ratio)
+        problem = amount_unit_problem(ratio, float(out["close"].median()) if len(out) else None)
         if problem:
             col = {"volume": "成交量", "amount": "成交额", "close": "收盘"}[problem[0]]
             raise DataError(f"akshare {what}: column {col}: {problem[1]}")
@@ -331,33 +259,23 @@ class AkshareSource:
         return out.sort_values("date").reset_index(drop=True)[cols]
 
     def shares(self, code: str, exchange: str) -> pd.DataFrame:
-        """Share capital change points: total and listed A-share float, in shares."""
+        """eastmoney's share capital change points in shares: total, listed A shares
+        (float_shares) and the A-share total (listed + restricted A shares)."""
+        # the suffix is required: a bare 920799 would be read as Shanghai
         what = f"stock_zh_a_gbjg_em({code}.{exchange})"
         df = self.call("stock_zh_a_gbjg_em", symbol=f"{code}.{exchange}")
-        cols = [
-            "code",
-            "effective_date",
-            "total_shares",
-            "float_shares",
-            "free_float_shares",
-            "source",
-        ]
+        cols = ["effective_date", "total_shares", "float_shares", "a_shares"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, ["变更日期", "总股本"])
-        float_col = (
-            pd.to_numeric(df["已上市流通A股"], errors="coerce")
-            if "已上市流通A股" in df.columns
-            else None
-        )
+        self.need(df, what, ["变更日期", "总股本", "已上市流通A股", "流通受限股份"])
+        listed_a = pd.to_numeric(df["已上市流通A股"], errors="coerce")
         out = pd.DataFrame(
             {
-                "code": code,
                 "effective_date": pd.to_datetime(df["变更日期"], errors="coerce"),
                 "total_shares": pd.to_numeric(df["总股本"], errors="coerce"),
-                "float_shares": float_col,
-                "free_float_shares": None,
-                "source": "akshare:stock_zh_a_gbjg_em",
+                "float_shares": listed_a,
+                # 流通受限股份 is eastmoney's LIMITED_A_SHARES: the restricted A shares
+                "a_shares": listed_a + pd.to_numeric(df["流通受限股份"], errors="coerce"),
             }
         )
         out = out.dropna(subset=["effective_date", "total_shares"])
@@ -377,7 +295,7 @@ class AkshareSource:
         cols = ["code", "ex_date", "cash_per_share"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, ["除权除息日", "现金分红-现金分红比例"])
+        self.need(df, what, ["除权除息日", "现金分红-现金分红比例"])
         out = pd.DataFrame(
             {
                 "code": code,
@@ -394,7 +312,7 @@ class AkshareSource:
     def industry(self, codes: Iterable[str], summary: IngestSummary | None = None) -> pd.DataFrame:
         """Shenwan 2021 intervals (end = day before the next record) of `codes`."""
         df = self.call("stock_industry_clf_hist_sw")
-        self._need(df, "stock_industry_clf_hist_sw", ["symbol", "start_date", "industry_code"])
+        self.need(df, "stock_industry_clf_hist_sw", ["symbol", "start_date", "industry_code"])
         cols = [
             "code",
             "start_date",
@@ -448,7 +366,7 @@ class AkshareSource:
     def risk_warning(self) -> dict[str, str]:
         """code -> 'ST' or '*ST' for today's risk-warning board."""
         df = self.call("stock_zh_a_st_em")
-        self._need(df, "stock_zh_a_st_em", ["代码", "名称"])
+        self.need(df, "stock_zh_a_st_em", ["代码", "名称"])
         out: dict[str, str] = {}
         if df.empty:
             return out
@@ -461,10 +379,15 @@ class AkshareSource:
         return out
 
     def index_weights(self, index_code: str, month: dt.date) -> pd.DataFrame:
-        """Official weights as fractions: CSI from csindex, 399xxx from CNI for `month`."""
+        """Official weights as fractions: CSI's latest file, or CNI's monthly history.
+
+        CNI (399xxx): ``index_detail_hist_cni(symbol)`` returns the whole monthly history
+        (akshare >= 1.18.10 dropped the ``date`` argument); the month-end snapshots on or
+        before `month` are kept, one per month (the last date of each month).
+        """
         if index_code.startswith("399"):
-            what = f"index_detail_hist_cni({index_code}, {month:%Y%m})"
-            df = self.call("index_detail_hist_cni", symbol=index_code, date=f"{month:%Y%m}")
+            what = f"index_detail_hist_cni({index_code})"
+            df = self.call("index_detail_hist_cni", symbol=index_code)
             date_col, code_col = "日期", "样本代码"
         else:
             what = f"index_stock_cons_weight_csindex({index_code})"
@@ -473,7 +396,7 @@ class AkshareSource:
         cols = ["index_code", "trade_date", "code", "weight"]
         if df.empty:
             return pd.DataFrame(columns=cols)
-        self._need(df, what, [date_col, code_col, "权重"])
+        self.need(df, what, [date_col, code_col, "权重"])
         out = pd.DataFrame(
             {
                 "index_code": index_code,
@@ -485,271 +408,21 @@ class AkshareSource:
                 "weight": pd.to_numeric(df["权重"], errors="coerce") / 100.0,
             }
         ).dropna()
+        if index_code.startswith("399"):
+            out = _month_end_snapshots(out, month)
         sums = out.groupby("trade_date")["weight"].sum()
         if len(sums) and sums.max() > 1.01:
             raise DataError(f"akshare {what}: column 权重 sums to {sums.max() * 100:.4g}% > 100")
         if len(out) >= 20 and len(sums) and sums.max() < 0.015:
             raise DataError(f"akshare {what}: column 权重 looks like fractions, not percent")
-        return out.reset_index(drop=True)[cols]
+        return out.sort_values(["trade_date", "code"]).reset_index(drop=True)[cols]
 
 
-# --------------------------------------------------------------------------------------
-# writing
-
-
-def _write_frame(
-    store: Store,
-    table: str,
-    frame: pd.DataFrame,
-    item: str,
-    order_by: str | None = None,
-) -> int:
-    """Replace the frame's keys in `table` and log `item`, in one transaction."""
-    con = store.con
-    con.register("_ak_frame", frame)
-    try:
-        with store.transaction() as c:
-            n = replace_rows(c, table, _typed(table, set(frame.columns)), order_by=order_by) if len(frame) else 0
-            log_item(c, SOURCE, item, n)
-        if table == "shares":
-            from .. import pit_shares
-
-            pit_shares.forget(con)  # the point-in-time series is rebuilt on the next read
-        return n
-    except duckdb.Error as e:
-        raise StoreError(f"writing {table} ({item}) failed: {str(e).splitlines()[0]}") from None
-    finally:
-        con.unregister("_ak_frame")
-
-
-def _typed(table: str, have: set[str]) -> str:
-    """A SELECT over the registered frame casting to the table's column types (NULL for an
-    optional column the frame lacks, e.g. a_shares)."""
-    from .files import table_columns
-
-    cols = ", ".join(f"CAST({c} AS {t}) AS {c}" if c in have or req else f"NULL::{t} AS {c}"
-                     for c, t, req in table_columns(table))
-    return f"(SELECT {cols} FROM _ak_frame)"
-
-
-def _first_missing_day(store: Store, code: str, start: dt.date) -> dt.date:
-    """The day to fetch a stock's bars from: after its last bar and after ranges already
-    fetched from `start` on (a suspended stock returns no rows, but was still fetched)."""
-    first = start
-    row = one(store.con, "SELECT max(date) FROM bars WHERE code = ?", [code])
-    if row and row[0] is not None:
-        first = max(first, row[0] + dt.timedelta(days=1))
-    items = store.con.execute(
-        "SELECT item FROM ingest_log WHERE source = ? AND item LIKE ?", [SOURCE, f"bars {code} %"]
-    ).fetchall()
-    for (item,) in items:
-        lo, _, hi = item.split(" ")[2].partition("..")
-        if dt.date.fromisoformat(lo) <= first:
-            first = max(first, dt.date.fromisoformat(hi) + dt.timedelta(days=1))
-    return first
-
-
-def _update_status(store: Store, current: dict[str, str], codes: set[str], today: dt.date) -> int:
-    """Extend an ST history from today's snapshot: open new intervals, close ended ones."""
-    con = store.con
-    open_rows = con.execute(
-        "SELECT code, status FROM status WHERE end_date IS NULL AND status IN ('ST', '*ST')"
-    ).fetchall()
-    open_now = {(c, s) for c, s in open_rows if c in codes}
-    yesterday = today - dt.timedelta(days=1)
-    n = 0
-    with store.transaction() as c:
-        for code, status in open_now:
-            if current.get(code) != status:
-                c.execute(
-                    "UPDATE status SET end_date = ? WHERE code = ? AND status = ? "
-                    "AND end_date IS NULL AND start_date <= ?",
-                    [yesterday, code, status, yesterday],
-                )
-                c.execute(
-                    "DELETE FROM status WHERE code = ? AND status = ? AND end_date IS NULL",
-                    [code, status],
-                )
-                n += 1
-        for code, status in sorted(current.items()):
-            if code in codes and (code, status) not in open_now:
-                c.execute("INSERT INTO status VALUES (?, ?, NULL, ?)", [code, today, status])
-                n += 1
-        log_item(c, SOURCE, f"status snapshot {today}", n)
-    return n
-
-
-def ingest_akshare(
-    store: Store,
-    start: dt.date,
-    end: dt.date,
-    boards: Sequence[str] | None = None,
-    api: Any | None = None,
-    progress: Progress | None = None,
-    *,
-    codes: Sequence[str] | None = None,
-    datasets: Sequence[str] = DATASETS,
-    indices: Sequence[str] = DEFAULT_INDICES,
-    min_interval: float = 0.5,
-    max_retries: int = 3,
-    backoff: float = 1.0,
-    force: bool = False,
-    source: AkshareSource | None = None,
-    today: dt.date | None = None,
-) -> IngestSummary:
-    """Fetch [start, end] of the chosen boards (or `codes`) from akshare into `store`.
-
-    Bars are incremental per stock; each stock's bars, shares and dividends are written in
-    their own transactions and logged, so an interrupted run resumes where it stopped. A
-    stock that keeps failing is listed in the summary's failures; the others still load.
-    """
-    t0 = time.perf_counter()
-    if start > end:
-        raise IndexReconError(f"start {start} is after end {end}")
-    unknown = [d for d in datasets if d not in DATASETS]
-    if unknown:
-        raise IndexReconError(f"unknown dataset {unknown[0]} (known: {', '.join(DATASETS)})")
-    bad_boards = [b for b in boards or () if b not in BOARDS]
-    if bad_boards:
-        raise IndexReconError(f"unknown board {bad_boards[0]} (known: {', '.join(BOARDS)})")
-    if store.read_only:
-        raise StoreError(f"store {store.path} is open read-only")
-    today = today or dt.date.today()
-    src = source or AkshareSource(
-        api, min_interval=min_interval, max_retries=max_retries, backoff=backoff
-    )
-    summary = IngestSummary(source=f"akshare {start}..{end}")
-    store.con.execute("SET enable_progress_bar = false")
-
-    def step(label: str, i: int, n: int) -> None:
-        if progress:
-            progress(label, i, n)
-
-    # -- calendar
-    if "calendar" in datasets:
-        step("trading calendar", 0, 1)
-        cal = src.calendar(start, end)
-        store.con.register("_ak_cal", cal)
-        try:
-            with store.transaction() as c:
-                n = insert_calendar(c, "(SELECT CAST(date AS DATE) AS date FROM _ak_cal)")
-                log_item(c, SOURCE, f"calendar {start}..{end}", n)
-        finally:
-            store.con.unregister("_ak_cal")
-        summary.add_rows("calendar", n)
-
-    # -- universe
-    step("stock list", 0, 1)
-    universe = src.securities(summary)
-    if boards:
-        universe = universe[universe["board"].isin(list(boards))]
-    if codes:
-        wanted = {str(c).zfill(6) for c in codes}
-        missing = sorted(wanted - set(universe["code"]))
-        if missing:
-            summary.warnings.append(f"not in the listed universe: {', '.join(missing)}")
-        universe = universe[universe["code"].isin(wanted)]
-    universe = universe.reset_index(drop=True)
-    if "securities" in datasets and len(universe):
-        store.con.register("_ak_sec", universe)
-        try:
-            with store.transaction() as c:
-                rel = (
-                    "(SELECT code, exchange, board, name, CAST(list_date AS DATE) AS list_date, "
-                    "CAST(delist_date AS DATE) AS delist_date FROM _ak_sec)"
-                )
-                n = upsert_securities(c, rel)
-                log_item(c, SOURCE, f"securities as of {today}", n)
-        finally:
-            store.con.unregister("_ak_sec")
-        summary.add_rows("securities", n)
-        summary.notes.append(
-            "securities are today's listed stocks (stock_info_a_code_name): stocks delisted "
-            "before today are missing"
-        )
-    universe_codes = set(universe["code"])
-
-    # -- per stock
-    per_stock = [d for d in ("bars", "shares", "dividends") if d in datasets]
-    total = len(universe) * max(len(per_stock), 1)
-    done = 0
-    up_to_date = 0
-    for row in universe.itertuples(index=False):
-        code, exchange = str(row.code), str(row.exchange)
-        listed = row.list_date if isinstance(row.list_date, dt.date) else None
-        for ds in per_stock:
-            step(f"{code} {ds}", done, total)
-            done += 1
-            try:
-                if ds == "bars":
-                    if listed is not None and listed > end:
-                        continue
-                    first = start if force else _first_missing_day(store, code, start)
-                    if first > end:
-                        up_to_date += 1
-                        continue
-                    frame = src.bars(code, first, end)
-                    item = f"bars {code} {first}..{end}"
-                    n = _write_frame(store, "bars", frame, item, order_by="date, code")
-                elif ds == "shares":
-                    item = f"shares {code} as of {today}"
-                    if not force and already_loaded(store.con, SOURCE, item):
-                        continue
-                    n = _write_frame(store, "shares", src.shares(code, exchange), item)
-                else:
-                    item = f"dividends {code} as of {today}"
-                    if not force and already_loaded(store.con, SOURCE, item):
-                        continue
-                    n = _write_frame(store, "dividends", src.dividends(code), item)
-                summary.add_rows(ds, n)
-            except IndexReconError as e:
-                summary.failures.append(f"{code} {ds}: {e}")
-    if up_to_date:
-        summary.notes.append(f"{up_to_date} stocks' bars were already up to date through {end}")
-
-    # -- market-wide tables
-    if "industry" in datasets and universe_codes:
-        step("Shenwan industries", 0, 1)
-        try:
-            frame = src.industry(universe_codes, summary)
-            summary.add_rows(
-                "industry",
-                _write_frame(
-                    store, "industry", frame, f"industry as of {today}", "code, start_date"
-                ),
-            )
-        except IndexReconError as e:
-            summary.failures.append(f"industry: {e}")
-    if "status" in datasets and universe_codes:
-        step("ST board", 0, 1)
-        try:
-            n = _update_status(store, src.risk_warning(), universe_codes, today)
-            summary.add_rows("status", n)
-            summary.notes.append(
-                f"ST status is today's risk-warning board ({today}); earlier ST periods are "
-                "not available from akshare, so history builds up run by run"
-            )
-        except IndexReconError as e:
-            summary.failures.append(f"status: {e}")
-    if "weights" in datasets:
-        for i, index_code in enumerate(indices):
-            step(f"weights {index_code}", i, len(indices))
-            try:
-                frame = src.index_weights(index_code, end)
-                days = sorted({d.date() for d in frame["trade_date"]}) if len(frame) else []
-                item = f"weights {index_code} {days[0] if days else end}"
-                n = _write_frame(
-                    store, "official_weights", frame, item, "index_code, trade_date, code"
-                )
-                summary.add_rows("official_weights", n)
-            except IndexReconError as e:
-                summary.failures.append(f"weights {index_code}: {e}")
-
-    if summary.total_rows:
-        note_source(store, "akshare")
-    summary.notes.append(f"{src.calls} akshare calls")
-    step("done", 1, 1)
-    summary.seconds = time.perf_counter() - t0
-    if summary.total_rows:
-        record_ingest(store, summary)
-    return summary
+def _month_end_snapshots(weights: pd.DataFrame, end: dt.date) -> pd.DataFrame:
+    """The last snapshot date of each month on or before `end` (CNI publishes monthly)."""
+    w = weights[weights["trade_date"].dt.date <= end]
+    if w.empty:
+        return w
+    days = pd.Series(w["trade_date"].unique())
+    last = days.groupby(days.dt.to_period("M")).max()
+    return w[w["trade_date"].isin(set(last))]

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ import duckdb
 from ..errors import DataError, IndexReconError, StoreError
 from ..store import BOARDS, STATUSES, TABLES, Store
 from . import st_inference
+from .file_checks import csv_encoding, unrecognised_files, utf8_copy
 
 Progress = Callable[[str, int, int], None]
 
@@ -265,6 +268,17 @@ def record_ingest(store: Store, summary: IngestSummary) -> None:
     )
 
 
+def refuse_synthetic(store: Store) -> None:
+    """Real data never goes into a SYNTHETIC store: mixed in, it would be labelled market data."""
+    if store.meta.get("synthetic") == "true":
+        raise StoreError(synthetic_target_message(store.path))
+
+
+def synthetic_target_message(path: Path) -> str:
+    return (f"store {path} holds SYNTHETIC demo data (meta synthetic=true): real data is not "
+            "mixed into it; ingest into a new store (--store real.duckdb); store untouched")
+
+
 def note_source(store: Store, label: str) -> None:
     """Record real (non-synthetic) data and append `label` to meta.source."""
     existing = store.meta.get("source", "")
@@ -282,21 +296,40 @@ RATIO_SQL = (
 )
 
 
-def amount_unit_problem(ratio: float | None) -> tuple[str, str] | None:
-    """(column, message) if amount / (volume x close), ~1 in CNY and shares, shows a unit slip."""
-    if ratio is None or 0.5 <= ratio <= 2.0:
+_UNIT_SLIPS = (  # (factor on amount / (volume x close), column, what it means)
+    ((1e-3, "amount", "amount looks like 1k CNY (千元)"), (1e-4, "amount", "amount looks like 10k CNY (万元)")),
+    ((100.0, "volume", "volume looks like lots of 100 (手)"),),
+    ((1e-2, "close", "prices look like fen (x100)"),),
+)
+
+
+def amount_unit_problem(ratio: float | None, median_close: float | None = None) -> tuple[str, str] | None:
+    """(column, message) if amount / (volume x close), ~1 in CNY and shares, shows a unit slip.
+
+    The ratio alone cannot tell prices in fen from amount in 10k CNY with volume in lots
+    (both give 0.01): the price level can, so `median_close` rules fen out below 100 (a
+    market's median close in CNY is tens) and in above 2,500 (no A share trades that high
+    in CNY); between them it is not used. Of the explanations that fit, the one with the
+    fewest slips is named."""
+    if ratio is None or ratio <= 0 or 0.5 <= ratio <= 2.0:
         return None
     what = f"amount / (volume x close) is {ratio:.2g}"
-    # typical slips: amount in 10k or 1k CNY (tushare), prices in fen (TDX), volume in lots
-    if ratio < 3e-4:
-        return "amount", f"{what}: amount looks like 10k CNY (万元); the store expects CNY"
-    if ratio < 3e-3:
-        return "amount", f"{what}: amount looks like 1k CNY (千元); the store expects CNY"
-    if ratio < 0.03:
-        return "close", f"{what}: prices look like fen (x100); the store expects CNY"
-    if ratio > 30:
-        return "volume", f"{what}: volume looks like lots of 100 (手); the store expects shares"
-    return "amount", f"{what}, expected about 1 (amount in CNY, volume in shares, prices in CNY)"
+    fen = None if median_close is None or 100 <= median_close <= 2500 else median_close > 2500
+    fits: list[tuple[int, float, list[tuple[str, str]]]] = []
+    for amount in ((1.0, "", ""), *_UNIT_SLIPS[0]):
+        for volume in ((1.0, "", ""), *_UNIT_SLIPS[1]):
+            for price in ((1.0, "", ""), *_UNIT_SLIPS[2]):
+                if fen is not None and (price[0] != 1.0) != fen:
+                    continue
+                slips = [(c, t) for _, c, t in (amount, volume, price) if c]
+                expected = amount[0] * volume[0] * price[0]
+                off = abs(math.log10(ratio / expected))
+                if slips and off < 0.5:
+                    fits.append((len(slips), off, slips))
+    if not fits:
+        return "amount", f"{what}, expected about 1 (amount in CNY, volume in shares, prices in CNY)"
+    _, _, slips = min(fits, key=lambda x: (x[0], x[1]))
+    return slips[0][0], f"{what}: {' and '.join(t for _, t in slips)}; the store expects amount in CNY, volume in shares, prices in CNY"
 
 
 def one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
@@ -355,6 +388,7 @@ class _Folder:
         self.summary = summary
         self._done: dict[str, object] = {}
         self._temp: list[tuple[str, str]] = []  # (kind, name) to drop at the end
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None  # re-encoded copies
 
     def once(self, key: str, fn: Callable[[], object]) -> object:
         if key not in self._done:
@@ -375,6 +409,18 @@ class _Folder:
         for kind, name in reversed(self._temp):
             with contextlib.suppress(duckdb.Error):
                 self.con.execute(f"DROP {kind} IF EXISTS {name}")
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+
+    def utf8(self, path: Path) -> Path:
+        """A CSV as UTF-8: itself, or a re-encoded temp copy of a GBK file (with a note)."""
+        encoding = csv_encoding(path)
+        if encoding == "utf-8":
+            return path
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="indexrecon-ingest-")
+        self.summary.notes.append(f"{path.name}: GBK (GB18030) text, decoded to UTF-8")
+        return utf8_copy(path, encoding, Path(self._tmpdir.name))
 
     def describe(self, path: Path, reader: str) -> dict[str, str]:
         try:
@@ -441,10 +487,14 @@ def _check_bars(f: _Folder, path: Path, relation: str, code: str = "code") -> No
               count(*) FILTER (WHERE low <= 0), count(*) FILTER (WHERE close <= 0),
               count(*) FILTER (WHERE high < low),
               count(*) FILTER (WHERE volume < 0), count(*) FILTER (WHERE amount < 0),
-              {RATIO_SQL}
+              {RATIO_SQL}, count(*) FILTER (WHERE date > current_date), max(date), median(close)
             FROM {relation}""",
     )
     assert row is not None
+    if not row[0]:  # a header and nothing else: loading it would write 0 rows and say done
+        raise DataError(f"{path}: no rows (a header only): nothing to load")
+    if row[12]:  # a bar from the future is a wrong date, never data
+        raise _fail(path, "date", f"{row[12]:,} row(s) dated after today {dt.date.today()} (latest {row[13]})")
     checks = [
         (row[1], code, "is missing or not a 6-digit code"),
         (row[2], "date", "is missing"),
@@ -460,7 +510,7 @@ def _check_bars(f: _Folder, path: Path, relation: str, code: str = "code") -> No
     for n, col, what in checks:
         if n:
             raise _fail(path, col, f"{what} in {n:,} of {row[0]:,} rows")
-    problem = amount_unit_problem(row[11])
+    problem = amount_unit_problem(row[11], row[14])
     if problem:
         raise _fail(path, *problem)
     _check_codes(f, path, f"(SELECT DISTINCT {code} FROM {relation})", code)
@@ -512,9 +562,11 @@ def detect_layout(folder: Path) -> str:
     if _user_files(folder):
         return "store"
     names = ", ".join(f"{t}.parquet|csv" for t in USER_TABLES)
+    stray = unrecognised_files(folder, USER_TABLES)
+    found = f"; found {', '.join(stray)}" if stray else ""
     raise DataError(
         f"{folder} holds no data files this tool knows (expected the shared realdata files "
-        f"or store-layout files: {names})"
+        f"or store-layout files: {names}){found}"
     )
 
 
@@ -1021,7 +1073,7 @@ def _stage_user_file(f: _Folder, table: str, path: Path) -> str:
     if path.suffix == ".parquet":
         reader = f"read_parquet({sql_str(path)})"
     else:
-        reader = f"read_csv({sql_str(path)}, all_varchar = true, header = true)"
+        reader = f"read_csv({sql_str(f.utf8(path))}, all_varchar = true, header = true)"
     have = f.describe(path, reader)
     spec = table_columns(table)
     names = [c for c, _, _ in spec]
@@ -1200,6 +1252,14 @@ def _derived_from_bars(
                 f"{bad[0]} code(s) have no securities row and are not A-share stock codes "
                 f"(e.g. {bad[1]}); add them to securities.csv",
             )
+        cal = None if calendar else _user_files(f.folder).get("calendar")
+        if cal is not None:  # bars past the given calendar would be days no review can place
+            _stager(f, "calendar", cal)()
+            past = _first(f.con, "SELECT count(*), max(date), (SELECT max(date) FROM _stg_calendar) FROM _stg_bars "
+                                 "WHERE date > (SELECT max(date) FROM _stg_calendar)")
+            if past and past[0]:
+                raise _fail(bars, "date", f"{past[0]:,} row(s) dated after the last day of {cal.name} "
+                                          f"({past[2]}; latest bar {past[1]})")
 
     def write(con: duckdb.DuckDBPyConnection) -> int:
         rel = f.temp_table(
@@ -1315,6 +1375,7 @@ def ingest_files(
     summary = IngestSummary(source=label)
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     f = _Folder(store, folder, summary)
     source = f"files:{resolved}"
     # DuckDB would draw its own progress bar on stdout for long statements
@@ -1332,6 +1393,13 @@ def ingest_files(
                 items.append(_inferred_status_item(f, bars_path))
         elif infer_st is False:
             _drop_inferred_status(store, source, summary)
+        if layout == "store":
+            stray = unrecognised_files(folder, USER_TABLES)
+            if stray:
+                summary.notes.append(
+                    f"not loaded, named after no table: {', '.join(stray)} (expected names: "
+                    f"{', '.join(USER_TABLES)}, each .csv or .parquet)"
+                )
         if layout == "realdata":
             others = [t for t, pth in _user_files(folder).items() if pth.name not in REALDATA_FILES]
             if others:

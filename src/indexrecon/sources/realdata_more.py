@@ -168,7 +168,8 @@ def _infer_bonus_dates(f: _Folder) -> None:
     price limit, by the inverse of the share ratio (within 5%), is the ex-date; a change point
     `stock_bonus_inferred` is written there with the later total. Everything else is left as
     it is (`_src_shares_all` = `_src_shares` + these rows)."""
-    from ..calculation import _BONUS_LABEL, _LIMITS, _MIN_INFERRED_RATIO, _NOT_BONUS_LABEL
+    from ..calculation import _BONUS_LABEL, _MIN_INFERRED_RATIO, _NOT_BONUS_LABEL
+    from ..market_rules import limit_pct_sql
     from .files import board_sql
 
     bars = f.folder / "bars.parquet"
@@ -183,12 +184,16 @@ def _infer_bonus_dates(f: _Folder) -> None:
           FROM _src_shares WINDOW w AS (PARTITION BY code ORDER BY effective_date)),
         j AS (SELECT * FROM s WHERE pt IS NOT NULL AND t >= pt * {_MIN_INFERRED_RATIO}
                 AND NOT regexp_matches(src, '{_BONUS_LABEL}|{_NOT_BONUS_LABEL}')),
-        b AS (SELECT code, date, close / lag(close) OVER (PARTITION BY code ORDER BY date) AS rel,
-                     row_number() OVER (PARTITION BY code ORDER BY date) AS nth
-              FROM {_parquet(bars)} WHERE code IN (SELECT code FROM j))
+        b0 AS (SELECT code, date, close / lag(close) OVER w AS rel, row_number() OVER w AS nth,
+                      min(date) OVER (PARTITION BY code) AS list_date, {board_sql('code', None)} AS board,
+                      false AS st
+               FROM {_parquet(bars)} WHERE code IN (SELECT code FROM j)
+               WINDOW w AS (PARTITION BY code ORDER BY date)),
+        -- the day's limit-down (market_rules; ST's tighter 5% not assumed, so a fall must beat 10%)
+        b AS (SELECT *, {limit_pct_sql(listing_day="nth")[1]} AS down FROM b0)
         SELECT j.code, min(b.date) AS effective_date, any_value(j.t) AS total_shares
         FROM j JOIN b ON b.code = j.code AND b.date > j.pd AND b.date < j.d AND b.nth > 10
-          AND b.rel < 1 - CASE {board_sql('j.code', None)} {_LIMITS} ELSE 0.30 END - 0.02
+          AND b.down IS NOT NULL AND b.rel < 1 - b.down / 100 - 0.02
           AND abs(ln(b.rel * j.t / j.pt)) < 0.05
         GROUP BY j.code, j.d HAVING count(*) = 1""")
     f.view("_src_shares_all", f"{none} UNION ALL SELECT code, effective_date, total_shares, NULL, NULL, "

@@ -34,9 +34,12 @@ from __future__ import annotations
 
 import duckdb
 
-# Boards where ST and ordinary stocks have different daily limits (5% against 10%).
-ST_LIMIT_BOARDS = ("sh_main", "sz_main")
-ST_LIMIT_PCT = 5
+from ..market_rules import MAIN_BOARDS, RISK_WARNING_PCT, limit_price_sql
+
+# Boards where ST and ordinary stocks have different daily limits (5% against 10%); the
+# limits and their rounding are those of market_rules, the one place they are written.
+ST_LIMIT_BOARDS = MAIN_BOARDS
+ST_LIMIT_PCT = RISK_WARNING_PCT
 # Limit closes since the last break of the 5% limit before a stock counts as ST. Two were
 # seen to happen by chance (a volatile stock closing at +5.00% and -5.00% in one week).
 MIN_LIMIT_CLOSES = 3
@@ -60,8 +63,8 @@ def inferred_st_sql(
     `bars` needs code, date, high, low, close; `securities` code and board.
     """
     boards = ", ".join(f"'{b}'" for b in ST_LIMIT_BOARDS)
-    up = 1 + ST_LIMIT_PCT / 100
-    dn = 1 - ST_LIMIT_PCT / 100
+    up = limit_price_sql("prev", ST_LIMIT_PCT, +1)
+    dn = limit_price_sql("prev", ST_LIMIT_PCT, -1)
     tol = TOLERANCE
     return f"""
     WITH b AS (
@@ -73,8 +76,7 @@ def inferred_st_sql(
       WHERE s.board IN ({boards}) AND b.close IS NOT NULL
     ),
     l AS (  -- the exchange's limit prices: previous close x (1 +- 5%), rounded half up
-      SELECT *, CAST(round(CAST(prev AS DECIMAL(18, 2)) * {up}, 2) AS DOUBLE) AS up,
-                CAST(round(CAST(prev AS DECIMAL(18, 2)) * {dn}, 2) AS DOUBLE) AS dn
+      SELECT *, CAST({up} AS DOUBLE) AS up, CAST({dn} AS DOUBLE) AS dn
       FROM b
     ),
     e AS (

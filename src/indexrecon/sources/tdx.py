@@ -12,6 +12,7 @@ derived ``securities`` rows), indices to ``index_bars`` (TDX stores index volume
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import time
@@ -37,6 +38,7 @@ from .files import (
     note_source,
     one,
     record_ingest,
+    refuse_synthetic,
     replace_rows,
     upsert_securities,
 )
@@ -83,6 +85,8 @@ def classify(exchange: str, code: str) -> str:
 def read_day_file(path: Path) -> np.ndarray:
     """The records of one .day file as a structured array (validated, no Python loop)."""
     size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path}: empty file (0 bytes): not a TDX day file, or a failed download")
     if size % DAY_DTYPE.itemsize:
         raise DataError(
             f"{path}: {size} bytes is not a whole number of 32-byte TDX day records; "
@@ -171,11 +175,28 @@ def _fingerprint(files: list[tuple[Path, str, str]]) -> str:
     return h.hexdigest()[:16]
 
 
+def _checked_records(path: Path) -> np.ndarray:
+    """One file's records, dates checked: real days, none after today."""
+    rec = read_day_file(path)
+    try:
+        days = yyyymmdd_to_date(rec["date"])
+    except ValueError as e:
+        raise DataError(f"{path}: column 'date': {e}") from None
+    future = int((days > np.datetime64(dt.date.today(), "D")).sum())
+    if future:  # a bar from the future is a wrong date, never data
+        raise DataError(f"{path}: column 'date': {future:,} record(s) dated after today ({days.max()})")
+    return rec
+
+
 def read_tdx(
-    folder: Path, progress: Progress | None = None
+    folder: Path, progress: Progress | None = None, *, skip_bad: bool = False
 ) -> tuple[pa.Table, pa.Table, Counter[str], list[str]]:
-    """Stock bars, index bars (volume in shares), counts per kind, warnings."""
+    """Stock bars, index bars (volume in shares), counts per kind, warnings.
+
+    A bad file (empty, truncated, impossible dates) is a DataError naming it; with
+    `skip_bad` it is left out and listed in the warnings instead."""
     files = find_day_files(folder)
+    bad: list[str] = []
     stocks, indices = _Batch([], [], []), _Batch([], [], [])
     kinds: Counter[str] = Counter()
     warnings: list[str] = []
@@ -187,11 +208,14 @@ def read_tdx(
         kinds[kind] += 1
         if kind not in ("stock", "index"):
             continue
-        rec = read_day_file(path)
         try:
-            yyyymmdd_to_date(rec["date"])
-        except ValueError as e:
-            raise DataError(f"{path}: column 'date': {e}") from None
+            rec = _checked_records(path)
+        except DataError as e:
+            if not skip_bad:
+                raise DataError(f"{e}; skip_bad=True (CLI: --skip-bad) leaves bad files out") from None
+            bad.append(str(e).removeprefix(f"{path}: "))
+            bad[-1] = f"{path.name} ({bad[-1]})"
+            continue
         # keep the last record of a repeated date (a re-downloaded day)
         _, last = np.unique(rec["date"][::-1], return_index=True)
         if len(last) != len(rec):
@@ -204,6 +228,9 @@ def read_tdx(
             stocks.add(code, exchange, rec[traded])
         else:
             indices.add(code, exchange, rec)
+    if bad:
+        warnings.append(f"skipped {len(bad)} bad file(s) (skip_bad): {'; '.join(bad[:10])}"
+                        + (f"; ... {len(bad) - 10} more" if len(bad) > 10 else ""))
     if duplicates:
         warnings.append(f"{duplicates:,} repeated dates in day files; kept the last record")
     if zero_volume:
@@ -223,11 +250,13 @@ def ingest_tdx(
     progress: Progress | None = None,
     *,
     force: bool = False,
+    skip_bad: bool = False,
 ) -> IngestSummary:
     """Load a TDX vipdoc folder: stocks -> bars (+ securities, calendar), indices -> index_bars.
 
     Each table is one transaction, logged in ingest_log with the files' fingerprint; a rerun
-    over unchanged files skips them unless `force`.
+    over unchanged files skips them unless `force`. A bad file stops the ingest naming it
+    unless `skip_bad`, which leaves it out and lists it in the summary's warnings.
     """
     t0 = time.perf_counter()
     folder = Path(vipdoc_dir).expanduser()
@@ -235,6 +264,7 @@ def ingest_tdx(
     summary = IngestSummary(source=f"tdx ({resolved})")
     if store.read_only:
         raise StoreError(f"store {store.path} is open read-only")
+    refuse_synthetic(store)
     files = find_day_files(folder)
     source = f"tdx:{resolved}"
     fp = _fingerprint(files)
@@ -245,7 +275,7 @@ def ingest_tdx(
         summary.seconds = time.perf_counter() - t0
         return summary
 
-    stocks, indices, kinds, warnings = read_tdx(folder, progress)
+    stocks, indices, kinds, warnings = read_tdx(folder, progress, skip_bad=skip_bad)
     summary.warnings += warnings
     summary.notes.append("files read: " + ", ".join(f"{n:,} {k}" for k, n in sorted(kinds.items())))
     con = store.con
@@ -304,7 +334,7 @@ def _validate(con: duckdb.DuckDBPyConnection, relation: str) -> None:
         "SELECT count(*) FILTER (WHERE close <= 0 OR open <= 0 OR low <= 0), "
         "count(*) FILTER (WHERE high < low), any_value(code) FILTER (WHERE close <= 0 OR "
         "high < low), median(amount / (volume * close)) FILTER (WHERE volume > 0 AND "
-        f"amount > 0 AND close > 0) FROM {relation}",
+        f"amount > 0 AND close > 0), median(close) FROM {relation}",
     )
     if not row:
         return
@@ -317,7 +347,7 @@ def _validate(con: duckdb.DuckDBPyConnection, relation: str) -> None:
         raise DataError(
             f"TDX day files: column 'high': {row[1]:,} records with high below low (e.g. {row[2]})"
         )
-    problem = amount_unit_problem(row[3])
+    problem = amount_unit_problem(row[3], row[4])
     if problem:
         raise DataError(f"TDX day files: column '{problem[0]}': {problem[1]}")
 

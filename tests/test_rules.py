@@ -1,0 +1,249 @@
+"""Rule families added with the second reading of the published texts (issue 18), on
+hand-built stores whose answers follow from the inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+import indexrecon as ir
+from factory import S, make_store
+from factory import meth as factory_meth
+from indexrecon.errors import IndexReconError
+from indexrecon.report import describe_methodology
+from indexrecon.schema import deep_merge
+
+N_STOCKS = 30
+
+
+def base_stocks() -> list[S]:
+    # caps 30bn .. 1bn by code; amounts cycle so the liquidity order differs from the cap order
+    return [
+        S(f"300{i:03d}", cap=(N_STOCKS + 1 - i) * 1e9, amount=((i * 7) % N_STOCKS + 1) * 1e6, ff_ratio=0.5)
+        for i in range(1, N_STOCKS + 1)
+    ]
+
+
+def by_amount() -> list[str]:
+    """Codes from the most to the least liquid."""
+    return [s.code for s in sorted(base_stocks(), key=lambda s: (-s.amount, s.code))]
+
+
+def meth(**over: Any) -> dict[str, Any]:
+    return factory_meth(**deep_merge({"selection": {"count": 30}}, over))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    p = tmp_path_factory.mktemp("rules") / "s.duckdb"
+    make_store(p, base_stocks())
+    st = ir.open_store(p)
+    yield st
+    st.close()
+
+
+# -- incumbents_value: an incumbent's own threshold in the same screen --------------------
+def test_incumbents_value_looser_liquidity_cut_for_incumbents(store: Any) -> None:
+    liquid = by_amount()
+    inc_20, inc_27, new_20 = liquid[19], liquid[26], liquid[20]  # amount ranks 20, 27, 21
+    screen = {"type": "drop_bottom_pct", "metric": "avg_amount", "value": 50, "incumbents_value": 20}
+    res = ir.rebuild(meth(screens=[screen]), store, "2024-12", incumbents=[inc_20, inc_27])
+    # newcomers need the top 15 (50%), incumbents the top 24 (80%) of the same ranking of 30
+    assert set(res.codes) == {*liquid[:15], inc_20}
+    assert new_20 not in res.codes and "cut at 15" in res.explain(new_20)
+    assert "cut at 24" in res.explain(inc_27) and inc_27 not in res.codes
+    plain = ir.rebuild(meth(screens=[{**screen, "incumbents_value": None}]), store, "2024-12",
+                       incumbents=[inc_20, inc_27])
+    assert set(plain.codes) == set(liquid[:15])
+
+
+def test_incumbents_value_for_value_and_count_screens(store: Any) -> None:
+    # 300001..300030 have caps 30bn..1bn: newcomers need 26bn, incumbents 20bn
+    m = meth(screens=[{"type": "min_value", "metric": "avg_total_cap", "value": 26e9, "incumbents_value": 20e9}])
+    res = ir.rebuild(m, store, "2024-12", incumbents=["300008", "300012"])
+    assert res.codes == ["300001", "300002", "300003", "300004", "300005", "300008"]
+    m = meth(screens=[{"type": "keep_top_n", "metric": "avg_total_cap", "value": 3, "incumbents_value": 10}])
+    res = ir.rebuild(m, store, "2024-12", incumbents=["300010", "300011"])
+    assert res.codes == ["300001", "300002", "300003", "300010"]
+
+
+@pytest.mark.parametrize(
+    ("screen", "message"),
+    [
+        ({"type": "drop_bottom_pct", "metric": "avg_amount", "value": 20, "incumbents_value": 100},
+         "0 < incumbents_value < 100"),
+        ({"type": "keep_top_n", "metric": "avg_amount", "value": 20, "incumbents_value": 2.5},
+         "whole number >= 1 as incumbents_value"),
+        ({"type": "drop_bottom_pct", "metric": "avg_amount", "value": 20, "incumbents_value": 10,
+          "applies_to": "newcomers"}, "contradict"),
+    ],
+)
+def test_incumbents_value_is_validated(screen: dict[str, Any], message: str) -> None:
+    with pytest.raises(IndexReconError, match=message):
+        ir.load_methodology(meth(screens=[screen]))
+
+
+def test_incumbents_value_in_plain_words() -> None:
+    m = ir.load_methodology("csi300")
+    liquidity = next(s for s in m.screens if s.metric == "avg_amount")
+    assert liquidity.describe() == "drop the bottom 50% by avg_amount; incumbents: 40%"
+    for name in ("csi500", "csi1000"):
+        s = next(s for s in ir.load_methodology(name).screens if s.metric == "avg_amount")
+        assert (s.value, s.incumbents_value) == (20, 10)
+
+
+
+
+def test_liquidity_cut_over_the_whole_sample_space(store: Any, tmp_path: Any) -> None:
+    """CSI 2000 V1.1: the bottom 10% by turnover of the whole sample space, the members of the
+    indices it excludes ranked too, before they are excluded."""
+    import yaml
+
+    big = tmp_path / "big.yaml"
+    big.write_text(yaml.safe_dump(factory_meth(name="big", selection={"count": 5})))
+    liquid = by_amount()
+    for scope, cut in (("sample_space", 15), ("remaining", 13)):
+        m = meth(universe={"exclude_members_of": [str(big)]},
+                 screens=[{"type": "drop_bottom_pct", "metric": "avg_amount", "value": 50, "scope": scope}])
+        res = ir.rebuild(m, store, "2024-12", incumbents="none")
+        members = {f"300{i:03d}" for i in range(1, 6)}
+        pool = [c for c in liquid if c not in members] if scope == "remaining" else liquid
+        assert set(res.codes) == set(pool[:cut]) - members, scope
+
+
+def test_csi2000_v11_is_a_dated_version() -> None:
+    m = ir.load_methodology("csi2000")
+    old, new = m.for_date(dt.date(2023, 6, 12)), m.for_date(dt.date(2024, 12, 16))
+    assert [(s.type, s.value) for s in old.screens[1:]] == [("drop_top_n", 1800), ("drop_bottom_pct", 20)]
+    assert [(s.type, s.value, s.scope) for s in new.screens[1:]] == [
+        ("drop_bottom_pct", 10, "sample_space"), ("drop_top_n", 1500, "sample_space")]
+    assert new.universe.listing_age_by_board["bse"].min_age.months == 24
+
+
+# -- dated rule changes of the SSE, STAR and CNI files --------------------------------------
+def test_dated_versions_of_sse180_star50_and_chinext() -> None:
+    sse180 = ir.load_methodology("sse180")
+    liq = [s for s in sse180.for_date(dt.date(2024, 12, 16)).screens if s.metric == "avg_amount"]
+    assert [(s.type, s.value) for s in liq] == [("drop_bottom_pct", 10)]  # the top 90% stay
+    assert not [s for s in sse180.for_date(dt.date(2024, 6, 17)).screens if s.metric == "avg_amount"]
+    star = ir.load_methodology("star50")
+    before, after = star.for_date(dt.date(2023, 9, 18)).universe, star.for_date(dt.date(2023, 12, 11)).universe
+    assert before.min_listing_age.months == 6 and after.min_listing_age.months == 12
+    assert after.new_listing_exception == before.new_listing_exception  # quick inclusion kept
+    chinext = ir.load_methodology("chinext")
+    assert chinext.universe.max_suspended_days is None
+    for day in (dt.date(2024, 12, 16), dt.date(2025, 6, 16)):
+        assert chinext.for_date(day).screens[0].metric == "quality_flag"
+
+
+def test_chinext_composite_drops_st_from_2025_07_25(tmp_path: Any) -> None:
+    stocks = [S("300001", cap=5e9), S("300002", cap=4e9, status=[(dt.date(2025, 1, 2), None, "ST")])]
+    p = tmp_path / "c.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p) as st:
+        before = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 24), incumbents="none")
+        after = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 25), incumbents="none")
+    assert before.codes == ["300001", "300002"]
+    assert after.codes == ["300001"] and "ST at the data cutoff" in after.explain("300002")
+
+
+# -- ESG grades -----------------------------------------------------------------------------
+def _rated_store(tmp_path: Any, ratings: list[tuple[str, dt.date, str, str]]) -> Any:
+    p = tmp_path / "esg.duckdb"
+    make_store(p, base_stocks())
+    with ir.open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE esg_ratings (code VARCHAR, date DATE, provider VARCHAR, grade VARCHAR)")
+        st.con.executemany("INSERT INTO esg_ratings VALUES (?, ?, ?, ?)", ratings)
+    return ir.open_store(p)
+
+
+def test_min_grade_keeps_rated_b_or_better_and_the_unrated(tmp_path: Any) -> None:
+    d = dt.date
+    ratings = [
+        ("300001", d(2024, 3, 1), "CNI", "CCC"),  # below B: out
+        ("300002", d(2024, 3, 1), "CNI", "B"),  # B: in
+        ("300003", d(2023, 3, 1), "CNI", "C"), ("300003", d(2024, 9, 1), "CNI", "A"),  # latest A: in
+        ("300004", d(2024, 3, 1), "CNI", "AA"), ("300004", d(2024, 11, 20), "CNI", "C"),  # after the cutoff
+        ("300005", d(2024, 3, 1), "CSI", "C"),  # another provider's grade: unrated by CNI, in
+        ("300006", d(2024, 3, 1), "CNI", "Z"),  # off the scale: unrated, warned
+    ]
+    m = meth(screens=[{"type": "min_grade", "metric": "esg_grade_cni", "grade": "B"}])
+    with _rated_store(tmp_path, ratings) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents="none")
+    assert "300001" not in res.codes and "CNI ESG grade CCC fails screen 1" in res.explain("300001")
+    assert {"300002", "300003", "300004", "300005", "300006", "300007"} <= set(res.codes)
+    assert len(res.codes) == 29
+    assert any("1 CNI ratings up to the cutoff have a grade not on its scale" in w for w in res.warnings)
+
+
+def test_min_grade_without_ratings_is_skipped_with_a_warning(store: Any) -> None:
+    m = meth(screens=[{"type": "min_grade", "metric": "esg_grade_csi", "grade": "CC"}])
+    res = ir.rebuild(m, store, "2024-12", incumbents="none")
+    assert len(res.codes) == 30
+    assert any("skipped: the store has no CSI ESG grades (table esg_ratings)" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    ("screen", "message"),
+    [
+        ({"type": "min_grade", "metric": "esg_grade_cni", "grade": "B+"}, "one of CNI's grades"),
+        ({"type": "min_grade", "metric": "esg_score", "grade": "B"}, "needs a grade metric"),
+        ({"type": "min_grade", "metric": "esg_grade_cni", "grade": "B", "value": 2}, "not value"),
+        ({"type": "min_value", "metric": "esg_score", "grade": "B", "value": 2}, "grade goes with type: min_grade"),
+        ({"type": "min_value", "metric": "esg_score"}, "needs a value"),
+    ],
+)
+def test_min_grade_is_validated(screen: dict[str, Any], message: str) -> None:
+    with pytest.raises(IndexReconError, match=message):
+        ir.load_methodology(meth(screens=[screen]))
+
+
+def test_builtins_screen_esg_by_grade() -> None:
+    chinext = ir.load_methodology("chinext").for_date(dt.date(2025, 6, 16))
+    esg = next(s for s in chinext.screens if s.type == "min_grade")
+    assert (esg.metric, esg.grade) == ("esg_grade_cni", "B")
+    for name, day in (("sse180", dt.date(2024, 12, 16)), ("csi_a500", dt.date(2024, 12, 16))):
+        esg = next(s for s in ir.load_methodology(name).for_date(day).screens if s.type == "min_grade")
+        assert (esg.metric, esg.grade) == ("esg_grade_csi", "CC")
+
+
+# -- new methodologies -----------------------------------------------------------------------
+def test_sse_composite_2020_revision_is_a_version() -> None:
+    m = ir.load_methodology("sse_composite")
+    old, new = m.for_date(dt.date(2020, 7, 21)).universe, m.for_date(dt.date(2020, 7, 22)).universe
+    assert old.boards == ["sh_main"] and not old.exclude_st and old.min_listing_age.trading_days == 10
+    assert new.boards == ["sh_main", "star"] and new.exclude_st and new.min_listing_age.months == 12
+    assert new.new_listing_exception is not None and new.new_listing_exception.top_n == 10
+    assert m.weighting.method == "total_cap" and m.selection.all_eligible
+
+
+def test_szse_component_tracks_399001(real_store: Any) -> None:
+    """The whole reconstruction against the official closes (docs/methodologies.md quotes the
+    figures of 2022-06-13 .. 2026-07-01: tracking error 2.3%, correlation 0.995)."""
+    bt = ir.backtest("szse_component", real_store, start="2024-06-17", end="2024-12-31", against="399001")
+    assert bt.stats["correlation"] > 0.98
+    assert bt.stats["tracking_error"] < 0.04
+    res = bt.reviews
+    assert len(res) == 2 and set(res["constituents"]) == {500}
+
+
+# -- inclusion_factor: exact -----------------------------------------------------------------
+def test_inclusion_factor_exact_weights_by_the_free_float_ratio_itself(tmp_path: Any) -> None:
+    p = tmp_path / "ff.duckdb"
+    make_store(p, [S("300001", cap=10e9, ff_ratio=0.5), S("300002", cap=10e9, ff_ratio=0.17)])
+    tiers = [{"up_to_pct": 15, "factor_pct": "ceil"}, {"up_to_pct": 20, "factor_pct": 20},
+             {"up_to_pct": 50, "factor_pct": 50}, {"up_to_pct": 100, "factor_pct": 100}]
+    with ir.open_store(p) as st:
+        w = {}
+        for label, factor in (("exact", "exact"), ("tiers", tiers)):
+            m = meth(weighting={"method": "free_float_cap", "inclusion_factor": factor})
+            c = ir.rebuild(m, st, "2024-12", incumbents="none").constituents.set_index("code")
+            w[label] = (c.loc["300002", "weight"], c.loc["300002", "inclusion_factor"])
+    assert w["exact"][0] == pytest.approx(0.17 / 0.67) and w["exact"][1] == pytest.approx(0.17)
+    assert w["tiers"][0] == pytest.approx(0.2 / 0.7) and w["tiers"][1] == pytest.approx(0.2)
+    with pytest.raises(IndexReconError, match="exact only applies to method free_float_cap"):
+        ir.load_methodology(meth(weighting={"method": "total_cap", "inclusion_factor": "exact"}))
+    exact = ir.load_methodology(meth(weighting={"method": "free_float_cap", "inclusion_factor": "exact"}))
+    assert "the exact free-float ratio" in describe_methodology(exact)

@@ -72,6 +72,9 @@ def measure(store: Any) -> dict[str, Any]:
     out["stale"] = [(code, then, member, code in res.codes,
                      None if code not in cand.index or pd.isna(cand.loc[code, "rank"]) else int(cand.loc[code, "rank"]))
                     for code, then, member in CHINEXT_STALE]
+    # the other reading of CNI's weighting (chinext.yaml notes it as unverified): the exact ratio
+    exact = ir.load_methodology("chinext").with_changes(name="chinext_exact", weighting={"inclusion_factor": "exact"})
+    out["chinext_exact"] = compare_official(ir.rebuild(exact, store, "2024-12", incumbents="simulate"), D(2025, 1, 27))
     csi = ir.rebuild("csi300", store, "2024-12", incumbents="official")
     out["csi300"] = compare_official(csi, D(2025, 1, 2))
     # the earlier A+H wrong adds, at both 2024 reviews
@@ -145,9 +148,12 @@ def section(fig: dict[str, Any]) -> str:
         f"{_pct(fig['backtest_2025'].get('tracking_error'), 2)}: in 2026 the store has bars but no share counts, "
         "so bonus issues and placements of 2026 are unseen (the engine names the sessions that fall beyond "
         "the price limit).",
+        f"CNI's weighting, tiers or the exact free-float ratio (chinext.yaml keeps the tiers and calls the "
+        f"choice unverified): with `inclusion_factor: exact` the ChiNext weight distance is "
+        f"{_pct(fig['chinext_exact']['weight_distance'])} against {_pct(ch['weight_distance'])} with the tiers "
+        "(same 2024-12 rebuild, same list); the exact ratio fits the official weights better.",
         f"ChiNext still misses {ch['official_count'] - ch['overlap']} codes (the ChiNext section above explains each: "
-        "newcomer-line and incumbent-line disagreements that no faithful reading removes). The other figures",
-        f"took {fig['seconds']:.0f} s to measure.", "",
+        "newcomer-line and incumbent-line disagreements that no faithful reading removes).", "",
         "### Earlier misses that the old share data explained", "",
         "Before, ranked on total capital with H shares: 301039 was a ChiNext extra in 2024-12, and the",
         "CSI 300 codes below were among the wrong adds of the June and December 2024 reviews; two ChiNext",

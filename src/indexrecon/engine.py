@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from .errors import DependencyCycleError, IndexReconError, StoreError
+from . import pit_shares
+from .errors import DependencyCycleError, IndexReconError, StoreError, UnknownMethodologyError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
-from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE, WEIGHT_SHARES
+from .metrics import A_SHARE_METRICS, ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE
 from .results import Table
 from .schedule import (
     ReviewDates,
@@ -38,7 +39,7 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
-from .weights import cap_weights, methodology_caps, tier_case_sql
+from .weights import cap_weights, methodology_caps, weighting_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -56,6 +57,7 @@ class Context:
     stack: list[str] = field(default_factory=list)
     has_float: bool = False
     has_free_float: bool = False
+    has_a_shares: bool = False  # A-share capital observed (CSI/CNI rank on it)
     status_from: dict[str, dt.date] = field(default_factory=dict)  # status kind -> first start_date
     status_inferred_boards: tuple[str, ...] = ()  # boards whose ST rows are inferred (empty: none)
     tables: frozenset[str] = frozenset()
@@ -87,6 +89,8 @@ def context(store: Store) -> Context:
         row = store.con.execute("SELECT count(float_shares), count(free_float_shares) FROM shares").fetchone()
         ctx = Context(store, TradingCalendar(days), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
+        ctx.has_a_shares = pit_shares.has_column(store.con, "a_shares")
+        pit_shares.ensure(store.con)
         if "status" in tables:
             ctx.status_from = dict(store.con.execute(
                 "SELECT status, min(start_date) FROM status GROUP BY status").fetchall())
@@ -456,7 +460,11 @@ def _dependency_members(
     u = rules.universe
     for kind, names in ((0, u.exclude_members_of), (1, u.members_of)):
         for name in names:
-            dep = load_methodology(name)
+            try:
+                dep = load_methodology(name)
+            except UnknownMethodologyError as e:  # say which rule names it
+                key = ("exclude_members_of", "members_of")[kind]
+                raise UnknownMethodologyError(f"{rules.name}: universe.{key}: {e}") from None
             if dep.name in ctx.stack:
                 chain = " -> ".join([*ctx.stack, dep.name])
                 raise DependencyCycleError(f"methodologies depend on each other's members in a cycle: {chain}")
@@ -488,9 +496,10 @@ def _metric_sql(ctx: Context) -> str:
     so DuckDB computes each distinct one once."""
     ff = "float_sh" if not ctx.has_free_float else "ff_sh"
     fl = "total_shares" if not ctx.has_float else "float_sh"
+    a = "a_sh" if ctx.has_a_shares else "total_shares"
     out = []
     for m in METRICS.values():
-        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl)
+        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl).replace("a_sh", a)
         out.append(f"{sql} AS {m.name}")
     return ",\n  ".join(out)
 
@@ -534,18 +543,20 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
           -- share capital as intervals [effective_date, next change): a plain range join
           -- gives the ASOF rows, several times faster over a year of bars; only the
           -- boards' stocks, and only the intervals that overlap the window
+          -- (the point-in-time series of pit_shares: sparse counts carried as ratios)
           SELECT * FROM (
-            SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares,
+            SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares,
                    lead(effective_date, 1, DATE '9999-12-31') OVER (
                      PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
                    ) AS d1
-            FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
+            FROM {pit_shares.VIEW} WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
         ),{first_day}
         w AS (
           SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
-                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh
+                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
+                 coalesce(s.a_shares, s.total_shares) AS a_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
           {"JOIN first_day f ON b.code = f.code AND b.date >= f.d" if skip else ""}
           WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
@@ -833,7 +844,17 @@ def _pipeline(
         ri, ci = table.col("rank"), table.col("code")
         rows.sort(key=lambda r: (r[ri] is None, r[ri] or 0, r[ci]))
         table = Table(table.columns, table.types, rows)
-    return _weights(m, ctx, warnings, table)
+    table = _weights(m, ctx, warnings, table)
+    rank_a = next((x for x in (sel.rank_by, *(s.metric for s in m.screens)) if x in A_SHARE_METRICS), None)
+    if (ctx.has_free_float and m.weighting.method == "free_float_cap") or (ctx.has_a_shares and rank_a):
+        codes, ranks, chosen = table.column("code"), table.column("rank"), table.column("selected")
+        warnings += pit_shares.review_warnings(
+            con, rd.cutoff,
+            weighted=[c for c, s in zip(codes, chosen, strict=True) if s],
+            ranked=[c for c, r in zip(codes, ranks, strict=True) if r is not None],
+            free_float_weights=ctx.has_free_float and m.weighting.method == "free_float_cap",
+            a_share_rank=rank_a if ctx.has_a_shares else None)
+    return table
 
 
 def _order(m: Methodology) -> str:
@@ -1069,19 +1090,9 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
     Each expression is written once, in an inner select, and the outer one reads its columns:
     DuckDB binds every copy of an expression, and binding is most of the cost of a review's
     few thousand rows."""
-    w = m.weighting
-    factor = "1.0"
-    ratio = ""
-    if w.method == "equal":
-        wbase = "1.0"
-    else:
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
-        if w.method == "free_float_cap" and w.inclusion_factor:
-            ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
-                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
-            shares = "shares_total"
-        wbase = f"last_close * {_q(shares)} * _f"
+    shares, factor = weighting_sql(m.weighting, "_ratio")
+    ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio" if factor != "1.0" else ""
+    wbase = "1.0" if shares is None else f"last_close * {_q(shares)} * _f"
     inner = []
     for c, e in src.items():
         if c == "_st":

@@ -269,6 +269,11 @@ def _no_suspension_rule(ms: dict[str, dict[str, Any]]) -> None:
                 rules["screens"] = [sc for sc in rules["screens"] if sc["metric"] != "suspended_run"]
 
 
+def _no_profit_screen(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        m["screens"] = [sc for sc in m["screens"] if sc["metric"] != "profitable"]
+
+
 def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
     ms["csi2000"]["versions"] = []
 
@@ -292,6 +297,8 @@ RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
      "(`max_value suspended_run 25`); excluding newcomers suspended for fewer days at the cutoff too "
      "(`value: 0, incumbents_value: 25`) cost one official CSI 300 add in 2024-12 (002028)",
      _no_suspension_rule, True),
+    ("loss-making newcomers", "CSI 300 §6.8: non-STAR newcomers with a negative or missing PE (TTM) are not "
+     "candidates (optional valuation table; after the liquidity ranking)", _no_profit_screen, True),
     ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
      "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
      "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",

@@ -295,8 +295,8 @@ def test_loss_making_newcomers_are_not_candidates(tmp_path: Any) -> None:
     p = tmp_path / "pe.duckdb"
     make_store(p, stocks)
     with ir.open_store(p, read_only=False) as st:
-        st.con.execute("CREATE TABLE valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
-        st.con.executemany("INSERT INTO valuation VALUES (?, ?, ?, ?)", [
+        st.con.execute("CREATE TABLE IF NOT EXISTS valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.executemany("INSERT INTO valuation (code, date, pe_ttm, pb) VALUES (?, ?, ?, ?)", [
             ("300001", d(2024, 10, 31), -5.0, 1.0),  # a loss, newcomer: out
             ("300002", d(2024, 10, 31), None, 1.0),  # missing PE: a loss, out
             ("300003", d(2024, 10, 31), -3.0, 1.0),  # a loss, but an incumbent: stays

@@ -221,7 +221,7 @@ def test_sse_composite_2020_revision_is_a_version() -> None:
 
 def test_szse_component_tracks_399001(real_store: Any) -> None:
     """The whole reconstruction against the official closes (docs/methodologies.md quotes the
-    figures of 2022-06-13 .. 2026-07-01: tracking error 2.3%, correlation 0.995)."""
+    figures of 2022-06-13 .. 2026-07-01: tracking error 1.6%, correlation 0.997)."""
     bt = ir.backtest("szse_component", real_store, start="2024-06-17", end="2024-12-31", against="399001")
     assert bt.stats["correlation"] > 0.98
     assert bt.stats["tracking_error"] < 0.04

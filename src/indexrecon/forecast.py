@@ -196,7 +196,11 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
 
     screens = [(i, s) for i, s in enumerate(m.screens, 1) if s.type in RANK_SCREENS
                or (s.type in ("min_value", "max_value") and s.metric in SIMULATED)]
-    redo = {"selection", *(f"screen {i}" for i, _ in screens)}
+    # every screen's stocks join the paths: a screen the paths do not simulate keeps the
+    # engine's decision at its place in the order, so the rank screens before it still rank
+    # the stocks it drops later (CSI 300's loss-making newcomers count in its liquidity cut)
+    simulated = {i for i, _ in screens}
+    redo = {"selection", *(f"screen {i}" for i in range(1, len(m.screens) + 1))}
     ranks = t.column("rank")
     # selected without a rank (incumbents without data) keep their place on every path
     kept = [i for i, s in enumerate(selected) if s and ranks[i] is None]
@@ -205,6 +209,8 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
     ss_idx = np.array([i for i, s in enumerate(stage) if s == "membership"], dtype=np.int64)
     idx = np.concatenate([pool_idx, ss_idx])
     in_pool = np.concatenate([np.ones(len(pool_idx), bool), np.zeros(len(ss_idx), bool)])
+    dropped_at = np.array([int(stage[i].split()[1]) if stage[i].startswith("screen ") else 0 for i in idx],
+                          dtype=np.int64)
     inc = inc_all[idx] & in_pool
     held = len(kept)
     metrics = sorted({sel.rank_by, *(s.metric for _, s in screens)})
@@ -255,7 +261,10 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
             sim[k] = v
         sim[sel.rank_by] = sim[sel.rank_by] * resid
         alive = np.broadcast_to(in_pool, (p, n_stock)).copy()
-        for _, s in screens:
+        for i, s in enumerate(m.screens, 1):
+            if i not in simulated:
+                alive &= (dropped_at != i)[None, :]
+                continue
             v = sim[s.metric]
             exempt = inc[None, :] if s.applies_to == "newcomers" else np.zeros((1, n_stock), bool)
             fails = ~np.isfinite(v)

@@ -408,7 +408,10 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 
     def write() -> None:
         if fmt in ("csv", "parquet") and out is not None and (out.is_dir() or str(output).endswith(("/", "\\"))):
-            out.mkdir(parents=True, exist_ok=True)
+            for name in tables:
+                refuse_overwrite(out / f"{name}.{fmt}", store_path=store_path, methods=[method],
+                                 incumbents=incumbents)
+            out.mkdir(exist_ok=True)  # the folder itself, not missing parents (as every -o)
             for name, df in tables.items():
                 _emit(df, fmt, out / f"{name}.{fmt}", synthetic=res.synthetic)
                 click.echo(f"wrote {out / f'{name}.{fmt}'}", err=True)

@@ -108,3 +108,6 @@ def test_cli_sweep_json_csv_png_and_errors(demo_store_path: Path, tmp_path: Path
     assert bad.exit_code == 2
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "weighting.caps.single: unknown key" in lines[0] and "single_pct" in lines[0]
+    for opt in ("-o", "--png"):
+        bad = r.invoke(main, [*args, opt, str(tmp_path / "missing" / "x.png")])
+        assert bad.exit_code == 2 and "does not exist" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -69,6 +69,9 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     refuse_overwrite(png, store_path=store_path, methods=[method], incumbents=incumbents)
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         raise IndexReconError("--png needs matplotlib: python -m pip install matplotlib")
+    for opt, path in (("-o", output), ("--png", png)):  # said before a long sweep, not after it
+        if path is not None and not path.expanduser().parent.is_dir():
+            raise IndexReconError(f"{opt} {path}: the folder {path.expanduser().parent} does not exist")
     grid = parse_set(sets)
     m = load_methodology(method)
     variants(m, grid)  # a mistyped key is said before the store is opened

@@ -1,4 +1,4 @@
-"""Command line of parameter sweeps: `indexrecon sweep` (see `sweep.py`)."""
+"""Command line of parameter sweeps: `indexrecon sweep` (see `sweeps.py`)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     from .calc_cli import _write
     from .loader import load_methodology
     from .store import open_store
-    from .sweep import parse_set, sweep, variants
+    from .sweeps import parse_set, sweep, variants
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     refuse_overwrite(png, store_path=store_path, methods=[method], incumbents=incumbents)

@@ -124,7 +124,10 @@ def render(sigma: float, eps: float, grid: list[tuple[float, float, float]], row
     for r in rows:
         lines.append(f"| {r['index']} | {r['review']} | {r['as_of']} | {r['remaining']} | {r['n']} | "
                      f"{r['brier']:.4f} | {r['plain']:.4f} | {'yes' if r['brier'] < r['plain'] else 'NO'} |")
-    lines += ["", "Calibration over the six scored reviews at their cutoff (all candidates pooled):", "",
+    better = sum(r["brier"] < r["plain"] for r in rows)
+    lines += ["", f"The probabilities score better than the plain rule in {better} of {len(rows)} rows.", "",
+              "Calibration over the six scored reviews at their cutoff (all candidates pooled; a bin whose "
+              "share in differs from its mean prediction is where the model is off):", "",
               "| predicted probability | candidates | mean predicted | share in the index |", "|---|---|---|---|"]
     p = np.array([x for x, _ in pooled])
     y = np.array([v for _, v in pooled], dtype=float)

@@ -125,7 +125,7 @@ def review_figures(store: Any, review: str, spec: dict[str, str] | None = None) 
         everywhere = set().union(*(members(store, c, eff - dt.timedelta(days=1)) | members(store, c, snap)
                                    for c in ("000300", "000905", "000852")))
         wrong_adds = (ours - before) - (after - before)
-        st_out = {c for c, r in cand["reason"].items() if isinstance(r, str) and re.match(r"(deleted: )?\*?ST at ", r)}
+        st_out = {c for c, r in cand["reason"].items() if isinstance(r, str) and re.match(r"(deleted: )?\*?ST (at|on) ", r)}
         out.append({
             "index": name, "code": code, "review": review, "cutoff": res.dates.cutoff, "effective": eff,
             "snapshot": snap, "overlap": len(ours & after), "size": len(after), "ours": len(ours),
@@ -252,6 +252,23 @@ def _no_incumbent_thresholds(ms: dict[str, dict[str, Any]]) -> None:
             sc["incumbents_value"] = None
 
 
+def _st_at_cutoff(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        m["universe"]["exclude_st"] = True
+
+
+def _from_first_day(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        m["lookback"]["skip_listing_days"] = 0
+
+
+def _no_suspension_rule(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        for rules in (m, *(v["changes"] for v in m["versions"])):
+            if "screens" in rules:
+                rules["screens"] = [sc for sc in rules["screens"] if sc["metric"] != "suspended_run"]
+
+
 def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
     ms["csi2000"]["versions"] = []
 
@@ -266,6 +283,15 @@ def _csi2000_bse_one_year(ms: dict[str, dict[str, Any]]) -> None:
 RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
     ("incumbent liquidity buffers", "CSI 300 §6.4: incumbents in the top 60% by turnover stay rankable "
      "(newcomers 50%); CSI 500 / 1000: top 90% (newcomers 80%)", _no_incumbent_thresholds, True),
+    ("ST at the review", "status on the day before the effective date, not at the data cutoff "
+     "(`exclude_st: {as_of: effective}`): CSI deletes members put under risk warning (§7.7); 12 of 12 members "
+     "that became ST between cutoff and effective date left in 2022-2024", _st_at_cutoff, True),
+    ("new listings from their 6th trading day", "CSI §6.2: a new listing's averages start at its sixth "
+     "trading day (`lookback.skip_listing_days: 5`)", _from_first_day, True),
+    ("long suspensions", "CSI §6.7: stocks suspended more than 25 consecutive trading days at the cutoff out "
+     "(`max_value suspended_run 25`); excluding newcomers suspended for fewer days at the cutoff too "
+     "(`value: 0, incumbents_value: 25`) cost one official CSI 300 add in 2024-12 (002028)",
+     _no_suspension_rule, True),
     ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
      "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
      "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",
@@ -376,11 +402,13 @@ def st_paragraph(st: dict[str, Any] | None, figs: list[dict[str, Any]]) -> list[
                           f"({', '.join(wrong)})." if wrong else "no stock it left out as ST is in an official list after."),
         f"Members that became ST only between the cutoff and the effective date: {late_l} of "
         f"{late_b} left at the review, so CSI applies the ST status of a later day than the data "
-        "cutoff (the engine uses the cutoff). Limits: ST on ChiNext and STAR (20% limits for all) and "
+        "cutoff: the CSI methodologies read it on the day before the effective date "
+        "(`exclude_st: {as_of: effective}`, measured below). Limits: ST on ChiNext and STAR (20% limits for all) and "
         "delisting arrangements are not inferred; a lifted ST is seen only at the first move beyond 5%."
         if inferred else
         f"Members that became ST only between the cutoff and the effective date: {late_l} of "
-        f"{late_b} left at the review (the engine uses the status at the data cutoff).",
+        f"{late_b} left at the review (the CSI methodologies read the status on the day before the "
+        "effective date).",
     ]
     return lines
 

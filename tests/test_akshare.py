@@ -984,7 +984,9 @@ def test_cli_run_names_failed_items_and_how_to_resume(
     import indexrecon.sources.akshare_source as ak_source
     from indexrecon.ingest_cli import ingest
 
-    fake = FakeAkshare(fail={("stock_zh_a_hist", "600519"): -1})
+    fake = FakeAkshare(
+        fail={("stock_zh_a_hist", "600519"): -1, ("stock_info_bj_name_code", ""): -1}
+    )
     monkeypatch.setattr(ak_source, "require_akshare", lambda: fake)
     args = [
         "akshare",
@@ -1007,6 +1009,8 @@ def test_cli_run_names_failed_items_and_how_to_resume(
     assert res.exit_code == 0, res.output
     assert "FAILED: 600519 bars" in res.stdout
     assert "resume: rerun the same command" in res.stderr and "--codes 600519" in res.stderr
+    # redirected output: the warnings reach stderr too
+    assert "warning: BJ list stock_info_bj_name_code() failed, so bse are missing" in res.stderr
     hist = [kw for name, kw in fake.calls if name == "stock_zh_a_hist"]
     assert {kw["timeout"] for kw in hist} == {5.0}
     fake.fail.clear()
@@ -1080,3 +1084,49 @@ def test_the_installed_lists_download_once_for_both_call_forms(
     finally:
         for fn in lists:
             fn.cache_clear()
+
+
+def test_a_store_that_cannot_take_a_shares_is_one_error(tmp_path: Path) -> None:
+    from indexrecon.errors import StoreError
+
+    with open_store(tmp_path / "views.duckdb", read_only=False) as s:
+        s.con.execute("DROP TABLE shares")
+        s.con.execute(
+            "CREATE VIEW shares AS SELECT '300750' AS code, DATE '2024-01-02' AS effective_date, "
+            "1e9 AS total_shares, NULL::DOUBLE AS float_shares, "
+            "NULL::DOUBLE AS free_float_shares, 'x' AS source"
+        )
+        with pytest.raises(StoreError, match=r"cannot add valuation / shares\.a_shares"):
+            _ingest(s, FakeAkshare(), datasets=["securities", "shares"])
+        assert not s.has_table("valuation")  # nothing half added
+
+
+def test_codes_may_name_delisted_stocks(store) -> None:
+    s = _ingest(
+        store,
+        FakeAkshare(),
+        codes=["603999", "600519", "123456"],
+        datasets=["securities", "delisted", "bars"],
+    )
+    assert q(store, "SELECT code, count(*) FROM bars GROUP BY 1 ORDER BY 1") == [
+        ("600519", 15),
+        ("603999", 10),
+    ]
+    assert [w for w in s.warnings if "not among" in w] == [
+        "not among the stocks listed today or delisted: 123456"
+    ]
+
+
+def test_many_no_rows_answers_are_suspect(store) -> None:
+    class Refusing(FakeAkshare):
+        def stock_fhps_detail_em(self, symbol: str = "300073") -> pd.DataFrame:
+            raise TypeError("'NoneType' object is not subscriptable")
+
+    src = AkshareSource(Refusing(), min_interval=0)
+    for code in [f"{i:06d}" for i in range(1, 25)]:
+        assert src.dividends(code).empty
+    s = _ingest(store, Refusing(), datasets=["securities"], source=src)
+    assert any(
+        "stock_fhps_detail_em answered 'no rows' 24 times in 24 calls" in w for w in s.warnings
+    )
+    assert not _ingest(store, FakeAkshare(), datasets=["securities", "dividends"]).warnings

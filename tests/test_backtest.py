@@ -203,13 +203,13 @@ def test_cli_backtest_json_and_csv(demo_store_path: Any) -> None:
             "--store", str(demo_store_path)]
     r = CliRunner().invoke(main, [*args, "--format", "json"])
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["synthetic"] is True and data["methodology"] == "chinext"
     assert data["levels"][0]["level"] == 1000.0 and data["levels"][-1]["date"] == "2025-02-28"
     assert data["reviews"][0]["review"] == "2024-12"
     assert "max_drawdown" in data["stats"]
     r = CliRunner().invoke(main, [*args, "--format", "csv"])
-    assert r.exit_code == 0 and r.output.splitlines()[0].startswith("date,level,total_return_level")
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("date,level,total_return_level")
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0 and "max_drawdown" in r.output and "SYNTHETIC" in r.output
 
@@ -220,7 +220,7 @@ def test_cli_errors_are_one_line(demo_store_path: Any) -> None:
                                   "--store", str(demo_store_path)])
     assert r.exit_code == 2 and r.output.startswith("error: ") and "official 399006" in r.output
     r = CliRunner().invoke(main, ["backtest", "chinext", "--start", "2025-13-01", "--store", str(demo_store_path)])
-    assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
+    assert r.exit_code == 2 and "--start 2025-13-01: no such day" in r.output
 
 
 def test_same_inputs_bit_identical_levels(demo_store: Any, chinext: ir.Methodology,

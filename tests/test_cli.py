@@ -429,3 +429,10 @@ def test_store_schema_prints_tables_and_columns(run, demo_store_path: Path, tmp_
     assert code == 0 and "dividends (not in this store)" in out
     code, out, _ = run("ingest", "files", "--help")
     assert "indexrecon store-schema" in " ".join(out.split())
+
+
+def test_rebuild_names_the_rule_with_a_missing_dependency(run, tmp_path: Path) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_text("name: x\ntitle: X\nuniverse:\n  boards: [chinext]\n  exclude_members_of: [chinext5O]\n"
+                 "lookback: {months: 6}\nselection: {rank_by: avg_total_cap, count: 5}\nweighting: {method: equal}\n")
+    _refused(run("rebuild", str(p), "--review", "2025-12"), "x: universe.exclude_members_of: unknown methodology 'chinext5O'")

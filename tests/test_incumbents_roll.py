@@ -93,6 +93,8 @@ def test_cli_says_so_in_every_format(tmp_path: Path) -> None:
         assert "rolled forward through the review(s) 2024-06, 2024-12" in r.stderr, fmt
     doc = json.loads(runner.invoke(main, [*args, "--format", "json"]).stdout)
     assert doc["incumbents"] == "official 2024-03-29, rolled through 2024-06, 2024-12"
+    assert doc["incumbents_official_date"] == "2024-03-29"
+    assert doc["incumbents_rolled_through"] == ["2024-06", "2024-12"]
     r = runner.invoke(main, [*args, "--incumbents", "official-strict"])
     assert r.exit_code == 2 and r.stderr.startswith("error: the newest official T00001 list")
 
@@ -103,6 +105,7 @@ def test_real_store_next_review_rolls_the_official_list(real_store, name: str, l
     res = ir.simulate_review(name, real_store)  # the next review: 2026-12
     assert res.dates.review == "2026-12"
     assert res.incumbents_source == f"official {list_date}, rolled through 2025-06, 2025-12, 2026-06"
+    assert res.header()["incumbents_rolled_through"] == ["2025-06", "2025-12", "2026-06"]
     # the incumbents are the 2026-06 review's result from the rolled list, not the old list
     prev = ir.rebuild(name, real_store, review="2026-06")
     assert res.incumbents == prev.codes
@@ -110,3 +113,15 @@ def test_real_store_next_review_rolls_the_official_list(real_store, name: str, l
         ir.simulate_review(name, real_store, incumbents="official-strict")
     reliability_log("silently wrong result (issue 14)", f"rebalance {name} 2026-12 with an official list of {list_date}",
                     "rolled forward through 2025-06, 2025-12, 2026-06 and said so; official-strict refuses (exit 2)")
+
+
+def test_simulated_incumbents_roll_each_review_under_its_own_dated_rules(tmp_path: Path) -> None:
+    # from 2024-12 the index takes the smallest stocks, at most one change per review: the
+    # reviews before it (under the base rules) hold the largest five
+    meth = {**METH, "index_code": None, "selection": {"rank_by": "avg_total_cap", "count": 5},
+            "versions": [{"effective_from": "2024-12-01", "note": "smallest first",
+                          "changes": {"selection": {"order": "asc", "max_changes_pct": 20}}}]}
+    with ir.open_store(make_store(tmp_path / "s.duckdb", STOCKS)) as st:
+        res = ir.simulate_review(meth, st, "2025-06", incumbents="simulate")
+    # 2024-12 swapped one: the smallest (300010) in, the largest (300001) out
+    assert res.incumbents == ["300002", "300003", "300004", "300005", "300010"]

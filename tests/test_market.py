@@ -473,6 +473,22 @@ def test_index_pe_is_total_cap_over_total_earnings_with_loss_makers(val_store) -
     assert out["members"] == 3 and out["with_pe"] == 2 and out["with_pb"] == 3
     assert out["pe_percentile"] is None  # one day of data: refused, and said
     assert any("a percentile needs at least" in w for w in res.warnings)
+    assert any("1 priced member(s) have no PE" in w for w in res.warnings)
+    assert not any("cannot count as negative earnings" in w for w in res.warnings)  # B is negative
+
+
+def test_valuation_says_when_the_data_has_no_loss_makers(val_store, tmp_path: Path) -> None:
+    import shutil
+
+    p, days = val_store
+    q = tmp_path / "noloss.duckdb"
+    shutil.copy(p, q)
+    with open_store(q, read_only=False) as st:  # the provider gives no PE for loss-makers
+        st.con.execute("UPDATE valuation SET pe_ttm = NULL WHERE pe_ttm < 0")
+    with open_store(q) as st:
+        res = market.valuation(st, "IDX", days[0])
+    assert res.payload["pe_ttm"] == pytest.approx(10.0)  # A alone
+    assert any("cannot count as negative earnings" in w for w in res.warnings)
 
 
 def test_negative_total_earnings_give_no_percentile(tmp_path: Path) -> None:
@@ -562,3 +578,87 @@ def test_market_output_refuses_the_store_it_reads(index_store, args: list[str]) 
     r = CliRunner().invoke(main, ["market", *args, "--store", str(p), "-o", str(p)])
     assert r.exit_code == 2 and "refused, nothing written" in r.output
     assert p.stat().st_size == before
+
+
+def test_moves_of_a_methodology_are_those_of_its_backtest(demo_store) -> None:
+    import indexrecon as ir
+
+    start, end = day("2025-06-02"), day("2025-12-31")
+    res = market.moves(demo_store, "chinext", 5, start, end)
+    lv = ir.backtest("chinext", demo_store, start, end).levels
+    r = lv["level"] / lv["level"].shift(5) - 1
+    assert res.payload["best"]["return"] == pytest.approx(r.max(), rel=1e-12)
+    assert res.payload["worst"]["end"] == lv["date"][r.idxmin()]
+    assert res.payload["levels"] == "chinext"
+
+
+@pytest.mark.realdata
+def test_real_csi300_valuation_from_the_daily_basic_snapshots(real_store_path: Path, realdata_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """The valuation table filled here from the shared snapshots (as `ingest files` does), so
+    the test does not depend on which ingest wrote it."""
+    import shutil
+
+    p = tmp_path / "real_val.duckdb"
+    shutil.copy(real_store_path, p)
+    with open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE IF NOT EXISTS valuation(code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.execute("DELETE FROM valuation")
+        st.con.execute("INSERT INTO valuation SELECT code, date, pe_ttm, pb FROM read_parquet(?)",
+                       [str(realdata_dir / "daily_basic_snapshots.parquet")])
+    with open_store(p) as st:
+        res = market.valuation(st, "000300", day("2024-03-25"))
+        check = st.con.execute("""
+            SELECT sum(b.close * s.total_shares) / sum(b.close * s.total_shares / v.pe_ttm)
+            FROM index_membership m JOIN bars b ON b.code = m.code AND b.date = DATE '2024-03-25'
+            JOIN valuation v ON v.code = m.code AND v.date = b.date AND v.pe_ttm IS NOT NULL
+            ASOF JOIN shares s ON s.code = m.code AND b.date >= s.effective_date
+            WHERE m.index_code = '000300' AND m.start_date <= b.date AND (m.end_date IS NULL OR m.end_date >= b.date)
+        """).fetchall()[0][0]
+    out = res.payload
+    assert out["members"] == 300 and out["pe_percentile"] is None  # three snapshot days only
+    assert out["pe_ttm"] == pytest.approx(check, rel=1e-9)
+    assert 5 < out["pe_ttm"] < 30 and 0.5 < out["pb"] < 5
+
+
+def test_a_range_snaps_to_its_trading_days_and_refuses_an_empty_one(rules_store: Path) -> None:
+    with open_store(rules_store) as st:
+        res = market.breadth(st, start=day("2022-03-05"), end=day("2022-03-13"))  # Sat .. Sun
+        assert res.payload["days"][0]["date"] == "2022-03-07"
+        assert len(res.payload["days"]) == 5
+        with pytest.raises(market.StoreError, match="no trading day"):
+            market.breadth(st, start=day("2022-03-05"), end=day("2022-03-06"))
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["events", "xmas", "TEST01"], "not one of spring-festival, national-day"),
+    (["events", "spring-festival", "TEST01", "--days", "0"], "--days must be at least 1"),
+    (["moves", "TEST01", "--days", "5000"], "too few for 5000-day moves"),
+    (["moves", "TEST01", "--date", "2030-01-02"], "outside the store's data"),
+    (["compare", "TEST01", "--start", "2030-01-02"], "no trading day of the store"),
+    (["limits", "--date", "2025-13-01"], "--date 2025-13-01"),
+    (["breadth", "--date", "2022-03-01", "--start", "2022-03-01"], "not both"),
+])
+def test_market_bad_input_is_one_line_exit_2(index_store, args: list[str], says: str) -> None:
+    p, _ = index_store
+    r = CliRunner().invoke(main, ["market", *args, "--store", str(p)])
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and "Traceback" not in r.output
+
+
+@pytest.mark.realdata
+def test_real_no_close_is_above_the_limit_up_price_the_rules_give(real_store) -> None:
+    """A year of the whole market: a rule that says 10% where the exchange allowed 20% (a
+    ChiNext date, a new listing) would show as closes above our limit-up price."""
+    from indexrecon import market_rules
+
+    rows = real_store.con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE close > up_price + 0.005), "
+        f"count(*) FILTER (WHERE at_up), count(*) FILTER (WHERE close < down_price - 0.005) "
+        f"FROM ({market_rules.market_days_sql(real_store)})",
+        {"scan_lo": day("2024-07-01"), "hi": day("2025-06-30")}).fetchall()[0]
+    n, above, at_up, below = rows
+    assert n > 1_000_000 and at_up > 10_000
+    assert above == 0
+    assert below < 0.001 * n  # ex-rights days: the store has no bonus-share reference prices

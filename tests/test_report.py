@@ -79,7 +79,7 @@ def test_report_command_writes_a_self_contained_page(run, tmp_path: Path, incumb
     assert code == 0, stderr
     assert f"wrote {out}" in stdout and "SYNTHETIC" in stdout
     # no spinner when stderr is not a terminal: only the review's warnings, one plain line each
-    assert all(ln.startswith("warning: ") for ln in stderr.splitlines()) and "esg_score" in stderr
+    assert all(ln.startswith("warning: ") for ln in stderr.splitlines()) and "ESG" in stderr
     html = out.read_text(encoding="utf-8")
 
     # self-contained: nothing fetched at view time
@@ -181,7 +181,7 @@ def test_report_with_a_real_backtest(run, tmp_path: Path, incumbents_file: Path)
     ("args", "message"),
     [
         (("--backtest-end", "2025-12-31"), "--backtest-end needs --backtest-start"),
-        (("--backtest-start", "2025-13-01"), "YYYY-MM-DD"),
+        (("--backtest-start", "2025-13-01"), "no such day"),
         (("--review", "2019-12", "--incumbents", "none"), "store starts"),
     ],
 )

@@ -116,8 +116,8 @@ def test_liquidity_cut_over_the_whole_sample_space(store: Any, tmp_path: Any) ->
 def test_csi2000_v11_is_a_dated_version() -> None:
     m = ir.load_methodology("csi2000")
     old, new = m.for_date(dt.date(2023, 6, 12)), m.for_date(dt.date(2024, 12, 16))
-    assert [(s.type, s.value) for s in old.screens[1:]] == [("drop_top_n", 1800), ("drop_bottom_pct", 20)]
-    assert [(s.type, s.value, s.scope) for s in new.screens[1:]] == [
+    assert [(s.type, s.value) for s in old.screens[2:]] == [("drop_top_n", 1800), ("drop_bottom_pct", 20)]
+    assert [(s.type, s.value, s.scope) for s in new.screens[2:]] == [
         ("drop_bottom_pct", 10, "sample_space"), ("drop_top_n", 1500, "sample_space")]
     assert new.universe.listing_age_by_board["bse"].min_age.months == 24
 
@@ -247,3 +247,119 @@ def test_inclusion_factor_exact_weights_by_the_free_float_ratio_itself(tmp_path:
         ir.load_methodology(meth(weighting={"method": "total_cap", "inclusion_factor": "exact"}))
     exact = ir.load_methodology(meth(weighting={"method": "free_float_cap", "inclusion_factor": "exact"}))
     assert "the exact free-float ratio" in describe_methodology(exact)
+
+
+# -- ST at the review, not the cutoff ---------------------------------------------------------
+def test_st_read_on_the_day_before_the_effective_date(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = base_stocks()[:5]
+    stocks[0].status = [(d(2024, 11, 20), None, "ST")]  # after the cutoff 2024-10-31, before 2024-12-16
+    stocks[1].status = [(d(2024, 3, 1), d(2024, 11, 15), "ST")]  # lifted after the cutoff
+    stocks[2].status = [(d(2024, 12, 16), None, "ST")]  # on the effective date itself: too late
+    p = tmp_path / "st.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p) as st:
+        cut = ir.rebuild(meth(), st, "2024-12", incumbents="none")
+        late = ir.rebuild(meth(universe={"exclude_st": {"as_of": "effective"}}), st, "2024-12", incumbents="none")
+    assert cut.codes == ["300001", "300003", "300004", "300005"]
+    assert "ST at the data cutoff" in cut.explain("300002")
+    assert late.codes == ["300002", "300003", "300004", "300005"]
+    assert "ST on 2024-12-13 (the day before the effective date)" in late.explain("300001")
+    assert "status on the day before the effective date" in describe_methodology(
+        ir.load_methodology(meth(universe={"exclude_st": {"as_of": "effective"}})))
+    assert ir.load_methodology("csi300").universe.st_as_of == "effective"
+
+
+# -- new listings counted from their 6th trading day (CSI §6.2) -------------------------------
+def test_window_averages_start_at_a_new_listings_sixth_trading_day(tmp_path: Any) -> None:
+    p = tmp_path / "ipo.duckdb"
+    make_store(p, [*base_stocks()[:3], S("301999", cap=5e9, amount=1e6, list_date=dt.date(2024, 9, 2))])
+    with ir.open_store(p, read_only=False) as st:  # the first five sessions trade 100 times as much
+        st.con.execute("UPDATE bars SET amount = 1e8 WHERE code = '301999' AND date < DATE '2024-09-09'")
+    with ir.open_store(p) as st:
+        plain = ir.rebuild(meth(), st, "2024-12", incumbents="none").candidates.set_index("code")
+        m = meth(lookback={"skip_listing_days": 5})
+        skip = ir.rebuild(m, st, "2024-12", incumbents="none").candidates.set_index("code")
+    assert plain.loc["301999", "avg_amount"] > 10e6
+    assert skip.loc["301999", "avg_amount"] == pytest.approx(1e6)
+    assert skip.loc["301999", "traded_days"] == plain.loc["301999", "traded_days"] - 5
+    assert skip.loc["301999", "suspended_days"] == plain.loc["301999", "suspended_days"] == 0
+    assert skip.loc["300001", "avg_amount"] == plain.loc["300001", "avg_amount"]  # listed long before
+    assert "new listings from their trading day 6" in describe_methodology(ir.load_methodology(m))
+
+
+# -- loss-making newcomers -------------------------------------------------------------------
+def test_loss_making_newcomers_are_not_candidates(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = [*base_stocks()[:6], S("688001", cap=20e9, board="star")]
+    p = tmp_path / "pe.duckdb"
+    make_store(p, stocks)
+    with ir.open_store(p, read_only=False) as st:
+        st.con.execute("CREATE TABLE valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.executemany("INSERT INTO valuation VALUES (?, ?, ?, ?)", [
+            ("300001", d(2024, 10, 31), -5.0, 1.0),  # a loss, newcomer: out
+            ("300002", d(2024, 10, 31), None, 1.0),  # missing PE: a loss, out
+            ("300003", d(2024, 10, 31), -3.0, 1.0),  # a loss, but an incumbent: stays
+            ("300004", d(2024, 4, 30), -1.0, 1.0), ("300004", d(2024, 10, 31), 12.0, 1.0),  # profitable now
+            ("300005", d(2024, 11, 29), -2.0, 1.0),  # after the cutoff: not seen
+            ("688001", d(2024, 10, 31), -8.0, 1.0),  # STAR: exempt
+        ])  # 300006: no row at all, spared
+    screen = {"type": "min_value", "metric": "profitable", "value": 1, "applies_to": "newcomers",
+              "boards": ["chinext"], "if_missing": "keep"}
+    m = meth(universe={"boards": ["chinext", "star"]}, screens=[screen])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents=["300003"])
+    assert res.codes == ["300003", "300004", "300005", "300006", "688001"]
+    assert "profitable 0.0 fails screen 1" in res.explain("300001")
+    assert "(on chinext) (stocks without data kept)" in ir.load_methodology(m).screens[0].describe()
+
+
+def test_profitability_screen_without_valuation_data_is_skipped(store: Any) -> None:
+    m = meth(screens=[{"type": "min_value", "metric": "profitable", "value": 1, "applies_to": "newcomers"}])
+    res = ir.rebuild(m, store, "2024-12", incumbents="none")
+    assert len(res.codes) == 30
+    assert any("skipped: the store has no profitability data (table valuation" in w for w in res.warnings)
+
+
+# -- long suspensions ------------------------------------------------------------------------
+def test_suspended_run_counts_the_days_without_a_bar_up_to_the_cutoff(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = base_stocks()[:4]
+    stocks[0].gaps = (d(2024, 9, 2), d(2024, 12, 31))  # no bar for the last 44 sessions to 2024-10-31
+    stocks[1].gaps = (d(2024, 10, 28), d(2024, 11, 30))  # four sessions at the cutoff
+    stocks[2].gaps = (d(2024, 6, 3), d(2024, 8, 30))  # long, but resumed before the cutoff
+    p = tmp_path / "susp.duckdb"
+    make_store(p, stocks)
+    m = meth(screens=[{"type": "max_value", "metric": "suspended_run", "value": 25}])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents=["300001"])
+    c = res.candidates.set_index("code")
+    assert list(c.loc[["300001", "300002", "300003", "300004"], "suspended_run"]) == [44, 4, 0, 0]
+    assert res.codes == ["300002", "300003", "300004"]
+    assert "suspended_run 44 fails screen 1" in res.explain("300001")
+
+
+# -- a change cap together with industry-balanced selection ---------------------------------
+def _two_industries(tmp_path: Any) -> Any:
+    a = [S(f"3000{i:02d}", cap=(32 - 2 * i) * 1e9, industry="630000") for i in range(1, 7)]  # 30, 28, ... 20
+    b = [S(f"3000{i:02d}", cap=(43 - 2 * i) * 1e9, industry="270000") for i in range(7, 13)]  # 29, 27, ... 19
+    p = tmp_path / "ind.duckdb"
+    make_store(p, [*a, *b])
+    return ir.open_store(p)
+
+
+def test_change_cap_with_industry_balance_refills_each_industry(tmp_path: Any) -> None:
+    sel = {"count": 6, "max_changes_pct": 34, "industry_balance": {"level": "sw_l1", "allocate_by": "avg_total_cap"}}
+    with _two_industries(tmp_path) as st:
+        free = ir.rebuild(meth(selection={**sel, "max_changes_pct": None}), st, "2024-12",
+                          incumbents=["300004", "300005", "300006", "300010", "300011", "300012"])
+        capped = ir.rebuild(meth(selection=sel), st, "2024-12",
+                            incumbents=["300004", "300005", "300006", "300010", "300011", "300012"])
+        one_side = ir.rebuild(meth(selection=sel), st, "2024-12", incumbents=["300004", "300005", "300006"])
+    assert set(free.codes) == {"300001", "300002", "300003", "300007", "300008", "300009"}
+    # two changes (the two best-ranked newcomers); each industry keeps its three places
+    assert set(capped.codes) == {"300001", "300007", "300004", "300005", "300010", "300011"}
+    assert "not added: at most 2 changes per review" in capped.explain("300002")
+    assert "kept: at most 2 changes per review" in capped.explain("300004")
+    # an industry without incumbents to keep fills its places with newcomers: the cap yields
+    assert set(one_side.codes) == {"300001", "300007", "300004", "300005", "300008", "300009"}

@@ -17,7 +17,7 @@ from factory import S, make_store
 from indexrecon.cli import main
 from indexrecon.cli_output import group_warnings
 
-ESG = "skipped: the store has no ESG data"
+ESG = "skipped: the store has no CNI ESG grades"
 
 
 @pytest.fixture()
@@ -41,7 +41,7 @@ def test_rebuild_warnings_on_stderr_in_every_format(run, tmp_path: Path, fmt: st
     r = run("rebuild", "chinext", "--as-of", "2026-01-15", "--format", fmt, *(["-o", str(out)] if to_file else []))
     assert r.exit_code == 0
     (line,) = [ln for ln in r.stderr.splitlines() if ESG in ln]
-    assert line.startswith("warning: screen 2 (require esg_score >= 2")
+    assert line.startswith("warning: screen 3 (require a CNI ESG grade of B or better")
     if fmt == "table" and not to_file:
         assert ESG not in r.stdout  # said once, on stderr
     if fmt == "table" and to_file:

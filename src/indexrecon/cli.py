@@ -408,7 +408,10 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 
     def write() -> None:
         if fmt in ("csv", "parquet") and out is not None and (out.is_dir() or str(output).endswith(("/", "\\"))):
-            out.mkdir(parents=True, exist_ok=True)
+            for name in tables:
+                refuse_overwrite(out / f"{name}.{fmt}", store_path=store_path, methods=[method],
+                                 incumbents=incumbents)
+            out.mkdir(exist_ok=True)  # the folder itself, not missing parents (as every -o)
             for name, df in tables.items():
                 _emit(df, fmt, out / f"{name}.{fmt}", synthetic=res.synthetic)
                 click.echo(f"wrote {out / f'{name}.{fmt}'}", err=True)
@@ -653,10 +656,11 @@ def _register_groups() -> None:
     from .calc_cli import COMMANDS as CALC_COMMANDS
     from .ingest_cli import ingest
     from .market_cli import market
+    from .sweep_cli import COMMANDS as SWEEP_COMMANDS
 
     main.add_command(ingest)
     main.add_command(market)
-    for cmd in CALC_COMMANDS:
+    for cmd in [*CALC_COMMANDS, *SWEEP_COMMANDS]:
         main.add_command(cmd)
 
 

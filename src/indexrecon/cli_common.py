@@ -58,7 +58,7 @@ def parse_day(value: str, opt: str) -> dt.date:
         try:
             dt.date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError as e:
-            raise IndexReconError(f"{opt} {value}: no such day ({e})") from None
+            raise IndexReconError(f"{opt} {value}: no such day ({e}; dates are YYYY-MM-DD)") from None
     raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'")
 
 

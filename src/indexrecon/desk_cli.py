@@ -58,8 +58,8 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
         rep = desk_report(res, price_date=price_date, aum=amount, forecast=fc, as_of=day)
     border = res.view("borderline", margin)
     prob = fc.probability
-    for w in rep.warnings:  # every format: a result resting on a fallback says so
-        if fmt != "table":
+    if fmt != "table":  # every format: a result resting on a fallback says so (tables print them)
+        for w in dict.fromkeys([*res.warnings, *rep.warnings]):
             print(f"warning: {w}", file=sys.stderr)
     if fmt == "xlsx":
         from .cli_common import writing

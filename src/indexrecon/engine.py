@@ -21,10 +21,10 @@ import duckdb
 import numpy as np
 
 from . import pit_shares
-from .errors import DependencyCycleError, IndexReconError, StoreError
+from .errors import DependencyCycleError, IndexReconError, StoreError, UnknownMethodologyError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
-from .metrics import A_SHARE_METRICS, ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, WEIGHT_SHARES
+from .metrics import A_SHARE_METRICS, ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE
 from .results import Table
 from .schedule import (
     ReviewDates,
@@ -39,7 +39,7 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
-from .weights import cap_weights, methodology_caps, tier_case_sql
+from .weights import cap_weights, methodology_caps, weighting_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -143,6 +143,8 @@ def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:
             )
         if parts:
             out[name] = " UNION ALL ".join(parts)
+    if VALUATION_TABLE in tables and store.con.execute(f"SELECT count(*) FROM {VALUATION_TABLE}").fetchone()[0]:
+        out["profitable"] = f"SELECT code, date, CASE WHEN pe_ttm > 0 THEN 1.0 ELSE 0.0 END AS value FROM {VALUATION_TABLE}"
     if RATINGS_TABLE in tables:
         providers = {r[0] for r in store.con.execute(f"SELECT DISTINCT provider FROM {RATINGS_TABLE}").fetchall()}
         out.update({name: source_sql(p) for name, p in GRADE_METRICS.items() if p in providers})
@@ -252,11 +254,12 @@ def first_simulable_review(m: Methodology, ctx: Context) -> str:
 
 def resolve_incumbents(
     m: Methodology, ctx: Context, rd: ReviewDates, spec: IncumbentSpec, dep_inc: str = "auto",
-    base: Methodology | None = None, notes: list[str] | None = None,
+    base: Methodology | None = None, notes: list[str] | None = None, detail: dict[str, Any] | None = None,
 ) -> tuple[list[str], str]:
     """Incumbent codes and a label saying where they came from. An official list older than
     the previous review is rolled forward through the reviews since (`incumbents` module),
-    with the dated rules of `base` (default `m`); what was done goes to `notes`."""
+    with the dated rules of `base` (default `m`); what was done goes to `notes` (warnings)
+    and `detail` (official_date, rolled_through)."""
     from .incumbents import STRICT, official_incumbents
 
     if spec is None or spec == "none":
@@ -267,13 +270,15 @@ def resolve_incumbents(
             if found is not None:
                 if notes is not None:
                     notes.extend(found.warnings)
+                if detail is not None:
+                    detail.update(official_date=found.list_date.isoformat(), rolled_through=found.rolled_through)
                 return found.codes, found.label
             if spec != "auto":
                 raise StoreError(
                     f"the store has no official {m.index_code or m.name} membership before "
                     f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
                 )
-        return _simulated_incumbents(m, ctx, rd, dep_inc)
+        return _simulated_incumbents(base or m, ctx, rd, dep_inc)  # each review rolled through under its own dated rules
     if isinstance(spec, (str, Path)):
         codes = _read_codes_file(Path(spec))
         return codes, f"{len(codes)} code{'' if len(codes) == 1 else 's'} from the file {spec}"
@@ -377,7 +382,9 @@ def run_review(
     key = (methodology_key(rules), rd.review, f"{inc_key}|{dep_inc}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
-    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings)
+    inc_detail: dict[str, Any] = {}
+    inc_codes, inc_label = resolve_incumbents(rules, ctx, rd, incumbents, dep_inc, base=m, notes=warnings,
+                                              detail=inc_detail)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
         cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
@@ -401,6 +408,7 @@ def run_review(
         table=cand,
         incumbents_source=inc_label,
         incumbents=inc_codes,
+        incumbents_detail=inc_detail,
         # provisional first, then what the dependencies reported, then this index's own
         warnings=list(dict.fromkeys([*warnings[: int(rd.provisional)], *dep_warnings,
                                      *warnings[int(rd.provisional):]])),
@@ -452,7 +460,11 @@ def _dependency_members(
     u = rules.universe
     for kind, names in ((0, u.exclude_members_of), (1, u.members_of)):
         for name in names:
-            dep = load_methodology(name)
+            try:
+                dep = load_methodology(name)
+            except UnknownMethodologyError as e:  # say which rule names it
+                key = ("exclude_members_of", "members_of")[kind]
+                raise UnknownMethodologyError(f"{rules.name}: universe.{key}: {e}") from None
             if dep.name in ctx.stack:
                 chain = " -> ".join([*ctx.stack, dep.name])
                 raise DependencyCycleError(f"methodologies depend on each other's members in a cycle: {chain}")
@@ -492,13 +504,15 @@ def _metric_sql(ctx: Context) -> str:
     return ",\n  ".join(out)
 
 
-def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...]) -> tuple[str, list[str]]:
+def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],
+                     skip: int = 0) -> tuple[str, list[str]]:
     """A temp table of the boards' candidates for the window [start, cutoff] and its columns:
     the stocks listed by the cutoff and not delisted by then, with their industry at the
     cutoff, trading days since listing and in the window, and the window metrics from one
     grouped scan of the bars with share capital joined point in time. Built once per window
-    and run (CSI 300, 500, 1000 and 2000 of one review share it)."""
-    key = (start, cutoff, boards)
+    and run (CSI 300, 500, 1000 and 2000 of one review share it). `skip`: a stock's first
+    trading days since listing left out of its window (CSI: new listings from the 6th)."""
+    key = (start, cutoff, boards) if not skip else (start, cutoff, (*boards, f"skip{skip}"))
     hit = ctx.metric_tables.get(key)
     if hit is not None:
         return hit
@@ -508,10 +522,18 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
     ctx.metric_seq += 1
     name = f"_ir_m{ctx.metric_seq}"
     con = ctx.store.con
+    # the first day of a stock's window data: its (skip + 1)-th trading day since listing
+    first_day = f"""
+        first_day AS (
+          SELECT sec.code, coalesce(c.date, DATE '9999-12-31') AS d FROM sec
+          ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
+          LEFT JOIN cal c ON c.pos = coalesce(a.pos, 0) + 1 + {int(skip)}
+        ),""" if skip else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
-        WITH sec AS (
+        WITH cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
+        sec AS (
           SELECT code, name, board, exchange, list_date FROM securities
           WHERE board IN ({", ".join(_lit(b) for b in boards)})
             AND (list_date IS NULL OR list_date <= $cutoff)
@@ -529,13 +551,14 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
                    ) AS d1
             FROM {pit_shares.VIEW} WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
-        ),
+        ),{first_day}
         w AS (
           SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
                  coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
                  coalesce(s.a_shares, s.total_shares) AS a_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
+          {"JOIN first_day f ON b.code = f.code AND b.date >= f.d" if skip else ""}
           WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
         ),
         agg AS (
@@ -547,7 +570,6 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
             max(date) AS last_bar
           FROM w GROUP BY code
         ),
-        cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
         ind AS (
           SELECT code, arg_max(sw_l1_code, start_date) AS sw_l1_code,
                  arg_max(sw_l1_name, start_date) AS sw_l1_name,
@@ -563,22 +585,25 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
         -- found ASOF rather than by counting days per stock
         pos AS (
           SELECT sec.code, coalesce(a.pos, 0) AS before_list, coalesce(b.pos, 0) AS before_window
-          FROM sec
+          FROM sec {"LEFT JOIN first_day f USING (code)" if skip else ""}
           ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
-          ASOF LEFT JOIN cal b ON greatest($start, coalesce(sec.list_date, $start)) > b.date
+          ASOF LEFT JOIN cal b ON greatest($start, coalesce({"f.d" if skip else "sec.list_date"}, $start)) > b.date
         )
         SELECT sec.*, ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name,
           ind.sw_l2_code, ind.sw_l3_code,
           (SELECT count(*) FROM cal) - pos.before_list AS listing_days,
           (SELECT count(*) FROM cal) - pos.before_window - coalesce(agg.traded_days, 0) AS suspended_days,
-          agg.* EXCLUDE (code)
+          agg.* EXCLUDE (code),
+          -- trading days without a bar since the last one: suspended at the cutoff for that long
+          (SELECT count(*) FROM cal) - lb.pos AS suspended_run
         FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
+          LEFT JOIN cal lb ON lb.date = agg.last_bar
         """,
         {"start": start, "cutoff": cutoff},
     )
     cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
             "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
-            "shares_total", "shares_float", "shares_ff", "last_bar"]  # the SELECT above, in order
+            "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]  # the SELECT above, in order
     ctx.metric_tables[key] = (name, cols)
     return name, cols
 
@@ -664,7 +689,8 @@ def _pipeline(
 ) -> Table:
     con = ctx.store.con
     u, sel = m.universe, m.selection
-    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)))
+    base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)),
+                                       m.lookback.skip_listing_days)
     params: dict[str, Any] = {"cutoff": rd.cutoff, "start": rd.window_start, "inc": incumbents}
     lists = {}
     for i, (name, codes) in enumerate([*required.items(), *excluded.items()]):
@@ -706,10 +732,14 @@ def _pipeline(
             + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
         )
     use_status = bool(st_kinds)
+    # ST is read at the cutoff, or on the last trading day before the effective date
+    st_late = u.st_as_of == "effective"
+    params["st_day"] = ctx.cal.on_or_before(rd.effective - dt.timedelta(days=1)) if st_late else rd.cutoff
     if use_status:
+        day = "(CASE WHEN status IN ('ST', '*ST') THEN $st_day ELSE $cutoff END)" if st_late else "$cutoff"
         joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status
                            WHERE status IN ({", ".join(_lit(k) for k in st_kinds)})
-                             AND start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
+                             AND start_date <= {day} AND (end_date IS NULL OR end_date >= {day})
                            GROUP BY code) st USING (code)""")
     # The rules run over the columns they read; names, industries and the other metrics
     # join back at the end (carrying every column through each step costs more than the rules).
@@ -739,7 +769,9 @@ def _pipeline(
         plan.drop("universe", f"code NOT IN (SELECT unnest({lists[name]}::VARCHAR[]))",
                   _lit(f"not a member of {name} at this review"))
     if use_status:
-        plan.drop("universe", "_st IS NOT NULL", "_st || ' at the data cutoff'")
+        when = (f"CASE WHEN _st IN ('ST', '*ST') THEN ' on {params['st_day']} (the day before the effective date)' "
+                "ELSE ' at the data cutoff' END") if st_late else "' at the data cutoff'"
+        plan.drop("universe", "_st IS NOT NULL", f"_st || {when}")
     plan.drop("universe", "traded_days IS NULL", "'no trading in the review window'")
     if u.min_listing_age is not None or u.listing_age_by_board:
         _listing_age(m, plan)
@@ -882,6 +914,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
             what = f"{GRADE_METRICS[s.metric]} ESG grades (table {RATINGS_TABLE})"
         elif s.metric == "esg_score":
             what = "ESG data (table esg_scores)"
+        elif s.metric == "profitable":
+            what = f"profitability data (table {VALUATION_TABLE}: PE (TTM) snapshots)"
         else:
             what = f"{s.metric} data (table {ATTRIBUTES_TABLE})"
         note = f" [{s.note}]" if s.note else ""
@@ -891,6 +925,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
         _grade_screen(s, i, ctx, plan, warnings, cutoff)
         return
     exempt = " AND NOT incumbent" if s.applies_to == "newcomers" else ""
+    if s.boards:  # the screen holds for these boards only
+        exempt += f" AND board IN ({', '.join(_lit(b) for b in s.boards)})"
 
     def threshold(f: Any) -> str:
         """The screen's cut as SQL: incumbents' own where the screen gives them one."""
@@ -898,7 +934,8 @@ def _screen(s: Screen, i: int, ctx: Context, plan: _Plan, warnings: list[str], c
             return f(s.value)
         return f"CASE WHEN incumbent THEN {f(s.incumbents_value)} ELSE {f(s.value)} END"
 
-    plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
+    if s.if_missing == "drop":
+        plan.drop(stage, f"{col} IS NULL{exempt}", _lit(f"no {s.metric} data (screen {i}: {s.describe()})"))
     if s.type in ("min_value", "max_value"):
         op = "<" if s.type == "min_value" else ">"
         plan.drop(stage, f"{col} {op} {threshold(repr)}{exempt}",
@@ -1053,19 +1090,9 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
     Each expression is written once, in an inner select, and the outer one reads its columns:
     DuckDB binds every copy of an expression, and binding is most of the cost of a review's
     few thousand rows."""
-    w = m.weighting
-    factor = "1.0"
-    ratio = ""
-    if w.method == "equal":
-        wbase = "1.0"
-    else:
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
-        if w.method == "free_float_cap" and w.inclusion_factor:
-            ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
-                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
-            shares = "shares_total"
-        wbase = f"last_close * {_q(shares)} * _f"
+    shares, factor = weighting_sql(m.weighting, "_ratio")
+    ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio" if factor != "1.0" else ""
+    wbase = "1.0" if shares is None else f"last_close * {_q(shares)} * _f"
     inner = []
     for c, e in src.items():
         if c == "_st":
@@ -1241,18 +1268,53 @@ def _industry_select(m: Methodology, ctx: Context, order: str, has_inc: bool, wa
           FROM _ir_s s JOIN _ir_q q USING (grp))
         SELECT *, row_number() OVER (PARTITION BY grp ORDER BY tier, grank) <= q AS selected FROM t"""
     )
-    _apply_selection(con, _industry_update_sql(n, bool(b and has_inc), has_inc))
+    lim = None
+    if sel.max_changes_pct is not None and has_inc:
+        lim = int(np.floor(sel.count * sel.max_changes_pct / 100 + 1e-9))
+        _industry_change_cap(con, lim)
+    _apply_selection(con, _industry_update_sql(n, bool(b and has_inc), has_inc, lim))
 
 
-def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False) -> str:
+def _industry_change_cap(con: Any, lim: int) -> None:
+    """At most `lim` newcomers enter, the best-ranked first; each place a held-back newcomer
+    leaves goes to its own industry's best-ranked displaced incumbent, so the industry keeps
+    its places. An industry with no displaced incumbent left keeps its newcomers (the places
+    are filled, as the cap yields to the count without industries too)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
+        WITH a AS (
+          SELECT *, CASE WHEN selected AND NOT inc THEN
+                   row_number() OVER (PARTITION BY selected AND NOT inc ORDER BY rank) END > {lim} AS over
+          FROM _ir_s),
+        g AS (SELECT grp, count(*) FILTER (WHERE over) AS dropped,
+                     count(*) FILTER (WHERE inc AND NOT selected) AS spare FROM a GROUP BY grp),
+        c AS (
+          SELECT a.*, least(g.dropped, g.spare) AS refill, g.dropped,
+                 CASE WHEN inc AND NOT selected THEN row_number() OVER (PARTITION BY grp, inc AND NOT selected
+                                                                        ORDER BY grank) END AS irank,
+                 CASE WHEN over THEN row_number() OVER (PARTITION BY grp, over ORDER BY grank) END AS orank
+          FROM a JOIN g USING (grp))
+        SELECT * EXCLUDE (over, refill, dropped, irank, orank) REPLACE (
+                 CASE WHEN over THEN orank <= dropped - refill
+                      WHEN inc AND NOT selected THEN coalesce(irank <= refill, false) ELSE selected END AS selected),
+               coalesce(over AND orank > dropped - refill, false) AS capped_out,
+               coalesce(inc AND NOT selected AND irank <= refill, false) AS capped_in
+        FROM c"""
+    )
+
+
+def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False, lim: int | None = None) -> str:
     bi = "TRUE" if buf else "FALSE"
-    hi = "TRUE" if has_inc else "FALSE"
-    del hi
+    capped = (f"""WHEN s.capped_in THEN format('rank {{}} ({{}} in industry {{}}), kept: at most {lim} changes per review',
+                                               s.rank, s.grank, s.grp)
+        WHEN s.capped_out THEN format('rank {{}} ({{}} in industry {{}}), not added: at most {lim} changes per review',
+                                      s.rank, s.grank, s.grp)""" if lim is not None else "")
     return f"""
     SELECT s.code, s.rank, s.inc, s.selected,
       CASE WHEN s.selected AND s.inc THEN 'retained' WHEN s.selected THEN 'added'
            WHEN s.inc THEN 'deleted' ELSE '' END AS status,
       CASE
+        {capped}
         WHEN s.selected AND s.leader THEN format('rank {{}}, selected: the largest of its industry', s.rank)
         WHEN s.selected AND s.inc AND s.grank > s.q AND {bi}
           THEN format('rank {{}} ({{}} in industry {{}}), kept by incumbent buffer {{}} of its {{}} places',

@@ -56,7 +56,7 @@ LABELS = {
     "cap_factor": "Cap factor",
 }
 HIDDEN = {"sw_l1_code", "sw_l1_name", "sw_l1_name_en"}
-WRAP = {"name", "industry", "board", "description", "examples"}
+WRAP = {"industry", "board", "description", "examples"}  # a name is short: kept on one line
 
 # Latin first, then a CJK face on every platform (macOS, Windows, Linux: Debian's
 # fonts-noto-cjk, Source Han, WenQuanYi, Android's Droid fallback), so Chinese names never
@@ -135,8 +135,8 @@ th .unit{display:block;font-weight:400;color:var(--muted);font-size:11px}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td.num{white-space:nowrap}
 td{white-space:nowrap}
-td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:5em;max-width:11em}
-td.reason{color:var(--muted);min-width:200px;white-space:normal}
+td.wrap{white-space:normal;overflow-wrap:break-word;min-width:6em;max-width:11em}
+td.reason{color:var(--muted);min-width:140px;white-space:normal}
 .side{display:flex;flex-wrap:wrap;gap:8px 24px;align-items:flex-start}
 .side .tablewrap{flex:0 1 auto;margin-top:40px}
 .side table{width:auto}

@@ -258,7 +258,8 @@ def ingest_akshare_cmd(
 
     Bars are incremental (only days after the store's last bar of each stock) and each
     stock is written and logged on its own, so an interrupted run resumes where it stopped;
-    a stock that keeps failing is reported and the others still load.
+    a stock that keeps failing is reported and the others still load, and the run ends by
+    naming what failed and how to resume. --dry-run shows the calls a run makes first.
 
     \b
     Example:
@@ -297,9 +298,11 @@ def ingest_akshare_cmd(
             force=force,
         )
     _report(summary)
+    # the summary on a terminal shows the warnings; redirected, they still reach stderr
+    shown = click.get_text_stream("stdout").isatty()
     for line in summary.warnings:
-        if line.startswith("resume:"):
-            click.echo(line, err=True)
+        if line.startswith("resume:") or not shown:
+            click.echo(line if line.startswith("resume:") else f"warning: {line}", err=True)
 
 
 def _dry_run(

@@ -13,6 +13,9 @@ from .calculation import _one, _register
 from .errors import IndexReconError, StoreError
 from .store import BOARDS, Store
 
+__all__ = ["MarketResult", "breadth", "compare", "coverage_on", "events", "ladder", "limit_closes", "moves",
+           "spring_festival", "target_levels", "valuation"]
+
 # Trading days scanned before the day asked for, for streaks of limit closes; a streak that
 # reaches the scan's start makes the scan go back further, up to the data's first day.
 STREAK_SCAN_DAYS = 30
@@ -48,6 +51,20 @@ def trading_day(store: Store, d: dt.date | None, what: str = "--date") -> dt.dat
     return d
 
 
+def trading_range(store: Store, start: dt.date, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The first trading day on or after `start` and the last on or before `end` (default:
+    the store's last day); an error when the range holds none or lies outside the data."""
+    first, last = _calendar_bounds(store)
+    if end is not None and start > end:
+        raise IndexReconError(f"--start {start} is after --end {end}")
+    row = _one(store, "SELECT min(date) FILTER (WHERE date >= $s), max(date) FILTER (WHERE date <= $e) "
+                      "FROM calendar", {"s": start, "e": end or last})
+    lo, hi = row if row else (None, None)
+    if lo is None or hi is None or lo > hi:
+        raise StoreError(f"no trading day of the store between {start} and {end or last} (data {first} .. {last})")
+    return lo, hi
+
+
 def _shift(store: Store, d: dt.date, n: int) -> dt.date:
     """The trading day n days before d (or the first day of the data)."""
     row = _one(store, "SELECT coalesce(min(date), (SELECT min(date) FROM calendar)) FROM "
@@ -71,15 +88,14 @@ def breadth(store: Store, date: dt.date | None = None, *, start: dt.date | None 
     if start is None:
         end = start = trading_day(store, date)
     else:
-        start = trading_day(store, start, "--start")
-        end = trading_day(store, end, "--end")
-    if start > end:
-        raise IndexReconError(f"--start {start} is after --end {end}")
+        start, end = trading_range(store, start, end)
     sql = f"""
     SELECT date, coalesce(board, 'total') AS board, count(*) AS traded,
            count(*) FILTER (WHERE dir > 0) AS up, count(*) FILTER (WHERE dir < 0) AS down,
            count(*) FILTER (WHERE dir = 0) AS flat, count(*) FILTER (WHERE at_up) AS limit_up,
-           count(*) FILTER (WHERE at_down) AS limit_down, sum(amount) AS amount
+           count(*) FILTER (WHERE at_down) AS limit_down,
+           -- summed in DECIMAL: a parallel sum of doubles may change the last bit run to run
+           CAST(sum(CAST(amount AS DECIMAL(38, 4))) AS DOUBLE) AS amount
     FROM ({market_rules.market_days_sql(store)})
     GROUP BY GROUPING SETS ((date, board), (date))
     """
@@ -118,12 +134,16 @@ def limit_closes(store: Store, date: dt.date | None = None) -> MarketResult:
     (percent) and the streak of consecutive limit closes up to that day."""
     d = trading_day(store, date)
     first = store.date_range()[0]
+    # first the day alone (every stock), then the streaks of the stocks at the limit only
+    hits = [r[0] for r in store.con.execute(
+        f"SELECT code FROM ({market_rules.market_days_sql(store)}) WHERE at_up OR at_down ORDER BY code",
+        {"scan_lo": d, "hi": d}).fetchall()]
     scan = STREAK_SCAN_DAYS
     while True:
         lo = _shift(store, d, scan)
         df = store.con.execute(
             f"SELECT * FROM ({market_rules.limit_closes_sql(store)}) ORDER BY code",
-            {"scan_lo": lo, "hi": d},
+            {"scan_lo": lo, "hi": d, "codes": hits},
         ).df()
         if lo <= first or not (df["up_open"].any() or df["down_open"].any()):
             break
@@ -203,8 +223,22 @@ def target_levels(store: Store, target: str, start: dt.date | None = None, end: 
         m = load_methodology(target)
     except IndexReconError as e:
         raise IndexReconError(f"{target}: neither an index code in the store's index_bars nor a methodology ({e})") from None
-    bt = backtest(m, store, start or first, end or last, **backtest_kw)
-    return Levels(target, m.name, bt.levels[["date", "level"]].copy(), list(bt.warnings))
+    from .engine import context, first_simulable_review
+    from .schedule import review_dates
+
+    ctx = context(store)
+    label = first_simulable_review(m, ctx)
+    earliest = review_dates(m, ctx.cal, label).effective
+    s, notes = start or first, []
+    if end is not None and end <= earliest:
+        raise StoreError(f"{m.name} can be priced only from {earliest}, the effective date of its first review "
+                         f"whose window the store holds ({label}): nothing up to {end}")
+    if s < earliest:  # no review before this one has its whole window in the store
+        notes.append(f"{m.name} is priced from {earliest}, the effective date of its first review whose "
+                     f"window the store holds ({label}), not from {s}")
+        s = earliest
+    bt = backtest(m, store, s, end or last, **backtest_kw)
+    return Levels(target, m.name, bt.levels[["date", "level"]].copy(), notes + list(bt.warnings))
 
 
 # ---------------------------------------------------------------------------------------
@@ -277,8 +311,7 @@ def compare(store: Store, targets: list[str], start: dt.date, end: dt.date | Non
 
     if not targets:
         raise IndexReconError("give at least one TARGET")
-    row = _one(store, "SELECT min(date) FROM calendar WHERE date >= ?", [start])
-    start = trading_day(store, (row[0] if row else None) or start, "--start")
+    start, _ = trading_range(store, start, end)
     series, warnings, rows = {}, [], []
     for t in dict.fromkeys(targets):
         lv = target_levels(store, t, start, end)
@@ -444,6 +477,7 @@ def _on_date_sql(boards: list[str] | tuple[str, ...]) -> str:
           WHERE b.date = $d AND s.board IN ({bl})) b
     ASOF LEFT JOIN shares sh ON sh.code = b.code AND b.date >= sh.effective_date
     LEFT JOIN industry i ON i.code = b.code AND i.start_date <= $d AND (i.end_date IS NULL OR i.end_date >= $d)
+    ORDER BY b.code
     """
 
 
@@ -586,28 +620,35 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     v AS (SELECT DISTINCT date FROM valuation WHERE date BETWEEN $lo AND $hi),
     mem AS (SELECT v.date, m.code FROM v JOIN m ON v.date >= m.start_date
                                         AND (m.end_date IS NULL OR v.date <= m.end_date)),
-    px AS (
-      SELECT mem.date, mem.code, b.close * sh.total_shares AS cap, x.pe_ttm, x.pb
+    px AS (  -- caps and earnings in DECIMAL: sums that do not depend on the scan order
+      SELECT mem.date, mem.code, CAST(b.close * sh.total_shares AS DECIMAL(38, 4)) AS cap,
+             CAST(x.pe_ttm AS DECIMAL(38, 6)) AS pe_ttm, CAST(x.pb AS DECIMAL(38, 6)) AS pb
       FROM mem LEFT JOIN bars b ON b.code = mem.code AND b.date = mem.date
       ASOF LEFT JOIN shares sh ON sh.code = mem.code AND mem.date >= sh.effective_date
       LEFT JOIN valuation x ON x.code = mem.code AND x.date = mem.date
     )
     SELECT date, count(*) AS members, count(cap) AS priced,
+           count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm < 0) AS negative_pe,
            count(*) FILTER (WHERE cap IS NOT NULL AND pe_ttm IS NOT NULL AND pe_ttm <> 0) AS with_pe,
            count(*) FILTER (WHERE cap IS NOT NULL AND pb IS NOT NULL AND pb <> 0) AS with_pb,
-           sum(cap) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0)
-             / nullif(sum(cap / pe_ttm) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0), 0) AS pe_ttm,
-           sum(cap) FILTER (WHERE pb IS NOT NULL AND pb <> 0)
-             / nullif(sum(cap / pb) FILTER (WHERE pb IS NOT NULL AND pb <> 0), 0) AS pb
-    FROM px GROUP BY date HAVING count(cap) > 0 ORDER BY date
+           CAST(sum(cap) FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0) AS DOUBLE)
+             / nullif(CAST(sum(CAST(CAST(cap AS DOUBLE) / CAST(pe_ttm AS DOUBLE) AS DECIMAL(38, 4)))
+                      FILTER (WHERE pe_ttm IS NOT NULL AND pe_ttm <> 0) AS DOUBLE), 0) AS pe_ttm,
+           CAST(sum(cap) FILTER (WHERE pb IS NOT NULL AND pb <> 0) AS DOUBLE)
+             / nullif(CAST(sum(CAST(CAST(cap AS DOUBLE) / CAST(pb AS DOUBLE) AS DECIMAL(38, 4)))
+                      FILTER (WHERE pb IS NOT NULL AND pb <> 0) AS DOUBLE), 0) AS pb
+    FROM px GROUP BY date ORDER BY date
     """
     df = _q(store, sql, {"lo": lo, "hi": vd})
     if not is_official(store, target):
         store.con.unregister("_market_members")
     today = df[df["date"] == vd]
     if today.empty:
-        raise StoreError(f"no member of {target} has a price and valuation on {vd}")
+        raise StoreError(f"the store has no members of {target} in force on {vd} ({source})")
     t = today.iloc[0]
+    if not t["priced"]:
+        raise StoreError(f"no member of {target} has a close and share capital on {vd}")
+    df = df[df["priced"] > 0].reset_index(drop=True)
 
     def pctile(col: str) -> float | None:
         s = df[col].dropna()
@@ -625,9 +666,15 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     if n < MIN_PERCENTILE_DATES:
         warnings.append(f"only {n} valuation day(s) in the {years} years to {vd}: a percentile needs at "
                         f"least {MIN_PERCENTILE_DATES}, none is given")
-    if t["with_pe"] < t["members"]:
-        warnings.append(f"{int(t['members'] - t['with_pe'])} of {int(t['members'])} members on {vd} have no "
-                        "price or PE in the store and are left out of the PE")
+    if t["priced"] < t["members"]:
+        warnings.append(f"{int(t['members'] - t['priced'])} of {int(t['members'])} members have no close or "
+                        f"share capital on {vd}: left out")
+    no_pe = int(t["priced"] - t["with_pe"])
+    if no_pe:
+        why = (" and none of the members has a negative PE: the data gives no PE for loss-makers, so they "
+               "cannot count as negative earnings and the PE is that of the members with a PE (usually lower "
+               "than the providers', who include the losses)") if not t["negative_pe"] else ""
+        warnings.append(f"{no_pe} priced member(s) have no PE on {vd}: left out of the PE{why}")
     payload = {
         "target": target, "date": vd, "years": years, "members_from": source,
         "convention": VALUATION_CONVENTION,

@@ -39,8 +39,9 @@ def _pct(v: Any, digits: int = 2) -> str:
 
 def _emit(res: Any, fmt: str, out: Path | None, render: Any, frame: Any = None) -> None:
     """Warnings on stderr in every format; then JSON, CSV (the frame) or the table."""
-    for w in res.warnings:
-        click.echo(f"warning: {w}", err=True)
+    from .cli_output import print_warnings
+
+    print_warnings(res.warnings)
     if fmt == "json":
         from .jsonout import dumps
 
@@ -372,8 +373,8 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
             where = f", {_pct(pc, 0)} percentile of {p['window']['dates']} days since {p['window']['start']}" \
                 if pc is not None else f" (no percentile: {p['window']['dates']} day(s) of data in the window)"
             con.print(f"  {k:<6} {'' if v is None else f'{v:.2f}'}{where}", highlight=False)
-        con.print(f"  {p['with_pe']} of {p['members']} members have a PE; convention: {p['convention']}",
-                  highlight=False)
+        con.print(f"  {p['with_pe']} of {p['members']} members have a PE, {p['with_pb']} a PB", highlight=False)
+        con.print(f"convention: {p['convention']}", highlight=False)
 
     _emit(res, fmt, output, render)
 

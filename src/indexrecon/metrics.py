@@ -118,6 +118,13 @@ EXTERNAL_METRICS.update({
     for name, provider in GRADE_METRICS.items()
 })
 
+# Profitability from an optional valuation(code, date, pe_ttm, pb) table of PE (TTM)
+# snapshots: a row whose PE is negative or missing marks a loss-maker.
+EXTERNAL_METRICS["profitable"] = (
+    "1 if the latest PE (TTM) on or before the cutoff is positive, 0 if negative or missing "
+    "(loss-making; optional table valuation)", ("valuation",))
+VALUATION_TABLE = "valuation"  # (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)
+
 # The optional table of point-in-time provider attributes behind EXTERNAL_METRICS.
 ATTRIBUTES_TABLE = "stock_attributes"  # (code VARCHAR, date DATE, attribute VARCHAR, value DOUBLE)
 
@@ -128,15 +135,9 @@ A_SHARE_METRICS = ("avg_total_cap", "total_cap")
 DERIVED_METRICS = {
     "listing_days": "trading days from listing to the data cutoff",
     "suspended_days": "trading days in the window (since listing) without a bar",
+    "suspended_run": "trading days without a bar since the stock's last one: how long it has been suspended at the cutoff",
     "composite_rank": "weighted average of the ranks named in selection.composite (1 = best)",
     **{k: v[0] for k, v in EXTERNAL_METRICS.items()},
 }
 
 METRIC_NAMES: tuple[str, ...] = (*METRICS, *DERIVED_METRICS)
-
-# What each weighting method multiplies the price by.
-WEIGHT_SHARES = {
-    "total_cap": "total_shares",
-    "float_cap": "float_sh",
-    "free_float_cap": "ff_sh",
-}

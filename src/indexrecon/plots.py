@@ -621,8 +621,19 @@ def font_family() -> list[str]:
     `CJK_FONTS` (none installed: DejaVu Sans alone, and Chinese text shows as boxes)."""
     from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return ["DejaVu Sans", *(f for f in CJK_FONTS if f in installed)]
+    def installed() -> set[str]:
+        return {f.name for f in font_manager.fontManager.ttflist}
+
+    if not any(f in installed() for f in CJK_FONTS):
+        # matplotlib's font cache predates a CJK font installed since (e.g. fonts-noto-cjk):
+        # add the system's CJK sans files to this process's font list
+        for path in font_manager.findSystemFonts():
+            name = Path(path).name.lower()
+            if any(k in name for k in ("sanscjk", "sourcehansans", "wqy", "droidsansfallback")):
+                with contextlib.suppress(Exception):  # an unreadable font file is no font
+                    font_manager.fontManager.addfont(path)
+    found = installed()
+    return ["DejaVu Sans", *(f for f in CJK_FONTS if f in found)]
 
 
 @contextlib.contextmanager

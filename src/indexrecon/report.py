@@ -75,7 +75,8 @@ def _describe_rules(m: Methodology) -> list[str]:
             f"    (or at least {e.min_age.describe()} if in the sample space's {top} by {metric_words(e.metric)})"
         )
     if u.exclude_st:
-        lines.append("  - no ST / *ST stocks")
+        late = " (status on the day before the effective date)" if u.st_as_of == "effective" else ""
+        lines.append(f"  - no ST / *ST stocks{late}")
     if u.exclude_delisting:
         lines.append("  - nothing under delisting arrangement")
     if u.max_suspended_days is not None:

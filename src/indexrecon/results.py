@@ -155,6 +155,8 @@ class ReviewResult:
     store_label: str
     synthetic: bool
     store: Store | None = field(default=None, repr=False)
+    # official incumbents: the date of the list, and the reviews it was rolled forward through
+    incumbents_detail: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def candidates(self) -> pd.DataFrame:
@@ -268,6 +270,8 @@ class ReviewResult:
             "synthetic": self.synthetic,
             "data": SYNTHETIC_NOTE if self.synthetic else self.store_label,
             "incumbents": self.incumbents_source,
+            "incumbents_official_date": self.incumbents_detail.get("official_date"),
+            "incumbents_rolled_through": list(self.incumbents_detail.get("rolled_through", [])),
             "warnings": list(self.warnings),
         }
 

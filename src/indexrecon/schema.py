@@ -83,6 +83,13 @@ class BoardListingAge(Model):
         return text
 
 
+class StatusDate(Model):
+    """When a status exclusion reads the status: at the data cutoff, or on the last trading
+    day before the review takes effect (CSI deletes members that became ST in between, §7.7)."""
+
+    as_of: Literal["cutoff", "effective"] = "cutoff"
+
+
 class Universe(Model):
     """The sample space: which stocks may be considered at all."""
 
@@ -93,7 +100,9 @@ class Universe(Model):
         default_factory=dict,
         description="per-board listing ages overriding min_listing_age / new_listing_exception",
     )
-    exclude_st: bool = True
+    exclude_st: bool | StatusDate = Field(
+        True, description="drop ST / *ST stocks; {as_of: effective}: their status the day before the effective date"
+    )
     exclude_delisting: bool = True
     max_suspended_days: Int | None = Field(
         None, ge=0, description="exclude stocks suspended more than this many trading days in the window"
@@ -106,6 +115,11 @@ class Universe(Model):
         description="methodology names whose members at this review form the sample space (all of them)",
     )
     exclude_codes: list[str] = Field(default_factory=list)
+
+    @property
+    def st_as_of(self) -> str:
+        """'cutoff' or 'effective': the day the ST exclusion reads the status on."""
+        return self.exclude_st.as_of if isinstance(self.exclude_st, StatusDate) else "cutoff"
 
     @model_validator(mode="after")
     def _boards(self) -> Universe:
@@ -123,6 +137,9 @@ class Lookback(Model):
 
     months: Int | None = Field(None, gt=0, le=60)
     trading_days: Int | None = Field(None, gt=0, le=1500)
+    skip_listing_days: Int = Field(
+        0, ge=0, le=60, description="a new listing's first N trading days are left out of its window averages"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Lookback:
@@ -131,7 +148,10 @@ class Lookback(Model):
         return self
 
     def describe(self) -> str:
-        return f"{self.months} months" if self.months is not None else f"{self.trading_days} trading days"
+        text = f"{self.months} months" if self.months is not None else f"{self.trading_days} trading days"
+        if self.skip_listing_days:
+            text += f" (new listings from their trading day {self.skip_listing_days + 1})"
+        return text
 
 
 ScreenType = Literal[
@@ -161,6 +181,10 @@ class Screen(Model):
     scope: Literal["remaining", "sample_space"] = "remaining"
     applies_to: Literal["all", "newcomers"] = Field(
         "all", description="newcomers: incumbents are exempt (kept by the buffer instead)"
+    )
+    boards: list[Board] | None = Field(None, description="the screen holds for stocks of these boards only")
+    if_missing: Literal["drop", "keep"] = Field(
+        "drop", description="a stock without the metric: out (drop) or spared (keep: no data, no evidence)"
     )
     note: str | None = None
 
@@ -219,6 +243,10 @@ class Screen(Model):
             text += " (newcomers only)"
         if self.incumbents_value is not None:
             text += f"; incumbents: {self.incumbents_value:g}{'%' if self.type.endswith('_pct') else ''}"
+        if self.boards:
+            text += f" (on {', '.join(self.boards)})"
+        if self.if_missing == "keep":
+            text += " (stocks without data kept)"
         return text
 
 
@@ -234,7 +262,7 @@ class Reserve(Model):
     """The reserve list (备选名单) published with a review: the `count` best-ranked
     candidates not selected, which replace deletions between reviews."""
 
-    count: int = Field(gt=0)
+    count: Int = Field(gt=0)
 
 
 class CompositeTerm(Model):
@@ -292,8 +320,6 @@ class Selection(Model):
             raise ValueError("rank_by: composite_rank and composite: [...] go together")
         if self.rank_by == "composite_rank" and self.order != "asc":
             raise ValueError("a composite_rank is lower-is-better: order must be asc")
-        if self.industry_balance is not None and self.max_changes_pct is not None:
-            raise ValueError("max_changes_pct cannot be combined with industry_balance (not modelled)")
         b = self.buffer
         if b is not None:
             if b.newcomers_within > self.count:

@@ -268,6 +268,7 @@ class CallStats:
     """What the client did: calls per function, retries, timeouts."""
 
     calls: dict[str, int] = field(default_factory=dict)
+    no_rows: dict[str, int] = field(default_factory=dict)
     retries: int = 0
     timeouts: int = 0
 
@@ -416,6 +417,7 @@ class AkshareClient:
                     result = _run_with_deadline(fn, call_args, bound, self.deadline)
             except Exception as e:
                 if _is_no_rows(name, e):
+                    self.stats.no_rows[name] = self.stats.no_rows.get(name, 0) + 1
                     return pd.DataFrame()
                 if isinstance(e, TimeoutError) or "timed out" in str(e).lower():
                     self.stats.timeouts += 1

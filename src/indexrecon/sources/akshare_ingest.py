@@ -60,6 +60,14 @@ def _note_calls(summary: IngestSummary, src: AkshareSource) -> None:
         f"{src.calls} akshare calls, {st.retries} retries (budget {src.budget.total}), "
         f"{st.timeouts} timeouts"
     )
+    for name, empty in sorted(st.no_rows.items()):
+        made = st.calls.get(name, 0)
+        # a site that refuses can answer like one without data: many such answers are suspect
+        if made >= 20 and empty > made / 2:
+            summary.warnings.append(
+                f"{name} answered 'no rows' {empty:,} times in {made:,} calls; if that is not "
+                "expected, the site may be refusing: rerun later with --force for that dataset"
+            )
     if src.budget.exhausted_at:
         summary.warnings.append(
             f"the retry budget of {src.budget.total} was spent at {src.budget.exhausted_at}; "
@@ -153,10 +161,10 @@ def ingest_akshare(
 
     # -- universe: today's listed stocks, and the stocks delisted since `start`
     step("stock list", 0, 1)
-    universe = _pick(src.securities(summary), boards, codes, summary)
+    universe = _pick(src.securities(summary), boards, codes)
     if "delisted" in datasets:
         step("delisted stocks", 0, 1)
-        gone = _pick(src.delisted(summary.warnings.append), boards, codes, None)
+        gone = _pick(src.delisted(summary.warnings.append), boards, codes)
         gone = gone[~gone["code"].isin(set(universe["code"]))]
         _write_securities(store, gone, f"delisted as of {today}", summary)
         # their history matters to reviews with a cutoff before they left
@@ -175,6 +183,12 @@ def ingest_akshare(
                 "before today are missing (add the delisted dataset)"
             )
     universe_codes = set(universe["code"])
+    missing = sorted({str(c).zfill(6) for c in codes or ()} - universe_codes)
+    if missing:
+        summary.warnings.append(
+            f"not among the stocks listed today{' or delisted' if 'delisted' in datasets else ''}"
+            f": {', '.join(missing)}"
+        )
 
     # -- per stock
     per_stock = [d for d in ("bars", "shares", "valuation") if d in datasets]
@@ -346,19 +360,12 @@ def check_arguments(
 
 
 def _pick(
-    frame: pd.DataFrame,
-    boards: Sequence[str] | None,
-    codes: Sequence[str] | None,
-    summary: IngestSummary | None,
+    frame: pd.DataFrame, boards: Sequence[str] | None, codes: Sequence[str] | None
 ) -> pd.DataFrame:
     if boards:
         frame = frame[frame["board"].isin(list(boards))]
     if codes:
-        wanted = {str(c).zfill(6) for c in codes}
-        missing = sorted(wanted - set(frame["code"]))
-        if missing and summary is not None:
-            summary.warnings.append(f"not in the listed universe: {', '.join(missing)}")
-        frame = frame[frame["code"].isin(wanted)]
+        frame = frame[frame["code"].isin({str(c).zfill(6) for c in codes})]
     return frame.reset_index(drop=True)
 
 

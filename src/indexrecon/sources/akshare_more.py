@@ -6,7 +6,8 @@ Functions and units (akshare 1.19.5 source; columns in ``akshare_api.COLUMNS``):
 * ``stock_share_change_cninfo(symbol, start_date, end_date)``: every share-capital change;
   counts in 10k shares (万股): 总股本, 人民币普通股 (listed A shares), 境内上市外资股-B股,
   境外上市外资股-H股, 其中：限售B股, 其中：限售H股, ...
-* ``stock_value_em(symbol)``: daily PE(TTM), PE(静), 市净率, 总股本 (shares), 总市值 (CNY)
+* ``stock_value_em(symbol)``: daily PE(TTM), PE(静), 市净率, 总股本 (shares), 总市值 (CNY);
+  one page of the newest 5,000 days (about 20 years)
 * ``stock_info_sh_delist(symbol="全部")``: 公司代码, 上市日期, 暂停上市日期 (the delisting day)
 * ``stock_info_sz_delist(symbol="终止上市公司")``: 证券代码, 上市日期, 终止上市日期
 * ``stock_tfp_em(date)``: the stocks suspended on `date` (停牌时间, 停牌期限, ...)

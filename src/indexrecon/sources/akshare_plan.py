@@ -10,6 +10,7 @@ come on top (typically 0.2-1 s a call).
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,19 +48,28 @@ class Plan:
         return self.calls * self.min_interval
 
     def __str__(self) -> str:
-        width = max(len(r.function) for r in self.rows) if self.rows else 10
-        lines = [f"{'dataset':<12} {'function':<{width}} {'calls':>8}  note"]
+        width = max((_width(r.function) for r in self.rows), default=10)
+
+        def pad(text: str) -> str:
+            return text + " " * (width - _width(text))
+
+        lines = [f"{'dataset':<12} {pad('function')} {'calls':>8}  note"]
         lines += [
-            f"{r.dataset:<12} {r.function:<{width}} {r.calls:>8,}  {r.note}".rstrip()
+            f"{r.dataset:<12} {pad(r.function)} {r.calls:>8,}  {r.note}".rstrip()
             for r in self.rows
         ]
-        lines.append(f"{'total':<12} {'':<{width}} {self.calls:>8,}")
+        lines.append(f"{'total':<12} {pad('')} {self.calls:>8,}")
         lines.append(
             f"at least {_duration(self.seconds)} at --min-interval {self.min_interval:g} s "
             "(the rate limit; the sites' answer times come on top)"
         )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Terminal columns of `text` (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _duration(seconds: float) -> str:

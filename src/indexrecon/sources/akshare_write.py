@@ -71,16 +71,21 @@ VALUATION_DDL = "code VARCHAR NOT NULL, date DATE NOT NULL, pe_ttm DOUBLE, pb DO
 def ensure_schema(store: Store) -> list[str]:
     """Add the valuation table and shares.a_shares when the store lacks them; what was added."""
     added = []
-    con = store.con
-    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    with store.transaction() as c:
-        if "valuation" not in have:
-            ddl = TABLES["valuation"][0] if "valuation" in TABLES else VALUATION_DDL
-            c.execute(f"CREATE TABLE valuation ({ddl})")
-            added.append("table valuation")
-        if "a_shares" not in _columns(c, "shares"):
-            c.execute("ALTER TABLE shares ADD COLUMN a_shares DOUBLE")
-            added.append("column shares.a_shares")
+    try:
+        with store.transaction() as c:
+            if not store.has_table("valuation"):
+                ddl = TABLES["valuation"][0] if "valuation" in TABLES else VALUATION_DDL
+                c.execute(f"CREATE TABLE valuation ({ddl})")
+                added.append("table valuation")
+            if "a_shares" not in _columns(c, "shares"):
+                c.execute("ALTER TABLE shares ADD COLUMN a_shares DOUBLE")
+                added.append("column shares.a_shares")
+    except duckdb.Error as e:
+        # e.g. a store whose shares table is a view over Parquet files
+        raise StoreError(
+            f"store {store.path}: cannot add valuation / shares.a_shares for the akshare "
+            f"datasets shares and valuation: {str(e).splitlines()[0]}"
+        ) from None
     return added
 
 

@@ -56,7 +56,9 @@ def load_tables(store_path: str | Path) -> Tables:
     con = duckdb.connect(str(store_path), read_only=True, config=read_config())
     try:
         bars = con.execute("SELECT code, date, close, amount FROM bars").df()
-        shares = con.execute("SELECT code, effective_date, total_shares FROM shares").df()
+        cols = {r[0] for r in con.execute("DESCRIBE shares").fetchall()}
+        a = "a_shares" if "a_shares" in cols else "NULL::DOUBLE AS a_shares"
+        shares = con.execute(f"SELECT code, effective_date, total_shares, {a} FROM shares").df()
         securities = con.execute("SELECT code, board, list_date, delist_date FROM securities").df()
         status = con.execute("SELECT code, start_date, end_date, status FROM status").df()
         days = con.execute("SELECT date FROM calendar ORDER BY date").df()["date"]
@@ -101,11 +103,19 @@ def chinext_review(t: Tables, review: str) -> pd.DataFrame:
     # Window bars of the candidates, with the share capital in force on each day.
     bars = t.bars[(t.bars["date"] >= start) & (t.bars["date"] <= cutoff)]
     bars = bars[bars["code"].isin(sec["code"])].sort_values("date")
-    shares = t.shares.sort_values("effective_date")
+    # CNI ranks by A-share capital: where observed (a_shares), its ratio to the total is carried
+    # forward along the stock's change points (back from the first observation before it)
+    # onto each total; never observed: the total.
+    shares = t.shares.sort_values(["code", "effective_date"]).copy()
+    ratio = (shares["a_shares"] / shares["total_shares"]).groupby(shares["code"]).transform(
+        lambda r: r.ffill().bfill())
+    shares["a_sh"] = (shares["total_shares"] * ratio).fillna(shares["total_shares"])
+    shares.loc[shares["a_shares"].notna(), "a_sh"] = shares["a_shares"]
+    shares = shares.sort_values("effective_date")
     w = pd.merge_asof(
         bars, shares, left_on="date", right_on="effective_date", by="code", direction="backward"
     )
-    w["total_cap"] = w["close"] * w["total_shares"]
+    w["total_cap"] = w["close"] * w["a_sh"]
     m = w.groupby("code").agg(
         avg_amount=("amount", "mean"),
         avg_total_cap=("total_cap", "mean"),

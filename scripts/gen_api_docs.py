@@ -35,9 +35,8 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.forecast", "indexrecon.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
     ("indexrecon.flows", "indexrecon.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
     ("indexrecon.desk", "indexrecon.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),
-    ("indexrecon.lots", "indexrecon.lots", "Board lots: the share quantities an order may have."),
     ("indexrecon.market", "indexrecon.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day, valuation."),
-    ("indexrecon.market_rules", "indexrecon.market_rules", "Daily price limits by board and date, in SQL (the one place they are written)."),
+    ("indexrecon.market_rules", "indexrecon.market_rules", "Daily price limits by board and date, in SQL, and board lots (the one place they are written)."),
 ]
 # Objects documented under an earlier module are not repeated under a later one.
 SKIP_MEMBERS = {"model_config", "model_fields", "model_computed_fields"}

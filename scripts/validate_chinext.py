@@ -50,9 +50,9 @@ PUBLISHED_CHANGES = {  # review -> ChiNext Index constituents replaced
     "2024-12": 7,  # announcement of 2024-12-02: 7 replaced
 }
 EXTERNAL_NOTES = {
-    "301039": "A+H company (H shares listed in Hong Kong, 1839.HK): the shared `total_shares` "
-    "includes its H shares, while CNI ranks by the A-share total market cap (the H-share "
-    "count is not in the shared data)",
+    "301039": "A+H company (H shares listed in Hong Kong since 2019, 1839.HK): ranked on its "
+    "A-share capital (the circulating A shares of the observations; the company total includes "
+    "the H shares)",
     "301498": "CNI added it only at the June 2025 review (announcement of 2025-06-03), so it "
     "was not a member after December 2024",
     "300058": "CNI added it only at the June 2025 review (announcement of 2025-06-03), so it "
@@ -512,10 +512,8 @@ def _diagnosis(rep: dict[str, Any]) -> str:
     for e in data:
         if "A+H" in EXTERNAL_NOTES.get(e["code"], ""):
             out.append(
-                f"{e['code']} is an A+H company: our share count includes its H shares, so its A-share "
-                "cap, which CNI ranks by, is lower than ours by the H-share fraction; if that fraction "
-                f"exceeds {_pct(e['drop_91'])} it falls past rank 90 (the H-share count is not in the "
-                "shared data)."
+                f"{e['code']} is an A+H company ranked on its circulating A shares, a lower bound of its "
+                f"A-share capital; a cap {_pct(e['drop_91'])} lower would put it past rank 90."
             )
         else:
             out.append(
@@ -596,15 +594,13 @@ def render(rep: dict[str, Any], data_label: str = "../shared/realdata") -> str:
     )]
     g = rep["largest_weight_gap"]
     p += ["", (
-        "The weight distance is large because the store has no free-float shares: our weights are by "
-        "total market cap (the engine warns), while CNI weights by free-float cap with tiered "
-        "inclusion factors, so stocks with large locked-up or strategic holdings are overweighted and "
-        "the rest underweighted (largest gaps: "
+        "Weights are by free-float cap with CNI's tiered inclusion factors, from the free-float "
+        "observations of the shared data carried point in time (the last observed ratio on the "
+        "current total; the engine names the stocks without one). Largest gaps: "
         + "; ".join(f"{x['code']} ours {_pct(x['ours'])}, official {_pct(x['official'])}, free-float "
                     f"proxy {x['ff']:.2f}" for x in g)
-        + f"). Over the {rep['overlap']} common names alone (both "
-        f"renormalised) it is still {_pct(rep['weight_distance_common'])}: most of the distance is "
-        "weighting data, not membership."
+        + f". Over the {rep['overlap']} common names alone (both renormalised) the distance is "
+        f"{_pct(rep['weight_distance_common'])}: the rest of the distance is membership."
     )]
 
     p += ["", "### Method: incumbents by simulation", ""]
@@ -687,9 +683,12 @@ def render(rep: dict[str, Any], data_label: str = "../shared/realdata") -> str:
     sv = rep["survivorship"]
     p += ["", "### Data limitations that matter here", ""]
     p += [
-        "- No free-float shares: weights by total cap (the weight distance above).",
-        "- `total_shares` is estimated from dividend records: A+H companies include H shares "
-        "(301039), some records are stale (300364), and changes between records are invisible.",
+        "- Float and free float are sparse observations (2022-10-31, 2023-10-31, 2024-03-25 and "
+        "February-March 2025): lock-up expiries between them are not seen; the engine carries the last "
+        "observed ratios onto the current total.",
+        "- Total shares merge the estimates from dividend records with market observations (the "
+        "latest dated value wins); A-share capital of A+H companies is their circulating A shares, "
+        "a lower bound where some A shares are restricted.",
         "- No ST / delisting-arrangement history: that exclusion is not applied (the engine warns); "
         "an ST stock ranked above a line would push the stocks below it down one place.",
         f"- Survivorship: stocks delisted before mid-2026 are absent. {sv['missing']} of the "

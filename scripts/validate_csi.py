@@ -37,6 +37,9 @@ CHAIN = ["csi300", "csi500", "csi1000"]
 BROKER = {"csi300": (0.87, 0.91), "csi500": (0.77, 0.91), "csi1000": (0.66, 0.75)}
 SECTIONS = ("## CSI 300 / 500 / 1000", "## CSI 2000", "## CSI rule changes, measured")
 
+# A+H companies the first validation (total capital incl. H shares) predicted as CSI 300 adds
+AH_EARLIER_WRONG = ("601727", "601991", "600377", "601077", "601298", "688347")
+
 
 def open_real_store(path: Path) -> Any:
     import indexrecon as ir
@@ -259,6 +262,13 @@ def _from_first_day(ms: dict[str, dict[str, Any]]) -> None:
         m["lookback"]["skip_listing_days"] = 0
 
 
+def _no_suspension_rule(ms: dict[str, dict[str, Any]]) -> None:
+    for m in ms.values():
+        for rules in (m, *(v["changes"] for v in m["versions"])):
+            if "screens" in rules:
+                rules["screens"] = [sc for sc in rules["screens"] if sc["metric"] != "suspended_run"]
+
+
 def _csi2000_launch_rules(ms: dict[str, dict[str, Any]]) -> None:
     ms["csi2000"]["versions"] = []
 
@@ -278,6 +288,10 @@ RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
      "that became ST between cutoff and effective date left in 2022-2024", _st_at_cutoff, True),
     ("new listings from their 6th trading day", "CSI §6.2: a new listing's averages start at its sixth "
      "trading day (`lookback.skip_listing_days: 5`)", _from_first_day, True),
+    ("long suspensions", "CSI §6.7: stocks suspended more than 25 consecutive trading days at the cutoff out "
+     "(`max_value suspended_run 25`); excluding newcomers suspended for fewer days at the cutoff too "
+     "(`value: 0, incumbents_value: 25`) cost one official CSI 300 add in 2024-12 (002028)",
+     _no_suspension_rule, True),
     ("CSI 2000 V1.1", "CSI 2000 methodology V1.1 (2023-12), from the 2023-12-11 review: the bottom 10% by "
      "turnover of the whole sample space (BSE and CSI 800 / 1000 members ranked) out first, then the top "
      "1500 (was: 1800 excluded, then the bottom 20% of the rest); switched off = the launch rules",
@@ -467,16 +481,19 @@ def section_300(figs: list[dict[str, Any]], deps: list[str], cmd: str,
         f"{len(outside)} of them ({', '.join(outside)}) were in none of CSI 300 / 500 / 1000 just "
         "before or just after that review, although they rank inside CSI 300 on the published rules.",
     ]
+    still = [c for c in AH_EARLIER_WRONG if c in wrong]
+    fixed = [c for c in AH_EARLIER_WRONG if c not in wrong]
     lines += [
         "",
         "**Honest reading.** The rules are encoded as CSI publishes them. The figures fall short of",
         "the broker forecasts, and what separates them is mostly what the shared data lacks:",
         "",
-        "- *A-share market cap.* CSI ranks by A-share total market cap; the store's share capital",
-        "  is total capital *including H and B shares* (data README), so A+H companies rank too",
-        "  high (among the wrong CSI 300 adds: 601727, 601991, 600377, 601077, 601298, 688347) and",
-        "  push genuine candidates, ranked 241-290 here, out of the 240 newcomer buffer - which is",
-        "  why nearly every missed CSI 300 add is \"newcomers must rank within 240\".",
+        "- *A-share market cap.* CSI ranks by A-share total market cap, and so does the store now",
+        "  (`a_shares`: for A+H companies their circulating A shares, a lower bound where A shares",
+        "  are restricted). Of the A+H companies that were wrong CSI 300 adds on total capital",
+        f"  ({', '.join(AH_EARLIER_WRONG)}), {len(fixed)} are no longer predicted"
+        + (f" ({', '.join(fixed)})" if fixed else "")
+        + (f"; still predicted: {', '.join(still)}" if still else "") + ".",
         "- *Provider judgement.* The stocks above that were in none of the three indices around the",
         "  review were kept out of CSI's whole size family, not merely out of CSI 300: 600703 and",
         "  601727 since 2021 (the sample-space clauses on violations and financial-report problems,",
@@ -490,8 +507,8 @@ def section_300(figs: list[dict[str, Any]], deps: list[str], cmd: str,
         "  also spends one of the 10% change slots, hence the many \"at most N changes\" misses.",
         "  Leaving ST stocks out of the sample space (below) shrinks the liquidity pool and raises",
         "  our cut further.",
-        "- *Missing share capital.* ~10% of STAR stocks have no share data: as incumbents they are",
-        "  kept without a rank (warned), as newcomers they cannot be ranked.",
+        "- *Missing share capital.* With the share observations, 569 of the 573 STAR stocks trading",
+        "  on 2024-10-31 have a share count (the rest: kept without a rank as incumbents, warned).",
         "",
         "Two readings of the published rules were checked against these lists and are encoded:",
         "ChiNext stocks need a year of listing in CSI 300 / 500 (CSI's November 2021 notice) but one",

@@ -61,7 +61,7 @@ def make_store(path: Path, stocks: list[S], start: dt.date = dt.date(2023, 1, 2)
                         f"Industry {s.industry}", s.industry[:4] + "00", "l2", None, None))
         con = st.con
         for name, rows, cols in [
-            ("securities", sec, 6), ("shares", shares, 6), ("status", status, 4), ("industry", ind, 10),
+            ("securities", sec, 6), ("shares (code, effective_date, total_shares, float_shares, free_float_shares, source)", shares, 6), ("status", status, 4), ("industry", ind, 10),
         ]:
             if rows:
                 con.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * cols)})", rows)

@@ -50,7 +50,7 @@ def price_from(st: Any, code: str, day: dt.date, price: float) -> None:
 
 
 def shares_from(st: Any, code: str, day: dt.date, total: float, source: str) -> None:
-    st.con.execute("INSERT INTO shares VALUES (?, ?, ?, ?, ?, ?)", [code, day, total, total, total, source])
+    st.con.execute("INSERT INTO shares (code, effective_date, total_shares, float_shares, free_float_shares, source) VALUES (?, ?, ?, ?, ?, ?)", [code, day, total, total, total, source])
 
 
 def levels(st: Any, baskets: list[Basket], start: dt.date = BASE, end: dt.date = END) -> pd.DataFrame:

@@ -250,7 +250,7 @@ def test_no_data_after_the_cutoff_is_read(store: Any, tmp_path: Path) -> None:
     # rewrite the future: prices, turnover, shares, status and industries after the cutoff
     con.execute("UPDATE bars SET close = close * 50, amount = amount * (1 + random()) WHERE date > DATE '2024-10-31'")
     con.execute("UPDATE bars SET amount = 1 WHERE date > DATE '2024-10-31' AND code = '300001'")
-    con.execute("INSERT INTO shares VALUES ('300030', DATE '2024-11-01', 1e12, NULL, NULL, 'future')")
+    con.execute("INSERT INTO shares (code, effective_date, total_shares, float_shares, free_float_shares, source) VALUES ('300030', DATE '2024-11-01', 1e12, NULL, NULL, 'future')")
     con.execute("INSERT INTO status VALUES ('300002', DATE '2024-11-01', NULL, 'ST')")
     con.execute("INSERT INTO securities VALUES ('301500', 'SZ', 'chinext', 'future IPO', DATE '2024-11-05', NULL)")
     con.close()

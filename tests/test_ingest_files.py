@@ -31,9 +31,15 @@ def test_real_ingest_time_and_counts(real_store) -> None:
     assert counts == {"bars": 6_047_085, "securities": 5_528, "calendar": 1_189}
     assert real_store.row_count("index_bars") == 12_194
     assert real_store.row_count("industry") == 6_364
-    assert real_store.row_count("official_weights") == 20_585
-    # README: 38,548 change points, 15 of them a same-day (event, anchor) pair -> one row
-    assert real_store.row_count("shares") == 38_548 - 15
+    # README: 20,585 weights of 2025 and 21,000 of the CSI 300 history (no overlap)
+    assert real_store.row_count("official_weights") == 20_585 + 21_000
+    # README: 38,548 change points, 15 of them a same-day (event, anchor) pair -> one row;
+    # 21,629 observations, 13 of them on a day shares.parquet has a row (the observation wins);
+    # 140 bonus issues dated from the price gap (realdata_more._infer_bonus_dates)
+    assert real_store.row_count("shares") == 38_548 - 15 + 21_629 - 13 + 140
+    # README row counts of the additions of December 2026
+    assert {t: real_store.row_count(t) for t in ("dual_listings", "valuation", "dividends", "name_history")} == {
+        "dual_listings": 160, "valuation": 15_608, "dividends": 44_667, "name_history": 39_825}
     # README: 65,294 intervals; 7 carry the placeholder code T00018 (2005-07) and are dropped
     assert real_store.row_count("index_membership") == 65_294 - 7
     assert real_store.date_range() == (D(2021, 8, 2), D(2026, 7, 1))
@@ -64,7 +70,11 @@ def test_real_boards(real_store) -> None:
         "star": "SH",
         "sz_main": "SZ",
     }
-    assert q(real_store, "SELECT count(*) FROM securities WHERE name IS NOT NULL") == [(0,)]
+    # names from the latest ST snapshot (2025-03-04): every stock listed by then has one; the
+    # 165 without are the listings after the snapshots (the first on 2025-03-24)
+    assert q(real_store, "SELECT count(*), min(list_date) FROM securities WHERE name IS NULL") == [(165, D(2025, 3, 24))]
+    assert dict(q(real_store, "SELECT code, name FROM securities WHERE code IN ('300750', '601398', '920799')")) == {
+        "300750": "宁德时代", "601398": "工商银行", "920799": "艾融软件"}
     # list_date is the first bar: an estimate, flagged in meta for the data's first day
     assert real_store.meta["list_date_censored_at"] == "2021-08-02"
     assert q(real_store, "SELECT list_date FROM securities WHERE code = '301236'") == [
@@ -85,8 +95,12 @@ def test_real_300750(real_store) -> None:
         "WHERE code = '300750' AND effective_date <= '2024-10-31' "
         "ORDER BY effective_date DESC LIMIT 1",
     )
-    assert shares[0][0] == 4_387_430_000
-    assert shares[0][1] is None and shares[0][2] is None and shares[0][3] is not None
+    # the README's estimate (4,387,430,000 from 2024-03-16) gives way to the later observation
+    # of 2024-03-25 (tushare daily_basic: total, float and free float)
+    assert shares == [(4_399_041_236, 3_894_852_702, 2_419_044_247, "tushare_daily_basic")]
+    estimate = q(real_store, "SELECT total_shares, source FROM shares WHERE code = '300750' "
+                             "AND effective_date = '2024-03-16'")
+    assert estimate == [(4_387_430_000, "base_share")]
     close = q(
         real_store,
         "SELECT close FROM index_bars WHERE index_code = '399006' AND date = '2024-10-31'",
@@ -94,12 +108,24 @@ def test_real_300750(real_store) -> None:
     assert close == [(2164.46,)]
 
 
+def test_real_bonus_dated_from_the_price_gap(real_store) -> None:
+    """300058's 10-for-4 conversion of June 2025 is only in the quarter-end total (after the
+    estimates end): dated at the session that fell by the share ratio, beyond the 20% limit."""
+    rows = q(real_store, "SELECT effective_date, total_shares, source FROM shares WHERE code = '300058' "
+                         "AND effective_date BETWEEN '2025-04-01' AND '2025-06-30' ORDER BY 1")
+    assert rows == [(D(2025, 4, 25), 2_526_800_000, "base_share"),
+                    (D(2025, 6, 4), 3_537_525_227, "stock_bonus_inferred"),
+                    (D(2025, 6, 30), 3_537_525_227, "tushare_total_mv_qe")]
+    closes = q(real_store, "SELECT close FROM bars WHERE code = '300058' AND date IN ('2025-06-03', '2025-06-04') ORDER BY date")
+    assert closes[1][0] / closes[0][0] * 3_537_525_227 / 2_526_800_000 == pytest.approx(1.0, abs=0.01)
+
+
 def test_real_weights(real_store) -> None:
     sums = q(
         real_store,
         "SELECT index_code, trade_date, sum(weight), count(*) FROM official_weights GROUP BY ALL",
     )
-    assert len(sums) == 28
+    assert len(sums) == 28 + 70  # README: 28 snapshots of 2025, 70 CSI 300 dates 2021-06 .. 2024-10
     for index_code, day, total, _ in sums:
         assert abs(total - 1) < 1e-3, (index_code, day, total)
     sizes = {(i, d): n for i, d, _, n in sums}
@@ -165,7 +191,8 @@ def test_real_membership_and_meta(real_store) -> None:
     assert meta["source"].startswith("shared/realdata (")
     assert meta["index_membership_known_until"] == "2025-05-31"
     assert q(real_store, "SELECT count(*) FROM industry WHERE sw_l2_name_en IS NOT NULL") == [(0,)]
-    assert q(real_store, "SELECT count(DISTINCT item) FROM ingest_log") == [(10,)]  # + inferred ST
+    # 9 items of the first files, the inferred ST, and 6 of the additions (the merged shares are one)
+    assert q(real_store, "SELECT count(DISTINCT item) FROM ingest_log") == [(16,)]
 
 
 def test_real_bars_clustered_by_date(real_store) -> None:
@@ -223,7 +250,7 @@ def test_real_rerun_skips_and_does_not_duplicate(
     with open_store(copy, read_only=False) as store:
         before = {t: store.row_count(t) for t in ("bars", "shares", "official_weights")}
         s = ingest_files(store, realdata_dir)
-        assert s.total_rows == 0 and len(s.skipped) == 10  # 9 files' items + inferred ST
+        assert s.total_rows == 0 and len(s.skipped) == 16  # 15 items + inferred ST
         assert {t: store.row_count(t) for t in before} == before
 
 
@@ -539,6 +566,50 @@ def test_cli_files_errors(tmp_path: Path) -> None:
     assert out.exit_code == 2
     assert out.output.startswith("error: ") and "bars.csv" in out.output
     assert out.output.count("\n") == 1
+
+
+def _add_new_files(realdata_dir: Path, out: Path, codes: str = "('300750', '300059', '302132', '300114')") -> None:
+    con = duckdb.connect()
+    for name in ("share_observations", "dual_listings", "daily_basic_snapshots", "dividends", "st_snapshots"):
+        con.execute(f"COPY (SELECT * FROM read_parquet('{realdata_dir / (name + '.parquet')}') WHERE code IN {codes}) "
+                    f"TO '{out / (name + '.parquet')}' (FORMAT parquet)")
+
+
+def test_mini_realdata_additions(mini_realdata: Path, realdata_dir: Path, tmp_path: Path) -> None:
+    _add_new_files(realdata_dir, mini_realdata)
+    with open_store(tmp_path / "mini.duckdb", read_only=False) as store:
+        s = ingest_files(store, mini_realdata)
+        assert not [w for w in s.warnings if "ignored files" in w]
+        assert any("differ by more than 1% from the estimate" in n for n in s.notes)
+        # one shares history of both files, each row's source kept
+        src = dict(q(store, "SELECT source, count(*) FROM shares WHERE code = '300750' GROUP BY 1"))
+        assert {"base_share", "tushare_daily_basic", "em_spot"} <= set(src)
+        assert dict(q(store, "SELECT code, name FROM securities")) == {
+            "300750": "宁德时代", "300059": "东方财富", "302132": "中航成飞"}
+        # 300750's H listing of May 2025 is dated in dual_listings
+        assert q(store, "SELECT h_code, h_list_date IS NOT NULL FROM dual_listings WHERE code = '300750'") == [("03750", True)]
+        assert q(store, "SELECT count(*) > 0 FROM valuation WHERE code = '300059' AND pe_ttm > 0") == [(True,)]
+        assert q(store, "SELECT cash_per_share FROM dividends WHERE code = '300750' AND ex_date = '2024-04-30'") == [(5.028,)]
+
+
+@pytest.mark.parametrize(("name", "change", "pattern"), [
+    ("dividends", "cash_per_share * 10 AS cash_per_share", r"dividends\.parquet: column 'cash_per_share'.*per 10 shares"),
+    ("share_observations", "total_shares // 10000 AS total_shares",
+     r"share_observations\.parquet: column 'total_shares'.*10k shares"),
+    ("share_observations", "total_shares // 2 AS float_shares",
+     r"share_observations\.parquet: column 'free_float_shares'.*free float > float"),
+])
+def test_realdata_bad_additions(name: str, change: str, pattern: str, mini_realdata: Path, realdata_dir: Path,
+                                tmp_path: Path) -> None:
+    _add_new_files(realdata_dir, mini_realdata)
+    f = mini_realdata / f"{name}.parquet"
+    duckdb.connect().execute(f"COPY (SELECT * REPLACE ({change}) FROM read_parquet('{f}')) "
+                             f"TO '{tmp_path / 'x.parquet'}' (FORMAT parquet)")
+    shutil.move(tmp_path / "x.parquet", f)
+    with open_store(tmp_path / "bad.duckdb", read_only=False) as store:
+        with pytest.raises(DataError, match=pattern):
+            ingest_files(store, mini_realdata)
+        assert store.row_count("bars") == 0  # validated before writing
 
 
 # -- issue 14, item 6: real data never goes into the demo store or any SYNTHETIC store ----

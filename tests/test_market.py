@@ -617,3 +617,46 @@ def test_real_csi300_valuation_from_the_daily_basic_snapshots(real_store_path: P
     assert out["members"] == 300 and out["pe_percentile"] is None  # three snapshot days only
     assert out["pe_ttm"] == pytest.approx(check, rel=1e-9)
     assert 5 < out["pe_ttm"] < 30 and 0.5 < out["pb"] < 5
+
+
+def test_a_range_snaps_to_its_trading_days_and_refuses_an_empty_one(rules_store: Path) -> None:
+    with open_store(rules_store) as st:
+        res = market.breadth(st, start=day("2022-03-05"), end=day("2022-03-13"))  # Sat .. Sun
+        assert res.payload["days"][0]["date"] == "2022-03-07"
+        assert len(res.payload["days"]) == 5
+        with pytest.raises(market.StoreError, match="no trading day"):
+            market.breadth(st, start=day("2022-03-05"), end=day("2022-03-06"))
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["events", "xmas", "TEST01"], "not one of spring-festival, national-day"),
+    (["events", "spring-festival", "TEST01", "--days", "0"], "--days must be at least 1"),
+    (["moves", "TEST01", "--days", "5000"], "too few for 5000-day moves"),
+    (["moves", "TEST01", "--date", "2030-01-02"], "outside the store's data"),
+    (["compare", "TEST01", "--start", "2030-01-02"], "no trading day of the store"),
+    (["limits", "--date", "2025-13-01"], "--date 2025-13-01"),
+    (["breadth", "--date", "2022-03-01", "--start", "2022-03-01"], "not both"),
+])
+def test_market_bad_input_is_one_line_exit_2(index_store, args: list[str], says: str) -> None:
+    p, _ = index_store
+    r = CliRunner().invoke(main, ["market", *args, "--store", str(p)])
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and says in errors[0] and "Traceback" not in r.output
+
+
+@pytest.mark.realdata
+def test_real_no_close_is_above_the_limit_up_price_the_rules_give(real_store) -> None:
+    """A year of the whole market: a rule that says 10% where the exchange allowed 20% (a
+    ChiNext date, a new listing) would show as closes above our limit-up price."""
+    from indexrecon import market_rules
+
+    rows = real_store.con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE close > up_price + 0.005), "
+        f"count(*) FILTER (WHERE at_up), count(*) FILTER (WHERE close < down_price - 0.005) "
+        f"FROM ({market_rules.market_days_sql(real_store)})",
+        {"scan_lo": day("2024-07-01"), "hi": day("2025-06-30")}).fetchall()[0]
+    n, above, at_up, below = rows
+    assert n > 1_000_000 and at_up > 10_000
+    assert above == 0
+    assert below < 0.001 * n  # ex-rights days: the store has no bonus-share reference prices

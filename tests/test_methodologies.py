@@ -280,8 +280,6 @@ def test_industry_balanced_selection_with_leaders(tmp_path: Path) -> None:
             "level": "sw_l1", "allocate_by": "avg_total_cap", "leaders": "sw_l3"}}), st, "2024-12", incumbents="none")
         assert "300204" in led.codes and "largest of its industry" in led.explain("300204")
         assert led.constituents.groupby("sw_l1_code").size().to_dict() == {"A00000": 3, "B00000": 1, "C00000": 2}
-    with pytest.raises(MethodologyError, match="max_changes_pct cannot be combined"):
-        ir.load_methodology(meth(selection={"max_changes_pct": 10, "industry_balance": {}}))
 
 
 def test_screens_on_missing_provider_data_warn_and_apply_when_present(tmp_path: Path) -> None:

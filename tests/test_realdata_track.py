@@ -60,6 +60,22 @@ def test_all_share_changes_track_worse(real_store: Any, tracked: Any) -> None:
     assert alt.drift.set_index("date").loc[D(2025, 3, 31), "weight_distance"] > 0.01
 
 
+def test_total_return_tracks_399606(real_store: Any, tracked: Any) -> None:
+    """The total-return level (the store's cash dividends reinvested on the ex-date) from the
+    399006 weights against the official total-return index 399606, to its last day."""
+    tr = track("chinext", real_store, D(2025, 1, 27), D(2025, 6, 12), total_return=True)
+    s = tr.stats
+    assert s["index_code"] == "399606" and s["weights_of"] == "399006" and s["total_return"]
+    assert s["end"] == D(2025, 6, 12)
+    assert s["tracking_error"] < 0.005  # issue 16's target
+    assert tr.levels["level"].iloc[0] == pytest.approx(tr.levels["official"].iloc[0])
+    # dividends lift the total-return level above the price level over the same days
+    price = track("chinext", real_store, D(2025, 1, 27), D(2025, 6, 12))
+    tr_growth = tr.levels["level"].iloc[-1] / tr.levels["level"].iloc[0]
+    px_growth = price.levels["level"].iloc[-1] / price.levels["level"].iloc[0]
+    assert tr_growth > px_growth
+
+
 # -- issue 14, item 11: the end of a track is never clipped or misreported -------------------
 def test_track_end_outside_the_data_is_refused(real_store: Any, real_store_path: Any, reliability_log) -> None:
     from click.testing import CliRunner

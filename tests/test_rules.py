@@ -116,8 +116,8 @@ def test_liquidity_cut_over_the_whole_sample_space(store: Any, tmp_path: Any) ->
 def test_csi2000_v11_is_a_dated_version() -> None:
     m = ir.load_methodology("csi2000")
     old, new = m.for_date(dt.date(2023, 6, 12)), m.for_date(dt.date(2024, 12, 16))
-    assert [(s.type, s.value) for s in old.screens[1:]] == [("drop_top_n", 1800), ("drop_bottom_pct", 20)]
-    assert [(s.type, s.value, s.scope) for s in new.screens[1:]] == [
+    assert [(s.type, s.value) for s in old.screens[2:]] == [("drop_top_n", 1800), ("drop_bottom_pct", 20)]
+    assert [(s.type, s.value, s.scope) for s in new.screens[2:]] == [
         ("drop_bottom_pct", 10, "sample_space"), ("drop_top_n", 1500, "sample_space")]
     assert new.universe.listing_age_by_board["bse"].min_age.months == 24
 
@@ -319,3 +319,47 @@ def test_profitability_screen_without_valuation_data_is_skipped(store: Any) -> N
     res = ir.rebuild(m, store, "2024-12", incumbents="none")
     assert len(res.codes) == 30
     assert any("skipped: the store has no profitability data (table valuation" in w for w in res.warnings)
+
+
+# -- long suspensions ------------------------------------------------------------------------
+def test_suspended_run_counts_the_days_without_a_bar_up_to_the_cutoff(tmp_path: Any) -> None:
+    d = dt.date
+    stocks = base_stocks()[:4]
+    stocks[0].gaps = (d(2024, 9, 2), d(2024, 12, 31))  # no bar for the last 44 sessions to 2024-10-31
+    stocks[1].gaps = (d(2024, 10, 28), d(2024, 11, 30))  # four sessions at the cutoff
+    stocks[2].gaps = (d(2024, 6, 3), d(2024, 8, 30))  # long, but resumed before the cutoff
+    p = tmp_path / "susp.duckdb"
+    make_store(p, stocks)
+    m = meth(screens=[{"type": "max_value", "metric": "suspended_run", "value": 25}])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents=["300001"])
+    c = res.candidates.set_index("code")
+    assert list(c.loc[["300001", "300002", "300003", "300004"], "suspended_run"]) == [44, 4, 0, 0]
+    assert res.codes == ["300002", "300003", "300004"]
+    assert "suspended_run 44 fails screen 1" in res.explain("300001")
+
+
+# -- a change cap together with industry-balanced selection ---------------------------------
+def _two_industries(tmp_path: Any) -> Any:
+    a = [S(f"3000{i:02d}", cap=(32 - 2 * i) * 1e9, industry="630000") for i in range(1, 7)]  # 30, 28, ... 20
+    b = [S(f"3000{i:02d}", cap=(43 - 2 * i) * 1e9, industry="270000") for i in range(7, 13)]  # 29, 27, ... 19
+    p = tmp_path / "ind.duckdb"
+    make_store(p, [*a, *b])
+    return ir.open_store(p)
+
+
+def test_change_cap_with_industry_balance_refills_each_industry(tmp_path: Any) -> None:
+    sel = {"count": 6, "max_changes_pct": 34, "industry_balance": {"level": "sw_l1", "allocate_by": "avg_total_cap"}}
+    with _two_industries(tmp_path) as st:
+        free = ir.rebuild(meth(selection={**sel, "max_changes_pct": None}), st, "2024-12",
+                          incumbents=["300004", "300005", "300006", "300010", "300011", "300012"])
+        capped = ir.rebuild(meth(selection=sel), st, "2024-12",
+                            incumbents=["300004", "300005", "300006", "300010", "300011", "300012"])
+        one_side = ir.rebuild(meth(selection=sel), st, "2024-12", incumbents=["300004", "300005", "300006"])
+    assert set(free.codes) == {"300001", "300002", "300003", "300007", "300008", "300009"}
+    # two changes (the two best-ranked newcomers); each industry keeps its three places
+    assert set(capped.codes) == {"300001", "300007", "300004", "300005", "300010", "300011"}
+    assert "not added: at most 2 changes per review" in capped.explain("300002")
+    assert "kept: at most 2 changes per review" in capped.explain("300004")
+    # an industry without incumbents to keep fills its places with newcomers: the cap yields
+    assert set(one_side.codes) == {"300001", "300007", "300004", "300005", "300008", "300009"}

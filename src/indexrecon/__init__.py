@@ -39,6 +39,8 @@ _LAZY = {
     "backtest": "backtesting",
     "compare_backtests": "backtesting",
     "BacktestResult": "backtesting",
+    "sweep": "sweep",
+    "SweepResult": "sweep",
 }
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "ReviewResult",
     "Store",
     "StoreError",
+    "SweepResult",
     "UnknownMethodologyError",
     "backtest",
     "compare_backtests",
@@ -56,6 +59,7 @@ __all__ = [
     "open_store",
     "rebuild",
     "simulate_review",
+    "sweep",
 ]
 
 

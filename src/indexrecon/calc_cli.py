@@ -121,11 +121,14 @@ def _bp(v: Any) -> str:
 @click.option("--end", required=True, help="Last day to track (YYYY-MM-DD).")
 @click.option("--share-changes", type=click.Choice(["bonus", "all"]), default="bonus", show_default=True,
               help="Carry the implied shares through bonus issues/splits only, or through every share change in the store.")
+@click.option("--total-return", "total_return", is_flag=True,
+              help="Track our total-return level (dividends reinvested) against the official total-return index (399006 -> 399606).")
+@click.option("--against", "against", help="Official index code to compare with (default: the methodology's, or its total-return index).")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @_store_option
-def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt: str,
-              output: Path | None, store_path: Path | None) -> None:
+def track_cmd(method: str, from_official: str, end: str, share_changes: str, total_return: bool,
+              against: str | None, fmt: str, output: Path | None, store_path: Path | None) -> None:
     """Reproduce an official index from one official weight snapshot.
 
     Implied weighting shares (weight x index close / price on the snapshot date) are carried
@@ -136,6 +139,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     \b
     Example:
       indexrecon track chinext --from-official 2025-01-27 --end 2025-04-30 --store real.duckdb
+      indexrecon track chinext --from-official 2025-01-27 --end 2025-06-12 --total-return --store real.duckdb
     """
     from .calculation import track
 
@@ -144,8 +148,8 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, fmt
     if last < first:
         raise IndexReconError(f"--end {last} is before the snapshot --from-official {first}")
     store = _open(store_path)
-    res = track(method, store, first, last,
-                share_changes=share_changes)  # type: ignore[arg-type]
+    res = track(method, store, first, last, share_changes=share_changes,  # type: ignore[arg-type]
+                total_return=total_return, against=against)
     _track_output(res, fmt, output)
     print_warnings(res.warnings)  # on stderr in every format, after the output
 

@@ -45,12 +45,16 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from . import pit_shares
 from .errors import IndexReconError, StoreError
 from .store import Store
 
 if TYPE_CHECKING:
     from .results import ReviewResult
     from .schema import Methodology
+
+# Official total-return indices of the price indices (same constituents and weights).
+TOTAL_RETURN_INDEX = {"399006": "399606"}
 
 ShareSeries = Literal["total", "float", "free_float", "bonus"]
 SHARE_SERIES = ("total", "float", "free_float", "bonus")
@@ -346,6 +350,7 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
     Only ratios of adjusted closes inside the span matter, so earlier events are left out."""
     con = store.con
     has_div = store.has_table("dividends")
+    pit_shares.ensure(con)  # float / free-float counts as the engine reads them
     p = {"lo": lo, "hi": hi}
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _irk_px AS
@@ -366,7 +371,7 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
                     total_shares / lag(total_shares) OVER (PARTITION BY code ORDER BY effective_date) AS ratio,
                     max(effective_date) FILTER (WHERE effective_date <= $lo)
                       OVER (PARTITION BY code) AS first_day
-             FROM shares WHERE code IN (SELECT code FROM _irk_codes) AND effective_date <= $hi)
+             FROM shares_pit WHERE code IN (SELECT code FROM _irk_codes) AND effective_date <= $hi)
            WHERE first_day IS NULL OR date >= first_day""",
         p,
     )
@@ -890,11 +895,17 @@ def track(
     *,
     share_changes: Literal["all", "bonus"] = "bonus",
     index_code: str | None = None,
+    total_return: bool = False,
+    against: str | None = None,
 ) -> TrackResult:
     """Reproduce an official index from one weight snapshot: implied weighting shares
     (weight x close level / price on the snapshot date) carried forward with bonus issues
     (and, with share_changes="all", every share change), priced daily and compared with the
-    official close. The level starts at the official close of the snapshot date."""
+    official close. The level starts at the official close of the snapshot date.
+
+    `total_return`: our total-return level (cash dividends of the store's `dividends`
+    reinvested on the ex-date) against the official total-return index, `against` or the
+    index's own in TOTAL_RETURN_INDEX (399006 -> 399606), from the price index's weights."""
     from .loader import load_methodology
 
     mm = load_methodology(m) if m is not None else None  # type: ignore[arg-type]
@@ -908,13 +919,21 @@ def track(
     last = store.date_range()[1]
     if end > last:  # never clip silently: the user asked for days the store does not have
         raise StoreError(f"end {end} is after the store's last day {last}; give an end on or before it")
+    level_code = index_code
+    if total_return:
+        level_code = against or TOTAL_RETURN_INDEX.get(index_code)
+        if not level_code:
+            raise IndexReconError(f"no total-return index is known for {index_code}; give its code (against)")
+        store.require("dividends")
+    elif against:
+        level_code = against
     official = _q(
         store,
         "SELECT date, close AS official FROM index_bars WHERE index_code = ? AND date BETWEEN ? AND ? ORDER BY date",
-        [index_code, from_official, end],
+        [level_code, from_official, end],
     )
     if official.empty or official["date"].iloc[0] != from_official:
-        raise StoreError(f"the store has no official {index_code} close on {from_official} (table index_bars)")
+        raise StoreError(f"the store has no official {level_code} close on {from_official} (table index_bars)")
     basket = basket_from_official(store, index_code, from_official, share_changes=share_changes)
     base = float(official["official"].iloc[0])
     later = [r[0] for r in store.con.execute(
@@ -930,15 +949,21 @@ def track(
                 f"{', '.join(str(d) for d in frozen)}: the official index changed constituents then, so the "
                 "gap after them is rebalancing, not tracking error"
             )
-    lv = path.levels[["date", "level", "return", "constituents"]].merge(official, on="date", how="left")
+    levels = path.levels
+    if total_return:  # the total-return series takes the place of the price level
+        levels = levels.drop(columns=["level", "return"]).rename(
+            columns={"total_return_level": "level", "total_return": "return"})
+    lv = levels[["date", "level", "return", "constituents"]].merge(official, on="date", how="left")
     lv["official_return"] = lv["official"].pct_change(fill_method=None)
     lv.loc[0, "official_return"] = np.nan
     lv["diff"] = lv["return"] - lv["official_return"]
     lv["gap"] = lv["level"] / lv["official"] - 1
-    rel = relative_stats(path.levels, official, other_column="official")
+    rel = relative_stats(levels, official, other_column="official")
     d = lv["diff"].dropna()
     stats: dict[str, Any] = {
-        "index_code": index_code,
+        "index_code": level_code,
+        "weights_of": index_code,
+        "total_return": total_return,
         "snapshot": from_official,
         "end": lv["date"].iloc[-1],
         "days": int(d.size),
@@ -971,4 +996,4 @@ def track(
         })
     drift = pd.DataFrame(drift_rows, columns=["date", "official_count", "in_both", "weight_distance", "largest_gaps"])
     cols = ["date", "level", "official", "return", "official_return", "diff", "gap", "constituents"]
-    return TrackResult(index_code, from_official, lv[cols], stats, drift, path.warnings, store.synthetic)
+    return TrackResult(level_code, from_official, lv[cols], stats, drift, path.warnings, store.synthetic)

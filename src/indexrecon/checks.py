@@ -20,6 +20,7 @@ class Check:
     severity: str  # "error": would change results; "warning": worth a look; "info"
     description: str
     sql: str  # returns one row per offending item: (code, detail)
+    needs: tuple[str, ...] = ()  # tables (or table.column) a store may lack: then the check is skipped
 
 
 CHECKS: list[Check] = [
@@ -90,7 +91,52 @@ CHECKS: list[Check] = [
     Check("official_weight_sums", "error", "official weight snapshots that do not sum to 1",
           "SELECT index_code, trade_date::VARCHAR || ' sums to ' || round(sum(weight), 4) FROM official_weights "
           "GROUP BY index_code, trade_date HAVING abs(sum(weight) - 1) > 0.005"),
+    # share-capital observations, dividends, valuations, names (schema version 2)
+    Check("a_shares_above_total", "warning", "A-share capital above total shares",
+          "SELECT code, effective_date::VARCHAR FROM shares WHERE a_shares > total_shares * 1.0001",
+          needs=("shares.a_shares",)),
+    Check("dual_listing_a_shares", "warning",
+          "A+H companies whose latest A-share count equals the company total (H shares counted as A shares?)",
+          """SELECT s.code, arg_max(s.effective_date, s.effective_date)::VARCHAR FROM shares s
+             JOIN dual_listings d USING (code) WHERE s.a_shares IS NOT NULL
+               AND (d.h_list_date IS NULL OR s.effective_date >= d.h_list_date)
+             GROUP BY s.code HAVING arg_max(s.a_shares, s.effective_date) >= arg_max(s.total_shares, s.effective_date) * 0.9999""",
+          needs=("dual_listings", "shares.a_shares")),
+    Check("no_free_float", "info", "stocks trading on the last day without any free-float observation (weighted by total shares)",
+          """SELECT b.code, '' FROM bars b WHERE b.date = (SELECT max(date) FROM bars)
+             AND NOT EXISTS (SELECT 1 FROM shares s WHERE s.code = b.code AND s.free_float_shares IS NOT NULL)"""),
+    Check("duplicate_dividends", "error", "more than one dividend row for a stock on an ex-date",
+          "SELECT code, ex_date::VARCHAR FROM dividends GROUP BY code, ex_date HAVING count(*) > 1"),
+    Check("dividend_out_of_scale", "warning",
+          "cash dividends negative or above half the previous close (CNY per 10 shares instead of per share?)",
+          """SELECT d.code, d.ex_date::VARCHAR || ' cash ' || d.cash_per_share || ' close ' || b.close
+             FROM dividends d ASOF JOIN bars b ON d.code = b.code AND d.ex_date > b.date
+             WHERE d.cash_per_share < 0 OR d.cash_per_share > 0.5 * b.close"""),
+    Check("duplicate_valuation", "error", "more than one valuation row for a stock on a date",
+          "SELECT code, date::VARCHAR FROM valuation GROUP BY code, date HAVING count(*) > 1", needs=("valuation",)),
+    Check("nonpositive_pb", "warning", "price-to-book zero or negative",
+          "SELECT code, date::VARCHAR || ' pb ' || pb FROM valuation WHERE pb <= 0", needs=("valuation",)),
+    Check("no_name", "info", "stocks trading on the last day without a name",
+          """SELECT b.code, '' FROM bars b JOIN securities s USING (code)
+             WHERE b.date = (SELECT max(date) FROM bars) AND (s.name IS NULL OR s.name = '')"""),
+    Check("st_name_not_in_status", "info",
+          "stocks named ST / *ST on a snapshot day without an ST interval in status then",
+          """SELECT n.code, n.date::VARCHAR || ' ' || n.name FROM name_history n WHERE n.is_st
+             AND EXISTS (SELECT 1 FROM bars b WHERE b.code = n.code AND b.date = n.date)
+             AND NOT EXISTS (SELECT 1 FROM status st WHERE st.code = n.code AND st.status IN ('ST', '*ST')
+                             AND st.start_date <= n.date AND (st.end_date IS NULL OR st.end_date >= n.date))""",
+          needs=("name_history",)),
 ]
+
+
+def _has(store: Store, need: str) -> bool:
+    table, _, column = need.partition(".")
+    if not column:
+        return store.has_table(table)
+    row = store.con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND column_name = ?", [table, column]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _tables_of(sql: str) -> set[str]:
@@ -117,7 +163,7 @@ def run_checks(store: Store, limit: int = 5) -> list[dict[str, Any]]:
             "description": "tables the store lacks (their checks are skipped)", "examples": missing,
         })
     for c in CHECKS:
-        if _tables_of(c.sql) & set(missing):
+        if _tables_of(c.sql) & set(missing) or not all(_has(store, n) for n in c.needs):
             continue
         rows = store.con.execute(f"SELECT * FROM ({c.sql}) ORDER BY 1, 2").fetchall()
         out.append({

@@ -656,10 +656,11 @@ def _register_groups() -> None:
     from .calc_cli import COMMANDS as CALC_COMMANDS
     from .ingest_cli import ingest
     from .market_cli import market
+    from .sweep_cli import COMMANDS as SWEEP_COMMANDS
 
     main.add_command(ingest)
     main.add_command(market)
-    for cmd in CALC_COMMANDS:
+    for cmd in [*CALC_COMMANDS, *SWEEP_COMMANDS]:
         main.add_command(cmd)
 
 

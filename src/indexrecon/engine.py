@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
+from . import pit_shares
 from .errors import DependencyCycleError, IndexReconError, StoreError, UnknownMethodologyError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
-from .metrics import ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE, WEIGHT_SHARES
+from .metrics import A_SHARE_METRICS, ATTRIBUTES_TABLE, EXTERNAL_METRICS, METRICS, VALUATION_TABLE
 from .results import Table
 from .schedule import (
     ReviewDates,
@@ -38,7 +39,7 @@ from .schedule import (
 from .schema import Methodology, Screen
 from .sources.st_inference import ST_LIMIT_BOARDS, ST_LIMIT_PCT, status_is_inferred
 from .store import Store
-from .weights import cap_weights, methodology_caps, tier_case_sql
+from .weights import cap_weights, methodology_caps, weighting_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -56,6 +57,7 @@ class Context:
     stack: list[str] = field(default_factory=list)
     has_float: bool = False
     has_free_float: bool = False
+    has_a_shares: bool = False  # A-share capital observed (CSI/CNI rank on it)
     status_from: dict[str, dt.date] = field(default_factory=dict)  # status kind -> first start_date
     status_inferred_boards: tuple[str, ...] = ()  # boards whose ST rows are inferred (empty: none)
     tables: frozenset[str] = frozenset()
@@ -87,6 +89,8 @@ def context(store: Store) -> Context:
         row = store.con.execute("SELECT count(float_shares), count(free_float_shares) FROM shares").fetchone()
         ctx = Context(store, TradingCalendar(days), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
+        ctx.has_a_shares = pit_shares.has_column(store.con, "a_shares")
+        pit_shares.ensure(store.con)
         if "status" in tables:
             ctx.status_from = dict(store.con.execute(
                 "SELECT status, min(start_date) FROM status GROUP BY status").fetchall())
@@ -492,9 +496,10 @@ def _metric_sql(ctx: Context) -> str:
     so DuckDB computes each distinct one once."""
     ff = "float_sh" if not ctx.has_free_float else "ff_sh"
     fl = "total_shares" if not ctx.has_float else "float_sh"
+    a = "a_sh" if ctx.has_a_shares else "total_shares"
     out = []
     for m in METRICS.values():
-        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl)
+        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl).replace("a_sh", a)
         out.append(f"{sql} AS {m.name}")
     return ",\n  ".join(out)
 
@@ -538,18 +543,20 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
           -- share capital as intervals [effective_date, next change): a plain range join
           -- gives the ASOF rows, several times faster over a year of bars; only the
           -- boards' stocks, and only the intervals that overlap the window
+          -- (the point-in-time series of pit_shares: sparse counts carried as ratios)
           SELECT * FROM (
-            SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares,
+            SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares,
                    lead(effective_date, 1, DATE '9999-12-31') OVER (
                      PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
                    ) AS d1
-            FROM shares WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
+            FROM {pit_shares.VIEW} WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
         ),{first_day}
         w AS (
           SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
                  coalesce(s.float_shares, s.total_shares) AS float_sh,
-                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh
+                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
+                 coalesce(s.a_shares, s.total_shares) AS a_sh
           FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
           {"JOIN first_day f ON b.code = f.code AND b.date >= f.d" if skip else ""}
           WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
@@ -586,14 +593,17 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
           ind.sw_l2_code, ind.sw_l3_code,
           (SELECT count(*) FROM cal) - pos.before_list AS listing_days,
           (SELECT count(*) FROM cal) - pos.before_window - coalesce(agg.traded_days, 0) AS suspended_days,
-          agg.* EXCLUDE (code)
+          agg.* EXCLUDE (code),
+          -- trading days without a bar since the last one: suspended at the cutoff for that long
+          (SELECT count(*) FROM cal) - lb.pos AS suspended_run
         FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
+          LEFT JOIN cal lb ON lb.date = agg.last_bar
         """,
         {"start": start, "cutoff": cutoff},
     )
     cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
             "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
-            "shares_total", "shares_float", "shares_ff", "last_bar"]  # the SELECT above, in order
+            "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]  # the SELECT above, in order
     ctx.metric_tables[key] = (name, cols)
     return name, cols
 
@@ -834,7 +844,17 @@ def _pipeline(
         ri, ci = table.col("rank"), table.col("code")
         rows.sort(key=lambda r: (r[ri] is None, r[ri] or 0, r[ci]))
         table = Table(table.columns, table.types, rows)
-    return _weights(m, ctx, warnings, table)
+    table = _weights(m, ctx, warnings, table)
+    rank_a = next((x for x in (sel.rank_by, *(s.metric for s in m.screens)) if x in A_SHARE_METRICS), None)
+    if (ctx.has_free_float and m.weighting.method == "free_float_cap") or (ctx.has_a_shares and rank_a):
+        codes, ranks, chosen = table.column("code"), table.column("rank"), table.column("selected")
+        warnings += pit_shares.review_warnings(
+            con, rd.cutoff,
+            weighted=[c for c, s in zip(codes, chosen, strict=True) if s],
+            ranked=[c for c, r in zip(codes, ranks, strict=True) if r is not None],
+            free_float_weights=ctx.has_free_float and m.weighting.method == "free_float_cap",
+            a_share_rank=rank_a if ctx.has_a_shares else None)
+    return table
 
 
 def _order(m: Methodology) -> str:
@@ -1070,19 +1090,9 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
     Each expression is written once, in an inner select, and the outer one reads its columns:
     DuckDB binds every copy of an expression, and binding is most of the cost of a review's
     few thousand rows."""
-    w = m.weighting
-    factor = "1.0"
-    ratio = ""
-    if w.method == "equal":
-        wbase = "1.0"
-    else:
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
-        if w.method == "free_float_cap" and w.inclusion_factor:
-            ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio"
-            factor = "_ratio" if w.inclusion_factor == "exact" else tier_case_sql(
-                [(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], "_ratio")
-            shares = "shares_total"
-        wbase = f"last_close * {_q(shares)} * _f"
+    shares, factor = weighting_sql(m.weighting, "_ratio")
+    ratio = f", {src['shares_ff']} / nullif({src['shares_total']}, 0) AS _ratio" if factor != "1.0" else ""
+    wbase = "1.0" if shares is None else f"last_close * {_q(shares)} * _f"
     inner = []
     for c, e in src.items():
         if c == "_st":
@@ -1258,18 +1268,53 @@ def _industry_select(m: Methodology, ctx: Context, order: str, has_inc: bool, wa
           FROM _ir_s s JOIN _ir_q q USING (grp))
         SELECT *, row_number() OVER (PARTITION BY grp ORDER BY tier, grank) <= q AS selected FROM t"""
     )
-    _apply_selection(con, _industry_update_sql(n, bool(b and has_inc), has_inc))
+    lim = None
+    if sel.max_changes_pct is not None and has_inc:
+        lim = int(np.floor(sel.count * sel.max_changes_pct / 100 + 1e-9))
+        _industry_change_cap(con, lim)
+    _apply_selection(con, _industry_update_sql(n, bool(b and has_inc), has_inc, lim))
 
 
-def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False) -> str:
+def _industry_change_cap(con: Any, lim: int) -> None:
+    """At most `lim` newcomers enter, the best-ranked first; each place a held-back newcomer
+    leaves goes to its own industry's best-ranked displaced incumbent, so the industry keeps
+    its places. An industry with no displaced incumbent left keeps its newcomers (the places
+    are filled, as the cap yields to the count without industries too)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
+        WITH a AS (
+          SELECT *, CASE WHEN selected AND NOT inc THEN
+                   row_number() OVER (PARTITION BY selected AND NOT inc ORDER BY rank) END > {lim} AS over
+          FROM _ir_s),
+        g AS (SELECT grp, count(*) FILTER (WHERE over) AS dropped,
+                     count(*) FILTER (WHERE inc AND NOT selected) AS spare FROM a GROUP BY grp),
+        c AS (
+          SELECT a.*, least(g.dropped, g.spare) AS refill, g.dropped,
+                 CASE WHEN inc AND NOT selected THEN row_number() OVER (PARTITION BY grp, inc AND NOT selected
+                                                                        ORDER BY grank) END AS irank,
+                 CASE WHEN over THEN row_number() OVER (PARTITION BY grp, over ORDER BY grank) END AS orank
+          FROM a JOIN g USING (grp))
+        SELECT * EXCLUDE (over, refill, dropped, irank, orank) REPLACE (
+                 CASE WHEN over THEN orank <= dropped - refill
+                      WHEN inc AND NOT selected THEN coalesce(irank <= refill, false) ELSE selected END AS selected),
+               coalesce(over AND orank > dropped - refill, false) AS capped_out,
+               coalesce(inc AND NOT selected AND irank <= refill, false) AS capped_in
+        FROM c"""
+    )
+
+
+def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False, lim: int | None = None) -> str:
     bi = "TRUE" if buf else "FALSE"
-    hi = "TRUE" if has_inc else "FALSE"
-    del hi
+    capped = (f"""WHEN s.capped_in THEN format('rank {{}} ({{}} in industry {{}}), kept: at most {lim} changes per review',
+                                               s.rank, s.grank, s.grp)
+        WHEN s.capped_out THEN format('rank {{}} ({{}} in industry {{}}), not added: at most {lim} changes per review',
+                                      s.rank, s.grank, s.grp)""" if lim is not None else "")
     return f"""
     SELECT s.code, s.rank, s.inc, s.selected,
       CASE WHEN s.selected AND s.inc THEN 'retained' WHEN s.selected THEN 'added'
            WHEN s.inc THEN 'deleted' ELSE '' END AS status,
       CASE
+        {capped}
         WHEN s.selected AND s.leader THEN format('rank {{}}, selected: the largest of its industry', s.rank)
         WHEN s.selected AND s.inc AND s.grank > s.q AND {bi}
           THEN format('rank {{}} ({{}} in industry {{}}), kept by incumbent buffer {{}} of its {{}} places',

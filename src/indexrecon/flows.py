@@ -4,7 +4,7 @@ flows an AUM tracking it must trade, in board lots, with the days of volume they
 
 Both the current index and the new one are priced here the same way on the same day: the
 close on (or last before) the price date times the methodology's weighting shares known on
-that day (tiered inclusion factors from `weights.tier_case_sql`), then the caps of
+that day (`weights.weighting_sql`, as the engine uses it), then the caps of
 `weights.cap_weights`. The current index's own cap factors from its last review are not in
 the store, so its weights are those of its members priced by the same rules."""
 
@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import IndexReconError, StoreError
-from .metrics import WEIGHT_SHARES
-from .weights import cap_weights, methodology_caps, tier_case_sql
+from .weights import cap_weights, methodology_caps, weighting_sql
 
 if TYPE_CHECKING:
     from .results import ReviewResult
@@ -75,17 +74,8 @@ def priced_rows(res: ReviewResult, codes: list[str], day: dt.date) -> dict[str, 
     methodology's weighting shares on `day` x tier factor), board, industry, and the average
     daily volume over the last ADV_DAYS trading days up to `day` (days with a bar)."""
     store = _store(res)
-    w = res.methodology.weighting
-    if w.method == "equal":
-        shares, factor = "1.0", "1.0"
-    elif w.method == "free_float_cap" and w.inclusion_factor:
-        shares = "shares_total"
-        factor = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor],
-                               "shares_ff / nullif(shares_total, 0)")
-    else:
-        shares = {"total_shares": "shares_total", "float_sh": "shares_float", "ff_sh": "shares_ff"}[WEIGHT_SHARES[w.method]]
-        factor = "1.0"
-    base = "CASE WHEN close > 0 THEN 1.0 END" if w.method == "equal" else f"close * {shares} * ({factor})"
+    shares, factor = weighting_sql(res.methodology.weighting, "shares_ff / nullif(shares_total, 0)")
+    base = "CASE WHEN close > 0 THEN 1.0 END" if shares is None else f"close * {shares} * ({factor})"
     rows = store.con.execute(
         f"""
         WITH c AS (SELECT DISTINCT unnest($codes::VARCHAR[]) AS code),
@@ -171,7 +161,7 @@ def desk_view(res: ReviewResult, price_date: dt.date | None = None, aum: float |
     """Price the review's current members and its new list on the price date; with `aum`
     (CNY tracking the index) the passive trades: aum x (pro-forma - current weight) / close,
     rounded to board lots, for every stock whose weight moves."""
-    from .lots import round_to_lots
+    from .market_rules import round_to_lots
 
     day, notes = default_price_date(res, price_date, not_after)
     warnings = list(notes)

@@ -51,6 +51,20 @@ def trading_day(store: Store, d: dt.date | None, what: str = "--date") -> dt.dat
     return d
 
 
+def trading_range(store: Store, start: dt.date, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    """The first trading day on or after `start` and the last on or before `end` (default:
+    the store's last day); an error when the range holds none or lies outside the data."""
+    first, last = _calendar_bounds(store)
+    if end is not None and start > end:
+        raise IndexReconError(f"--start {start} is after --end {end}")
+    row = _one(store, "SELECT min(date) FILTER (WHERE date >= $s), max(date) FILTER (WHERE date <= $e) "
+                      "FROM calendar", {"s": start, "e": end or last})
+    lo, hi = row if row else (None, None)
+    if lo is None or hi is None or lo > hi:
+        raise StoreError(f"no trading day of the store between {start} and {end or last} (data {first} .. {last})")
+    return lo, hi
+
+
 def _shift(store: Store, d: dt.date, n: int) -> dt.date:
     """The trading day n days before d (or the first day of the data)."""
     row = _one(store, "SELECT coalesce(min(date), (SELECT min(date) FROM calendar)) FROM "
@@ -74,10 +88,7 @@ def breadth(store: Store, date: dt.date | None = None, *, start: dt.date | None 
     if start is None:
         end = start = trading_day(store, date)
     else:
-        start = trading_day(store, start, "--start")
-        end = trading_day(store, end, "--end")
-    if start > end:
-        raise IndexReconError(f"--start {start} is after --end {end}")
+        start, end = trading_range(store, start, end)
     sql = f"""
     SELECT date, coalesce(board, 'total') AS board, count(*) AS traded,
            count(*) FILTER (WHERE dir > 0) AS up, count(*) FILTER (WHERE dir < 0) AS down,
@@ -219,6 +230,9 @@ def target_levels(store: Store, target: str, start: dt.date | None = None, end: 
     label = first_simulable_review(m, ctx)
     earliest = review_dates(m, ctx.cal, label).effective
     s, notes = start or first, []
+    if end is not None and end <= earliest:
+        raise StoreError(f"{m.name} can be priced only from {earliest}, the effective date of its first review "
+                         f"whose window the store holds ({label}): nothing up to {end}")
     if s < earliest:  # no review before this one has its whole window in the store
         notes.append(f"{m.name} is priced from {earliest}, the effective date of its first review whose "
                      f"window the store holds ({label}), not from {s}")
@@ -297,8 +311,7 @@ def compare(store: Store, targets: list[str], start: dt.date, end: dt.date | Non
 
     if not targets:
         raise IndexReconError("give at least one TARGET")
-    row = _one(store, "SELECT min(date) FROM calendar WHERE date >= ?", [start])
-    start = trading_day(store, (row[0] if row else None) or start, "--start")
+    start, _ = trading_range(store, start, end)
     series, warnings, rows = {}, [], []
     for t in dict.fromkeys(targets):
         lv = target_levels(store, t, start, end)

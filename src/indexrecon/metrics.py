@@ -30,10 +30,19 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         Metric("avg_amount", exact_avg("amount"), "average daily turnover (amount) over the window"),
+        # CSI and CNI rank by the A-share total market cap ("A股总市值"): for a company with
+        # H shares that excludes them. a_sh is the A-share capital where the store has it
+        # (shares.a_shares, point in time), else the total; the company total is avg_company_cap.
         Metric(
             "avg_total_cap",
+            exact_avg("close * a_sh", 2),
+            "average daily total market cap of the A shares over the window (company total where "
+            "the store has no A-share capital)",
+        ),
+        Metric(
+            "avg_company_cap",
             exact_avg("close * total_shares", 2),
-            "average daily total market cap over the window",
+            "average daily total market cap of the company (every share class, H shares included)",
         ),
         Metric(
             "avg_float_cap",
@@ -49,8 +58,13 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "total_cap",
+            "arg_max(close * a_sh, date)",
+            "A-share total market cap on the last trading day up to the cutoff (as avg_total_cap)",
+        ),
+        Metric(
+            "company_cap",
             "arg_max(close * total_shares, date)",
-            "total market cap on the last trading day up to the cutoff",
+            "company total market cap (every share class) on the last trading day up to the cutoff",
         ),
         Metric(
             "float_cap",
@@ -114,19 +128,16 @@ VALUATION_TABLE = "valuation"  # (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOU
 # The optional table of point-in-time provider attributes behind EXTERNAL_METRICS.
 ATTRIBUTES_TABLE = "stock_attributes"  # (code VARCHAR, date DATE, attribute VARCHAR, value DOUBLE)
 
+# Metrics that rank on A-share capital when the store has it (a review says so).
+A_SHARE_METRICS = ("avg_total_cap", "total_cap")
+
 # Metrics computed outside the window aggregate (from securities / calendar), in the engine.
 DERIVED_METRICS = {
     "listing_days": "trading days from listing to the data cutoff",
     "suspended_days": "trading days in the window (since listing) without a bar",
+    "suspended_run": "trading days without a bar since the stock's last one: how long it has been suspended at the cutoff",
     "composite_rank": "weighted average of the ranks named in selection.composite (1 = best)",
     **{k: v[0] for k, v in EXTERNAL_METRICS.items()},
 }
 
 METRIC_NAMES: tuple[str, ...] = (*METRICS, *DERIVED_METRICS)
-
-# What each weighting method multiplies the price by.
-WEIGHT_SHARES = {
-    "total_cap": "total_shares",
-    "float_cap": "float_sh",
-    "free_float_cap": "ff_sh",
-}

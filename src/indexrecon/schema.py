@@ -320,8 +320,6 @@ class Selection(Model):
             raise ValueError("rank_by: composite_rank and composite: [...] go together")
         if self.rank_by == "composite_rank" and self.order != "asc":
             raise ValueError("a composite_rank is lower-is-better: order must be asc")
-        if self.industry_balance is not None and self.max_changes_pct is not None:
-            raise ValueError("max_changes_pct cannot be combined with industry_balance (not modelled)")
         b = self.buffer
         if b is not None:
             if b.newcomers_within > self.count:

@@ -46,8 +46,10 @@ TABLES: dict[str, tuple[str, str]] = {
     ),
     "shares": (
         "code VARCHAR NOT NULL, effective_date DATE NOT NULL, total_shares DOUBLE NOT NULL, "
-        "float_shares DOUBLE, free_float_shares DOUBLE, source VARCHAR",
-        "share capital change points; a row holds from effective_date to the next row",
+        "float_shares DOUBLE, free_float_shares DOUBLE, source VARCHAR, a_shares DOUBLE",
+        "share capital change points and observations; a row holds from effective_date to the "
+        "next row; float, free-float and A-share counts may be sparse (NULL where not observed: "
+        "the view shares_pit carries the last observed ratios, see pit_shares)",
     ),
     "status": (
         "code VARCHAR NOT NULL, start_date DATE NOT NULL, end_date DATE, status VARCHAR NOT NULL",
@@ -82,6 +84,18 @@ TABLES: dict[str, tuple[str, str]] = {
         "code VARCHAR NOT NULL, ex_date DATE NOT NULL, cash_per_share DOUBLE NOT NULL",
         "cash dividends per share (CNY, pre-tax) on the ex-date",
     ),
+    "valuation": (
+        "code VARCHAR NOT NULL, date DATE NOT NULL, pe_ttm DOUBLE, pb DOUBLE",
+        "valuation snapshots: PE (TTM) and PB as the provider gives them (NULL where it has none)",
+    ),
+    "dual_listings": (
+        "code VARCHAR NOT NULL, h_code VARCHAR, h_list_date DATE",
+        "A-share companies that also have H shares; h_list_date NULL = before the data",
+    ),
+    "name_history": (
+        "code VARCHAR NOT NULL, date DATE NOT NULL, name VARCHAR NOT NULL, is_st BOOLEAN",
+        "stock names observed on a date (is_st: the name starts with ST / *ST)",
+    ),
     "calendar": ("date DATE PRIMARY KEY", "trading days of the market"),
     "ingest_log": (
         "source VARCHAR NOT NULL, item VARCHAR NOT NULL, rows BIGINT, loaded_at TIMESTAMP",
@@ -89,7 +103,10 @@ TABLES: dict[str, tuple[str, str]] = {
     ),
 }
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Columns added after a table's first version: a store opened for writing gains them (older
+# stores opened read-only still work: readers treat a missing column as NULL).
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {"shares": (("a_shares", "DOUBLE"),)}
 
 
 def _ddl_columns(ddl: str) -> list[dict[str, object]]:
@@ -130,8 +147,14 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("BEGIN TRANSACTION")
     for name, (ddl, _) in TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})")
+    base = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()}
+    for name, cols in ADDED_COLUMNS.items():
+        for col, typ in cols:
+            if name in base:  # a table that is a view over files keeps its own columns
+                con.execute(f"ALTER TABLE {name} ADD COLUMN IF NOT EXISTS {col} {typ}")
     con.execute(
-        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
+        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [SCHEMA_VERSION],
     )
     con.execute("COMMIT")

@@ -93,6 +93,24 @@ def methodology_caps(caps: Any, industries: list[Any] | None = None) -> dict[str
     }
 
 
+# the candidate table's share column each weighting method multiplies the price by
+_SHARE_COLUMNS = {"total_cap": "shares_total", "float_cap": "shares_float", "free_float_cap": "shares_ff"}
+
+
+def weighting_sql(w: Any, ratio: str) -> tuple[str | None, str]:
+    """How a methodology's `weighting` turns a candidate into its weighting base: the share
+    column (`shares_total`, `shares_float`, `shares_ff`; None for equal weights) and the
+    inclusion-factor SQL over the free-float ratio expression `ratio` ("1.0" without one).
+    With tiered (or exact) free-float factors the factor multiplies total shares."""
+    if w.method == "equal":
+        return None, "1.0"
+    if w.method == "free_float_cap" and w.inclusion_factor:
+        if w.inclusion_factor == "exact":
+            return "shares_total", ratio
+        return "shares_total", tier_case_sql([(t.up_to_pct, t.factor_pct) for t in w.inclusion_factor], ratio)
+    return _SHARE_COLUMNS[w.method], "1.0"
+
+
 def tier_case_sql(tiers: list[tuple[float, float | str]], ratio: str) -> str:
     """A SQL CASE turning a free-float ratio (fraction) into its tiered inclusion factor."""
     parts = []

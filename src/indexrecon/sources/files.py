@@ -60,6 +60,13 @@ REALDATA_FILES = (
     "industry_sw.parquet",
     "official_weights.parquet",
     "csi_membership.parquet",
+    # the additions of December 2026 (realdata_more)
+    "share_observations.parquet",
+    "dual_listings.parquet",
+    "daily_basic_snapshots.parquet",
+    "dividends.parquet",
+    "official_weights_history.parquet",
+    "st_snapshots.parquet",
 )
 
 # Tables a user's folder may provide, in load order (securities before bars, so bars can
@@ -91,6 +98,9 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "index_membership": ("index_code",),
     "code_changes": ("old_code", "new_code"),
     "dividends": ("code", "ex_date"),
+    "valuation": ("code", "date"),
+    "dual_listings": ("code",),
+    "name_history": ("code", "date"),
 }
 
 CODE_COLUMNS = ("code", "index_code", "old_code", "new_code")
@@ -421,13 +431,14 @@ class _Folder:
         return {r[0]: r[1] for r in rows}
 
     def require_columns(self, path: Path, have: dict[str, str], need: dict[str, str]) -> None:
-        """Check presence and type family of columns: need maps name -> 'text'|'date'|'number'."""
+        """Check presence and type family of columns: need maps name -> 'text'|'date'|'number'|'boolean'."""
         for col, family in need.items():
             if col not in have:
                 raise _fail(path, col, f"missing (the file has: {', '.join(have)})")
             t = have[col].upper()
             ok = {
                 "text": t == "VARCHAR",
+                "boolean": t == "BOOLEAN",
                 "date": t == "DATE" or t.startswith("TIMESTAMP"),
                 "number": t
                 in {
@@ -737,7 +748,7 @@ def _realdata_shares(f: _Folder, path: Path) -> list[_Item]:
             "_src_shares",
             "SELECT code, CAST(effective_date AS DATE) AS effective_date, "
             "CAST(total_shares AS DOUBLE) AS total_shares, NULL::DOUBLE AS float_shares, "
-            f"NULL::DOUBLE AS free_float_shares, {source} AS source "
+            f"NULL::DOUBLE AS free_float_shares, {source} AS source, NULL::DOUBLE AS a_shares "
             f"FROM read_parquet({sql_str(path)}, file_row_number = true) "
             "QUALIFY row_number() OVER (PARTITION BY code, effective_date "
             f"ORDER BY {prefer} DESC, file_row_number DESC) = 1",
@@ -821,6 +832,7 @@ def _realdata_industry(
 
 def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
     reader = _parquet(path)
+    view = f"_src_{path.stem}"
 
     def validate() -> None:
         have = f.describe(path, reader)
@@ -831,7 +843,7 @@ def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
         )
         # published in percent; the store holds fractions
         rel = f.view(
-            "_src_weights",
+            view,
             "SELECT index_code, CAST(trade_date AS DATE) AS trade_date, "
             f"{remap_code_sql('con_code')} AS code, CAST(weight AS DOUBLE) / 100.0 AS weight "
             f"FROM {reader}",
@@ -865,14 +877,14 @@ def _realdata_weights(f: _Folder, path: Path) -> list[_Item]:
 
     def write(con: duckdb.DuckDBPyConnection) -> int:
         return replace_rows(
-            con, "official_weights", "_src_weights", order_by="index_code, trade_date, code"
+            con, "official_weights", view, order_by="index_code, trade_date, code"
         )
 
     return [
         _Item(
             "official_weights",
             (path,),
-            "official_weights <- official_weights.parquet",
+            f"official_weights <- {path.name}",
             validate,
             write,
         )
@@ -962,6 +974,11 @@ def _realdata_items(f: _Folder) -> list[_Item]:
         ("official_weights.parquet", _realdata_weights),
         ("csi_membership.parquet", _realdata_membership),
     ]
+    from . import realdata_more  # it builds on this module's helpers
+
+    more, has_observations = realdata_more.items(f, _realdata_weights)
+    if has_observations:  # the estimates merge with the observations (realdata_more)
+        builders = [b for b in builders if b[0] != "shares.parquet"]
     industry_validate: Callable[[], None] = lambda: None  # noqa: E731
     for name, build in builders:
         if (folder / name).exists():
@@ -969,6 +986,7 @@ def _realdata_items(f: _Folder) -> list[_Item]:
             if name == "industry_sw.parquet":
                 industry_validate = new[0].validate
             items += new
+    items += more
 
     def write_code_changes(con: duckdb.DuckDBPyConnection) -> int:
         rows = ", ".join(f"('{old}', '{new}', DATE '{day}')" for old, (new, day) in changes.items())
@@ -1416,6 +1434,9 @@ def ingest_files(
             summary.add_rows(it.table, n)
         if todo:
             note_source(store, label)
+            from .. import pit_shares
+
+            pit_shares.forget(store.con)  # shares may have changed: rebuild on the next read
         if progress:
             progress("done", len(todo) * 2, len(todo) * 2)
     finally:

@@ -1,0 +1,152 @@
+"""Share capital as a point-in-time series: the one rule every reader of `shares` goes through.
+
+The `shares` table holds change points of total capital (never NULL) and, where a source
+observed them, float, free-float and A-share counts (NULL elsewhere: these are sparse
+observations, a few dates a year). The view `shares_pit` fills them:
+
+* on a row that observes a count, that count;
+* after an observation, the last observed *ratio* (free float / total, float / total,
+  A shares / total) times the row's own total, so bonus issues and placements between
+  observations still move the counts;
+* before a stock's first observation, its earliest observed ratio (the only one there is);
+  `ff_from`, `float_from` and `a_from` give the date of the observation each value rests on,
+  so a review can say when that date lies after its cutoff;
+* a stock never observed keeps NULL (readers fall back to total shares and say so).
+
+Every ratio is carried only along its own stock's rows in date order: nothing later than a
+row is used unless nothing earlier exists. The view is a TEMP view of the connection,
+materialised once per connection (so a read-only store, and one written before the A-share
+column existed, reads it too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+VIEW = "shares_pit"
+
+# (store column, ratio-date column of the view)
+SPARSE = (("float_shares", "float_from"), ("free_float_shares", "ff_from"), ("a_shares", "a_from"))
+
+
+def view_sql(columns: set[str]) -> str:
+    """The SELECT of the view over `shares`, given the columns the store's table has."""
+    col = {c: (c if c in columns else "CAST(NULL AS DOUBLE)") for c, _ in SPARSE}
+    src = "source" if "source" in columns else "CAST(NULL AS VARCHAR)"
+    parts, fills = [], []
+    for c, when in SPARSE:
+        v = col[c]
+        # ratio and date of the last observation up to the row, and of the first one at all
+        parts.append(
+            f"last_value(CASE WHEN {v} IS NOT NULL THEN {v} / total_shares END IGNORE NULLS) OVER upto AS _r_{c}, "
+            f"last_value(CASE WHEN {v} IS NOT NULL THEN effective_date END IGNORE NULLS) OVER upto AS _d_{c}, "
+            f"first_value(CASE WHEN {v} IS NOT NULL THEN {v} / total_shares END IGNORE NULLS) OVER every AS _r0_{c}, "
+            f"first_value(CASE WHEN {v} IS NOT NULL THEN effective_date END IGNORE NULLS) OVER every AS _d0_{c}"
+        )
+        fills.append(
+            f"CASE WHEN {v} IS NOT NULL THEN {v} ELSE total_shares * coalesce(_r_{c}, _r0_{c}) END AS {c}, "
+            f"coalesce(_d_{c}, _d0_{c}) AS {when}"
+        )
+    return f"""
+        SELECT code, effective_date, total_shares, {", ".join(fills)}, source
+        FROM (
+          SELECT code, effective_date, total_shares, {", ".join(v for v in col.values())}, {src} AS source,
+                 {", ".join(parts)}
+          FROM shares
+          WINDOW upto AS (PARTITION BY code ORDER BY effective_date ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+                 every AS (PARTITION BY code ORDER BY effective_date ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+        )"""
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> str:
+    """The series on `con`, built once per connection: the rule is the temp view
+    `shares_pit_rule`, and `shares_pit` a temp table of it (every review reads it, and the
+    window functions over the whole table would otherwise run per review). `forget` drops
+    it after a write. Returns the table's name."""
+    have = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [VIEW]).fetchall()
+    if not have[0][0]:
+        cols = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'shares' "
+            "AND table_catalog <> 'temp'").fetchall()}
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {VIEW}_rule AS {view_sql(cols)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {VIEW} AS SELECT * FROM {VIEW}_rule ORDER BY code, effective_date")
+    return VIEW
+
+
+def forget(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the connection's series (after `shares` changed); the next reader rebuilds it."""
+    con.execute(f"DROP TABLE IF EXISTS temp.main.{VIEW}")
+
+
+def has_column(con: duckdb.DuckDBPyConnection, column: str) -> bool:
+    """Whether the store's shares table holds any value of `column` (e.g. a_shares)."""
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'shares' "
+        "AND table_catalog <> 'temp'").fetchall()}
+    if column not in cols:
+        return False
+    row = con.execute(f"SELECT count({column}) > 0 FROM shares").fetchall()
+    return bool(row and row[0][0])
+
+
+def coverage(con: duckdb.DuckDBPyConnection, codes: list[str], cutoff: dt.date, column: str) -> tuple[list[str], list[str]]:
+    """Of `codes`, at `cutoff`: those with no observation of `column` at all (their readers
+    fall back to total shares) and those whose value rests on an observation dated after the
+    cutoff (none earlier exists). Both sorted."""
+    when = dict(SPARSE)[column]
+    if not codes:
+        return [], []
+    ensure(con)
+    rows = con.execute(
+        f"""SELECT x.code, p.{when} FROM (SELECT unnest($c::VARCHAR[]) AS code) x
+            LEFT JOIN (SELECT code, arg_max({when}, effective_date) AS {when}, arg_max({column}, effective_date) AS v
+                       FROM {VIEW} WHERE effective_date <= $cutoff GROUP BY code) p USING (code)
+            ORDER BY x.code""",
+        {"c": codes, "cutoff": cutoff},
+    ).fetchall()
+    missing = [r[0] for r in rows if r[1] is None]
+    after = [r[0] for r in rows if r[1] is not None and r[1] > cutoff]
+    return missing, after
+
+
+def describe(what: str, codes: list[str]) -> str:
+    """'N stocks (e.g. A, B, C)'."""
+    eg = ", ".join(codes[:3])
+    return f"{len(codes)} {what}{'s' if len(codes) != 1 else ''} (e.g. {eg})"
+
+
+def review_warnings(
+    con: duckdb.DuckDBPyConnection,
+    cutoff: dt.date,
+    *,
+    weighted: list[str],
+    ranked: list[str],
+    free_float_weights: bool,
+    a_share_rank: str | None,
+) -> list[str]:
+    """What a review's share data rest on, for the stocks it weights and ranks: free-float
+    weights of stocks never observed (total shares instead) or observed only after the cutoff,
+    and the A-share capital a ranking metric uses (`a_share_rank`: its name) likewise."""
+    out = []
+    if free_float_weights:
+        missing, after = coverage(con, weighted, cutoff, "free_float_shares")
+        if missing:
+            out.append(f"{describe('constituent', missing)} have no free-float observation: weighted by "
+                       "total shares (inclusion factor 100%)")
+        if after:
+            out.append(f"{describe('constituent', after)}: free-float ratio from the first observation, dated "
+                       f"after the cutoff {cutoff} (none earlier)")
+    if a_share_rank:
+        missing, after = coverage(con, ranked, cutoff, "a_shares")
+        note = (f"{a_share_rank} ranks on A-share capital (shares.a_shares, point in time; the company total "
+                "with H shares is avg_company_cap)")
+        if missing:
+            note += f"; {describe('ranked stock', missing)} without an A-share observation use the company total"
+        if after:
+            note += (f"; {describe('ranked stock', after)} use the ratio of their first observation, dated after "
+                     f"the cutoff {cutoff} (none earlier)")
+        out.append(note)
+    return out

@@ -105,3 +105,15 @@ def test_no_cache_for_an_in_memory_store(cache: Path) -> None:
 
     st = Store(path=Path("x.duckdb"), con=duckdb.connect(":memory:"), read_only=True)
     assert depcache.data_version(st) is None and depcache.key(st, "x") is None
+
+
+def test_the_cache_folder_stays_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(depcache, "MAX_ENTRIES", 4)
+    for i in range(4):
+        depcache.put(f"k{i}", [i])
+        os.utime(cache / f"k{i}.json", ns=(i * 10**9, i * 10**9))  # k0 the oldest
+    assert len(_entries(cache)) == 4
+    depcache.put("k4", [4])
+    assert [p.stem for p in _entries(cache)] == ["k2", "k3", "k4"] and depcache.get("k4") == [4]

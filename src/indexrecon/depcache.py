@@ -34,6 +34,7 @@ from typing import Any
 from .store import Store
 
 FORMAT = 1  # bump when the entry layout changes
+MAX_ENTRIES = 5000  # beyond this, writing an entry removes the older half (by modification time)
 
 
 def enabled() -> bool:
@@ -147,6 +148,18 @@ def put(k: str | None, value: Any) -> None:
         d.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps({"key": k, "value": value}), encoding="utf-8")
         os.replace(tmp, d / f"{k}.json")
+        _prune(d)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+def _prune(d: Path) -> None:
+    """Keep the folder bounded: every code or data change makes new keys, never reused."""
+    entries = list(d.glob("*.json"))
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime_ns)
+    for p in entries[: len(entries) // 2]:
+        with contextlib.suppress(OSError):
+            p.unlink()

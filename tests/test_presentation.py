@@ -165,6 +165,8 @@ def test_every_json_output_is_strict_json(official_demo: Path) -> None:
         ("store-schema",): [],
         ("track",): ["chinext", "--from-official", "2024-12-16", "--end", "2025-03-31"],
         ("backtest",): ["chinext", "--start", "2024-01-02", "--end", "2024-06-28", "--workers", "1"],
+        ("sweep",): ["chinext", "--set", "selection.count=50", "--start", "2024-01-02", "--end", "2024-06-28",
+                     "--workers", "1"],
         ("market", "breadth"): [],
         ("market", "limits"): ["--ladder"],
         ("market", "moves"): ["chinext", "--days", "5", "--start", "2025-01-02"],

@@ -295,7 +295,7 @@ def test_loss_making_newcomers_are_not_candidates(tmp_path: Any) -> None:
     p = tmp_path / "pe.duckdb"
     make_store(p, stocks)
     with ir.open_store(p, read_only=False) as st:
-        st.con.execute("CREATE TABLE valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
+        st.con.execute("CREATE OR REPLACE TABLE valuation (code VARCHAR, date DATE, pe_ttm DOUBLE, pb DOUBLE)")
         st.con.executemany("INSERT INTO valuation VALUES (?, ?, ?, ?)", [
             ("300001", d(2024, 10, 31), -5.0, 1.0),  # a loss, newcomer: out
             ("300002", d(2024, 10, 31), None, 1.0),  # missing PE: a loss, out

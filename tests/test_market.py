@@ -521,7 +521,9 @@ def test_valuation_percentile_over_the_window(val_store) -> None:
 def test_valuation_without_data_is_one_line(cov_store: Path) -> None:
     # the table is in every new store's schema, empty until an ingest fills it
     r = CliRunner().invoke(main, ["market", "valuation", "399006", "--store", str(cov_store)])
-    assert r.exit_code == 2 and ("no valuation table" in r.output or "valuation table has no data" in r.output)
+    # schema version 2 creates the table (empty) in every store: "no data", or "no table" in an older one
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "no valuation table" in r.output or "valuation table has no data" in r.output
 
 
 def test_valuation_of_a_methodology_uses_its_rebuilt_members(cov_store: Path, tmp_path: Path) -> None:
@@ -664,5 +666,8 @@ def test_real_no_close_is_above_the_limit_up_price_the_rules_give(real_store) ->
         {"scan_lo": day("2024-07-01"), "hi": day("2025-06-30")}).fetchall()[0]
     n, above, at_up, below, above_fen = rows
     assert n > 1_000_000 and at_up > 10_000
+    # ex-dividend days use previous close - cash; a few closes sit a fen above that limit
+    # (e.g. 2024-11-28): companies holding treasury shares pay a smaller per-share amount than
+    # the table's, and the exchange's reference price uses it (差异化分红)
     assert above == 0 and above_fen == 0
     assert below < 0.001 * n  # ex-rights days: the store has no bonus-share reference prices

@@ -505,6 +505,46 @@ def test_negative_total_earnings_give_no_percentile(tmp_path: Path) -> None:
     assert any("negative" in w for w in res.warnings)
 
 
+def test_valuation_uses_the_index_s_published_pe_pb_when_stored(val_store, tmp_path: Path) -> None:
+    import shutil
+
+    p, days = val_store
+    q = tmp_path / "published.duckdb"
+    shutil.copy(p, q)
+    with open_store(q, read_only=False) as st:  # legulegu: 25 days, PE 30 - i; csindex: 3 days, PE only
+        for i, d in enumerate(days):
+            st.con.execute("INSERT INTO index_valuation VALUES ('IDX', ?, ?, ?, 'akshare:legulegu')",
+                           [d, 30.0 - i, 1.2])
+        for d in days[-3:]:
+            st.con.execute("INSERT INTO index_valuation VALUES ('IDX', ?, 12.5, NULL, 'akshare:csindex')", [d])
+        st.con.execute("INSERT INTO index_valuation VALUES ('OTHER', ?, 9.0, 1.0, 'akshare:csindex')", [days[0]])
+    with open_store(q) as st:
+        res = market.valuation(st, "IDX", days[-1])
+        out = res.payload
+        assert out["source"] == "akshare:legulegu" and out["members_from"] == "published by akshare:legulegu"
+        assert out["pe_ttm"] == pytest.approx(6.0) and out["pb"] == pytest.approx(1.2)
+        assert out["pe_percentile"] == pytest.approx(1 / 25)  # the lowest PE of the window
+        assert out["pb_percentile"] == pytest.approx(1.0) and out["window"]["dates"] == 25
+        assert any("published PE/PB of akshare:legulegu" in w for w in res.warnings)
+        # a day after the provider's last one: its last day, said
+        later = market.valuation(st, "IDX", day("2024-12-31"))
+        assert later.payload["date"] == days[-1]
+        assert any(f"figures are of {days[-1]}" in w for w in later.warnings)
+        # PE only (csindex): no PB, said; and no percentile from 1 day
+        other = market.valuation(st, "OTHER", days[0])
+        assert other.payload["pe_ttm"] == 9.0 and other.payload["pe_percentile"] is None
+        assert any("a percentile needs at least" in w for w in other.warnings)
+    with open_store(q, read_only=False) as st:
+        st.con.execute("UPDATE index_valuation SET pb = NULL WHERE index_code = 'OTHER'")
+    with open_store(q) as st:
+        other = market.valuation(st, "OTHER", days[0])
+        assert other.payload["pb"] is None and any("gives no pb of OTHER" in w for w in other.warnings)
+    r = CliRunner().invoke(main, ["market", "valuation", "IDX", "--date", str(days[-1]), "--store", str(q)])
+    assert r.exit_code == 0, r.output
+    assert "published by akshare:legulegu" in r.output and "members have a PE" not in r.output
+    assert "published PE/PB" in r.output  # the warning reaches the (mixed) output
+
+
 def test_valuation_percentile_over_the_window(val_store) -> None:
     p, days = val_store
     with open_store(p) as st:

@@ -606,11 +606,16 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     """The index's PE (TTM) and PB on `date` (the last valuation day on or before it) and
     their percentile among the valuation days of the `years` before it (the share of days with
     a value at or below the day's), from the store's `valuation(code, date, pe_ttm, pb)` table.
-    With fewer than MIN_PERCENTILE_DATES days in the window the percentile is refused."""
+    With fewer than MIN_PERCENTILE_DATES days in the window the percentile is refused. When the
+    store has the index's own published PE/PB (index_valuation) for `target`, those are used."""
     import pandas as pd
 
     from .calculation import _q
+    from .index_valuation import published_valuation
 
+    published = published_valuation(store, target, date, years)
+    if published is not None:
+        return published
     if not store.has_table("valuation"):
         raise StoreError(f"store {store.path} has no valuation table (per-stock PE/PB: `ingest files` of the "
                          "shared dataset's daily_basic snapshots, or `ingest akshare`)")

@@ -436,3 +436,12 @@ def test_fitted_table_never_exceeds_the_width_nor_cuts_a_kept_cell(width: int) -
     assert set(t.dropped) == set(order[:len(t.dropped)])
     if width >= 140:
         assert shown == keys
+
+
+def test_counts_of_stocks_without_cap_carry_no_amount_unit() -> None:
+    """`board_stocks_without_cap` is a count: no '(100m CNY)' header, no division by 1e8."""
+    from indexrecon.report import fmt_value, unit
+
+    assert unit("board_stocks_without_cap") == ""
+    assert fmt_value("board_stocks_without_cap", 12) == "12"
+    assert unit("board_total_cap") == "100m CNY" and unit("share_of_market_cap") == "%"

@@ -21,6 +21,9 @@ Workloads (see docs/benchmarks.md):
   4 backtest  ChiNext backtest over every review in the data, daily levels
   5 ingest    ../shared/realdata into a fresh store
   6 scale     workloads 1 and 4 on synthetic universes of 1x, 4x, 10x the market
+  7 speed     `rebalance chinext` against `import duckdb`; `rebuild csi2000` (its chain)
+              against `rebuild chinext`, without and with the results cache
+  8 sweep     `indexrecon sweep` of 6 ChiNext variants in 1 and 2 worker processes
   and the pandas reference implementation of workload 1 (benchmarks/pandas_reference.py).
 """
 
@@ -47,7 +50,7 @@ ROOT = HERE.parent
 WORKER = HERE / "workloads.py"
 SRC = ROOT / "src" / "indexrecon"
 DEMO_END = dt.date(2026, 5, 29)
-ALL = ("review", "cli", "chain", "backtest", "ingest", "scale", "pandas")
+ALL = ("review", "cli", "chain", "backtest", "ingest", "scale", "pandas", "speed")
 HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "pydantic", "yaml", "click", "rich", "akshare")
 
 
@@ -65,6 +68,9 @@ def child_env(cache: Path) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(cache / "pycache")
     env.setdefault("PYTHONHASHSEED", "0")
+    # workloads measure the computation; workload 7 switches the results cache on itself
+    env["INDEXRECON_NO_CACHE"] = "1"
+    env["INDEXRECON_CACHE_DIR"] = str(cache / "results")
     return env
 
 
@@ -281,21 +287,11 @@ def do_cli(rep: Report, cache: Path, store: Path, label: str, reps: int, warmup:
         "2 python -c pass": [sys.executable, "-c", "pass"],
     }
     if quick:
-        for k in ("2 cli rebalance --format csv", "2 python -c 'import indexrecon.cli'", "2 python -c 'import duckdb'"):
+        for k in ("2 cli rebalance --format csv", "2 python -c 'import indexrecon.cli'"):
             del cmds[k]
     for name, cmd in cmds.items():
         log(f"workload 2: {name}")
-        for _ in range(warmup):
-            run_process(cmd, env)
-        times, cpus, peaks, codes = [], [], [], set()
-        for _ in range(reps):
-            t, cpu, peak, code = run_process(cmd, env)
-            times.append(t)
-            cpus.append(cpu)
-            peaks.append(peak)
-            codes.add(code)
-        note = "" if codes == {0} else f"ERROR exit codes {sorted(codes)}"
-        rep.add(name, label if "--store" in cmd else "-", times, cpu=cpus, peak=max(peaks), note=note)
+        repeat(rep, name, label if "--store" in cmd else "-", cmd, env, reps, warmup)
     rebuild = cmds["2 cli rebuild --format csv"]
     log("workload 2: import-time breakdown and modules of `rebuild`")
     rep.extra["importtime"] = importtime(env, 3, rebuild)
@@ -314,6 +310,62 @@ def do_cli(rep: Report, cache: Path, store: Path, label: str, reps: int, warmup:
     runs = [run_process(rebuild, nocache) for _ in range(reps)]
     rep.add("2 cli rebuild, no .pyc", label, [r[0] for r in runs], cpu=[r[1] for r in runs],
             peak=max(r[2] for r in runs), note="PYTHONDONTWRITEBYTECODE=1 (this sandbox): recompiles src/ each start")
+
+
+def repeat(rep: Report, name: str, label: str, cmd: list[str], env: dict[str, str], reps: int, warmup: int,
+           note: str = "") -> dict[str, Any]:
+    """Time `reps` whole runs of `cmd` after `warmup` untimed ones: one row of the table."""
+    for _ in range(warmup):
+        run_process(cmd, env)
+    times, cpus, peaks, codes = [], [], [], set()
+    for _ in range(reps):
+        t, cpu, peak, code = run_process(cmd, env)
+        times.append(t)
+        cpus.append(cpu)
+        peaks.append(peak)
+        codes.add(code)
+    note = note if codes == {0} else f"ERROR exit codes {sorted(codes)}"
+    return rep.add(name, label, times, cpu=cpus, peak=max(peaks), note=note)
+
+
+def do_speed(rep: Report, cache: Path, store: Path, label: str, reps: int, warmup: int) -> None:
+    """Issue 20's targets, side by side in one run: `rebalance chinext` against `import
+    duckdb`; `rebuild csi2000` (its whole chain) against `rebuild chinext`, without and with
+    the results cache; a sweep in 1 and 2 worker processes (and that both give one output)."""
+    env = child_env(cache)
+    exe = shutil.which("indexrecon") or str(Path(sys.executable).with_name("indexrecon"))
+    st = ["--store", str(store)]
+    log("workload 7: rebalance chinext, rebuild csi2000 with and without the results cache")
+    repeat(rep, "7 cli rebalance chinext", label, [exe, "rebalance", "chinext", *st], env, reps, warmup,
+           note="defaults: next review, incumbents auto")
+    repeat(rep, "7 cli rebuild chinext 2025-12", label,
+           [exe, "rebuild", "chinext", "--review", "2025-12", "--format", "csv", *st], env, reps, warmup)
+    csi2000 = [exe, "rebuild", "csi2000", "--review", "2025-12", "--format", "csv", *st]
+    repeat(rep, "7 cli rebuild csi2000 2025-12, no cache", label, csi2000, env, reps, warmup,
+           note="computes csi300 -> 500 -> 1000 from the bars")
+    cached = {**env, "INDEXRECON_NO_CACHE": "0", "INDEXRECON_CACHE_DIR": str(cache / "results-w7")}
+    shutil.rmtree(cache / "results-w7", ignore_errors=True)
+    repeat(rep, "7 cli rebuild csi2000 2025-12, warm cache", label, csi2000, cached, reps, max(warmup, 1),
+           note="the chain's members read from the results cache")
+    outs = [subprocess.run(csi2000, capture_output=True, env=e).stdout for e in (env, cached)]
+    rep.checks.append(("rebuild csi2000: output with the cache = without", "identical" if outs[0] == outs[1]
+                       else "DIFFERENT", "ok" if outs[0] == outs[1] and outs[0] else "FAIL"))
+
+    log("workload 8: sweep, 1 and 2 workers")
+    sweep = [exe, "sweep", "chinext", "--set", "selection.buffer=null", "--set", "selection.count=50,100,200",
+             "--set", "weighting.caps.single_pct=10,20", "--start", "2025-01-02", "--end", "2025-12-31",
+             "--format", "csv", *st]
+    res = {}
+    for n in (1, 2):
+        cmd = [*sweep, "--workers", str(n)]
+        res[n] = repeat(rep, f"8 sweep chinext 6 variants, {n} worker(s)", label, cmd, env, max(1, reps // 2), 0,
+                        note="7 backtests 2025, base included")
+        res[n]["output"] = subprocess.run(cmd, capture_output=True, env=env).stdout
+    same = res[1]["output"] == res[2]["output"] and bool(res[1]["output"])
+    rep.checks.append(("sweep: 2 workers give the 1-worker output", "identical" if same else "DIFFERENT",
+                       "ok" if same else "FAIL"))
+    for r in res.values():
+        r.pop("output")
 
 
 def importtime(env: dict[str, str], n: int, cmd: list[str]) -> dict[str, Any]:
@@ -395,6 +447,25 @@ def summarize(rep: Report, scales: list[float]) -> None:
         rep.checks.append(("workload 4 under 2 s (real)", fmt_t(bt["median"]), "ok" if bt["median"] < 2 else "FAIL"))
     elif pend:
         rep.checks.append(("workload 4 under 2 s (real)", "pending", "pending: backtest module not available"))
+    def target(name: str, a: str, b: str, limit: float) -> None:
+        x, y = rep.find(a, "real"), rep.find(b, "real") or rep.find(b, "-")  # "-": no store (import duckdb)
+        if x and y:
+            r = x["median"] / y["median"]
+            rc = f", {x['cpu'] / y['cpu']:.1f}x CPU" if x.get("cpu") and y.get("cpu") else ""
+            rep.checks.append((name, f"{r:.1f}x wall{rc}", "ok" if r <= limit else "FAIL"))
+
+    target("rebalance chinext <= 2.5x python -c 'import duckdb' (real)", "7 cli rebalance chinext",
+           "2 python -c 'import duckdb'", 2.5)
+    target("rebuild csi2000 <= 3x rebuild chinext, no cache (real)", "7 cli rebuild csi2000 2025-12, no cache",
+           "7 cli rebuild chinext 2025-12", 3)
+    target("rebuild csi2000 <= 3x rebuild chinext, warm cache (real)", "7 cli rebuild csi2000 2025-12, warm cache",
+           "7 cli rebuild chinext 2025-12", 3)
+    one, two = rep.find("8 sweep chinext 6 variants, 1 worker(s)", "real"), \
+        rep.find("8 sweep chinext 6 variants, 2 worker(s)", "real")
+    if one and two:
+        rep.checks.append(("sweep: 2 workers faster than 1 (real, 2 cores shared)",
+                           f"{one['median'] / two['median']:.2f}x wall, {one['cpu'] / two['cpu']:.2f}x CPU",
+                           "ok" if two["median"] < one["median"] else "FAIL"))
     for store in ["real", *(f"x{s:g}" for s in scales)]:
         r = ratio("pandas reference, total", "1 review chinext 2024-12", store)
         if r is not None:
@@ -455,7 +526,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"load before {os.getloadavg()[0]:.2f}/{os.getloadavg()[1]:.2f}/{os.getloadavg()[2]:.2f}")
     log(env_line)
 
-    real = real_store(cache, a.realdata, rep) if only & {"review", "cli", "chain", "backtest", "pandas", "ingest"} else None
+    real = real_store(cache, a.realdata, rep) if only & {"review", "cli", "chain", "backtest", "pandas", "ingest",
+                                                       "speed"} else None
     if real:
         if "review" in only:
             do_review(rep, cache, real, "real", reps, a.warmup)
@@ -469,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
             do_chain(rep, cache, real, "real", 1 if a.quick else 3, 0 if a.quick else 1, a.chain_review)
         if "backtest" in only:
             do_backtest(rep, cache, real, "real", 2 if a.quick else reps, a.warmup)
+        if "speed" in only:
+            do_speed(rep, cache, real, "real", reps, a.warmup)
     if "ingest" in only and a.realdata.joinpath("bars.parquet").exists():
         built = rep.extra.get("real_build")
         if a.quick and built:

@@ -185,9 +185,9 @@ def section(fig: dict[str, Any]) -> str:
         "listed in 2023) and 301039 (its float grew from 0.73 to 1.45 bn A shares between the 2023-10-31 and",
         "2025-02 observations, as restricted A shares were released) rank lower than the provider can rank",
         "them, so they are right for a reason that is only partly the data's. "
-        + (f"Still added: {', '.join(still)}; 601727 has been outside CSI's whole size family since 2021 "
-           "(the committee's violation clauses, see the CSI section), which no share data changes."
-           if still else "None is still added."),
+        + (f"Still added: {', '.join(still)}." if still else "None is still added.")
+        + (" 601727 is not ranked at all: a screen of the CSI rules (not the share data) leaves it out."
+           if any(r["code"] == "601727" and r["rank"] is None for r in fig["ah"]) else ""),
         "",
         f"Share counts: {share('star')} STAR and {share('bse')} BSE stocks trading on 2024-10-31 have one "
         "point in time (before the observations: "

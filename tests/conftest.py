@@ -16,6 +16,20 @@ def realdata_dir() -> Path:
     return REALDATA
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _results_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The dependency results cache of this session in a folder of its own, never the user's."""
+    import os
+
+    old = os.environ.get("INDEXRECON_CACHE_DIR")
+    os.environ["INDEXRECON_CACHE_DIR"] = str(tmp_path_factory.mktemp("results-cache"))
+    yield
+    if old is None:
+        os.environ.pop("INDEXRECON_CACHE_DIR", None)
+    else:
+        os.environ["INDEXRECON_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def demo_store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo store built once per test session into a temp folder."""

@@ -132,6 +132,18 @@ class FakeAkshare:
         self._call("index_detail_hist_cni", symbol)
         return _read(f"index_detail_hist_cni_{symbol}", text_cols=("样本代码",))
 
+    def stock_zh_index_value_csindex(self, symbol: str = "H30374") -> pd.DataFrame:
+        self._call("stock_zh_index_value_csindex", symbol)
+        return _read(f"stock_zh_index_value_csindex_{symbol}", ("指数代码",), ("日期",))
+
+    def stock_index_pe_lg(self, symbol: str = "沪深300") -> pd.DataFrame:
+        self._call("stock_index_pe_lg", symbol)
+        return _read(f"stock_index_pe_lg_{symbol}", date_cols=("日期",))
+
+    def stock_index_pb_lg(self, symbol: str = "上证50") -> pd.DataFrame:
+        self._call("stock_index_pb_lg", symbol)
+        return _read(f"stock_index_pb_lg_{symbol}", date_cols=("日期",))
+
     # -- the datasets beyond bars
 
     def stock_share_change_cninfo(
@@ -1131,3 +1143,48 @@ def test_many_no_rows_answers_are_suspect(store) -> None:
         "stock_fhps_detail_em answered 'no rows' 24 times in 24 calls" in w for w in s.warnings
     )
     assert not _ingest(store, FakeAkshare(), datasets=["securities", "dividends"]).warnings
+
+
+def test_index_valuation_from_csindex_and_legulegu(store) -> None:
+    """Each index's own PE/PB: CSI's file (PE by calculation shares, no PB) and legulegu's
+    cap-weighted TTM PE and PB, in [start, end], kept apart by source; resumable."""
+    store.con.execute("DROP TABLE index_valuation")  # a store from before the table
+    api = FakeAkshare()
+    idx = ["000300", "399006", "000905"]
+    s = _ingest(store, api, end=TODAY, datasets=["index_valuation"], indices=idx)
+    assert not s.failures, s.failures
+    assert any("table index_valuation" in n for n in s.notes)
+    assert [(n, kw["symbol"]) for n, kw in api.calls if "index" in n] == [
+        ("stock_zh_index_value_csindex", "000300"),
+        ("stock_index_pe_lg", "沪深300"),
+        ("stock_index_pb_lg", "沪深300"),
+        ("stock_zh_index_value_csindex", "000905"),
+        ("stock_index_pe_lg", "中证500"),
+        ("stock_index_pb_lg", "中证500"),
+    ]
+    rows = q(
+        store,
+        "SELECT source, count(*), min(date), max(date), count(pb) FROM index_valuation "
+        "WHERE index_code = '000300' GROUP BY 1 ORDER BY 1",
+    )
+    # csindex: recent days, no PB; legulegu: 2024-10-18 is before --start, 10-25 has no PB
+    assert rows == [
+        ("akshare:csindex", 6, D(2025, 1, 20), D(2025, 1, 27), 0),
+        ("akshare:legulegu", 15, START, END, 14),
+    ]
+    assert q(
+        store,
+        "SELECT source, pe_ttm, pb FROM index_valuation WHERE index_code = '000300' "
+        "AND date IN ('2024-10-21', '2025-01-20') ORDER BY 1",
+    ) == [("akshare:csindex", 12.91, None), ("akshare:legulegu", 12.45, 1.38)]
+    assert any("no akshare source publishes 399006" in w for w in s.warnings)
+    assert any("000905 (csindex): no days" in w for w in s.warnings)
+    # a rerun fetches nothing again; --force replaces the rows, not adds to them
+    again = FakeAkshare()
+    _ingest(store, again, end=TODAY, datasets=["index_valuation"], indices=idx)
+    assert [n for n, _ in again.calls if "index" in n] == []
+    _ingest(store, FakeAkshare(), end=TODAY, datasets=["index_valuation"], indices=idx, force=True)
+    assert store.row_count("index_valuation") == 21
+    # an --end before csindex's recent days: said, not silently empty
+    s = _ingest(store, FakeAkshare(), datasets=["index_valuation"], indices=["000300"])
+    assert any("csindex serves recent days only" in w for w in s.warnings)

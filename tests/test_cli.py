@@ -215,7 +215,7 @@ def test_output_onto_the_store_is_refused(run, victim: Path, args: tuple[str, ..
     wal = victim.with_name(victim.name + ".wal")
     _refused(run(*args, "--store", str(victim), "-o", str(wal)), "write-ahead log")
     assert _digest(victim) == before and not wal.exists()
-    reliability_log("data destroyed (issue 14)", f"`{args[0]} -o` onto its own store and onto its .wal",
+    reliability_log("data destroyed (issue 14)", f"`{' '.join(args)} -o` onto its own store and onto its .wal",
                     "refused: one line, exit 2, store untouched", 2)
 
 

@@ -31,8 +31,8 @@ L1_CODES = {
 }  # fmt: skip
 LEAD_FILLED = {"official_weights", "index_membership", "index_bars", "ingest_log"}
 # Tables of schema version 2 the synthetic market does not model (no H shares, valuations or
-# renames): real sources fill them.
-REAL_ONLY = {"valuation", "dual_listings", "name_history"}
+# renames, nor the indices' published PE/PB): real sources fill them.
+REAL_ONLY = {"valuation", "dual_listings", "name_history", "index_valuation"}
 
 # The daily limit of a bar: 5% for ST/*ST on the main boards, else the board's limit.
 LIMIT_SQL = """

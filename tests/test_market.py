@@ -505,6 +505,46 @@ def test_negative_total_earnings_give_no_percentile(tmp_path: Path) -> None:
     assert any("negative" in w for w in res.warnings)
 
 
+def test_valuation_uses_the_index_s_published_pe_pb_when_stored(val_store, tmp_path: Path) -> None:
+    import shutil
+
+    p, days = val_store
+    q = tmp_path / "published.duckdb"
+    shutil.copy(p, q)
+    with open_store(q, read_only=False) as st:  # legulegu: 25 days, PE 30 - i; csindex: 3 days, PE only
+        for i, d in enumerate(days):
+            st.con.execute("INSERT INTO index_valuation VALUES ('IDX', ?, ?, ?, 'akshare:legulegu')",
+                           [d, 30.0 - i, 1.2])
+        for d in days[-3:]:
+            st.con.execute("INSERT INTO index_valuation VALUES ('IDX', ?, 12.5, NULL, 'akshare:csindex')", [d])
+        st.con.execute("INSERT INTO index_valuation VALUES ('OTHER', ?, 9.0, 1.0, 'akshare:csindex')", [days[0]])
+    with open_store(q) as st:
+        res = market.valuation(st, "IDX", days[-1])
+        out = res.payload
+        assert out["source"] == "akshare:legulegu" and out["members_from"] == "published by akshare:legulegu"
+        assert out["pe_ttm"] == pytest.approx(6.0) and out["pb"] == pytest.approx(1.2)
+        assert out["pe_percentile"] == pytest.approx(1 / 25)  # the lowest PE of the window
+        assert out["pb_percentile"] == pytest.approx(1.0) and out["window"]["dates"] == 25
+        assert any("published PE/PB of akshare:legulegu" in w for w in res.warnings)
+        # a day after the provider's last one: its last day, said
+        later = market.valuation(st, "IDX", day("2024-12-31"))
+        assert later.payload["date"] == days[-1]
+        assert any(f"figures are of {days[-1]}" in w for w in later.warnings)
+        # PE only (csindex): no PB, said; and no percentile from 1 day
+        other = market.valuation(st, "OTHER", days[0])
+        assert other.payload["pe_ttm"] == 9.0 and other.payload["pe_percentile"] is None
+        assert any("a percentile needs at least" in w for w in other.warnings)
+    with open_store(q, read_only=False) as st:
+        st.con.execute("UPDATE index_valuation SET pb = NULL WHERE index_code = 'OTHER'")
+    with open_store(q) as st:
+        other = market.valuation(st, "OTHER", days[0])
+        assert other.payload["pb"] is None and any("gives no pb of OTHER" in w for w in other.warnings)
+    r = CliRunner().invoke(main, ["market", "valuation", "IDX", "--date", str(days[-1]), "--store", str(q)])
+    assert r.exit_code == 0, r.output
+    assert "published by akshare:legulegu" in r.output and "members have a PE" not in r.output
+    assert "published PE/PB" in r.output  # the warning reaches the (mixed) output
+
+
 def test_valuation_percentile_over_the_window(val_store) -> None:
     p, days = val_store
     with open_store(p) as st:
@@ -518,9 +558,12 @@ def test_valuation_percentile_over_the_window(val_store) -> None:
     assert last["pb_percentile"] == pytest.approx(1.0)  # PB is the same every day: all at or below
 
 
-def test_valuation_without_the_table_is_one_line(cov_store: Path) -> None:
+def test_valuation_without_data_is_one_line(cov_store: Path) -> None:
+    # the table is in every new store's schema, empty until an ingest fills it
     r = CliRunner().invoke(main, ["market", "valuation", "399006", "--store", str(cov_store)])
-    assert r.exit_code == 2 and "no valuation table" in r.output
+    # schema version 2 creates the table (empty) in every store: "no data", or "no table" in an older one
+    assert r.exit_code == 2 and r.output.count("\n") == 1
+    assert "no valuation table" in r.output or "valuation table has no data" in r.output
 
 
 def test_valuation_of_a_methodology_uses_its_rebuilt_members(cov_store: Path, tmp_path: Path) -> None:
@@ -651,12 +694,20 @@ def test_real_no_close_is_above_the_limit_up_price_the_rules_give(real_store) ->
     ChiNext date, a new listing) would show as closes above our limit-up price."""
     from indexrecon import market_rules
 
+    # an ex-dividend day may close a fen above: the reference price the exchange used and the
+    # store's previous close minus the dividend can differ by a fen
+    ex_div = ("EXISTS (SELECT 1 FROM dividends v WHERE v.code = d.code AND v.ex_date = d.date)"
+              if real_store.has_table("dividends") else "false")
     rows = real_store.con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE close > up_price + 0.005), "
-        f"count(*) FILTER (WHERE at_up), count(*) FILTER (WHERE close < down_price - 0.005) "
-        f"FROM ({market_rules.market_days_sql(real_store)})",
+        f"SELECT count(*), count(*) FILTER (WHERE close > up_price + 0.005 AND NOT {ex_div}), "
+        f"count(*) FILTER (WHERE at_up), count(*) FILTER (WHERE close < down_price - 0.005), "
+        f"count(*) FILTER (WHERE close > up_price + 0.015) "
+        f"FROM ({market_rules.market_days_sql(real_store)}) d",
         {"scan_lo": day("2024-07-01"), "hi": day("2025-06-30")}).fetchall()[0]
-    n, above, at_up, below = rows
+    n, above, at_up, below, above_fen = rows
     assert n > 1_000_000 and at_up > 10_000
-    assert above == 0
+    # ex-dividend days use previous close - cash; a few closes sit a fen above that limit
+    # (e.g. 2024-11-28): companies holding treasury shares pay a smaller per-share amount than
+    # the table's, and the exchange's reference price uses it (差异化分红)
+    assert above == 0 and above_fen == 0
     assert below < 0.001 * n  # ex-rights days: the store has no bonus-share reference prices

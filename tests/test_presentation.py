@@ -165,6 +165,8 @@ def test_every_json_output_is_strict_json(official_demo: Path) -> None:
         ("store-schema",): [],
         ("track",): ["chinext", "--from-official", "2024-12-16", "--end", "2025-03-31"],
         ("backtest",): ["chinext", "--start", "2024-01-02", "--end", "2024-06-28", "--workers", "1"],
+        ("sweep",): ["chinext", "--set", "selection.count=100", "--start", "2024-01-02", "--end", "2024-06-28",
+                     "--workers", "1"],
         ("market", "breadth"): [],
         ("market", "limits"): ["--ladder"],
         ("market", "moves"): ["chinext", "--days", "5", "--start", "2025-01-02"],
@@ -434,3 +436,12 @@ def test_fitted_table_never_exceeds_the_width_nor_cuts_a_kept_cell(width: int) -
     assert set(t.dropped) == set(order[:len(t.dropped)])
     if width >= 140:
         assert shown == keys
+
+
+def test_counts_of_stocks_without_cap_carry_no_amount_unit() -> None:
+    """`board_stocks_without_cap` is a count: no '(100m CNY)' header, no division by 1e8."""
+    from indexrecon.report import fmt_value, unit
+
+    assert unit("board_stocks_without_cap") == ""
+    assert fmt_value("board_stocks_without_cap", 12) == "12"
+    assert unit("board_total_cap") == "100m CNY" and unit("share_of_market_cap") == "%"

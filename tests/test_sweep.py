@@ -12,7 +12,7 @@ from indexrecon.backtesting import backtest
 from indexrecon.cli import main
 from indexrecon.errors import IndexReconError, MethodologyError
 from indexrecon.loader import load_methodology
-from indexrecon.sweep import memory_share, parse_set, sweep, variants
+from indexrecon.sweeps import memory_share, parse_set, sweep, variants
 
 START, END = "2025-01-02", "2025-08-29"
 GRID = {"selection.buffer": [None], "selection.count": [50, 100], "weighting.caps.single_pct": [10]}
@@ -45,6 +45,15 @@ def test_variants_are_every_combination_and_a_typo_names_the_key() -> None:
     # a value that is wrong only in a combination is named with the combination
     with pytest.raises(MethodologyError, match=r"sweep variant count=50: .*buffer"):
         variants(m, {"selection.count": [50]})
+
+
+def test_ir_sweep_is_the_function_once_its_module_is_imported() -> None:
+    import importlib
+
+    import indexrecon as ir
+
+    importlib.import_module("indexrecon.sweeps")  # a submodule named `sweep` would shadow the function
+    assert callable(ir.sweep) and ir.sweep is sweep
 
 
 def test_memory_share_divides_the_limit() -> None:
@@ -108,3 +117,6 @@ def test_cli_sweep_json_csv_png_and_errors(demo_store_path: Path, tmp_path: Path
     assert bad.exit_code == 2
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "weighting.caps.single: unknown key" in lines[0] and "single_pct" in lines[0]
+    for opt in ("-o", "--png"):
+        bad = r.invoke(main, [*args, opt, str(tmp_path / "missing" / "x.png")])
+        assert bad.exit_code == 2 and "does not exist" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

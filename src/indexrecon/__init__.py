@@ -39,8 +39,8 @@ _LAZY = {
     "backtest": "backtesting",
     "compare_backtests": "backtesting",
     "BacktestResult": "backtesting",
-    "sweep": "sweep",
-    "SweepResult": "sweep",
+    "sweep": "sweeps",
+    "SweepResult": "sweeps",
 }
 
 __all__ = [

@@ -65,10 +65,6 @@ _BONUS_LABEL = "bonus|split|送|转增"
 # ... or, unlabelled and at least this ratio, when the price fell with it.
 _NOT_BONUS_LABEL = "placement|lockup|lock-up|ipo|listing|issu|rights|增发|配股"
 _MIN_INFERRED_RATIO = 1.1
-# Daily price limits by board: an adjusted fall beyond them between two sessions is an
-# ex-date the store has no record of.
-_LIMITS = "WHEN 'sh_main' THEN 0.10 WHEN 'sz_main' THEN 0.10 WHEN 'chinext' THEN 0.20 WHEN 'star' THEN 0.20"
-
 
 
 @contextlib.contextmanager
@@ -536,15 +532,18 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
         WHERE c.qp0 IS NOT NULL AND (c.exit_date IS NULL OR d.date < c.exit_date)
           AND p0.qp IS NOT NULL AND p1.qp IS NOT NULL"""
     )
-    # Falls beyond any daily price limit are almost always ex-dates the store has no record
-    # of (a bonus issue or split missing from the shares table): say so, with examples.
+    # Falls beyond any daily price limit (the board's widest, from market_rules) are almost
+    # always ex-dates the store has no record of (a bonus issue or split missing from the
+    # shares table): say so, with examples.
+    from .market_rules import widest_fraction_sql
+
     drops = con.execute(
         f"""SELECT DISTINCT p.code, p.date, p.qp_now / p.qp_prev - 1 AS r
             FROM _irk_p p JOIN _irk_days d ON d.date = p.date
             JOIN _irk_px b0 ON b0.code = p.code AND b0.date = d.prev
             JOIN _irk_px b1 ON b1.code = p.code AND b1.date = p.date
             LEFT JOIN securities s ON s.code = p.code
-            WHERE p.qp_now < p.qp_prev * (1 - CASE s.board {_LIMITS} ELSE 0.30 END - 0.02)
+            WHERE p.qp_now < p.qp_prev * (1 - {widest_fraction_sql("s.board")} - 0.02)
               AND (s.list_date IS NULL OR p.date > s.list_date + INTERVAL 10 DAY)
             ORDER BY p.date, p.code"""
     ).fetchall()

@@ -97,15 +97,29 @@ def is_interrupt(e: BaseException) -> bool:
     return isinstance(e, RuntimeError) and str(e).strip().lower() == "query interrupted"
 
 
-def store_option(help_text: str = READ_STORE_HELP) -> Any:
-    """The --store option (also read from $INDEXRECON_STORE)."""
-    return click.option(
+def store_option(help_text: str = READ_STORE_HELP, *, cache: bool | None = None) -> Any:
+    """The --store option (also read from $INDEXRECON_STORE), with --no-cache on the commands
+    that read a store (`cache`: default, all but a writing store's)."""
+    store = click.option(
         "--store",
         "store_path",
         type=click.Path(dir_okay=False, path_type=Path),
         envvar="INDEXRECON_STORE",
         help=help_text,
     )
+    if not (help_text == READ_STORE_HELP if cache is None else cache):
+        return store
+
+    def no_cache(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            from .depcache import disable
+
+            disable()
+
+    flag = click.option("--no-cache", is_flag=True, expose_value=False, callback=no_cache,
+                        help="Recompute the indices this one depends on instead of reading (or writing) "
+                        "the results cache (also INDEXRECON_NO_CACHE=1).")
+    return lambda f: store(flag(f))
 
 
 def label_synthetic(df: Any, synthetic: bool) -> Any:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from . import pit_shares
+from . import depcache, pit_shares
 from .errors import DependencyCycleError, IndexReconError, StoreError, UnknownMethodologyError
 from .grades import GRADE_METRICS, GRADE_SCALES, RATINGS_TABLE, off_scale_sql, place, source_sql
 from .loader import load_methodology
@@ -481,10 +481,21 @@ def _dependency_members(
                         "its incumbents are simulated (auto)"
                     )
                     inc = "auto"
-            res = run_review(dep, ctx.store, label, as_of=when, incumbents=inc, allow_provisional=True,
-                             _ctx=ctx, _dep_inc=dep_inc if dep_inc not in ("official", "official-strict") else None)
-            out[kind][name] = res.codes
-            own, nested = ctx.own_warnings.get(id(res), (res.warnings, []))
+            sub_inc = dep_inc if dep_inc not in ("official", "official-strict") else None
+            # a chain's members and warnings, from the side-file cache when the same rules
+            # ran over the same data before (depcache: keyed so it cannot be stale)
+            ck = depcache.key(ctx.store, "dependency", dep.model_dump(mode="json"), label, when, inc, sub_inc,
+                              ctx.data_until)
+            hit = depcache.get(ck)
+            if hit is not None:
+                codes, own, nested = hit
+            else:
+                res = run_review(dep, ctx.store, label, as_of=when, incumbents=inc, allow_provisional=True,
+                                 _ctx=ctx, _dep_inc=sub_inc)
+                codes = res.codes
+                own, nested = ctx.own_warnings.get(id(res), (res.warnings, []))
+                depcache.put(ck, [codes, own, nested])
+            out[kind][name] = codes
             warnings.extend(nested)  # already prefixed with the index they come from
             warnings.extend(f"{dep.name}: {w}" for w in own)
     return out

@@ -192,7 +192,7 @@ def ingest_tdx_cmd(folder: Path, store_path: Path | None, force: bool, skip_bad:
     "--datasets",
     default="",
     help="Comma-separated subset of calendar,securities,delisted,bars,shares,valuation,"
-    "dividends,industry,names,status,suspensions,weights (default: all).",
+    "dividends,industry,names,status,suspensions,weights,index_valuation (default: all).",
 )
 @click.option(
     "--dividends-by",

@@ -467,15 +467,28 @@ COVERAGE_KEYS = ("date", "board_stocks", "index_stocks", "board_total_cap", "ind
                  "share_of_market_cap")
 
 
-def _on_date_sql(boards: list[str] | tuple[str, ...]) -> str:
-    """Stocks of `boards` with a bar on $d: close x total shares in force on $d (CNY) and
-    their Shenwan level-1 industry on $d."""
+def _a_share_sql(store: Store, alias: str = "sh") -> tuple[str, str]:
+    """The point-in-time share table (pit_shares, the one rule every reader of `shares` goes
+    through) and the share count of a total cap as the engine's `total_cap` metric counts it:
+    A shares where the store has them, else the company total."""
+    from . import pit_shares
+
+    table = pit_shares.ensure(store.con)
+    a = f"coalesce({alias}.a_shares, {alias}.total_shares)" if pit_shares.has_column(store.con, "a_shares") \
+        else f"{alias}.total_shares"
+    return table, a
+
+
+def _on_date_sql(store: Store, boards: list[str] | tuple[str, ...]) -> str:
+    """Stocks of `boards` with a bar on $d: close x shares in force on $d (CNY; A shares as
+    the `total_cap` metric counts them) and their Shenwan level-1 industry on $d."""
     bl = ", ".join(repr(b) for b in boards)
+    table, a = _a_share_sql(store)
     return f"""
-    SELECT b.code, b.close * sh.total_shares AS total_cap, i.sw_l1_code, i.sw_l1_name, i.sw_l1_name_en
+    SELECT b.code, b.close * {a} AS total_cap, i.sw_l1_code, i.sw_l1_name, i.sw_l1_name_en
     FROM (SELECT b.code, b.date, b.close FROM bars b JOIN securities s USING (code)
           WHERE b.date = $d AND s.board IN ({bl})) b
-    ASOF LEFT JOIN shares sh ON sh.code = b.code AND b.date >= sh.effective_date
+    ASOF LEFT JOIN {table} sh ON sh.code = b.code AND b.date >= sh.effective_date
     LEFT JOIN industry i ON i.code = b.code AND i.start_date <= $d AND (i.end_date IS NULL OR i.end_date >= $d)
     ORDER BY b.code
     """
@@ -496,7 +509,7 @@ def coverage_on(res: Any, d: dt.date) -> tuple[dict[str, Any], Any, list[str]]:
     if d < res.dates.effective:
         raise IndexReconError(f"the review {res.dates.review} takes effect on {res.dates.effective}, after {d}")
     boards = list(res.methodology.universe.boards)
-    px = _q(store, _on_date_sql(boards), {"d": d})
+    px = _q(store, _on_date_sql(store, boards), {"d": d})
     priced = px[px["total_cap"].notna()]
     members = set(res.codes)
     idx = priced[priced["code"].isin(members)]
@@ -593,11 +606,16 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     """The index's PE (TTM) and PB on `date` (the last valuation day on or before it) and
     their percentile among the valuation days of the `years` before it (the share of days with
     a value at or below the day's), from the store's `valuation(code, date, pe_ttm, pb)` table.
-    With fewer than MIN_PERCENTILE_DATES days in the window the percentile is refused."""
+    With fewer than MIN_PERCENTILE_DATES days in the window the percentile is refused. When the
+    store has the index's own published PE/PB (index_valuation) for `target`, those are used."""
     import pandas as pd
 
     from .calculation import _q
+    from .index_valuation import published_valuation
 
+    published = published_valuation(store, target, date, years)
+    if published is not None:
+        return published
     if not store.has_table("valuation"):
         raise StoreError(f"store {store.path} has no valuation table (per-stock PE/PB: `ingest files` of the "
                          "shared dataset's daily_basic snapshots, or `ingest akshare`)")
@@ -615,16 +633,19 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
         members, source = _review_members(store, target, max(lo, first_val, store.date_range()[0]), vd)
         _register(store, "_market_members", members)
         members_sql = "SELECT * FROM _market_members"
+    # the company's whole capital: a provider's PE (TTM) is the company's cap over its earnings
+    sh_table, _ = _a_share_sql(store)
+    a_sh = "sh.total_shares"
     sql = f"""
     WITH m AS ({members_sql}),
     v AS (SELECT DISTINCT date FROM valuation WHERE date BETWEEN $lo AND $hi),
     mem AS (SELECT v.date, m.code FROM v JOIN m ON v.date >= m.start_date
                                         AND (m.end_date IS NULL OR v.date <= m.end_date)),
     px AS (  -- caps and earnings in DECIMAL: sums that do not depend on the scan order
-      SELECT mem.date, mem.code, CAST(b.close * sh.total_shares AS DECIMAL(38, 4)) AS cap,
+      SELECT mem.date, mem.code, CAST(b.close * {a_sh} AS DECIMAL(38, 4)) AS cap,
              CAST(x.pe_ttm AS DECIMAL(38, 6)) AS pe_ttm, CAST(x.pb AS DECIMAL(38, 6)) AS pb
       FROM mem LEFT JOIN bars b ON b.code = mem.code AND b.date = mem.date
-      ASOF LEFT JOIN shares sh ON sh.code = mem.code AND mem.date >= sh.effective_date
+      ASOF LEFT JOIN {sh_table} sh ON sh.code = mem.code AND mem.date >= sh.effective_date
       LEFT JOIN valuation x ON x.code = mem.code AND x.date = mem.date
     )
     SELECT date, count(*) AS members, count(cap) AS priced,

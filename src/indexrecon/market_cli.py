@@ -344,7 +344,9 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
                   store_path: Path | None) -> None:
     """An index's PE (TTM) and PB and their percentile over the past years.
 
-    From the store's per-stock valuation table (valuation: code, date, pe_ttm, pb). Index PE =
+    The index's own published PE/PB when the store has them (index_valuation, from `ingest
+    akshare --datasets index_valuation`), else from the per-stock valuation table (valuation:
+    code, date, pe_ttm, pb). Index PE =
     total market cap / total trailing earnings of the members, each stock's earnings = cap /
     PE, loss-makers (negative PE) included as negative earnings, as CSI and CNI compute it; PB
     likewise. Members without a PE in the data are left out of both sums (and counted). The
@@ -373,7 +375,9 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
             where = f", {_pct(pc, 0)} percentile of {p['window']['dates']} days since {p['window']['start']}" \
                 if pc is not None else f" (no percentile: {p['window']['dates']} day(s) of data in the window)"
             con.print(f"  {k:<6} {'' if v is None else f'{v:.2f}'}{where}", highlight=False)
-        con.print(f"  {p['with_pe']} of {p['members']} members have a PE, {p['with_pb']} a PB", highlight=False)
+        if p["members"] is not None:  # None: the provider's published figures
+            con.print(f"  {p['with_pe']} of {p['members']} members have a PE, {p['with_pb']} a PB",
+                      highlight=False)
         con.print(f"convention: {p['convention']}", highlight=False)
 
     _emit(res, fmt, output, render)

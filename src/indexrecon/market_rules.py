@@ -38,9 +38,11 @@ The rules, as the exchanges publish them:
   is 0.01 CNY). The reference price is the previous close, on an ex-dividend day the
   ex-dividend reference price (previous close minus the cash dividend: 除息参考价格). A close at
   the limit is a close equal, to the fen, to that price. Checked on the shared real data
-  (6.0 million bars, 2021-08 .. 2026-07): no close above the limit-up price these rules give;
-  0.03% of the bars close below the limit-down price, the ex-rights days of bonus shares and
-  dividends the store does not hold.
+  (6.0 million bars, 2021-08 .. 2026-07, with its dividends): no close above the limit-up
+  price these rules give but three ex-dividend days, a fen above (the exchange's reference
+  price and the previous close minus the dividend differ by a fen there); about 0.03% of
+  the bars close below the limit-down price: ex-rights days of bonus shares, whose reference
+  price the store cannot compute.
 
 What the store cannot say, and what is therefore not encoded: the issue price (so a first day
 under the old +44% / -36% band can never be "at the limit"), bonus-share ex-rights reference
@@ -58,7 +60,8 @@ from typing import Any
 
 from .store import Store
 
-__all__ = ["limit_closes_sql", "limit_pct_sql", "limit_price_sql", "market_days_sql", "warnings"]
+__all__ = ["limit_closes_sql", "limit_pct_sql", "limit_price_sql", "market_days_sql", "warnings",
+           "widest_fraction_sql"]
 
 MAIN_BOARDS = ("sh_main", "sz_main")
 MAIN_PCT = 10
@@ -72,6 +75,15 @@ FREE_DAYS_REGISTRATION = 5  # trading days without a limit after a registration-
 FREE_DAYS_BSE = 1
 OLD_FIRST_DAY_UP, OLD_FIRST_DAY_DOWN = 44, 36  # % of the issue price, pre-registration first day
 RISK_WARNING_STATUSES = ("ST", "*ST")
+# The widest daily limit each board has had (ChiNext 20% since 2020-08-24): a move beyond it
+# between two sessions is no trading move but a share event (a bonus issue, a split).
+WIDEST_PCT = {"sh_main": MAIN_PCT, "sz_main": MAIN_PCT, "chinext": CHINEXT_PCT, "star": STAR_PCT, "bse": BSE_PCT}
+
+
+def widest_fraction_sql(board: str) -> str:
+    """SQL of the widest daily limit of `board` (a column), as a fraction (0.10 ... 0.30)."""
+    whens = " ".join(f"WHEN '{b}' THEN {p / 100:.2f}" for b, p in WIDEST_PCT.items())
+    return f"CASE {board} {whens} ELSE {max(WIDEST_PCT.values()) / 100:.2f} END"
 
 
 def _factor(pct: float | int, side: int) -> str:

@@ -153,7 +153,8 @@ def unit(col: str) -> str:
     """The unit a column's values are shown in: '%', '100m CNY' (亿元) or ''."""
     if col in PERCENT_COLUMNS:
         return "%"
-    if col.endswith("cap") or col == "avg_amount":
+    # a count of stocks "without cap" is a count, not an amount
+    if (col.endswith("cap") and not col.endswith("_without_cap")) or col == "avg_amount":
         return "100m CNY"
     return ""
 

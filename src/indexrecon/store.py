@@ -88,6 +88,11 @@ TABLES: dict[str, tuple[str, str]] = {
         "code VARCHAR NOT NULL, date DATE NOT NULL, pe_ttm DOUBLE, pb DOUBLE",
         "valuation snapshots: PE (TTM) and PB as the provider gives them (NULL where it has none)",
     ),
+    "index_valuation": (
+        "index_code VARCHAR NOT NULL, date DATE NOT NULL, pe_ttm DOUBLE, pb DOUBLE, "
+        "source VARCHAR NOT NULL",
+        "an index's own published PE (TTM) and PB by date and provider (NULL where it has none)",
+    ),
     "dual_listings": (
         "code VARCHAR NOT NULL, h_code VARCHAR, h_list_date DATE",
         "A-share companies that also have H shares; h_list_date NULL = before the data",

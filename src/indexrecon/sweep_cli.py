@@ -1,4 +1,4 @@
-"""Command line of parameter sweeps: `indexrecon sweep` (see `sweep.py`)."""
+"""Command line of parameter sweeps: `indexrecon sweep` (see `sweeps.py`)."""
 
 from __future__ import annotations
 
@@ -63,12 +63,15 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     from .calc_cli import _write
     from .loader import load_methodology
     from .store import open_store
-    from .sweep import parse_set, sweep, variants
+    from .sweeps import parse_set, sweep, variants
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     refuse_overwrite(png, store_path=store_path, methods=[method], incumbents=incumbents)
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         raise IndexReconError("--png needs matplotlib: python -m pip install matplotlib")
+    for opt, path in (("-o", output), ("--png", png)):  # said before a long sweep, not after it
+        if path is not None and not path.expanduser().parent.is_dir():
+            raise IndexReconError(f"{opt} {path}: the folder {path.expanduser().parent} does not exist")
     grid = parse_set(sets)
     m = load_methodology(method)
     variants(m, grid)  # a mistyped key is said before the store is opened

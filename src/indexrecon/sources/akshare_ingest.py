@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import IndexReconError, StoreError
 from ..store import BOARDS, Store
-from .akshare_more import merge_capital, report_periods
+from .akshare_more import index_valuation_calls, merge_capital, report_periods
 from .akshare_source import DATASETS, DEFAULT_INDICES, SOURCE, AkshareSource
 from .akshare_write import (
     ensure_schema,
@@ -131,7 +131,7 @@ def ingest_akshare(
     )
     summary = IngestSummary(source=f"akshare {start}..{end}")
     store.con.execute("SET enable_progress_bar = false")
-    if {"shares", "valuation"} & set(datasets):
+    if {"shares", "valuation", "index_valuation"} & set(datasets):
         added = ensure_schema(store)
         if added:
             summary.notes.append(f"added to the store's schema: {', '.join(added)}")
@@ -141,10 +141,7 @@ def ingest_akshare(
             progress(label, i, n)
 
     def attempt(label: str, fn: Any) -> None:
-        try:
-            fn()
-        except IndexReconError as e:
-            summary.failures.append(f"{label}: {e}")
+        attempt_item(summary, label, fn)
 
     # -- calendar
     if "calendar" in datasets:
@@ -313,6 +310,8 @@ def ingest_akshare(
                 summary.add_rows("official_weights", n)
 
             attempt(f"weights {index_code}", weights)
+    if "index_valuation" in datasets:
+        _index_valuation(store, src, start, end, indices, force, today, summary, step)
 
     if summary.total_rows:
         note_source(store, "akshare")
@@ -322,6 +321,63 @@ def ingest_akshare(
     if summary.total_rows:
         record_ingest(store, summary)
     return summary
+
+
+def _index_valuation(
+    store: Store,
+    src: AkshareSource,
+    start: dt.date,
+    end: dt.date,
+    indices: Sequence[str],
+    force: bool,
+    today: dt.date,
+    summary: IngestSummary,
+    step: Any,
+) -> None:
+    """Each index's own PE/PB from csindex (CSI indices, recent days) and legulegu (12 named
+    indices, daily history), [start, end], one item per index and provider."""
+    for i, index_code in enumerate(indices):
+        step(f"index valuation {index_code}", i, len(indices))
+        calls = index_valuation_calls(index_code)
+        if not calls:
+            summary.warnings.append(
+                f"index_valuation: no akshare source publishes {index_code}'s PE/PB (csindex "
+                "has CSI indices, legulegu 12 named ones); `market valuation` computes it "
+                "from per-stock valuation"
+            )
+            continue
+        fetchers = [("csindex", src.index_valuation_csindex)] if calls[0].endswith("csindex") else []
+        if "stock_index_pe_lg" in calls:
+            fetchers.append(("legulegu", src.index_valuation_legulegu))
+        for provider, fetch in fetchers:
+
+            def one_index(index_code: str = index_code, provider: str = provider,
+                          fetch: Any = fetch) -> None:
+                item = f"index_valuation {index_code} {provider} {start}..{end} as of {today}"
+                if not force and already_loaded(store.con, SOURCE, item):
+                    return
+                frame = fetch(index_code)
+                days = frame["date"].dt.date if len(frame) else pd.Series([], dtype=object)
+                frame = frame[(days >= start) & (days <= end)] if len(frame) else frame
+                if frame.empty:
+                    summary.warnings.append(
+                        f"index_valuation {index_code} ({provider}): no days in {start}..{end}"
+                        + (" (csindex serves recent days only)" if provider == "csindex" else "")
+                    )
+                n = write_frame(
+                    store, "index_valuation", frame, item, keys=("index_code", "date", "source")
+                )
+                summary.add_rows("index_valuation", n)
+
+            attempt_item(summary, f"index_valuation {index_code} {provider}", one_index)
+
+
+def attempt_item(summary: IngestSummary, label: str, fn: Any) -> None:
+    """Run one item; a failure is listed and the others still load."""
+    try:
+        fn()
+    except IndexReconError as e:
+        summary.failures.append(f"{label}: {e}")
 
 
 FREE_FLOAT_NOTE = (

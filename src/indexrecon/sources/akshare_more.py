@@ -12,6 +12,12 @@ Functions and units (akshare 1.19.5 source; columns in ``akshare_api.COLUMNS``):
 * ``stock_info_sz_delist(symbol="终止上市公司")``: 证券代码, 上市日期, 终止上市日期
 * ``stock_tfp_em(date)``: the stocks suspended on `date` (停牌时间, 停牌期限, ...)
 * ``stock_info_sz_change_name(symbol="简称变更")``: dated short-name changes (Shenzhen only)
+* ``stock_zh_index_value_csindex(symbol)``: CSI's indicator file of a CSI index (000300,
+  000905, 930xxx, H3xxxx; not CNI's 399xxx): 日期, 市盈率1 (by total shares), 市盈率2 (by the
+  index's calculation shares), 股息率1/2 (percent); recent days only (about a month)
+* ``stock_index_pe_lg(symbol)`` / ``stock_index_pb_lg(symbol)``: legulegu's daily history of
+  12 named indices (``LEGULEGU_INDICES``): 滚动市盈率 (cap-weighted TTM PE; legulegu's
+  addTtmPe) and 市净率 (cap-weighted PB; addPb), beside equal-weight and median variants
 * ``stock_fhps_em(date)``: every stock's dividend plan for report period `date` (YYYYMMDD);
   现金分红-现金分红比例 in CNY per 10 shares
 """
@@ -28,6 +34,34 @@ from ..errors import DataError
 from .files import classify_stock
 
 TEN_THOUSAND = 10_000.0
+
+
+# The indices stock_index_pe_lg / stock_index_pb_lg serve (akshare 1.19.5's symbol_map):
+# index code -> the symbol they take.
+LEGULEGU_INDICES: dict[str, str] = {
+    "000016": "上证50",
+    "000300": "沪深300",
+    "000009": "上证380",
+    "399673": "创业板50",
+    "000905": "中证500",
+    "000010": "上证180",
+    "399324": "深证红利",
+    "399330": "深证100",
+    "000852": "中证1000",
+    "000015": "上证红利",
+    "000903": "中证100",
+    "000906": "中证800",
+}
+INDEX_VALUATION_COLUMNS = ["index_code", "date", "pe_ttm", "pb", "source"]
+
+
+def index_valuation_calls(index_code: str) -> list[str]:
+    """The akshare functions the index_valuation dataset calls for `index_code`: csindex's
+    file for a CSI index (not CNI's 399xxx), legulegu's PE and PB where it has the index."""
+    calls = [] if index_code.startswith("399") else ["stock_zh_index_value_csindex"]
+    if index_code in LEGULEGU_INDICES:
+        calls += ["stock_index_pe_lg", "stock_index_pb_lg"]
+    return calls
 
 
 def _num(df: pd.DataFrame, col: str) -> pd.Series:
@@ -140,6 +174,54 @@ class ExtraDatasets:
         days = out["date"].dt.date
         out = out[(days >= start) & (days <= end)].drop_duplicates("date", keep="last")
         return out.sort_values("date").reset_index(drop=True)[cols]
+
+    # -- index valuation ---------------------------------------------------------------
+    def index_valuation_csindex(self, index_code: str) -> pd.DataFrame:
+        """CSI's own PE of a CSI index, recent days: 市盈率2, weighted by the calculation
+        shares the index itself uses (市盈率1 weights by total shares); CSI gives no PB."""
+        what = f"stock_zh_index_value_csindex({index_code})"
+        df = self.call("stock_zh_index_value_csindex", symbol=index_code)
+        if df.empty:
+            return pd.DataFrame(columns=INDEX_VALUATION_COLUMNS)
+        self.need(df, what, ["日期", "市盈率2"])
+        out = pd.DataFrame(
+            {
+                "index_code": index_code,
+                "date": _dates(df["日期"]),
+                "pe_ttm": _num(df, "市盈率2"),
+                "pb": float("nan"),
+                "source": "akshare:csindex",
+            }
+        ).dropna(subset=["date"])
+        return out.drop_duplicates("date", keep="last").reset_index(drop=True)
+
+    def index_valuation_legulegu(self, index_code: str) -> pd.DataFrame:
+        """legulegu's daily cap-weighted TTM PE (滚动市盈率) and PB (市净率) of one of the
+        12 indices it covers, joined on the day (a day either lacks is NULL there)."""
+        symbol = LEGULEGU_INDICES[index_code]
+        pe = self.call("stock_index_pe_lg", symbol=symbol)
+        pb = self.call("stock_index_pb_lg", symbol=symbol)
+        parts = []
+        for df, fn, col, to in ((pe, "stock_index_pe_lg", "滚动市盈率", "pe_ttm"),
+                                (pb, "stock_index_pb_lg", "市净率", "pb")):
+            if df.empty:
+                continue
+            self.need(df, f"{fn}({symbol})", ["日期", col])
+            parts.append(
+                pd.DataFrame({"date": _dates(df["日期"]), to: _num(df, col)})
+                .dropna(subset=["date"])
+                .drop_duplicates("date", keep="last")
+                .set_index("date")
+            )
+        if not parts:
+            return pd.DataFrame(columns=INDEX_VALUATION_COLUMNS)
+        out = pd.concat(parts, axis=1).reset_index()
+        for col in ("pe_ttm", "pb"):
+            if col not in out.columns:
+                out[col] = float("nan")
+        out["index_code"] = index_code
+        out["source"] = "akshare:legulegu"
+        return out.sort_values("date").reset_index(drop=True)[INDEX_VALUATION_COLUMNS]
 
     # -- delisted stocks -------------------------------------------------------------
     def delisted(self, warn: Callable[[str], None]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..store import BOARDS, Store
-from .akshare_more import report_periods
+from .akshare_more import index_valuation_calls, report_periods
 from .akshare_source import EXCHANGE_LISTS, SOURCE
 from .files import classify_stock, one
 
@@ -53,12 +53,13 @@ class Plan:
         def pad(text: str) -> str:
             return text + " " * (width - _width(text))
 
-        lines = [f"{'dataset':<12} {pad('function')} {'calls':>8}  note"]
+        dw = max((len(r.dataset) for r in self.rows), default=12)
+        lines = [f"{'dataset':<{dw}} {pad('function')} {'calls':>8}  note"]
         lines += [
-            f"{r.dataset:<12} {pad(r.function)} {r.calls:>8,}  {r.note}".rstrip()
+            f"{r.dataset:<{dw}} {pad(r.function)} {r.calls:>8,}  {r.note}".rstrip()
             for r in self.rows
         ]
-        lines.append(f"{'total':<12} {pad('')} {self.calls:>8,}")
+        lines.append(f"{'total':<{dw}} {pad('')} {self.calls:>8,}")
         lines.append(
             f"at least {_duration(self.seconds)} at --min-interval {self.min_interval:g} s "
             "(the rate limit; the sites' answer times come on top)"
@@ -221,4 +222,16 @@ def plan_akshare(
                     "latest file only",
                 )
             )
+    if "index_valuation" in datasets:
+        per_fn: dict[str, int] = {}
+        for index_code in indices:
+            for fn in index_valuation_calls(index_code):
+                per_fn[fn] = per_fn.get(fn, 0) + 1
+        notes_of = {
+            "stock_zh_index_value_csindex": "CSI indices, recent days only",
+            "stock_index_pe_lg": "12 named indices, daily history",
+            "stock_index_pb_lg": "12 named indices, daily history",
+        }
+        for fn, n in per_fn.items():
+            add(PlanRow("index_valuation", fn, n, notes_of[fn]))
     return Plan(rows, notes, min_interval)

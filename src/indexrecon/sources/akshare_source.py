@@ -54,6 +54,7 @@ DATASETS = (
     "status",
     "suspensions",
     "weights",
+    "index_valuation",
 )
 DEFAULT_INDICES = ("000300", "000905", "000852", "399006")
 

@@ -1,6 +1,7 @@
 """Writing akshare's frames into the store: each item in one transaction, logged.
 
-Tables the store's schema may not have yet (``valuation``, ``shares.a_shares``) are added
+Tables the store's schema may not have yet (``valuation``, ``index_valuation``,
+``shares.a_shares``) are added
 here when missing, with the definitions store.py gives them once it does.
 """
 
@@ -69,7 +70,8 @@ VALUATION_DDL = "code VARCHAR NOT NULL, date DATE NOT NULL, pe_ttm DOUBLE, pb DO
 
 
 def ensure_schema(store: Store) -> list[str]:
-    """Add the valuation table and shares.a_shares when the store lacks them; what was added."""
+    """Add the valuation and index_valuation tables and shares.a_shares when the store lacks
+    them; what was added."""
     added = []
     try:
         with store.transaction() as c:
@@ -77,6 +79,9 @@ def ensure_schema(store: Store) -> list[str]:
                 ddl = TABLES["valuation"][0] if "valuation" in TABLES else VALUATION_DDL
                 c.execute(f"CREATE TABLE valuation ({ddl})")
                 added.append("table valuation")
+            if not store.has_table("index_valuation"):
+                c.execute(f"CREATE TABLE index_valuation ({TABLES['index_valuation'][0]})")
+                added.append("table index_valuation")
             if "a_shares" not in _columns(c, "shares"):
                 c.execute("ALTER TABLE shares ADD COLUMN a_shares DOUBLE")
                 added.append("column shares.a_shares")

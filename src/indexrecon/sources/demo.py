@@ -23,12 +23,17 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from ..store import open_store
+
+# Every command on the demo store imports this module (its path), only the first one builds
+# the store: pyarrow is imported where the store is written.
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEMO_SEED: int = 20241031
 DEMO_START = dt.date(2023, 1, 3)
@@ -1059,6 +1064,8 @@ class _DemoMarket:
     # -- bars --------------------------------------------------------------------------------
     def bar_blocks(self, rows_per_block: int = 2_500_000) -> Iterator[pa.Table]:
         """Arrow tables of the bars in (date, code) order, a block of days at a time."""
+        import pyarrow as pa
+
         D, N = self.D, self.N
         # Float shares per stock as they change through the window: the state before the
         # window, then the in-window change points session by session.
@@ -1171,6 +1178,8 @@ class _DemoMarket:
         self.share_capital()
 
     def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        import pyarrow as pa
+
         days, code = self.days, self.code
         l1c = [r[0] for r in _L1]
 

@@ -117,6 +117,14 @@ def label(combo: dict[str, Any]) -> str:
     return " ".join(f"{k.rsplit('.', 1)[-1]}={text(v)}" for k, v in combo.items())
 
 
+def _base_value(m: Methodology, path: str) -> Any:
+    """The base methodology's value at a key path when it is a single value (else None)."""
+    v: Any = m.to_dict()
+    for part in path.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    return None if isinstance(v, (dict, list)) else v
+
+
 # -- one variant's backtest, in this process or a worker's ---------------------------------
 
 @dataclass
@@ -312,7 +320,7 @@ def sweep(
     rows = []
     for (name, combo, _), r in zip(jobs, runs, strict=True):
         row: dict[str, Any] = {"variant": name}
-        row.update({k: combo.get(k) for k in grid})
+        row.update({k: combo[k] if k in combo else _base_value(m, k) for k in grid})
         row.update({k: r.stats.get(k) for k in STAT_COLUMNS[:-4]})
         row["reviews"] = r.stats.get("reviews")
         row["constituents"] = r.constituents
@@ -321,6 +329,8 @@ def sweep(
         row["correlation_vs_base"] = rel.get("correlation")
         rows.append(row)
     table = pd.DataFrame(rows)
+    for k in grid:  # the values as given (50, not 50.0 beside an empty cell)
+        table[k] = pd.Series([r[k] for r in rows], dtype=object)
     levels = base_levels[["date"]].copy()
     for (name, _, _), r in zip(jobs, runs, strict=True):
         levels = levels.merge(r.levels[["date", "level"]].rename(columns={"level": name}), on="date", how="outer")

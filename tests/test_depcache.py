@@ -1,0 +1,119 @@
+"""The results cache of dependency chains (`depcache`): identical outputs, never stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from factory import S, make_store, meth
+from indexrecon import depcache
+from indexrecon.cli import main
+from indexrecon.engine import run_review
+from indexrecon.store import open_store
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "cache"
+    monkeypatch.setenv("INDEXRECON_CACHE_DIR", str(d))
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")  # restored after the test, whatever --no-cache sets
+    return d
+
+
+def _entries(d: Path) -> list[Path]:
+    return sorted(d.glob("*.json")) if d.exists() else []
+
+
+def test_cli_outputs_are_byte_identical_with_and_without_the_cache(cache: Path, demo_store_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    r = CliRunner()
+    args = ["rebuild", "csi1000", "--review", "2025-12", "--store", str(demo_store_path), "--format", "json"]
+    plain = r.invoke(main, [*args, "--no-cache"])
+    assert plain.exit_code == 0, plain.output
+    assert _entries(cache) == []  # --no-cache neither reads nor writes
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")  # --no-cache switched it off for this process
+    hits: list[bool] = []
+    real_get = depcache.get
+
+    def counting_get(k: str | None) -> object:
+        v = real_get(k)
+        hits.append(v is not None)
+        return v
+
+    monkeypatch.setattr(depcache, "get", counting_get)
+    cold = r.invoke(main, args)
+    written = _entries(cache)
+    assert written and not all(hits)  # computed and written (csi500 wrote csi300 for csi1000 to read)
+    hits.clear()
+    warm = r.invoke(main, args)
+    assert hits and all(hits) and _entries(cache) == written  # read back, nothing new
+    for res in (cold, warm):
+        assert res.exit_code == 0
+        assert res.stdout == plain.stdout and res.stderr == plain.stderr
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "1")
+    assert depcache.key(open_store(demo_store_path), "x") is None
+
+
+def _chain(tmp_path: Path) -> tuple[Path, dict]:
+    dep = meth(name="dep", selection={"rank_by": "avg_total_cap", "count": 2})
+    dep_file = tmp_path / "dep.yaml"
+    dep_file.write_text(yaml.safe_dump(dep, sort_keys=False), encoding="utf-8")
+    return dep_file, meth(name="top", universe={"boards": ["chinext"], "exclude_members_of": [str(dep_file)]},
+                          selection={"rank_by": "avg_total_cap", "count": 2})
+
+
+def test_a_changed_store_invalidates_the_cache(cache: Path, tmp_path: Path) -> None:
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(8)])
+    _, top = _chain(tmp_path)
+    with open_store(path) as st:
+        v1 = depcache.data_version(st)
+        first = run_review(top, st, "2025-06", incumbents="none")
+    assert v1 is not None and _entries(cache)
+    assert first.codes == ["300002", "300003"]  # 300000 and 300001 are the dependency's members
+
+    # the dependency's ranking changes in the data: the cached members must not be used
+    with open_store(path, read_only=False) as st:
+        st.con.execute("UPDATE shares SET total_shares = total_shares * 100 WHERE code = '300005'")
+        assert depcache.data_version(st) is None  # a store open for writing is never cached
+    with open_store(path) as st:
+        assert depcache.data_version(st) != v1
+        again = run_review(top, st, "2025-06", incumbents="none")
+    depcache.disable()
+    with open_store(path) as st:
+        fresh = run_review(top, st, "2025-06", incumbents="none")
+    assert again.codes == fresh.codes == ["300001", "300002"]  # 300005 joined the dependency
+
+
+def test_a_changed_dependency_rule_is_another_entry(cache: Path, tmp_path: Path) -> None:
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(8)])
+    dep_file, top = _chain(tmp_path)
+    with open_store(path) as st:
+        assert run_review(top, st, "2025-06", incumbents="none").codes == ["300002", "300003"]
+    dep_file.write_text(yaml.safe_dump(meth(name="dep", selection={"rank_by": "avg_total_cap", "count": 3}),
+                                       sort_keys=False), encoding="utf-8")
+    with open_store(path) as st:
+        assert run_review(top, st, "2025-06", incumbents="none").codes == ["300003", "300004"]
+
+
+def test_no_cache_for_an_in_memory_store(cache: Path) -> None:
+    import duckdb
+
+    from indexrecon.store import Store
+
+    st = Store(path=Path("x.duckdb"), con=duckdb.connect(":memory:"), read_only=True)
+    assert depcache.data_version(st) is None and depcache.key(st, "x") is None
+
+
+def test_the_cache_folder_stays_bounded(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setattr(depcache, "MAX_ENTRIES", 4)
+    for i in range(4):
+        depcache.put(f"k{i}", [i])
+        os.utime(cache / f"k{i}.json", ns=(i * 10**9, i * 10**9))  # k0 the oldest
+    assert len(_entries(cache)) == 4
+    depcache.put("k4", [4])
+    assert [p.stem for p in _entries(cache)] == ["k2", "k3", "k4"] and depcache.get("k4") == [4]

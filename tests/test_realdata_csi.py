@@ -81,7 +81,8 @@ def test_csi300_december_2024_adds_and_deletes(real_store: Any) -> None:
     assert "retained" in r.explain("688981")
 
 
-def test_chain_runs_in_one_call(real_store: Any) -> None:
+def test_chain_runs_in_one_call(real_store: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "1")  # the sharing within one run, not the side-file cache
     ctx = context(real_store)
     ctx.cache.clear()
     res = run_review("csi1000", real_store, "2024-06", incumbents="official")

@@ -326,3 +326,18 @@ def test_rebalance_outputs_are_byte_identical(run, tmp_path: Path, fmt: str) -> 
             "--paths", "40", "--format", fmt]
     assert run(*args, "-o", str(a))[0] == 0 and run(*args, "-o", str(b))[0] == 0
     assert a.read_bytes() == b.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_current_weights_resting_on_our_rules_are_said_on_stderr(run, fmt: str) -> None:
+    """The current index is priced by the methodology's rules (its published factors are not in
+    the store): stderr says so once, in every format, and a terminal table does not repeat it."""
+    code, out, err = run("rebalance", "chinext", "--review", "2025-12", "--incumbents", "simulate",
+                         "--paths", "20", "--format", fmt)
+    assert code == 0
+    said = [ln for ln in err.splitlines() if ln.startswith("warning: current weights:")]
+    assert len(said) == 1
+    if fmt == "table":
+        assert "current weights:" not in out  # said once, on stderr
+    else:
+        assert any(w.startswith("current weights:") for w in json.loads(out)["warnings"])  # the record keeps it

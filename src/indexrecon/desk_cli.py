@@ -58,9 +58,10 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
         rep = desk_report(res, price_date=price_date, aum=amount, forecast=fc, as_of=day)
     border = res.view("borderline", margin)
     prob = fc.probability
-    if fmt != "table":  # every format: a result resting on a fallback says so (tables print them)
-        for w in dict.fromkeys([*res.warnings, *rep.warnings]):
-            print(f"warning: {w}", file=sys.stderr)
+    # every format: what the pricing rests on goes to stderr (the review's own warnings follow
+    # from finish_review after the output)
+    for w in dict.fromkeys(w for w in rep.warnings if w not in res.warnings):
+        print(f"warning: {w}", file=sys.stderr)
     if fmt == "xlsx":
         from .cli_common import writing
 
@@ -72,8 +73,9 @@ def run_rebalance(method: str, review: str | None, as_of: str | None, incumbents
     def render(con: Any) -> None:
         for line in header_lines(res, output):
             con.print(line, highlight=False)
-        for w in rep.warnings:
-            con.print(f"warning: {w}", highlight=False)
+        if output is not None:  # a written table keeps the record; a terminal has it on stderr
+            for w in rep.warnings:
+                con.print(f"warning: {w}", highlight=False)
         adds, deletes = rep.rows("added"), rep.rows("deleted")
         con.print(f"{len(adds)} adds, {len(deletes)} deletes, {len(res.view('retained'))} retained; "
                   f"priced on {rep.view.price_date}; probabilities from {fc.paths} paths (seed {fc.seed}, "

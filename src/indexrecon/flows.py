@@ -175,6 +175,9 @@ def desk_view(res: ReviewResult, price_date: dt.date | None = None, aum: float |
     new_w = priced_weights(res, priced, new, warnings, "new")
     if not current:
         warnings.append("no incumbents: current weights are all 0")
+    else:  # the index's own cap and inclusion factors of its last review are not in the store
+        warnings.append(f"current weights: the {len(current)} current members priced on {day} by the "
+                        "methodology's rules, not the index's published factors")
     view = DeskView(day, cur_w, new_w, priced, aum, warnings=warnings)
     if aum is None:
         return view

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     from click.testing import CliRunner
 
-    from indexrecon.cli import main as cli
+    from indexrecon.cli.main import main as cli
 
     runner = CliRunner()
     print(f"store {a.store}; {a.reps} repetitions after a warm-up; load {os.getloadavg()[0]:.2f}")
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         whole = ""
         if a.cli:
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "indexrecon.cli", *full], capture_output=True, check=False)
+            subprocess.run([sys.executable, "-m", "indexrecon.cli.main", *full], capture_output=True, check=False)
             whole = f"{time.perf_counter() - t:.2f} s"
         print(f"| {label} (`indexrecon {' '.join(args)}`) | {statistics.median(times) * 1000:.0f} ms | "
               f"{min(times) * 1000:.0f} ms | {max(times) * 1000:.0f} ms | {statistics.median(cpu) * 1000:.0f} ms | "

@@ -51,7 +51,7 @@ def load_tables(store_path: str | Path) -> Tables:
     """Read the whole tables into pandas (the straightforward way: no pushdown)."""
     # the same connection settings as indexrecon's read-only stores: DuckDB refuses a second
     # connection to one file with different settings (only the reading goes through DuckDB)
-    from indexrecon.store import read_config
+    from indexrecon.data.store import read_config
 
     con = duckdb.connect(str(store_path), read_only=True, config=read_config())
     try:

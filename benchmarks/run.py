@@ -16,7 +16,7 @@ Workloads (see docs/benchmarks.md):
   1 review    ChiNext review 2024-12 in process, warm store, pure ranking (incumbents none),
               side by side with the bare DuckDB aggregation over the same window
   2 cli       `indexrecon rebuild ... --format csv` and `indexrecon rebalance ...` as whole
-              processes, start-up included; import-time breakdown of indexrecon.cli
+              processes, start-up included; import-time breakdown of indexrecon.cli.main
   3 chain     CSI 300 -> CSI 500 -> CSI 1000 for one review
   4 backtest  ChiNext backtest over every review in the data, daily levels
   5 ingest    ../shared/realdata into a fresh store
@@ -281,13 +281,13 @@ def do_cli(rep: Report, cache: Path, store: Path, label: str, reps: int, warmup:
         "2 cli rebalance --format csv": [exe, "rebalance", "chinext", "--review", "2024-12",
                                          "--incumbents", "none", "--format", "csv", "--store", str(store)],
         "2 cli --version": [exe, "--version"],
-        "2 python -c 'import indexrecon.cli'": [sys.executable, "-c", "import indexrecon.cli"],
+        "2 python -c 'import indexrecon.cli.main'": [sys.executable, "-c", "import indexrecon.cli.main"],
         "2 python -c 'import pandas'": [sys.executable, "-c", "import pandas"],
         "2 python -c 'import duckdb'": [sys.executable, "-c", "import duckdb"],
         "2 python -c pass": [sys.executable, "-c", "pass"],
     }
     if quick:
-        for k in ("2 cli rebalance --format csv", "2 python -c 'import indexrecon.cli'"):
+        for k in ("2 cli rebalance --format csv", "2 python -c 'import indexrecon.cli.main'"):
             del cmds[k]
     for name, cmd in cmds.items():
         log(f"workload 2: {name}")

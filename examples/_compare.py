@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 
 import indexrecon as ir
-from indexrecon.analytics import concentration
-from indexrecon.backtesting import backtest, compare_backtests
-from indexrecon.engine import context, first_simulable_review
-from indexrecon.schedule import review_dates
+from indexrecon.analysis.backtest import backtest, compare_backtests
+from indexrecon.analysis.composition import concentration
+from indexrecon.engine.review import context, first_simulable_review
+from indexrecon.methodology.schedule import review_dates
 
 
 def parse_args(doc: str | None) -> argparse.Namespace:

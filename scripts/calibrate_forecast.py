@@ -1,4 +1,4 @@
-"""Calibrate the residual term of the review probabilities (indexrecon.forecast, item (c))
+"""Calibrate the residual term of the review probabilities (indexrecon.analysis.forecast, item (c))
 on past CSI 300 / 500 / 1000 reviews and score them on later ones; write the figures into
 docs/validation.md (section "## Probabilities of the review outcome").
 
@@ -49,8 +49,8 @@ def outcome(store: Any, res: Any) -> set[str]:
 
 
 def raw_probabilities(store: Any, name: str, review: str, sigma: float, as_of: dt.date | None = None) -> tuple[Any, Any]:
-    from indexrecon.engine import run_review
-    from indexrecon.forecast import forecast_review
+    from indexrecon.analysis.forecast import forecast_review
+    from indexrecon.engine.review import run_review
 
     res = run_review(name, store, review, incumbents="official", data_until=as_of)
     return res, forecast_review(res, sigma_residual=sigma, epsilon=0.0)
@@ -99,7 +99,7 @@ def score(store: Any, sigma: float, eps: float) -> tuple[list[dict[str, Any]], l
 
 def render(sigma: float, eps: float, grid: list[tuple[float, float, float]], rows: list[dict[str, Any]],
            pooled: list[tuple[float, bool]]) -> str:
-    from indexrecon.forecast import PATHS, SEED, SIGMA_SHARES
+    from indexrecon.analysis.forecast import PATHS, SEED, SIGMA_SHARES
 
     lines = [
         SECTION, "",
@@ -147,7 +147,7 @@ def main() -> None:
     csi = _csi()
     store = csi.open_real_store(args.store)
     sigma, eps, grid = calibrate(store)
-    from indexrecon import forecast
+    from indexrecon.analysis import forecast
 
     if (sigma, eps) != (forecast.SIGMA_RESIDUAL, forecast.EPSILON):
         print(f"note: the calibration gives SIGMA_RESIDUAL={sigma}, EPSILON={eps}; forecast.py has "

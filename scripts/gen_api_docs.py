@@ -26,17 +26,17 @@ OUT = ROOT / "docs" / "api.md"
 # (module, title, what it is for); the package itself comes first.
 MODULES: list[tuple[str, str, str]] = [
     ("indexrecon", "indexrecon", "The top-level API: open a store, load a methodology, run reviews."),
-    ("indexrecon.results", "indexrecon.results", "What a review returns."),
-    ("indexrecon.plots", "indexrecon.plots", "Charts of a review: `res.plot.*` (matplotlib) and the report's inline SVG."),
-    ("indexrecon.html_report", "indexrecon.html_report", "A review as one self-contained HTML page."),
-    ("indexrecon.backtesting", "indexrecon.backtesting", "Point-in-time backtests over a range of reviews."),
-    ("indexrecon.analytics", "indexrecon.analytics", "Industry mix, concentration, coverage, official comparison."),
-    ("indexrecon.store", "indexrecon.store", "The DuckDB store."),
-    ("indexrecon.forecast", "indexrecon.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
-    ("indexrecon.flows", "indexrecon.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
-    ("indexrecon.desk", "indexrecon.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),
-    ("indexrecon.market", "indexrecon.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day, valuation."),
-    ("indexrecon.market_rules", "indexrecon.market_rules", "Daily price limits by board and date, in SQL, and board lots (the one place they are written)."),
+    ("indexrecon.results.review", "indexrecon.results.review", "What a review returns."),
+    ("indexrecon.present.charts", "indexrecon.present.charts", "Charts of a review: `res.plot.*` (matplotlib) and the report's inline SVG."),
+    ("indexrecon.present.html", "indexrecon.present.html", "A review as one self-contained HTML page."),
+    ("indexrecon.analysis.backtest", "indexrecon.analysis.backtest", "Point-in-time backtests over a range of reviews."),
+    ("indexrecon.analysis.composition", "indexrecon.analysis.composition", "Industry mix, concentration, coverage, official comparison."),
+    ("indexrecon.data.store", "indexrecon.data.store", "The DuckDB store."),
+    ("indexrecon.analysis.forecast", "indexrecon.analysis.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
+    ("indexrecon.analysis.flows", "indexrecon.analysis.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
+    ("indexrecon.analysis.desk", "indexrecon.analysis.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),
+    ("indexrecon.analysis.market", "indexrecon.analysis.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day, valuation."),
+    ("indexrecon.data.market_rules", "indexrecon.data.market_rules", "Daily price limits by board and date, in SQL, and board lots (the one place they are written)."),
 ]
 # Objects documented under an earlier module are not repeated under a later one.
 SKIP_MEMBERS = {"model_config", "model_fields", "model_computed_fields"}

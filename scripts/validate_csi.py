@@ -45,7 +45,7 @@ def open_real_store(path: Path) -> Any:
     import indexrecon as ir
 
     if not path.exists():
-        from indexrecon.sources.files import ingest_files
+        from indexrecon.data.sources.files import ingest_files
 
         print(f"ingesting {REALDATA} into {path} ...", file=sys.stderr)
         with ir.open_store(path, read_only=False) as st:
@@ -54,7 +54,7 @@ def open_real_store(path: Path) -> Any:
 
 
 def members(store: Any, index_code: str, day: dt.date) -> set[str]:
-    from indexrecon.engine import members_on
+    from indexrecon.engine.review import members_on
 
     return members_on(store, index_code, day)
 
@@ -97,7 +97,7 @@ def _bucket(reason: str | None) -> str:
 def review_figures(store: Any, review: str, spec: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The chain's figures for one review; `spec` maps a name to the methodology to run (a
     YAML path: a rule switched off), else the built-in."""
-    from indexrecon.engine import run_review
+    from indexrecon.engine.review import run_review
 
     spec = spec or {}
     out = []
@@ -148,8 +148,8 @@ def st_checks(store: Any) -> dict[str, Any] | None:
     stocks first ST between the cutoff and the effective date (CSI's status date is later than
     the cutoff if those leave too). None when the store has no status rows."""
     import indexrecon as ir
-    from indexrecon.engine import context
-    from indexrecon.schedule import review_dates
+    from indexrecon.engine.review import context
+    from indexrecon.methodology.schedule import review_dates
 
     if not store.con.execute("SELECT count(*) FROM status").fetchall()[0][0]:
         return None
@@ -186,7 +186,7 @@ def st_checks(store: Any) -> dict[str, Any] | None:
     d2000 = store.con.execute(
         "SELECT min(trade_date) FROM official_weights WHERE index_code = '932000'").fetchall()[0][0]
     if d2000 is not None:
-        from indexrecon.calculation import map_codes
+        from indexrecon.analysis.levels import map_codes
 
         rd = review_dates(ir.load_methodology("csi2000"), cal, "2024-12")
         off = set(map_codes(store, store.con.execute(
@@ -199,7 +199,7 @@ def st_checks(store: Any) -> dict[str, Any] | None:
 
 
 def dependency_checks(store: Any) -> list[str]:
-    from indexrecon.engine import run_review
+    from indexrecon.engine.review import run_review
 
     lines = []
     for review in REVIEWS:
@@ -212,8 +212,8 @@ def dependency_checks(store: Any) -> list[str]:
 
 
 def csi2000_figures(store: Any, spec: dict[str, str] | None = None) -> dict[str, Any]:
-    from indexrecon.calculation import map_codes
-    from indexrecon.engine import run_review
+    from indexrecon.analysis.levels import map_codes
+    from indexrecon.engine.review import run_review
 
     t0 = time.perf_counter()
     res = run_review((spec or {}).get("csi2000", "csi2000"), store, "2024-12", incumbents="auto")
@@ -382,7 +382,7 @@ def st_paragraph(st: dict[str, Any] | None, figs: list[dict[str, Any]]) -> list[
         ]
     inferred = st["source"].startswith("inferred")
     what = ("inferred from the bars (main-board stocks held to the 5% risk-warning price limit; "
-            "`indexrecon.sources.st_inference`)" if inferred else "from the store's status table")
+            "`indexrecon.data.sources.st_inference`)" if inferred else "from the store's status table")
     rv = st["reviews"]
     fp = sorted({c for r in rv for c in r["st_in_official"]})
     lines = [

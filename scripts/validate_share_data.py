@@ -41,7 +41,7 @@ def _pct(v: float | None, d: int = 1) -> str:
 
 def coverage(store: Any, day: D) -> dict[str, tuple[int, int]]:
     """Per board: stocks trading on `day`, and of them those with a share count on or before it."""
-    from indexrecon import pit_shares
+    from indexrecon.data import pit_shares
 
     pit_shares.ensure(store.con)
     rows = store.con.execute(
@@ -53,16 +53,16 @@ def coverage(store: Any, day: D) -> dict[str, tuple[int, int]]:
 
 def measure(store: Any) -> dict[str, Any]:
     import indexrecon as ir
-    from indexrecon.analytics import compare_official
-    from indexrecon.backtesting import backtest
-    from indexrecon.calculation import track
+    from indexrecon.analysis.backtest import backtest
+    from indexrecon.analysis.composition import compare_official
+    from indexrecon.analysis.levels import track
 
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     res = ir.rebuild("chinext", store, "2024-12", incumbents="simulate")
     cmp = compare_official(res, D(2025, 1, 27))
     out["chinext"] = cmp
-    from indexrecon import pit_shares
+    from indexrecon.data import pit_shares
 
     missing, after = pit_shares.coverage(store.con, list(res.codes), res.dates.cutoff, "free_float_shares")
     out["ff"] = (len(res.codes), len(missing), len(after))

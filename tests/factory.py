@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from indexrecon.store import open_store
+from indexrecon.data.store import open_store
 
 
 @dataclass
@@ -75,7 +75,7 @@ def make_store(path: Path, stocks: list[S], start: dt.date = dt.date(2023, 1, 2)
 
 def meth(**over: Any) -> dict[str, Any]:
     """A minimal methodology (top 10 ChiNext stocks by cap, cap-weighted) with `over` merged in."""
-    from indexrecon.schema import deep_merge
+    from indexrecon.methodology.schema import deep_merge
 
     base = {
         "name": "t",

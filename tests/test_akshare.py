@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from indexrecon.data.sources.akshare_api import COLUMNS as COLUMNS_OF
+from indexrecon.data.sources.akshare_ingest import ingest_akshare
+from indexrecon.data.sources.akshare_source import AkshareSource
+from indexrecon.data.store import open_store
 from indexrecon.errors import DataError, IndexReconError
-from indexrecon.sources.akshare_api import COLUMNS as COLUMNS_OF
-from indexrecon.sources.akshare_ingest import ingest_akshare
-from indexrecon.sources.akshare_source import AkshareSource
-from indexrecon.store import open_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "akshare"
 D = dt.date
@@ -213,8 +213,8 @@ def store(tmp_path: Path):
 
 def test_importing_indexrecon_does_not_import_akshare() -> None:
     code = (
-        "import sys, indexrecon, indexrecon.ingest_cli, indexrecon.sources.akshare_ingest\n"
-        "import indexrecon.sources.akshare_plan\n"
+        "import sys, indexrecon, indexrecon.cli.ingest, indexrecon.data.sources.akshare_ingest\n"
+        "import indexrecon.data.sources.akshare_plan\n"
         "assert 'akshare' not in sys.modules, 'akshare imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -727,7 +727,7 @@ def test_every_call_binds_to_the_installed_akshare(every_call: list) -> None:
     import inspect
 
     ak = _installed_akshare()
-    from indexrecon.sources.akshare_api import COLUMNS
+    from indexrecon.data.sources.akshare_api import COLUMNS
 
     made = every_call
     names = {name for name, _, _ in made}
@@ -753,7 +753,7 @@ def test_the_fake_has_the_installed_signatures() -> None:
 
 def test_stored_columns_match_the_installed_source() -> None:
     ak = _installed_akshare()
-    from indexrecon.sources.akshare_api import COLUMNS
+    from indexrecon.data.sources.akshare_api import COLUMNS
 
     for name, cols in COLUMNS.items():
         how = _HOW.get(name, "last")
@@ -769,7 +769,7 @@ def test_stored_columns_match_the_installed_source() -> None:
 def test_fixtures_have_the_installed_functions_columns(every_call: list) -> None:
     """Each recorded response has the columns of the function's output (COLUMNS, itself
     checked against the installed source above), and every function called has one."""
-    from indexrecon.sources.akshare_api import COLUMNS
+    from indexrecon.data.sources.akshare_api import COLUMNS
 
     seen = set()
     for path in sorted(FIXTURES.glob("*.csv")):
@@ -817,8 +817,8 @@ def test_valuation_checks_the_stores_share_counts(store) -> None:
 
 
 def test_dry_run_counts_the_calls_a_run_makes(store) -> None:
-    from indexrecon.sources.akshare_plan import plan_akshare
-    from indexrecon.sources.akshare_source import DATASETS
+    from indexrecon.data.sources.akshare_plan import plan_akshare
+    from indexrecon.data.sources.akshare_source import DATASETS
 
     _ingest(store, FakeAkshare(), datasets=["calendar"])
     plan = plan_akshare(
@@ -848,7 +848,7 @@ def test_dry_run_command_needs_no_akshare_and_writes_nothing(
 ) -> None:
     from click.testing import CliRunner
 
-    from indexrecon.ingest_cli import ingest
+    from indexrecon.cli.ingest import ingest
 
     monkeypatch.setitem(sys.modules, "akshare", None)
     path = tmp_path / "none.duckdb"
@@ -993,8 +993,8 @@ def test_cli_run_names_failed_items_and_how_to_resume(
 ) -> None:
     from click.testing import CliRunner
 
-    import indexrecon.sources.akshare_source as ak_source
-    from indexrecon.ingest_cli import ingest
+    import indexrecon.data.sources.akshare_source as ak_source
+    from indexrecon.cli.ingest import ingest
 
     fake = FakeAkshare(
         fail={("stock_zh_a_hist", "600519"): -1, ("stock_info_bj_name_code", ""): -1}

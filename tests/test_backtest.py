@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import indexrecon as ir
-from indexrecon import engine
-from indexrecon.backtesting import BacktestResult, backtest, compare_backtests, review_chain
-from indexrecon.calculation import adjusted_returns
+from indexrecon.analysis.backtest import BacktestResult, backtest, compare_backtests, review_chain
+from indexrecon.analysis.levels import adjusted_returns
+from indexrecon.engine import review as engine
 
 D = dt.date
 
@@ -150,7 +150,7 @@ def test_parallel_daily_run_equals_the_sequential_one(demo_store_path: Any, chin
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Independent days in two processes give exactly the sequential results: levels,
     reviews, and each review's incumbents (the first day of the second block is rerun)."""
-    import indexrecon.backtesting as bmod
+    import indexrecon.analysis.backtest as bmod
 
     monkeypatch.setattr(bmod, "_PARALLEL_MIN_DAYS_PER_WORKER", 3)
     m = daily_methodology(chinext)
@@ -188,8 +188,8 @@ def test_compare_backtests_and_against(demo_store: Any, chinext: ir.Methodology,
 
 
 def _cli() -> Any:
-    from indexrecon.calc_cli import COMMANDS
-    from indexrecon.cli import main
+    from indexrecon.cli.calc import COMMANDS
+    from indexrecon.cli.main import main
 
     for c in COMMANDS:
         if c.name not in main.commands:

@@ -60,7 +60,7 @@ def report(demo_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A report with every section, the backtest drawn from a levels table with an official
     series (so both lines and the drawdown show)."""
     import indexrecon as ir
-    from indexrecon.html_report import write_report
+    from indexrecon.present.html import write_report
 
     prev = ir.rebuild("chinext", demo_store, review="2025-06", incumbents="none")
     res = ir.rebuild("chinext", demo_store, review="2025-12", incumbents=prev.codes)
@@ -203,7 +203,7 @@ document.documentElement.setAttribute("data-boxes", out.length ? out.join("") : 
 def test_chinese_names_are_drawn_not_boxes(report: Path, tmp_path: Path) -> None:
     """The report's font stack draws the Chinese names it holds (needs a CJK font, e.g.
     Debian's fonts-noto-cjk, which .ci/run installs with chromium)."""
-    from indexrecon.html_report import FONT_STACK
+    from indexrecon.present.html import FONT_STACK
 
     names = re.findall(r"演示[\u4e00-\u9fff]+", report.read_text())
     assert names, "the demo report shows Chinese names"

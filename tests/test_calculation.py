@@ -17,7 +17,7 @@ import pytest
 
 import indexrecon as ir
 from factory import S, make_store
-from indexrecon.calculation import (
+from indexrecon.analysis.levels import (
     Basket,
     basket_from_review,
     drifted_weights,

@@ -10,7 +10,7 @@ import duckdb
 
 import indexrecon as ir
 from factory import S, make_store
-from indexrecon.checks import run_checks
+from indexrecon.data.checks import run_checks
 
 D = dt.date
 

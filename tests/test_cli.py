@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from indexrecon.cli import main
+from indexrecon.cli.main import main
 
 
 def test_methodologies_and_show(run) -> None:
@@ -231,7 +231,7 @@ def test_output_onto_the_default_store_is_refused(demo_store_path: Path, monkeyp
 
 
 def test_output_onto_a_methodology_or_incumbents_file_is_refused(run, tmp_path: Path, reliability_log) -> None:
-    from indexrecon.loader import builtin_dir
+    from indexrecon.methodology.loader import builtin_dir
 
     base = tmp_path / "mine.yaml"
     base.write_text((builtin_dir() / "chinext.yaml").read_text(encoding="utf-8"), encoding="utf-8")
@@ -325,7 +325,7 @@ def test_check_data_without_a_core_table_is_one_line(small_store: Path, table: s
 
 
 def test_check_data_on_an_empty_or_partly_loaded_store_is_a_finding(tmp_path: Path, reliability_log) -> None:
-    from indexrecon.store import open_store
+    from indexrecon.data.store import open_store
 
     p, partial = tmp_path / "empty.duckdb", tmp_path / "partial.duckdb"
     open_store(p, read_only=False).close()
@@ -407,7 +407,7 @@ def test_untrue_messages_are_now_true(run, args: tuple[str, ...], says: str, rel
 
 # -- issue 14, item 13: the store's tables and columns -------------------------------------
 def test_store_schema_prints_tables_and_columns(run, demo_store_path: Path, tmp_path: Path) -> None:
-    from indexrecon.store import TABLES
+    from indexrecon.data.store import TABLES
 
     code, out, _ = run("store-schema")
     assert code == 0
@@ -420,7 +420,7 @@ def test_store_schema_prints_tables_and_columns(run, demo_store_path: Path, tmp_
     import duckdb
 
     p = tmp_path / "thin.duckdb"
-    from indexrecon.store import open_store
+    from indexrecon.data.store import open_store
 
     open_store(p, read_only=False).close()
     with duckdb.connect(str(p)) as con:

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 import indexrecon as ir
-from indexrecon.cli import main
+from indexrecon.cli.main import main
 
 AFTER = dt.date(2025, 6, 16)  # chinext's 2025 revision: a 20% cap and an ESG screen
 

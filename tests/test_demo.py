@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexrecon.sources import demo
-from indexrecon.sources.demo import (
+from indexrecon.data.sources import demo
+from indexrecon.data.sources.demo import (
     DEMO_END,
     DEMO_SEED,
     DEMO_START,
@@ -20,7 +20,7 @@ from indexrecon.sources.demo import (
     demo_store_path,
     ensure_demo_store,
 )
-from indexrecon.store import TABLES
+from indexrecon.data.store import TABLES
 
 CAL_DAY = "2024-10-31"
 L1_CODES = {
@@ -103,7 +103,7 @@ def test_meta_says_synthetic(demo_store) -> None:
     assert demo_store.synthetic
     assert meta["source"] == f"indexrecon demo universe (SYNTHETIC, seed {DEMO_SEED})"
     assert meta["demo_version"] == DEMO_VERSION
-    assert meta["created_by"] == "indexrecon.sources.demo"
+    assert meta["created_by"] == "indexrecon.data.sources.demo"
     assert not any("created_at" in k or "time" in k for k in meta)
 
 

@@ -9,10 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from factory import S, make_store, meth
-from indexrecon import depcache
-from indexrecon.cli import main
-from indexrecon.engine import run_review
-from indexrecon.store import open_store
+from indexrecon.cli.main import main
+from indexrecon.data.store import open_store
+from indexrecon.engine import cache as depcache
+from indexrecon.engine.review import run_review
 
 
 @pytest.fixture()
@@ -101,7 +101,7 @@ def test_a_changed_dependency_rule_is_another_entry(cache: Path, tmp_path: Path)
 def test_no_cache_for_an_in_memory_store(cache: Path) -> None:
     import duckdb
 
-    from indexrecon.store import Store
+    from indexrecon.data.store import Store
 
     st = Store(path=Path("x.duckdb"), con=duckdb.connect(":memory:"), read_only=True)
     assert depcache.data_version(st) is None and depcache.key(st, "x") is None

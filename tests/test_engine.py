@@ -15,7 +15,7 @@ import yaml
 import indexrecon as ir
 from factory import S, make_store
 from indexrecon.errors import DependencyCycleError, IndexReconError, StoreError
-from indexrecon.schema import deep_merge
+from indexrecon.methodology.schema import deep_merge
 
 D = dt.date
 N_STOCKS = 30

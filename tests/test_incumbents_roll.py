@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import indexrecon as ir
 from factory import S, make_store
-from indexrecon.cli import main
+from indexrecon.cli.main import main
 from indexrecon.errors import StoreError
 
 D = dt.date

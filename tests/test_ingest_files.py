@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from indexrecon.data.sources import files as files_mod
+from indexrecon.data.sources.files import detect_layout, ingest_files
+from indexrecon.data.store import open_store
 from indexrecon.errors import DataError
-from indexrecon.sources import files as files_mod
-from indexrecon.sources.files import detect_layout, ingest_files
-from indexrecon.store import open_store
 
 D = dt.date
 
@@ -558,7 +558,7 @@ def test_interrupted_run_leaves_whole_tables_and_resumes(
 def test_cli_files_errors(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from indexrecon.ingest_cli import ingest
+    from indexrecon.cli.ingest import ingest
 
     folder = tmp_path / "bad"
     _write(folder, "bars.csv", "code,date\n300750,2024-10-31\n")
@@ -623,7 +623,7 @@ def test_ingest_into_the_demo_store_is_refused(demo_store_path: Path, tmp_path: 
                                                monkeypatch: pytest.MonkeyPatch, reliability_log) -> None:
     from click.testing import CliRunner
 
-    from indexrecon.cli import main
+    from indexrecon.cli.main import main
 
     folder = tmp_path / "src"
     _write(folder, "bars.csv", GOOD_BARS)
@@ -646,8 +646,8 @@ def test_ingest_into_the_demo_store_is_refused(demo_store_path: Path, tmp_path: 
 
 def test_api_ingest_into_a_synthetic_store_is_refused(tmp_path: Path) -> None:
     from factory import S, make_store
+    from indexrecon.data.sources.tdx import ingest_tdx
     from indexrecon.errors import StoreError
-    from indexrecon.sources.tdx import ingest_tdx
 
     p = make_store(tmp_path / "syn.duckdb", [S("300001", cap=1e9)], start=D(2024, 1, 1), end=D(2024, 3, 1))
     folder = tmp_path / "src"
@@ -685,7 +685,7 @@ def _ingest_fails(folder: Path, store: Path, pattern: str) -> str:
 def test_failed_ingest_into_a_new_path_leaves_no_file(tmp_path: Path, reliability_log) -> None:
     from click.testing import CliRunner
 
-    from indexrecon.cli import main
+    from indexrecon.cli.main import main
 
     folder = tmp_path / "bad"
     _write(folder, "bars.csv", GOOD_BARS.replace("246.99", "-246.99"))

@@ -10,7 +10,7 @@ import pytest
 
 import indexrecon as ir
 from indexrecon.errors import MethodologyError, UnknownMethodologyError
-from indexrecon.loader import builtin_names, load_methodology
+from indexrecon.methodology.loader import builtin_names, load_methodology
 
 GOOD = """\
 name: mini
@@ -190,7 +190,7 @@ def test_bad_methodology_is_one_line_at_its_key(tmp_path: Path, text: str, expec
 
 
 def test_validate_resolves_members_of(tmp_path: Path, reliability_log) -> None:
-    from indexrecon.loader import check_references
+    from indexrecon.methodology.loader import check_references
 
     p = write(tmp_path, GOOD.replace("boards: [chinext]", "boards: [chinext]\n  exclude_members_of: [chinext, csi30]"))
     load_methodology(p)  # the names themselves are not checked at load time

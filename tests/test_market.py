@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from factory import S, make_store, weekdays
-from indexrecon import market
-from indexrecon.cli import main
-from indexrecon.store import open_store
+from indexrecon.analysis import market
+from indexrecon.cli.main import main
+from indexrecon.data.store import open_store
 
 
 def limit(prev: float, pct: int) -> float:
@@ -220,8 +220,8 @@ def test_cli_limits_json_contract_and_errors(rules_store: Path) -> None:
 
 
 def test_st_inference_reads_its_limit_prices_from_market_rules() -> None:
-    from indexrecon import market_rules
-    from indexrecon.sources import st_inference
+    from indexrecon.data import market_rules
+    from indexrecon.data.sources import st_inference
 
     assert market_rules.limit_price_sql("prev", 5, 1) in st_inference.inferred_st_sql()
     assert market_rules.limit_price_sql("prev", 5, -1) in st_inference.inferred_st_sql()
@@ -598,7 +598,7 @@ def test_market_page_has_breadth_ladder_and_moves(rules_store: Path, tmp_path: P
 
 
 def test_market_page_with_an_index_and_its_coverage(index_store, cov_store: Path, tmp_path: Path) -> None:
-    from indexrecon.market_html import render_market_page
+    from indexrecon.present.market_html import render_market_page
 
     p, _ = index_store
     with open_store(p) as st:
@@ -692,7 +692,7 @@ def test_market_bad_input_is_one_line_exit_2(index_store, args: list[str], says:
 def test_real_no_close_is_above_the_limit_up_price_the_rules_give(real_store) -> None:
     """A year of the whole market: a rule that says 10% where the exchange allowed 20% (a
     ChiNext date, a new listing) would show as closes above our limit-up price."""
-    from indexrecon import market_rules
+    from indexrecon.data import market_rules
 
     # an ex-dividend day may close a fen above: the reference price the exchange used and the
     # store's previous close minus the dividend can differ by a fen

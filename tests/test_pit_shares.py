@@ -12,7 +12,7 @@ import pytest
 
 import indexrecon as ir
 from factory import S, make_store
-from indexrecon import pit_shares
+from indexrecon.data import pit_shares
 
 D = dt.date
 COLS = "code, effective_date, total_shares, float_shares, free_float_shares, source, a_shares"

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from factory import S, make_store
-from indexrecon.cli import main
+from indexrecon.cli.main import main
 
 
 def strict_loads(text: str) -> Any:
@@ -202,7 +202,7 @@ def _run_cli(args: list[str], store: Path, *, columns: int, tty: bool) -> str:
     """The command as a user runs it: on a pseudo-terminal COLUMNS wide, or piped."""
     env = {**os.environ, "INDEXRECON_STORE": str(store), "COLUMNS": str(columns), "LINES": "50"}
     env.pop("NO_COLOR", None)
-    cmd = [sys.executable, "-m", "indexrecon.cli", *args]
+    cmd = [sys.executable, "-m", "indexrecon.cli.main", *args]
     if not tty:
         return subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=300).stdout
     master, slave = pty.openpty()
@@ -324,7 +324,7 @@ def test_compare_shows_both_weights_in_percent_and_explains_the_distance(officia
 def test_weight_columns_are_percent_in_every_table() -> None:
     import pandas as pd
 
-    from indexrecon.report import fmt_value, rich_table
+    from indexrecon.present.describe import fmt_value, rich_table
 
     assert fmt_value("official_weight", 0.0123) == fmt_value("weight", 0.0123) == "1.23%"
     t = rich_table(pd.DataFrame({"share_of_market_cap": [0.5], "board_total_cap": [1e12]}))
@@ -391,7 +391,7 @@ def test_charts_fall_back_to_an_installed_cjk_font() -> None:
 
     from matplotlib import font_manager
 
-    from indexrecon import plots
+    from indexrecon.present import charts as plots
 
     families = plots.font_family()
     installed = {f.name for f in font_manager.fontManager.ttflist}
@@ -417,7 +417,7 @@ def test_fitted_table_never_exceeds_the_width_nor_cuts_a_kept_cell(width: int) -
     from rich.cells import cell_len
     from rich.console import Console
 
-    from indexrecon.termtable import TextTable
+    from indexrecon.present.termtable import TextTable
 
     keys = ["rank", "code", "name", "industry", "avg_total_cap", "weight", "reason"]
     rows = [[str(i), f"300{i:03d}", f"演示电力{i}", "Agriculture, Forestry, Animal Husbandry & Fishery",
@@ -440,7 +440,7 @@ def test_fitted_table_never_exceeds_the_width_nor_cuts_a_kept_cell(width: int) -
 
 def test_counts_of_stocks_without_cap_carry_no_amount_unit() -> None:
     """`board_stocks_without_cap` is a count: no '(100m CNY)' header, no division by 1e8."""
-    from indexrecon.report import fmt_value, unit
+    from indexrecon.present.describe import fmt_value, unit
 
     assert unit("board_stocks_without_cap") == ""
     assert fmt_value("board_stocks_without_cap", 12) == "12"

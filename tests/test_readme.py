@@ -60,7 +60,7 @@ def test_quick_start_makes_a_virtual_environment_first() -> None:
 
 
 def test_readme_says_where_the_demo_store_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from indexrecon.sources import demo
+    from indexrecon.data.sources import demo
 
     text = " ".join(README.read_text(encoding="utf-8").split())
     monkeypatch.delenv("INDEXRECON_DEMO_PATH", raising=False)
@@ -73,7 +73,7 @@ def test_readme_says_where_the_demo_store_lives(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_every_command_is_in_the_readme() -> None:
-    from indexrecon.cli import main
+    from indexrecon.cli.main import main
 
     text = README.read_text(encoding="utf-8")
     for name in main.commands:

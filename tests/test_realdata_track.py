@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from indexrecon.calculation import official_weights_on, track
+from indexrecon.analysis.levels import official_weights_on, track
 
 pytestmark = pytest.mark.realdata
 
@@ -80,7 +80,7 @@ def test_total_return_tracks_399606(real_store: Any, tracked: Any) -> None:
 def test_track_end_outside_the_data_is_refused(real_store: Any, real_store_path: Any, reliability_log) -> None:
     from click.testing import CliRunner
 
-    from indexrecon.cli import main
+    from indexrecon.cli.main import main
     from indexrecon.errors import IndexReconError
 
     with pytest.raises(IndexReconError, match=r"end 2025-01-01 is before the snapshot from_official 2025-01-27"):

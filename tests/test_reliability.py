@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import indexrecon as ir
 from factory import S, make_store
-from indexrecon.checks import run_checks
+from indexrecon.data.checks import run_checks
 from indexrecon.errors import IndexReconError, StoreError
 
 D = dt.date

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from indexrecon.cli import main
+from indexrecon.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_MPL = importlib.util.find_spec("matplotlib") is not None
@@ -121,7 +121,7 @@ def test_report_command_writes_a_self_contained_page(run, tmp_path: Path, incumb
 
 
 def test_report_is_byte_stable(res, tmp_path: Path) -> None:
-    from indexrecon.html_report import write_report
+    from indexrecon.present.html import write_report
 
     a = write_report(res, tmp_path / "a.html").read_bytes()
     b = write_report(res, tmp_path / "b.html").read_bytes()
@@ -130,7 +130,7 @@ def test_report_is_byte_stable(res, tmp_path: Path) -> None:
 
 
 def test_report_labels_real_data(res) -> None:
-    from indexrecon.html_report import render_report
+    from indexrecon.present.html import render_report
 
     real = dataclasses.replace(res, synthetic=False, store_label="market data (files ../shared/realdata)")
     html = render_report(real)
@@ -142,7 +142,7 @@ def test_report_labels_real_data(res) -> None:
 def test_report_backtest_section_with_levels(res) -> None:
     """The backtest section takes a levels table (date, level) and an official series; the
     official line is rebased to the rebuilt level on the first common day."""
-    from indexrecon.html_report import render_report
+    from indexrecon.present.html import render_report
 
     days = pd.bdate_range("2025-01-02", "2025-06-30").date
     rng = np.random.default_rng(1)
@@ -155,7 +155,7 @@ def test_report_backtest_section_with_levels(res) -> None:
     assert "tracking error" in sec and "max drawdown" in sec
     assert '<a href="#backtest">' in html
 
-    from indexrecon.plots import backtest_series, drawdown
+    from indexrecon.present.charts import backtest_series, drawdown
 
     bt = backtest_series(rebuilt, official)
     first = bt.official["date"].iloc[0]
@@ -167,8 +167,8 @@ def test_report_backtest_section_with_levels(res) -> None:
 
 
 def test_report_with_a_real_backtest(run, tmp_path: Path, incumbents_file: Path) -> None:
-    if importlib.util.find_spec("indexrecon.backtesting") is None:
-        pytest.skip("indexrecon.backtesting is not in this checkout")
+    if importlib.util.find_spec("indexrecon.analysis.backtest") is None:
+        pytest.skip("indexrecon.analysis.backtest is not in this checkout")
     out = tmp_path / "bt.html"
     code, _, err = run("report", "chinext", "--review", REVIEW, "--incumbents", str(incumbents_file),
                        "--backtest-start", "2025-07-01", "--backtest-end", "2025-12-31", "-o", str(out))
@@ -373,7 +373,7 @@ def test_tables_have_no_colour_codes_in_a_pipe(demo_store_path: Path) -> None:
 
 
 def test_levels_frame_reads_the_shapes_a_backtest_returns() -> None:
-    from indexrecon.plots import levels_frame
+    from indexrecon.present.charts import levels_frame
 
     days = [dt.date(2025, 1, 2), dt.date(2025, 1, 3)]
     want = pd.DataFrame({"date": days, "level": [1000.0, 1010.0]})

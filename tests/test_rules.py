@@ -12,8 +12,8 @@ import indexrecon as ir
 from factory import S, make_store
 from factory import meth as factory_meth
 from indexrecon.errors import IndexReconError
-from indexrecon.report import describe_methodology
-from indexrecon.schema import deep_merge
+from indexrecon.methodology.schema import deep_merge
+from indexrecon.present.describe import describe_methodology
 
 N_STOCKS = 30
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexrecon.sources import st_inference
-from indexrecon.sources.files import ingest_files
-from indexrecon.store import open_store
+from indexrecon.data.sources import st_inference
+from indexrecon.data.sources.files import ingest_files
+from indexrecon.data.store import open_store
 
 D = dt.date
 START = D(2024, 1, 2)
@@ -203,7 +203,7 @@ def test_status_from_a_source_wins(folder: Path, tmp_path: Path) -> None:
 def test_cli_switch(folder: Path, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from indexrecon.cli import main
+    from indexrecon.cli.main import main
 
     store = tmp_path / "c.duckdb"
     r = CliRunner().invoke(main, ["ingest", "files", str(folder), "--store", str(store), "--infer-st"])

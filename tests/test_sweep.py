@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from indexrecon.backtesting import backtest
-from indexrecon.cli import main
+from indexrecon.analysis.backtest import backtest
+from indexrecon.analysis.sweeps import memory_share, parse_set, sweep, variants
+from indexrecon.cli.main import main
 from indexrecon.errors import IndexReconError, MethodologyError
-from indexrecon.loader import load_methodology
-from indexrecon.sweeps import memory_share, parse_set, sweep, variants
+from indexrecon.methodology.loader import load_methodology
 
 START, END = "2025-01-02", "2025-08-29"
 GRID = {"selection.buffer": [None], "selection.count": [50, 100], "weighting.caps.single_pct": [10]}
@@ -52,7 +52,7 @@ def test_ir_sweep_is_the_function_once_its_module_is_imported() -> None:
 
     import indexrecon as ir
 
-    importlib.import_module("indexrecon.sweeps")  # a submodule named `sweep` would shadow the function
+    importlib.import_module("indexrecon.analysis.sweeps")  # a submodule named `sweep` would shadow the function
     assert callable(ir.sweep) and ir.sweep is sweep
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from indexrecon.data.sources.tdx import DAY_DTYPE, classify, ingest_tdx, read_day_file, read_tdx
+from indexrecon.data.store import open_store
 from indexrecon.errors import DataError
-from indexrecon.sources.tdx import DAY_DTYPE, classify, ingest_tdx, read_day_file, read_tdx
-from indexrecon.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ def test_bad_files(tmp_path: Path) -> None:
 
 
 def test_cli(samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from indexrecon.ingest_cli import ingest
+    from indexrecon.cli.ingest import ingest
 
     runner = CliRunner()
     for cmd in ([], ["files"], ["tdx"], ["akshare"]):
@@ -230,7 +230,7 @@ def test_future_dates_refused(tmp_path: Path, reliability_log) -> None:
 
 
 def test_empty_and_truncated_day_files(samples: Path, tmp_path: Path, reliability_log) -> None:
-    from indexrecon.ingest_cli import ingest
+    from indexrecon.cli.ingest import ingest
 
     folder = tmp_path / "mixed"
     folder.mkdir()

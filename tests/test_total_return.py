@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import indexrecon as ir
 from factory import S, make_store, weekdays
-from indexrecon.cli import main
+from indexrecon.cli.main import main
 
 NO_DIV = "the total return is the price return"
 METH: dict[str, Any] = {

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from factory import S, make_store
-from indexrecon.cli import main
-from indexrecon.cli_output import group_warnings
+from indexrecon.cli.main import main
+from indexrecon.cli.output import group_warnings
 
 ESG = "skipped: the store has no CNI ESG grades"
 
@@ -131,7 +131,7 @@ def test_group_warnings_folds_dependencies_by_kind() -> None:
 
 
 def test_csi2000_warnings_grouped_and_unwrapped_when_piped(real_store_path: Path) -> None:
-    cmd = [sys.executable, "-m", "indexrecon.cli", "rebuild", "csi2000", "--review", "2025-12",
+    cmd = [sys.executable, "-m", "indexrecon.cli.main", "rebuild", "csi2000", "--review", "2025-12",
            "--store", str(real_store_path), "--format", "json"]
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "60"}, check=False)
     assert r.returncode == 0, r.stderr

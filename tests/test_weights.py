@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from indexrecon.engine.weighting import cap_weights, tier_case_sql
 from indexrecon.errors import IndexReconError
-from indexrecon.weights import cap_weights, tier_case_sql
 
 bases = st.lists(st.floats(min_value=1e6, max_value=1e12, allow_nan=False), min_size=1, max_size=120)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .data.store import Store, open_store
     from .errors import IndexReconError, MethodologyError, StoreError, UnknownMethodologyError
-    from .loader import load_methodology
-    from .results import ReviewResult
-    from .schema import Methodology
-    from .store import Store, open_store
+    from .methodology.loader import load_methodology
+    from .methodology.schema import Methodology
+    from .results.review import ReviewResult
 
 __version__ = "0.1.0"
 
@@ -31,16 +31,16 @@ _LAZY = {
     "MethodologyError": "errors",
     "StoreError": "errors",
     "UnknownMethodologyError": "errors",
-    "load_methodology": "loader",
-    "ReviewResult": "results",
-    "Methodology": "schema",
-    "Store": "store",
-    "open_store": "store",
-    "backtest": "backtesting",
-    "compare_backtests": "backtesting",
-    "BacktestResult": "backtesting",
-    "sweep": "sweeps",
-    "SweepResult": "sweeps",
+    "load_methodology": "methodology.loader",
+    "ReviewResult": "results.review",
+    "Methodology": "methodology.schema",
+    "Store": "data.store",
+    "open_store": "data.store",
+    "backtest": "analysis.backtest",
+    "compare_backtests": "analysis.backtest",
+    "BacktestResult": "analysis.backtest",
+    "sweep": "analysis.sweeps",
+    "SweepResult": "analysis.sweeps",
 }
 
 __all__ = [
@@ -71,7 +71,7 @@ def __getattr__(name: str) -> Any:
 
 def list_methodologies() -> list[str]:
     """Names of the built-in methodologies."""
-    from .loader import builtin_names
+    from .methodology.loader import builtin_names
 
     return builtin_names()
 
@@ -85,7 +85,7 @@ def rebuild(
     incumbents: Any = "auto",
 ) -> ReviewResult:
     """Constituents, ranks and weights of `m` at a review (or the one in force on `as_of`)."""
-    from .engine import run_review
+    from .engine.review import run_review
 
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
@@ -103,9 +103,9 @@ def simulate_review(
 
     Without `review`, the next review after the store's last date (provisional if its data
     cutoff lies beyond the store)."""
-    from .engine import context, run_review
-    from .loader import load_methodology
-    from .schedule import next_review_after
+    from .engine.review import context, run_review
+    from .methodology.loader import load_methodology
+    from .methodology.schedule import next_review_after
 
     m = load_methodology(m)
     if review is None:

@@ -1,0 +1,220 @@
+"""What every command module shares: user errors as one line, and the --store option."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import IndexReconError
+
+UNBOUNDED = 100_000  # the width of a pipe's or a file's console: never wrap, never cut
+READ_STORE_HELP = "DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store)."
+
+
+class ErrorGroup(click.Group):
+    """Turns user errors into one line on stderr and exit code 2, never a traceback; Ctrl-C
+    (also inside a DuckDB query) into `interrupted_message` and exit code 130."""
+
+    interrupted_message = "interrupted"
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except IndexReconError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo(self.interrupted_message, err=True)
+            ctx.exit(130)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): nothing to tell it
+        except OSError as e:  # -o in a missing folder, a read-only or full disk, a folder given as a file
+            click.echo(f"error: {os_error_message(e)}", err=True)
+            ctx.exit(2)
+        except Exception as e:
+            # Ctrl-C inside a DuckDB query surfaces as DuckDB's interrupt error instead
+            if not is_interrupt(e):
+                raise
+            click.echo(self.interrupted_message, err=True)
+            ctx.exit(130)
+
+
+def parse_day(value: str, opt: str) -> dt.date:
+    """A YYYY-MM-DD option value; a day that does not exist (2025-02-30) is named as such."""
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        pass
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", value.strip())
+    if m:
+        try:
+            dt.date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError as e:
+            raise IndexReconError(f"{opt} {value}: no such day ({e}; dates are YYYY-MM-DD)") from None
+    raise IndexReconError(f"{opt}: dates look like YYYY-MM-DD, got '{value}'")
+
+
+def checked_range(opt: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                  hint: str = "") -> Any:
+    """A click callback refusing a number outside [lo, hi] (lo excluded with lo_open) in one
+    line that gives the range."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return value
+        low_bad = lo is not None and (value <= lo if lo_open else value < lo)
+        if low_bad or (hi is not None and value > hi):
+            if lo is not None and hi is not None:
+                rule = f"between {lo:g} and {hi:g}"
+            elif lo is not None:
+                rule = f"{'above' if lo_open else 'at least'} {lo:g}"
+            else:
+                rule = f"at most {hi:g}"
+            raise IndexReconError(f"{opt} {value:g}: must be {rule}{hint}")
+        return value
+
+    return check
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for a file the command could not read or write: the file, then the reason."""
+    reason = e.strerror or str(e)
+    return f"{e.filename}: {reason}" if e.filename else reason
+
+
+def is_interrupt(e: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    interrupt = getattr(duckdb, "InterruptException", None)
+    if interrupt is not None and isinstance(e, interrupt):
+        return True
+    return isinstance(e, RuntimeError) and str(e).strip().lower() == "query interrupted"
+
+
+def store_option(help_text: str = READ_STORE_HELP, *, cache: bool | None = None) -> Any:
+    """The --store option (also read from $INDEXRECON_STORE), with --no-cache on the commands
+    that read a store (`cache`: default, all but a writing store's)."""
+    store = click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="INDEXRECON_STORE",
+        help=help_text,
+    )
+    if not (help_text == READ_STORE_HELP if cache is None else cache):
+        return store
+
+    def no_cache(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            from ..engine.cache import disable
+
+            disable()
+
+    flag = click.option("--no-cache", is_flag=True, expose_value=False, callback=no_cache,
+                        help="Recompute the indices this one depends on instead of reading (or writing) "
+                        "the results cache (also INDEXRECON_NO_CACHE=1).")
+    return lambda f: store(flag(f))
+
+
+def label_synthetic(df: Any, synthetic: bool) -> Any:
+    """A table (DataFrame or results Table) from the demo store carries a `data` column
+    saying it is synthetic."""
+    from ..results.review import Table
+
+    if not synthetic:
+        return df
+    if isinstance(df, Table):
+        return df.with_column("data", "SYNTHETIC demo data")
+    return df.assign(data="SYNTHETIC demo data")
+
+
+@contextlib.contextmanager
+def writing(out: Path | None) -> Iterator[None]:
+    """Name FILE in any error writing it: a failed write (/dev/full, /proc/version) raises
+    an OSError without a filename."""
+    try:
+        yield
+    except OSError as e:
+        if out is None or isinstance(e, BrokenPipeError):
+            raise
+        reason = e.strerror or str(e).splitlines()[0]
+        raise IndexReconError(f"cannot write {e.filename or out}: {reason}") from None
+
+
+def same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
+def store_file(store_path: Path | None) -> Path:
+    """The file a read command's store is: --store / $INDEXRECON_STORE, else the demo store."""
+    if store_path is not None:
+        return Path(store_path).expanduser()
+    from ..data.sources.demo import demo_store_path
+
+    return demo_store_path()
+
+
+def _methodology_files(specs: Iterable[Any]) -> list[Path]:
+    """The YAML files a command reads: each METHOD given as a path, and the files its
+    `members_of` / `exclude_members_of` name (transitively)."""
+    from ..methodology.loader import load_methodology
+
+    todo = [str(s) for s in specs if s is not None]
+    seen: list[Path] = []
+    while todo:
+        p = Path(todo.pop()).expanduser()
+        if not p.is_file() or any(same_file(p, q) for q in seen):
+            continue
+        seen.append(p)
+        try:
+            u = load_methodology(p).universe
+        except IndexReconError:
+            continue  # said by the command itself
+        todo += [*u.members_of, *u.exclude_members_of]
+    return seen
+
+
+def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store: bool = True,
+                     methods: Iterable[Any] = (), incumbents: str | None = None) -> None:
+    """Refuse `-o` onto a file the command reads: its store (or the store's .wal), a
+    methodology file, an incumbents file. Checked before anything is written."""
+    if out is None:
+        return
+    out = Path(out)
+    guarded: list[tuple[Path, str]] = []
+    if store:
+        db = store_file(store_path)
+        guarded += [(db, "the store this command reads"),
+                    (db.with_name(db.name + ".wal"), "the write-ahead log of the store this command reads")]
+    guarded += [(p, "a methodology file this command reads") for p in _methodology_files(methods)]
+    modes = ("auto", "official", "simulate", "none")
+    if incumbents is not None and incumbents not in modes and Path(incumbents).expanduser().is_file():
+        guarded.append((Path(incumbents).expanduser(), "the incumbents file this command reads"))
+    for path, what in guarded:
+        if same_file(out, path):
+            raise IndexReconError(f"-o {out} is {what}: refused, nothing written")
+
+
+@contextlib.contextmanager
+def output_console(out: Path | None) -> Iterator[Any]:
+    """The console a command's tables and lines go to: a terminal (its own width and
+    colours; tables fitted to it) or a pipe or FILE (colourless, and so wide that no line is
+    wrapped or cut whatever $COLUMNS says: tables print plain at their full width). Text is
+    printed as it is, not read as rich markup: a reason or a methodology note in [brackets]
+    must stay visible."""
+    from rich.console import Console
+
+    if out is None:
+        yield Console(markup=False) if sys.stdout.isatty() else Console(width=UNBOUNDED, no_color=True, markup=False)
+        return
+    with writing(out), out.open("w", encoding="utf-8") as fh:
+        yield Console(file=fh, width=UNBOUNDED, no_color=True, markup=False)

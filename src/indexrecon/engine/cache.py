@@ -1,0 +1,165 @@
+"""A results cache for dependency chains, in side files that can never be stale.
+
+CSI 2000 excludes the members of CSI 300, 500 and 1000, each of which excludes the ones
+before it: every process rebuilding CSI 2000 would recompute that chain from the bars. What
+a review takes from a dependency is only its member codes and its warnings, so those are
+kept in a small JSON file per dependency review, under a key made of
+
+* the dependency's methodology content (every dated version and user change: its rules in
+  force follow from it), its review label or day, the incumbents mode it ran with, and the
+  data cutoff of a forecast context;
+* the store's data version: the file's identity, size and modification time (and its
+  write-ahead log's), every table's row count and the ingest log's newest entry, so a store
+  that changes in any way invalidates every entry made from it;
+* the code version: a hash of indexrecon's own source files, so a changed engine never
+  reads what an older one wrote.
+
+Entries live in `$INDEXRECON_CACHE_DIR`, else `$XDG_CACHE_HOME/indexrecon/results` (else
+`~/.cache/...`). The cache is off with `INDEXRECON_NO_CACHE=1` or a command's `--no-cache`;
+an unwritable folder or an unreadable entry just means computing the result. Outputs are
+byte-identical with and without it (the cached codes and warnings are exactly those the
+computation returns).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..data.store import Store
+
+FORMAT = 1  # bump when the entry layout changes
+MAX_ENTRIES = 5000  # beyond this, writing an entry removes the older half (by modification time)
+
+
+def enabled() -> bool:
+    return os.environ.get("INDEXRECON_NO_CACHE", "").strip().lower() in ("", "0", "false", "no")
+
+
+def disable() -> None:
+    """Switch the cache off for this process (and the worker processes it starts)."""
+    os.environ["INDEXRECON_NO_CACHE"] = "1"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("INDEXRECON_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "indexrecon" / "results"
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of the package's Python sources and built-in methodologies."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_VERSIONS: dict[int, tuple[Any, str | None]] = {}
+
+
+def data_version(store: Store) -> str | None:
+    """The store's data version, or None when it cannot be pinned down (a store open for
+    writing, an in-memory database such as a backtest's working copy, a table that is a
+    view over files): no cache then. Read once per connection: a read-only connection
+    cannot change the data, and no other process can write while it is open."""
+    cached = _VERSIONS.get(id(store))
+    if cached is not None and cached[0] is store.con:
+        return cached[1]
+    version = _data_version(store)
+    _VERSIONS[id(store)] = (store.con, version)
+    return version
+
+
+def _data_version(store: Store) -> str | None:
+    if not store.read_only:  # its own connection may change it between two reviews
+        return None
+    con = store.con
+    try:
+        files = [r[0] for r in con.execute(
+            "SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()]
+    except Exception:
+        return None
+    if not files or not files[0]:
+        return None
+    path = Path(files[0])
+    parts: list[Any] = []
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = p.stat()
+            parts.append([str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino])
+        except OSError:
+            parts.append([str(p), None])
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' ORDER BY 1").fetchall()]
+    views = [r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND NOT internal ORDER BY 1").fetchall()]
+    if views:
+        return None  # a table that is a view over files can change without the store changing
+    for t in tables:
+        parts.append([t, con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]])  # type: ignore[index]
+    if "ingest_log" in tables:
+        row = con.execute("SELECT * FROM ingest_log ORDER BY ALL DESC LIMIT 1").fetchone()
+        parts.append(["ingest_log", [str(v) for v in row] if row else None])
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:24]
+
+
+def key(store: Store, *parts: Any) -> str | None:
+    """The entry key of a result computed from `store` and `parts`, None if not cacheable."""
+    if not enabled():
+        return None
+    version = data_version(store)
+    if version is None:
+        return None
+    blob = json.dumps([FORMAT, code_version(), version, *parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def get(k: str | None) -> Any:
+    if k is None:
+        return None
+    try:
+        data = json.loads((cache_dir() / f"{k}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("value") if isinstance(data, dict) and data.get("key") == k else None
+
+
+def put(k: str | None, value: Any) -> None:
+    """Write an entry atomically (a reader sees a whole entry or none); failures are ignored:
+    the cache only saves time."""
+    if k is None:
+        return
+    d = cache_dir()
+    tmp = d / f".{k}.{os.getpid()}.tmp"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"key": k, "value": value}), encoding="utf-8")
+        os.replace(tmp, d / f"{k}.json")
+        _prune(d)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _prune(d: Path) -> None:
+    """Keep the folder bounded: every code or data change makes new keys, never reused."""
+    entries = list(d.glob("*.json"))
+    if len(entries) <= MAX_ENTRIES:
+        return
+    entries.sort(key=lambda p: p.stat().st_mtime_ns)
+    for p in entries[: len(entries) // 2]:
+        with contextlib.suppress(OSError):
+            p.unlink()

@@ -1,0 +1,307 @@
+"""Loading methodologies: built-in names, YAML files or dicts, with errors that point at
+the file, the line, the key path and the allowed values."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import MethodologyError, UnknownMethodologyError
+from .schema import Methodology, RuleError
+
+MAX_FILE_BYTES = 1_000_000
+MAX_ALIASES = 100
+MAX_NODES = 20_000
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("indexrecon.methodologies")))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+MAX_DEPTH = 100
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML (no custom tags) that refuses alias bombs and deep nesting (PyYAML's composer
+    recurses per level: 20,000 levels would be a RecursionError), and keeps an impossible
+    date (2025-02-30) as its text so that validation names it at its key and line."""
+
+    def __init__(self, stream: str, source: str = "<yaml>") -> None:
+        super().__init__(stream)
+        self.aliases = 0
+        self.depth = 0
+        self.source = source
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise MethodologyError(f"{self.source}: more than {MAX_ALIASES} YAML aliases: refused")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise MethodologyError(
+                    f"{self.source}:{mark.line + 1}: YAML nested more than {MAX_DEPTH} levels deep: refused"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:  # 2010-02-30: the date field's validation says where and why
+            return str(node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Node count with aliases expanded (memoised, so a bomb is measured, not built)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # guards against recursive aliases
+        kids: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            kids = [n for kv in node.value for n in kv]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = list(node.value)
+        memo[key] = 1 + sum(_expanded_size(k, memo) for k in kids)
+    return memo[key]
+
+
+def _line_map(node: yaml.Node, source: str = "<yaml>", path: tuple[Any, ...] = (),
+              seen: set[int] | None = None) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line, from the composed YAML node tree (aliases not re-walked).
+    A key given twice in one mapping is refused with both lines (YAML would keep the last)."""
+    seen = set() if seen is None else seen
+    lines: dict[tuple[Any, ...], int] = {path: node.start_mark.line + 1}
+    if id(node) in seen:
+        return lines
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for k, v in node.value:
+            key = k.value
+            line = k.start_mark.line + 1
+            if key in first and k.tag != "tag:yaml.org,2002:merge":
+                name = ".".join(str(p) for p in (*path, key))
+                raise MethodologyError(
+                    f"{source}:{line}: {name}: duplicate key (first at line {first[key]}); give each key once"
+                )
+            first.setdefault(key, line)
+            lines[(*path, key)] = line
+            for p, ln in _line_map(v, source, (*path, key), seen).items():
+                lines.setdefault(p, ln)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            lines.update(_line_map(v, source, (*path, i), seen))
+    return lines
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise MethodologyError(f"{source}: file larger than {MAX_FILE_BYTES // 1000} kB: refused")
+    try:
+        loader = _Loader(text, source)
+        try:
+            node = loader.get_single_node()
+            if node is not None and _expanded_size(node, {}) > MAX_NODES:
+                raise MethodologyError(f"{source}: YAML expands to more than {MAX_NODES:,} nodes (aliases): refused")
+            lines = _line_map(node, source) if node is not None else {}
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise MethodologyError(f"{where}: invalid YAML: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise MethodologyError(f"{source}: invalid YAML: {str(e).splitlines()[0]}") from None
+    return data, lines
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at `loc` (the parent of an unknown key)."""
+    model: Any = Methodology
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        model = _model_in(ann)
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(ann: Any) -> Any:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for a in getattr(ann, "__args__", ()) or ():
+        m = _model_in(a)
+        if m is not None:
+            return m
+    return None
+
+
+def _format_error(err: dict[str, Any], source: str, lines: dict[tuple[Any, ...], int]) -> str:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    # pydantic adds the literal/union branch names to loc; keep only real key path parts
+    loc = tuple(p for p in loc if isinstance(p, int) or not p.startswith(("literal[", "list[", "int", "float")))
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, RuleError):  # a rule over several keys, reported at the key that breaks it
+        loc = (*loc, *cause.path)
+    line = None
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            line = lines[loc[:n]]
+            break
+    where = f"{source}:{line}" if line else source
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        bad = str(loc[-1])
+        hint = difflib.get_close_matches(bad, allowed, n=1)
+        sugg = f" (did you mean '{hint[0]}'?)" if hint else ""
+        return f"{where}: {key}: unknown key{sugg}; allowed: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{where}: {key}: required key missing"
+    msg = err["msg"]
+    value = err.get("input")
+    if kind in ("int_type", "float_type") and isinstance(value, bool):
+        return f"{where}: {key}: {str(value).lower()} is a boolean, not a number"
+    if kind.startswith("date") and isinstance(value, str):
+        return f"{where}: {key}: '{value}' is not a date (YYYY-MM-DD, a day that exists)"
+    if kind == "literal_error":
+        ctx = err.get("ctx", {})
+        return f"{where}: {key}: {err.get('input')!r} is not allowed; expected {ctx.get('expected', msg)}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{where}: {key}: {msg}"
+
+
+def validate_dict(data: Any, source: str = "<dict>", lines: dict[tuple[Any, ...], int] | None = None) -> Methodology:
+    """Validate a parsed methodology, raising one clear MethodologyError on failure."""
+    if not isinstance(data, dict):
+        raise MethodologyError(f"{source}: a methodology must be a mapping of keys, got {type(data).__name__}")
+    try:
+        m = Methodology.model_validate(data)
+    except ValidationError as e:
+        # unknown keys and bad values say more than the "missing" errors they cause
+        order = {"extra_forbidden": 0, "missing": 2}
+        errs = sorted(e.errors(), key=lambda x: order.get(x["type"], 1))
+        first = _format_error(dict(errs[0]), source, lines or {})
+        more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
+        raise MethodologyError(first + more) from None
+    # validate every version's merged rules now, so a bad version fails at load time
+    for i, v in enumerate(m.versions):
+        try:
+            m.for_date(v.effective_from)
+        except MethodologyError as e:
+            ln = (lines or {}).get(("versions", i, "changes"))
+            where = f"{source}:{ln}" if ln else source
+            detail = str(e).split(": ", 1)[-1]
+            raise MethodologyError(f"{where}: versions.{i}.changes: {detail}") from None
+    return m
+
+
+_PARSED: dict[tuple[str, str], Methodology] = {}
+
+
+def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology) -> Methodology:
+    """Load a methodology from a built-in name ("chinext"), a YAML path, or a dict."""
+    if isinstance(spec, Methodology):
+        return spec
+    if isinstance(spec, dict):
+        return validate_dict(spec)
+    text_spec = str(spec)
+    path = Path(text_spec)
+    if not (path.suffix in {".yaml", ".yml"} or path.exists()):
+        path = builtin_dir() / f"{text_spec}.yaml"
+        if not path.exists():
+            names = builtin_names()
+            hint = difflib.get_close_matches(text_spec, names, n=1)
+            sugg = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise UnknownMethodologyError(
+                f"unknown methodology '{text_spec}'{sugg}; built-in: {', '.join(names)} (or give a .yaml path)"
+            )
+    if not path.exists():
+        raise UnknownMethodologyError(f"methodology file {path} does not exist")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise MethodologyError(f"{path}: file larger than {MAX_FILE_BYTES // 1000} kB: refused")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MethodologyError(f"{path}: cannot read: {e}") from None
+    source = path.name if path.parent == builtin_dir() else str(path)
+    # Parsing YAML in Python costs more than a review's SQL: a file is parsed once per text.
+    key = (source, text)
+    m = _PARSED.get(key)
+    if m is None:
+        data, lines = parse_yaml(text, source)
+        m = validate_dict(data, source, lines)
+        if len(_PARSED) >= 64:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = m
+    return m.model_copy(deep=True)  # callers may change their copy
+
+
+_REFERENCE_KEYS = ("members_of", "exclude_members_of")
+
+
+def check_references(spec: str | os.PathLike[str] | dict[str, Any] | Methodology,
+                     _stack: tuple[str, ...] = ()) -> Methodology:
+    """Load `spec` and every methodology its `universe.members_of` / `exclude_members_of`
+    name (its versions' too), recursively: a missing one, or a cycle, is named at the
+    referring file, line and key."""
+    m = load_methodology(spec)
+    lines: dict[tuple[Any, ...], int] = {}
+    source = "<dict>" if isinstance(spec, (dict, Methodology)) else str(spec)
+    path = Path(source)
+    if path.suffix in {".yaml", ".yml"} and path.is_file():
+        _, lines = parse_yaml(path.read_text(encoding="utf-8"), source)
+    elif not isinstance(spec, (dict, Methodology)):
+        source = f"{m.name}.yaml"
+    refs: list[tuple[tuple[Any, ...], str]] = [
+        (("universe", key, i), name) for key in _REFERENCE_KEYS for i, name in enumerate(getattr(m.universe, key))
+    ]
+    for vi, v in enumerate(m.versions):
+        u = v.changes.get("universe") or {}
+        for key in _REFERENCE_KEYS:
+            refs += [(("versions", vi, "changes", "universe", key, i), str(n)) for i, n in enumerate(u.get(key) or [])]
+    stack = (*_stack, m.name)
+    for loc, name in refs:
+        ln = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"{source}:{ln}" if ln else source
+        key = ".".join(str(p) for p in loc)
+        try:
+            dep = load_methodology(name)
+            if dep.name in stack:
+                from ..errors import DependencyCycleError
+
+                raise DependencyCycleError(f"methodologies depend on each other's members in a cycle: "
+                                           f"{' -> '.join([*stack, dep.name])}")
+            check_references(name, stack)
+        except MethodologyError as e:
+            if str(e).startswith(f"{where}: "):
+                raise
+            raise type(e)(f"{where}: {key}: {e}") from None
+        except UnknownMethodologyError as e:
+            raise MethodologyError(f"{where}: {key}: {e}") from None
+    return m

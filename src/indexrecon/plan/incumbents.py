@@ -1,0 +1,124 @@
+"""Official incumbents that are current: the newest official list in the store, rolled
+forward through the reviews it predates.
+
+A store's official list (membership intervals or weight snapshots) often ends months before
+the review asked for. Taking it as the incumbents of a later review silently skips the
+reviews in between, so every delete it predicts may be a stock that left long ago. When the
+list predates the previous review's effective date, `auto` and `official` apply the
+methodology's own rules (buffers, cap on changes) to each review in between, starting from
+that list, and say so; `official-strict` refuses instead."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import StoreError
+from ..methodology.schedule import ReviewDates, review_dates, reviews_between
+
+if TYPE_CHECKING:
+    from ..data.store import Store
+    from ..engine.review import Context
+    from ..methodology.schema import Methodology
+
+STRICT = "official-strict"
+
+
+@dataclass
+class OfficialIncumbents:
+    codes: list[str]
+    label: str
+    list_date: dt.date  # the day the official list was taken
+    rolled_through: list[str] = field(default_factory=list)  # reviews applied to it
+    warnings: list[str] = field(default_factory=list)
+
+
+def official_list(store: Store, index_code: str, before: dt.date) -> tuple[list[str], dt.date] | None:
+    """The newest official list of `index_code` known before `before`, and its date.
+
+    Membership intervals are known up to the store's `index_membership_known_until` (else to
+    their last end date, or to the day asked for when some are still open); a weight snapshot
+    on its trade date. The later of the two wins (membership on a tie)."""
+    day = before - dt.timedelta(days=1)
+    con = store.con
+    row = con.execute(
+        "SELECT max(end_date), count(*) FILTER (WHERE end_date IS NULL) FROM index_membership "
+        "WHERE index_code = ? AND start_date <= ?",
+        [index_code, day],
+    ).fetchone()
+    best: tuple[list[str], dt.date] | None = None
+    if row and (row[0] is not None or row[1]):
+        known = store.meta.get("index_membership_known_until")
+        until = dt.date.fromisoformat(known) if known else (day if row[1] else row[0])
+        on = min(day, until)
+        codes = [r[0] for r in con.execute(
+            "SELECT DISTINCT code FROM index_membership WHERE index_code = ? AND start_date <= ? "
+            "AND (end_date IS NULL OR end_date >= ?) ORDER BY code",
+            [index_code, on, on],
+        ).fetchall()]
+        if codes:
+            best = (codes, on)
+    snap = con.execute(
+        "SELECT max(trade_date) FROM official_weights WHERE index_code = ? AND trade_date < ?",
+        [index_code, before],
+    ).fetchone()
+    if snap and snap[0] is not None and (best is None or snap[0] > best[1]):
+        codes = [r[0] for r in con.execute(
+            "SELECT code FROM official_weights WHERE index_code = ? AND trade_date = ? ORDER BY code",
+            [index_code, snap[0]],
+        ).fetchall()]
+        best = (codes, snap[0])
+    return best
+
+
+def reviews_since(m: Methodology, ctx: Context, list_date: dt.date, rd: ReviewDates) -> list[str]:
+    """The reviews of `m` effective after `list_date` and before the review `rd`, in order."""
+    out = []
+    for label in reviews_between(m, list_date, rd.effective):
+        if label >= rd.review:
+            break
+        eff = review_dates(m, ctx.cal, label).effective
+        if list_date < eff < rd.effective:
+            out.append(label)
+    return out
+
+
+def official_incumbents(
+    m: Methodology, ctx: Context, rd: ReviewDates, mode: str, dep_inc: str
+) -> OfficialIncumbents | None:
+    """Official incumbents for review `rd` (None if the store has no official list of `m`).
+
+    `m` is the methodology with its dated versions, so each review rolled through runs the
+    rules in force at its own date."""
+    from ..engine.review import run_review
+
+    if not m.index_code:
+        return None
+    # a forecast as of a day knows the members on that day, not later changes
+    before = rd.effective if ctx.data_until is None else min(rd.effective, ctx.data_until + dt.timedelta(days=1))
+    found = official_list(ctx.store, m.index_code, before)
+    if found is None:
+        return None
+    codes, on = found
+    between = [] if m.schedule.frequency == "daily" else reviews_since(m, ctx, on, rd)
+    if not between:
+        return OfficialIncumbents(codes, f"official members before {before} (list of {on})", on)
+    if mode == STRICT:
+        prev = review_dates(m, ctx.cal, between[-1]).effective
+        raise StoreError(
+            f"the newest official {m.index_code} list in the store is of {on}, before the {between[-1]} "
+            f"review (effective {prev}); it skips {', '.join(between)}: use --incumbents official to roll "
+            "it forward with the methodology's rules, or give a current list as a file"
+        )
+    for label in between:
+        res = run_review(m, ctx.store, label, incumbents=codes, allow_provisional=True, _ctx=ctx,
+                         _dep_inc=dep_inc)
+        codes = res.codes
+    label = f"official {on}, rolled through {', '.join(between)}"
+    warning = (
+        f"incumbents: the newest official {m.index_code} list in the store is of {on}; it was rolled "
+        f"forward through the review(s) {', '.join(between)} with {m.name}'s own rules (buffers, cap on "
+        f"changes), not taken as the members before {rd.effective} (--incumbents {STRICT} refuses instead)"
+    )
+    return OfficialIncumbents(codes, label, on, between, [warning])

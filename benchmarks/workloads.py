@@ -60,7 +60,7 @@ def reset_engine() -> None:
     repetition does the real work again: every metric from the bars, every rule, every
     weight. What a warm store's context knows about the store (its calendar, which tables
     and status kinds it holds) stays, as it does between reviews of a session."""
-    from indexrecon.engine import review as engine
+    from indexrecon import engine
 
     for ctx in list(getattr(engine, "_CONTEXTS", {}).values()):
         engine.forget(ctx.store)
@@ -97,7 +97,7 @@ def timed(fn: Callable[[], Any], reps: int, warmup: int) -> tuple[dict[str, list
 
 
 def open_store(path: str, memory_limit: str | None = None) -> Any:
-    from indexrecon.data.store import open_store as _open
+    from indexrecon.data.open import open_store as _open
 
     store = _open(path)
     if memory_limit:
@@ -111,7 +111,7 @@ def open_store(path: str, memory_limit: str | None = None) -> Any:
 def w_review(a: argparse.Namespace) -> dict[str, Any]:
     """Workload 1: one ChiNext review rebuild in process on a warm store, and side by side
     (interleaved, same process, same connection) the bare DuckDB aggregation."""
-    from indexrecon.engine import review as engine
+    from indexrecon import engine
 
     store = open_store(a.store, a.memory_limit)
     res = engine.run_review("chinext", store, REVIEW, incumbents="none")  # warm store + imports
@@ -172,7 +172,7 @@ class _TimedConnection:
 def w_profile(a: argparse.Namespace) -> dict[str, Any]:
     """Where workload 1's time goes: each SQL statement the engine runs, timed (median over
     the repetitions), and the time outside SQL (Python, pandas, result objects)."""
-    from indexrecon.engine import review as engine
+    from indexrecon import engine
 
     store = open_store(a.store, a.memory_limit)
     engine.run_review("chinext", store, REVIEW, incumbents="none")
@@ -205,7 +205,7 @@ def w_profile(a: argparse.Namespace) -> dict[str, Any]:
 def w_chain(a: argparse.Namespace) -> dict[str, Any]:
     """Workload 3: CSI 300 -> CSI 500 -> CSI 1000 for one review (CSI 1000 excludes the
     members of the other two, which the engine computes first, in one run)."""
-    from indexrecon.engine import review as engine
+    from indexrecon import engine
     from indexrecon.methodology.loader import builtin_names
 
     missing = [n for n in ("csi300", "csi500", "csi1000") if n not in builtin_names()]
@@ -244,7 +244,7 @@ def w_backtest(a: argparse.Namespace) -> dict[str, Any]:
     fn = find_backtest()
     if fn is None:
         return {"pending": "backtest module not available (indexrecon.analysis.backtest.backtest)"}
-    from indexrecon.engine import review as engine
+    from indexrecon import engine
     from indexrecon.methodology.loader import load_methodology
     from indexrecon.methodology.schedule import review_dates
 
@@ -275,8 +275,8 @@ def w_backtest(a: argparse.Namespace) -> dict[str, Any]:
 
 def w_ingest(a: argparse.Namespace) -> dict[str, Any]:
     """Workload 5: ingest the real dataset into a fresh store (a new file each repetition)."""
+    from indexrecon.data.open import open_store as _open
     from indexrecon.data.sources.files import ingest_files
-    from indexrecon.data.store import open_store as _open
 
     tmp = Path(tempfile.mkdtemp(prefix="ingest-", dir=a.tmp_dir))
     try:
@@ -296,8 +296,8 @@ def w_ingest(a: argparse.Namespace) -> dict[str, Any]:
 
 def w_build_real(a: argparse.Namespace) -> dict[str, Any]:
     """Build the cached real store (one ingest, timed: it is also a workload 5 sample)."""
+    from indexrecon.data.open import open_store as _open
     from indexrecon.data.sources.files import ingest_files
-    from indexrecon.data.store import open_store as _open
 
     out = Path(a.store)
     part = out.with_name(out.name + ".part")

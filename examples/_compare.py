@@ -13,7 +13,7 @@ import pandas as pd
 import indexrecon as ir
 from indexrecon.analysis.backtest import backtest, compare_backtests
 from indexrecon.analysis.composition import concentration
-from indexrecon.engine.review import context, first_simulable_review
+from indexrecon.engine import context, first_simulable_review
 from indexrecon.methodology.schedule import review_dates
 
 

@@ -50,7 +50,7 @@ def outcome(store: Any, res: Any) -> set[str]:
 
 def raw_probabilities(store: Any, name: str, review: str, sigma: float, as_of: dt.date | None = None) -> tuple[Any, Any]:
     from indexrecon.analysis.forecast import forecast_review
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
 
     res = run_review(name, store, review, incumbents="official", data_until=as_of)
     return res, forecast_review(res, sigma_residual=sigma, epsilon=0.0)
@@ -105,7 +105,7 @@ def render(sigma: float, eps: float, grid: list[tuple[float, float, float]], row
         SECTION, "",
         "Written by `python scripts/calibrate_forecast.py`. The probabilities of `rebalance` (each "
         "candidate's chance to be in the index after the review) come from the model in "
-        "`src/indexrecon/forecast.py`: (a) the window's remaining trading days simulated from each "
+        "`src/indexrecon/analysis/forecast.py`: (a) the window's remaining trading days simulated from each "
         "stock's own volatility and turnover, (b) a lognormal share-count error of "
         f"{SIGMA_SHARES:.0%} (assumed, not measured), (c) a residual on the ranking metric and a floor "
         f"epsilon, calibrated here; {PATHS} paths, seed {SEED}. Candidates: every stock ranked within "

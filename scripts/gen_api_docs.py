@@ -26,17 +26,31 @@ OUT = ROOT / "docs" / "api.md"
 # (module, title, what it is for); the package itself comes first.
 MODULES: list[tuple[str, str, str]] = [
     ("indexrecon", "indexrecon", "The top-level API: open a store, load a methodology, run reviews."),
-    ("indexrecon.results.review", "indexrecon.results.review", "What a review returns."),
-    ("indexrecon.present.charts", "indexrecon.present.charts", "Charts of a review: `res.plot.*` (matplotlib) and the report's inline SVG."),
-    ("indexrecon.present.html", "indexrecon.present.html", "A review as one self-contained HTML page."),
-    ("indexrecon.analysis.backtest", "indexrecon.analysis.backtest", "Point-in-time backtests over a range of reviews."),
-    ("indexrecon.analysis.composition", "indexrecon.analysis.composition", "Industry mix, concentration, coverage, official comparison."),
+    # methodology: the format
+    ("indexrecon.methodology.loader", "indexrecon.methodology.loader", "Loading methodologies: built-in names, YAML files, dicts; errors with file, line and key."),
+    ("indexrecon.methodology.schedule", "indexrecon.methodology.schedule", "Review calendars: data cutoff, window and effective date of a review."),
+    # data
+    ("indexrecon.data.open", "indexrecon.data.open", "Opening a store by path, by $INDEXRECON_STORE, or the demo store."),
     ("indexrecon.data.store", "indexrecon.data.store", "The DuckDB store."),
+    ("indexrecon.data.market_rules", "indexrecon.data.market_rules", "Daily price limits by board and date, in SQL, and board lots (the one place they are written)."),
+    # results
+    ("indexrecon.results.review", "indexrecon.results.review", "What a review returns."),
+    # plan, engine
+    ("indexrecon.plan", "indexrecon.plan", "What a review needs, resolved before it runs: rules in force, dependencies, incumbents."),
+    ("indexrecon.engine", "indexrecon.engine", "The engine: a review compiled to SQL and run over the store."),
+    # analysis
+    ("indexrecon.analysis.backtest", "indexrecon.analysis.backtest", "Point-in-time backtests over a range of reviews."),
+    ("indexrecon.analysis.levels", "indexrecon.analysis.levels", "Index levels: weighting shares, divisor, price and total return, tracking an official index."),
+    ("indexrecon.analysis.composition", "indexrecon.analysis.composition", "Industry mix, concentration, coverage, official comparison."),
     ("indexrecon.analysis.forecast", "indexrecon.analysis.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
     ("indexrecon.analysis.flows", "indexrecon.analysis.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
     ("indexrecon.analysis.desk", "indexrecon.analysis.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),
-    ("indexrecon.analysis.market", "indexrecon.analysis.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day, valuation."),
-    ("indexrecon.data.market_rules", "indexrecon.data.market_rules", "Daily price limits by board and date, in SQL, and board lots (the one place they are written)."),
+    ("indexrecon.analysis.sweeps", "indexrecon.analysis.sweeps", "Parameter sweeps: every combination of rule changes backtested in parallel processes."),
+    ("indexrecon.analysis.market", "indexrecon.analysis.market", "Market analytics: breadth, limit closes, moves, comparisons, events, coverage on a day."),
+    ("indexrecon.analysis.valuation", "indexrecon.analysis.valuation", "An index's PE (TTM) and PB and their percentile."),
+    # present
+    ("indexrecon.present.charts", "indexrecon.present.charts", "Charts (matplotlib): `res.plot.*`, PNGs and the report's inline SVG."),
+    ("indexrecon.present.html", "indexrecon.present.html", "A review as one self-contained HTML page."),
 ]
 # Objects documented under an earlier module are not repeated under a later one.
 SKIP_MEMBERS = {"model_config", "model_fields", "model_computed_fields"}

@@ -81,8 +81,8 @@ CATEGORIES = {
 # ---------------------------------------------------------------------------------------
 def build_store(data: Path, path: Path, log: Callable[[str], None] = print) -> Path:
     """Ingest `data` into the store at `path` (resumable: unchanged files are skipped)."""
+    from indexrecon.data.open import open_store
     from indexrecon.data.sources.files import ingest_files
-    from indexrecon.data.store import open_store
 
     if not (data / "bars.parquet").exists():
         raise SystemExit(f"error: the real dataset is not at {data} (no bars.parquet)")
@@ -142,7 +142,7 @@ def select(ranks: pd.Series, incumbents: set[str], rule: str = "engine", n: int 
 # Analysis
 # ---------------------------------------------------------------------------------------
 def _labels(m: Any, store: Any, review: str) -> list[str]:
-    from indexrecon.engine.review import context, first_simulable_review
+    from indexrecon.engine import context, first_simulable_review
     from indexrecon.methodology.schedule import review_dates, reviews_between
 
     ctx = context(store)
@@ -155,7 +155,7 @@ def _roll(m: Any, store: Any, labels: list[str], step: Callable | None = None,
           rank_fn: Callable | None = None) -> list[str]:
     """Seed at labels[0] by pure ranking and roll forward. Without `step`, each review is
     the engine's own run with the previous list as incumbents."""
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
 
     codes: list[str] = []
     for i, lb in enumerate(labels):
@@ -192,7 +192,7 @@ def analyse(store: Any, *, variants: bool = True) -> dict[str, Any]:
     """Everything the ChiNext section reports, as plain data."""
     from indexrecon.analysis.composition import compare_official
     from indexrecon.analysis.levels import weights_on
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
     from indexrecon.methodology.loader import load_methodology
 
     m = load_methodology(METHOD)
@@ -441,7 +441,7 @@ def _free_float_proxy(store: Any, day: str) -> dict[str, float]:
 def _variants(m: Any, store: Any, labels: list[str], off: set[str], base: list[str],
               report: dict[str, Any]) -> list[dict[str, Any]]:
     """Alternative readings of the published rules, each rolled from a seed to the review."""
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
 
     out: list[dict[str, Any]] = []
 
@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-variants", action="store_true", help="skip the alternative readings")
     args = ap.parse_args(argv)
 
-    from indexrecon.data.store import open_store
+    from indexrecon.data.open import open_store
 
     tmp = None
     if args.store is None:

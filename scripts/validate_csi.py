@@ -54,7 +54,7 @@ def open_real_store(path: Path) -> Any:
 
 
 def members(store: Any, index_code: str, day: dt.date) -> set[str]:
-    from indexrecon.engine.review import members_on
+    from indexrecon.engine import members_on
 
     return members_on(store, index_code, day)
 
@@ -97,7 +97,7 @@ def _bucket(reason: str | None) -> str:
 def review_figures(store: Any, review: str, spec: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The chain's figures for one review; `spec` maps a name to the methodology to run (a
     YAML path: a rule switched off), else the built-in."""
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
 
     spec = spec or {}
     out = []
@@ -148,7 +148,7 @@ def st_checks(store: Any) -> dict[str, Any] | None:
     stocks first ST between the cutoff and the effective date (CSI's status date is later than
     the cutoff if those leave too). None when the store has no status rows."""
     import indexrecon as ir
-    from indexrecon.engine.review import context
+    from indexrecon.engine import context
     from indexrecon.methodology.schedule import review_dates
 
     if not store.con.execute("SELECT count(*) FROM status").fetchall()[0][0]:
@@ -199,7 +199,7 @@ def st_checks(store: Any) -> dict[str, Any] | None:
 
 
 def dependency_checks(store: Any) -> list[str]:
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
 
     lines = []
     for review in REVIEWS:
@@ -213,7 +213,7 @@ def dependency_checks(store: Any) -> list[str]:
 
 def csi2000_figures(store: Any, spec: dict[str, str] | None = None) -> dict[str, Any]:
     from indexrecon.analysis.levels import map_codes
-    from indexrecon.engine.review import run_review
+    from indexrecon.engine import run_review
 
     t0 = time.perf_counter()
     res = run_review((spec or {}).get("csi2000", "csi2000"), store, "2024-12", incumbents="auto")

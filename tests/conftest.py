@@ -42,7 +42,7 @@ def demo_store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_store(demo_store_path: Path):
-    from indexrecon.data.store import open_store
+    from indexrecon.data.open import open_store
 
     store = open_store(demo_store_path)
     yield store
@@ -52,8 +52,8 @@ def demo_store(demo_store_path: Path):
 @pytest.fixture(scope="session")
 def real_store_path(realdata_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """../shared/realdata ingested once per test session into a fresh store."""
+    from indexrecon.data.open import open_store
     from indexrecon.data.sources.files import ingest_files
-    from indexrecon.data.store import open_store
 
     path = tmp_path_factory.mktemp("real") / "real.duckdb"
     with open_store(path, read_only=False) as store:
@@ -63,7 +63,7 @@ def real_store_path(realdata_dir: Path, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def real_store(real_store_path: Path):
-    from indexrecon.data.store import open_store
+    from indexrecon.data.open import open_store
 
     store = open_store(real_store_path)
     yield store

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from indexrecon.data.store import open_store
+from indexrecon.data.open import open_store
 
 
 @dataclass

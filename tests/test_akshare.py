@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from indexrecon.data.open import open_store
 from indexrecon.data.sources.akshare_api import COLUMNS as COLUMNS_OF
 from indexrecon.data.sources.akshare_ingest import ingest_akshare
 from indexrecon.data.sources.akshare_source import AkshareSource
-from indexrecon.data.store import open_store
 from indexrecon.errors import DataError, IndexReconError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "akshare"
@@ -993,13 +993,13 @@ def test_cli_run_names_failed_items_and_how_to_resume(
 ) -> None:
     from click.testing import CliRunner
 
-    import indexrecon.data.sources.akshare_source as ak_source
+    import indexrecon.data.sources.akshare_api as ak_api
     from indexrecon.cli.ingest import ingest
 
     fake = FakeAkshare(
         fail={("stock_zh_a_hist", "600519"): -1, ("stock_info_bj_name_code", ""): -1}
     )
-    monkeypatch.setattr(ak_source, "require_akshare", lambda: fake)
+    monkeypatch.setattr(ak_api, "require_akshare", lambda: fake)
     args = [
         "akshare",
         "--start",

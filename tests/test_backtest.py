@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import indexrecon as ir
+from indexrecon import engine
 from indexrecon.analysis.backtest import BacktestResult, backtest, compare_backtests, review_chain
 from indexrecon.analysis.levels import adjusted_returns
-from indexrecon.engine import review as engine
 
 D = dt.date
 

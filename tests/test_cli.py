@@ -325,7 +325,7 @@ def test_check_data_without_a_core_table_is_one_line(small_store: Path, table: s
 
 
 def test_check_data_on_an_empty_or_partly_loaded_store_is_a_finding(tmp_path: Path, reliability_log) -> None:
-    from indexrecon.data.store import open_store
+    from indexrecon.data.open import open_store
 
     p, partial = tmp_path / "empty.duckdb", tmp_path / "partial.duckdb"
     open_store(p, read_only=False).close()
@@ -420,7 +420,7 @@ def test_store_schema_prints_tables_and_columns(run, demo_store_path: Path, tmp_
     import duckdb
 
     p = tmp_path / "thin.duckdb"
-    from indexrecon.data.store import open_store
+    from indexrecon.data.open import open_store
 
     open_store(p, read_only=False).close()
     with duckdb.connect(str(p)) as con:

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from factory import S, make_store, meth
 from indexrecon.cli.main import main
-from indexrecon.data.store import open_store
+from indexrecon.data.open import open_store
 from indexrecon.engine import cache as depcache
-from indexrecon.engine.review import run_review
+from indexrecon.engine import run_review
 
 
 @pytest.fixture()

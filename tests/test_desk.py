@@ -19,7 +19,7 @@ from indexrecon.analysis.flows import ADV_DAYS, default_price_date, desk_view, p
 from indexrecon.analysis.forecast import brier, forecast_review, score_change, select_paths
 from indexrecon.cli.main import main
 from indexrecon.data.market_rules import BOARD_LOTS, is_whole_lot, round_to_lots
-from indexrecon.engine.review import run_review
+from indexrecon.engine import run_review
 
 AUM = 5e10
 
@@ -283,7 +283,7 @@ def test_compare_reports_precision_recall_and_brier(real_store_path: Path, monke
 
 
 def test_probabilities_beat_the_plain_rule_on_real_csi300(real_store: Any) -> None:
-    from indexrecon.engine.review import members_on
+    from indexrecon.engine import members_on
 
     res = run_review("csi300", real_store, "2024-06", incumbents="official")
     fc = forecast_review(res)

@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from indexrecon.data.open import open_store
 from indexrecon.data.sources import files as files_mod
 from indexrecon.data.sources.files import detect_layout, ingest_files
-from indexrecon.data.store import open_store
 from indexrecon.errors import DataError
 
 D = dt.date

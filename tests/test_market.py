@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from factory import S, make_store, weekdays
-from indexrecon.analysis import market
+from indexrecon.analysis import market, valuation
 from indexrecon.cli.main import main
-from indexrecon.data.store import open_store
+from indexrecon.data.open import open_store
 
 
 def limit(prev: float, pct: int) -> float:
@@ -465,7 +465,7 @@ def val_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dt.d
 def test_index_pe_is_total_cap_over_total_earnings_with_loss_makers(val_store) -> None:
     p, days = val_store
     with open_store(p) as st:
-        res = market.valuation(st, "IDX", days[0])
+        res = valuation.valuation(st, "IDX", days[0])
     out = res.payload
     # A: cap 10bn / PE 10 = 1bn earnings; B: 6bn / -60 = -0.1bn; C has no PE: left out of both
     assert out["pe_ttm"] == pytest.approx(16 / 0.9)
@@ -486,7 +486,7 @@ def test_valuation_says_when_the_data_has_no_loss_makers(val_store, tmp_path: Pa
     with open_store(q, read_only=False) as st:  # the provider gives no PE for loss-makers
         st.con.execute("UPDATE valuation SET pe_ttm = NULL WHERE pe_ttm < 0")
     with open_store(q) as st:
-        res = market.valuation(st, "IDX", days[0])
+        res = valuation.valuation(st, "IDX", days[0])
     assert res.payload["pe_ttm"] == pytest.approx(10.0)  # A alone
     assert any("cannot count as negative earnings" in w for w in res.warnings)
 
@@ -500,7 +500,7 @@ def test_negative_total_earnings_give_no_percentile(tmp_path: Path) -> None:
         st.con.execute("INSERT INTO index_bars VALUES ('IDX', DATE '2024-02-01', 1, 1, 1, 1, 0, 0)")
         st.con.execute("INSERT INTO index_membership VALUES ('IDX', '600001', DATE '2024-01-01', NULL)")
     with open_store(p) as st:
-        res = market.valuation(st, "IDX", days[-1])
+        res = valuation.valuation(st, "IDX", days[-1])
     assert res.payload["pe_ttm"] == pytest.approx(-5.0) and res.payload["pe_percentile"] is None
     assert any("negative" in w for w in res.warnings)
 
@@ -519,7 +519,7 @@ def test_valuation_uses_the_index_s_published_pe_pb_when_stored(val_store, tmp_p
             st.con.execute("INSERT INTO index_valuation VALUES ('IDX', ?, 12.5, NULL, 'akshare:csindex')", [d])
         st.con.execute("INSERT INTO index_valuation VALUES ('OTHER', ?, 9.0, 1.0, 'akshare:csindex')", [days[0]])
     with open_store(q) as st:
-        res = market.valuation(st, "IDX", days[-1])
+        res = valuation.valuation(st, "IDX", days[-1])
         out = res.payload
         assert out["source"] == "akshare:legulegu" and out["members_from"] == "published by akshare:legulegu"
         assert out["pe_ttm"] == pytest.approx(6.0) and out["pb"] == pytest.approx(1.2)
@@ -527,17 +527,17 @@ def test_valuation_uses_the_index_s_published_pe_pb_when_stored(val_store, tmp_p
         assert out["pb_percentile"] == pytest.approx(1.0) and out["window"]["dates"] == 25
         assert any("published PE/PB of akshare:legulegu" in w for w in res.warnings)
         # a day after the provider's last one: its last day, said
-        later = market.valuation(st, "IDX", day("2024-12-31"))
+        later = valuation.valuation(st, "IDX", day("2024-12-31"))
         assert later.payload["date"] == days[-1]
         assert any(f"figures are of {days[-1]}" in w for w in later.warnings)
         # PE only (csindex): no PB, said; and no percentile from 1 day
-        other = market.valuation(st, "OTHER", days[0])
+        other = valuation.valuation(st, "OTHER", days[0])
         assert other.payload["pe_ttm"] == 9.0 and other.payload["pe_percentile"] is None
         assert any("a percentile needs at least" in w for w in other.warnings)
     with open_store(q, read_only=False) as st:
         st.con.execute("UPDATE index_valuation SET pb = NULL WHERE index_code = 'OTHER'")
     with open_store(q) as st:
-        other = market.valuation(st, "OTHER", days[0])
+        other = valuation.valuation(st, "OTHER", days[0])
         assert other.payload["pb"] is None and any("gives no pb of OTHER" in w for w in other.warnings)
     r = CliRunner().invoke(main, ["market", "valuation", "IDX", "--date", str(days[-1]), "--store", str(q)])
     assert r.exit_code == 0, r.output
@@ -548,12 +548,12 @@ def test_valuation_uses_the_index_s_published_pe_pb_when_stored(val_store, tmp_p
 def test_valuation_percentile_over_the_window(val_store) -> None:
     p, days = val_store
     with open_store(p) as st:
-        res = market.valuation(st, "IDX", days[19])
+        res = valuation.valuation(st, "IDX", days[19])
     out = res.payload
     assert out["window"]["dates"] == 20
     assert out["pe_percentile"] == pytest.approx(1.0)  # the highest PE so far
     with open_store(p) as st:
-        last = market.valuation(st, "IDX", days[-1], years=1).payload
+        last = valuation.valuation(st, "IDX", days[-1], years=1).payload
     assert last["pe_percentile"] == pytest.approx(1.0) and last["window"]["dates"] == 25
     assert last["pb_percentile"] == pytest.approx(1.0)  # PB is the same every day: all at or below
 
@@ -578,7 +578,7 @@ def test_valuation_of_a_methodology_uses_its_rebuilt_members(cov_store: Path, tm
     # members are the rebuilt ones
     add_valuation(p, [(f"300{i:03d}", d, 10.0 if i <= 3 else 100.0, 1.0) for i in range(1, 11)])
     with open_store(p) as st:
-        out = market.valuation(st, str(yaml_path), d).payload
+        out = valuation.valuation(st, str(yaml_path), d).payload
     assert out["members"] == 3 and out["pe_ttm"] == pytest.approx(10.0)
     assert "rebuilt" in out["members_from"]
 
@@ -648,7 +648,7 @@ def test_real_csi300_valuation_from_the_daily_basic_snapshots(real_store_path: P
         st.con.execute("INSERT INTO valuation SELECT code, date, pe_ttm, pb FROM read_parquet(?)",
                        [str(realdata_dir / "daily_basic_snapshots.parquet")])
     with open_store(p) as st:
-        res = market.valuation(st, "000300", day("2024-03-25"))
+        res = valuation.valuation(st, "000300", day("2024-03-25"))
         check = st.con.execute("""
             SELECT sum(b.close * s.total_shares) / sum(b.close * s.total_shares / v.pe_ttm)
             FROM index_membership m JOIN bars b ON b.code = m.code AND b.date = DATE '2024-03-25'

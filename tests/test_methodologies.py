@@ -20,7 +20,7 @@ import yaml
 import indexrecon as ir
 from factory import S, make_store, meth
 from indexrecon.data.store import BOARD_LABELS
-from indexrecon.engine.review import run_review
+from indexrecon.engine import run_review
 from indexrecon.errors import DependencyCycleError, MethodologyError
 from indexrecon.methodology.loader import builtin_dir
 from indexrecon.present.describe import describe_methodology
@@ -121,14 +121,14 @@ def test_builtin_runs_on_a_small_store(name: str, small: Any) -> None:
 
 
 def latest(dep: str, res: Any) -> str:
-    from indexrecon.engine.review import context
+    from indexrecon.engine import context
     from indexrecon.methodology.schedule import latest_review_in_force
 
     return latest_review_in_force(ir.load_methodology(dep), context(res.store).cal, res.dates.effective)
 
 
 def test_csi_chain_runs_in_one_call_and_the_indices_are_disjoint(small: Any) -> None:
-    from indexrecon.engine.review import context
+    from indexrecon.engine import context
 
     res = run_review("csi1000", small, "2024-12", incumbents="none")
     ctx = context(small)

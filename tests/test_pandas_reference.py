@@ -33,8 +33,8 @@ ref = _load_reference()
 
 
 def _compare(store_path: Path, tables: object, review: str) -> None:
-    from indexrecon.data.store import open_store
-    from indexrecon.engine import review as engine
+    from indexrecon import engine
+    from indexrecon.data.open import open_store
 
     with open_store(store_path) as store:
         ctx = engine.context(store)

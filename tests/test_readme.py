@@ -65,7 +65,7 @@ def test_readme_says_where_the_demo_store_lives(monkeypatch: pytest.MonkeyPatch,
     text = " ".join(README.read_text(encoding="utf-8").split())
     monkeypatch.delenv("INDEXRECON_DEMO_PATH", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(demo, "__file__", str(tmp_path / "site-packages" / "indexrecon" / "sources" / "demo.py"))
+    monkeypatch.setattr(demo, "__file__", str(tmp_path / "site-packages" / "indexrecon" / "data" / "sources" / "demo.py"))
     where = demo.demo_store_path()  # an installed package: the user cache folder
     assert where.parent == tmp_path / "indexrecon" and where.name.startswith("demo-")
     assert "~/.cache/indexrecon/demo-<version>.duckdb" in text and "$INDEXRECON_DEMO_PATH" in text

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from indexrecon.analysis.levels import map_codes
-from indexrecon.engine.review import context, members_on, run_review
+from indexrecon.engine import context, members_on, run_review
 
 D = dt.date
 

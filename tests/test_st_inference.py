@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from indexrecon.data.open import open_store
 from indexrecon.data.sources import st_inference
 from indexrecon.data.sources.files import ingest_files
-from indexrecon.data.store import open_store
 
 D = dt.date
 START = D(2024, 1, 2)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from indexrecon.data.open import open_store
 from indexrecon.data.sources.tdx import DAY_DTYPE, classify, ingest_tdx, read_day_file, read_tdx
-from indexrecon.data.store import open_store
 from indexrecon.errors import DataError
 
 

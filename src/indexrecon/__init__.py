@@ -16,14 +16,17 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .results import hooks as _hooks
+
 if TYPE_CHECKING:
-    from .data.store import Store, open_store
+    from .data.open import open_store
+    from .data.store import Store
     from .errors import IndexReconError, MethodologyError, StoreError, UnknownMethodologyError
     from .methodology.loader import load_methodology
     from .methodology.schema import Methodology
     from .results.review import ReviewResult
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # Names resolved on first use, so `import indexrecon` (and the CLI's start-up) stays light.
 _LAZY = {
@@ -35,7 +38,7 @@ _LAZY = {
     "ReviewResult": "results.review",
     "Methodology": "methodology.schema",
     "Store": "data.store",
-    "open_store": "data.store",
+    "open_store": "data.open",
     "backtest": "analysis.backtest",
     "compare_backtests": "analysis.backtest",
     "BacktestResult": "analysis.backtest",
@@ -63,6 +66,17 @@ __all__ = [
 ]
 
 
+# Results are plain data; what they draw and compute above themselves is served from here
+# (results.hooks), by name, so importing a result never imports analysis or present.
+_hooks.register("review_industry_mix", "indexrecon.analysis.composition:review_industry_mix")
+_hooks.register("review_stats", "indexrecon.analysis.composition:review_stats")
+_hooks.register("review_plot", "indexrecon.present.charts:PlotAccessor")
+_hooks.register("review_to_html", "indexrecon.present.html:write_report")
+_hooks.register("review_repr_html", "indexrecon.present.html:repr_html")
+_hooks.register("sweep_figure", "indexrecon.present.charts:sweep_figure")
+_hooks.register("sweep_plot", "indexrecon.present.charts:sweep_plot")
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
@@ -85,7 +99,7 @@ def rebuild(
     incumbents: Any = "auto",
 ) -> ReviewResult:
     """Constituents, ranks and weights of `m` at a review (or the one in force on `as_of`)."""
-    from .engine.review import run_review
+    from .engine import run_review
 
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
@@ -103,11 +117,6 @@ def simulate_review(
 
     Without `review`, the next review after the store's last date (provisional if its data
     cutoff lies beyond the store)."""
-    from .engine.review import context, run_review
-    from .methodology.loader import load_methodology
-    from .methodology.schedule import next_review_after
+    from .engine import simulate_review as simulate
 
-    m = load_methodology(m)
-    if review is None:
-        review = next_review_after(m, context(store).cal, context(store).cal.last)
-    return run_review(m, store, review, incumbents=incumbents, allow_provisional=True)
+    return simulate(m, store, review, incumbents=incumbents)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 
 class IndexReconError(Exception):
     """Base class for errors a user can act on (bad input, missing data)."""
@@ -34,3 +38,16 @@ class EmptyIndexError(IndexReconError):
     it. Exit code 3: the input was valid, the result is empty."""
 
     exit_code = 3
+
+
+@contextlib.contextmanager
+def writing(out: Path | None) -> Iterator[None]:
+    """Name FILE in any error writing it: a failed write (/dev/full, /proc/version) raises
+    an OSError without a filename."""
+    try:
+        yield
+    except OSError as e:
+        if out is None or isinstance(e, BrokenPipeError):
+            raise
+        reason = e.strerror or str(e).splitlines()[0]
+        raise IndexReconError(f"cannot write {e.filename or out}: {reason}") from None

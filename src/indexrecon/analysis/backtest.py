@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.store import Store
-from ..engine.review import _CONTEXTS, IncumbentSpec, context, run_review
+from ..engine import _CONTEXTS, IncumbentSpec, context, run_review
 from ..errors import IndexReconError, StoreError
 from ..methodology.loader import load_methodology
 from ..methodology.schedule import latest_review_in_force, review_dates, reviews_between
@@ -243,7 +243,7 @@ def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: 
 def _chain_worker(path: str, m: Methodology, days: list[dt.date], incumbents: IncumbentSpec) -> list[ReviewResult]:
     """A process of a parallel daily chain: open the store, run its days, return the results
     without the store (a connection does not cross processes)."""
-    from ..data.store import open_store
+    from ..data.open import open_store
 
     store = open_store(path)
     try:

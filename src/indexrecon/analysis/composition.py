@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from ..results.review import _clean
+
+if TYPE_CHECKING:
+    from ..results.review import ReviewResult
 
 
 def industry_mix(constituents: pd.DataFrame) -> pd.DataFrame:
@@ -144,4 +149,21 @@ def compare_official(res: Any, official_date: Any = None) -> dict[str, Any]:
         "missing": sorted(missing, key=by_rank),
         "extra": sorted(extra, key=by_rank),
         "weight_distance": distance,
+    }
+
+
+def review_industry_mix(res: ReviewResult) -> pd.DataFrame:
+    """A review's industry mix (`ReviewResult.industry_mix`)."""
+    return industry_mix(res.constituents.rename(columns={"industry": "sw_l1_name_en"}))
+
+
+def review_stats(res: ReviewResult) -> dict[str, Any]:
+    """A review's industry mix, concentration and coverage (`ReviewResult.stats`)."""
+    cons = res.constituents
+    return {
+        "industry_mix": [
+            {k: _clean(v) for k, v in row.items()} for row in review_industry_mix(res).to_dict("records")
+        ],
+        "concentration": concentration(cons["weight"].to_numpy(), cons["code"]),
+        "coverage": coverage(res.candidates, cons),
     }

@@ -79,7 +79,7 @@ class Forecast:
 def remaining_trading_days(res: ReviewResult) -> tuple[int, dt.date]:
     """Trading days between the result's data cutoff and the review's scheduled cutoff
     (weekdays past the store's end), and that scheduled cutoff."""
-    from ..engine.review import context
+    from ..engine import context
     from ..methodology.schedule import review_dates
 
     assert res.store is not None

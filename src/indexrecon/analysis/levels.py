@@ -60,11 +60,6 @@ ShareSeries = Literal["total", "float", "free_float", "bonus"]
 SHARE_SERIES = ("total", "float", "free_float", "bonus")
 PERIODS_PER_YEAR = 252
 
-# A share increase is a bonus/split when its source says so ...
-_BONUS_LABEL = "bonus|split|送|转增"
-# ... or, unlabelled and at least this ratio, when the price fell with it.
-_NOT_BONUS_LABEL = "placement|lockup|lock-up|ipo|listing|issu|rights|增发|配股"
-_MIN_INFERRED_RATIO = 1.1
 
 
 @contextlib.contextmanager
@@ -392,8 +387,8 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
         ),
         bonus AS (
           SELECT code, date, ratio AS f FROM up
-          WHERE regexp_matches(src, '{_BONUS_LABEL}')
-             OR (ratio >= {_MIN_INFERRED_RATIO} AND NOT regexp_matches(src, '{_NOT_BONUS_LABEL}')
+          WHERE regexp_matches(src, '{pit_shares.BONUS_LABEL}')
+             OR (ratio >= {pit_shares.MIN_INFERRED_RATIO} AND NOT regexp_matches(src, '{pit_shares.NOT_BONUS_LABEL}')
                  AND p_on / p_before < 1 / sqrt(ratio))
         ),
         cash AS ({cash}),
@@ -871,7 +866,7 @@ class TrackResult:
 
 def _reviews_effective_in(m: Methodology, store: Store, start: dt.date, end: dt.date) -> list[dt.date]:
     """Effective dates of `m`'s scheduled reviews in (start, end]."""
-    from ..engine.review import context
+    from ..engine import context
     from ..methodology.schedule import review_dates, reviews_between
 
     if m.schedule.frequency != "periodic":

@@ -30,6 +30,7 @@ from ..data.store import Store
 from ..errors import IndexReconError, MethodologyError
 from ..methodology.loader import load_methodology
 from ..methodology.schema import Methodology
+from ..results import hooks
 
 BASE = "base"
 # the columns of the side-by-side table, after the variant and its grid values
@@ -157,7 +158,7 @@ _WORKER_STORE: Store | None = None
 def _init_worker(path: str, memory_limit: str, threads: int) -> None:
     """A worker process: its own read-only connection, its share of memory and cores."""
     global _WORKER_STORE
-    from ..data.store import open_store
+    from ..data.open import open_store
 
     os.environ["INDEXRECON_MEMORY_LIMIT"] = memory_limit
     _WORKER_STORE = open_store(path)
@@ -222,43 +223,12 @@ class SweepResult:
 
     def figure(self) -> Any:
         """A matplotlib Figure: every variant's level (base in black), and return against
-        volatility."""
-        from ..present.charts import SERIES_COLOURS, _figure, _style
-
-        fig = _figure(11, 4.2)
-        ax, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
-        names = [c for c in self.levels.columns if c != "date"]
-        for i, name in enumerate(names):
-            base = name == BASE
-            ax.plot(self.levels["date"], self.levels[name], label=name, linewidth=2.2 if base else 1.2,
-                    color="black" if base else SERIES_COLOURS[(i - 1) % len(SERIES_COLOURS)],
-                    linestyle="-" if base or i <= len(SERIES_COLOURS) else "--")
-        ax.set_title(f"{self.methodology.name}: levels {self.start} .. {self.end}", fontsize=10)
-        ax.legend(fontsize=7, frameon=False)
-        _style(ax)
-        t = self.table
-        ax2.scatter(100 * t["volatility"], 100 * t["annualised_return"],
-                    c=["black" if v == BASE else SERIES_COLOURS[0] for v in t["variant"]])
-        for _, r in t.iterrows():
-            ax2.annotate(str(r["variant"]), (100 * r["volatility"], 100 * r["annualised_return"]),
-                         fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax2.set_xlabel("volatility, % a year")
-        ax2.set_ylabel("annualised return, %")
-        ax2.set_title("return against risk", fontsize=10)
-        _style(ax2)
-        if self.synthetic:
-            fig.suptitle("SYNTHETIC demo data", fontsize=9, color="#c8443a")
-        return fig
+        volatility (present.charts.sweep_figure)."""
+        return hooks.call("sweep_figure", self)
 
     def plot(self, path: str | Path) -> Path:
         """Write the chart as one PNG."""
-        from ..cli.common import writing
-        from ..present.charts import chart_fonts
-
-        path = Path(path)
-        with chart_fonts(), writing(path):
-            self.figure().savefig(path, format="png")
-        return path
+        return hooks.call("sweep_plot", self, path)
 
 
 def _warnings(labels: list[str], runs: list[_Run]) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,14 @@ from ..errors import IndexReconError
 from ..jsonout import dumps
 from .common import (
     checked_range,
+    frame_table,
     label_synthetic,
     output_console,
     parse_day,
     refuse_overwrite,
     store_option,
-    writing,
+    working,
+    write_text,
 )
 from .output import print_warnings
 
@@ -35,7 +36,7 @@ _INCUMBENTS_HELP = (
 
 
 def _open(store_path: Path | None) -> Any:
-    from ..data.store import open_store
+    from ..data.open import open_store
 
     return open_store(store_path)
 
@@ -68,44 +69,11 @@ def _fmt_stat(key: str, v: Any) -> str:
     return str(v)
 
 
-def _write(text: str, out: Path | None) -> None:
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        with writing(out):
-            out.write_text(text, encoding="utf-8")
-
-
 def _stats_table(stats: dict[str, Any], title: str) -> Any:
     from ..present.termtable import TextTable
 
     rows = [[k, _fmt_stat(k, v)] for k, v in stats.items()]
     return TextTable(["statistic", "value"], ["statistic", "value"], [False, True], rows, title=title)
-
-
-def _frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
-    from ..present.termtable import TextTable
-
-    fmt = fmt or {}
-    cols = [str(c) for c in df.columns]
-    rows = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for c, v in zip(df.columns, row, strict=True):
-            if c in fmt:
-                cells.append(fmt[c](v))
-            elif v is None or (isinstance(v, float) and math.isnan(v)):
-                cells.append("")
-            elif isinstance(v, float):
-                cells.append(f"{v:,.2f}")
-            else:
-                cells.append(str(v))
-        rows.append(cells)
-    import pandas as pd
-
-    # pandas 3 gives text its own dtype (not object): ask whether a column is numeric
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
-    return TextTable(cols, cols, numeric, rows, title=title)
 
 
 def _bp(v: Any) -> str:
@@ -156,10 +124,10 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, tot
 
 def _track_output(res: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
-        _write(dumps(res.to_dict()) + "\n", output)
+        write_text(dumps(res.to_dict()) + "\n", output)
         return
     if fmt == "csv":
-        _write(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)
+        write_text(label_synthetic(res.levels, res.synthetic).to_csv(index=False, lineterminator="\n"), output)
         return
     with output_console(output) as con:
         s = res.stats
@@ -178,9 +146,9 @@ def _track_output(res: Any, fmt: str, output: Path | None) -> None:
             con.print(f"warning: {w}", highlight=False)
         con.print(_stats_table(s, "Tracking"))
         if len(res.drift):
-            con.print(_frame_table(res.drift, "Our drifted weights against later official snapshots",
+            con.print(frame_table(res.drift, "Our drifted weights against later official snapshots",
                                    {"weight_distance": lambda v: _pct(v, 3)}))
-        con.print(_frame_table(
+        con.print(frame_table(
             res.levels.drop(columns=["constituents"]), "Daily levels (return, diff and gap in %/bp)",
             {"return": lambda v: _pct(v, 3), "official_return": lambda v: _pct(v, 3), "diff": _bp, "gap": _bp},
         ))
@@ -232,9 +200,8 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
     store = _open(store_path)
     if workers <= 0:
         workers = min(4, os.cpu_count() or 1)
-    from .main import _working
 
-    with _working(f"backtest {method}") as update:
+    with working(f"backtest {method}") as update:
         bt = backtest(method, store, _date(start, "--start"), _date(end, "--end") if end else None,
                       base=base, rf=rf, incumbents=incumbents, against=against, move_days=move_days,
                       share_changes=share_changes, workers=workers, progress=update)
@@ -244,10 +211,10 @@ def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: floa
 
 def _backtest_output(bt: Any, fmt: str, output: Path | None) -> None:
     if fmt == "json":
-        _write(bt.to_json() + "\n", output)
+        write_text(bt.to_json() + "\n", output)
         return
     if fmt == "csv":
-        _write(label_synthetic(bt.levels, bt.synthetic).to_csv(index=False, lineterminator="\n"), output)
+        write_text(label_synthetic(bt.levels, bt.synthetic).to_csv(index=False, lineterminator="\n"), output)
         return
     with output_console(output) as con:
         m = bt.methodology
@@ -265,11 +232,11 @@ def _backtest_output(bt: Any, fmt: str, output: Path | None) -> None:
             title = f"Reviews with changes ({len(rev)} of {len(bt.reviews)})"
         else:
             title = "Reviews"
-        con.print(_frame_table(rev, title, {"turnover": _pct}))
+        con.print(frame_table(rev, title, {"turnover": _pct}))
         lv = bt.levels.copy()
         lv["month"] = [d.strftime("%Y-%m") for d in lv["date"]]
         monthly = lv.groupby("month").tail(1)[["date", "level", "total_return_level", "constituents"]]
-        con.print(_frame_table(monthly, "Month-end levels"))
+        con.print(frame_table(monthly, "Month-end levels"))
 
 
 COMMANDS = [track_cmd, backtest_cmd]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import IndexReconError
+from ..errors import IndexReconError, writing
 
 UNBOUNDED = 100_000  # the width of a pipe's or a file's console: never wrap, never cut
 READ_STORE_HELP = "DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store)."
@@ -134,19 +135,6 @@ def label_synthetic(df: Any, synthetic: bool) -> Any:
     return df.assign(data="SYNTHETIC demo data")
 
 
-@contextlib.contextmanager
-def writing(out: Path | None) -> Iterator[None]:
-    """Name FILE in any error writing it: a failed write (/dev/full, /proc/version) raises
-    an OSError without a filename."""
-    try:
-        yield
-    except OSError as e:
-        if out is None or isinstance(e, BrokenPipeError):
-            raise
-        reason = e.strerror or str(e).splitlines()[0]
-        raise IndexReconError(f"cannot write {e.filename or out}: {reason}") from None
-
-
 def same_file(a: Path, b: Path) -> bool:
     with contextlib.suppress(OSError):
         if a.exists() and b.exists():
@@ -158,7 +146,7 @@ def store_file(store_path: Path | None) -> Path:
     """The file a read command's store is: --store / $INDEXRECON_STORE, else the demo store."""
     if store_path is not None:
         return Path(store_path).expanduser()
-    from ..data.sources.demo import demo_store_path
+    from ..data.open import demo_store_path
 
     return demo_store_path()
 
@@ -218,3 +206,58 @@ def output_console(out: Path | None) -> Iterator[Any]:
         return
     with writing(out), out.open("w", encoding="utf-8") as fh:
         yield Console(file=fh, width=UNBOUNDED, no_color=True, markup=False)
+
+
+@contextlib.contextmanager
+def working(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while a long step runs (only when stderr is a terminal); yields a
+    function that changes its message."""
+    if not sys.stderr.isatty():  # a pipe or a file gets no spinner: don't import rich
+        yield lambda _message: None
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _message: None
+        return
+    with console.status(message) as status:
+        yield lambda msg: status.update(msg)
+
+
+def write_text(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        with writing(out):
+            out.write_text(text, encoding="utf-8")
+
+
+def frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
+    from ..present.termtable import TextTable
+
+    fmt = fmt or {}
+    cols = [str(c) for c in df.columns]
+    rows = []
+    for row in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, row, strict=True):
+            if c in fmt:
+                cells.append(fmt[c](v))
+            elif v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append("")
+            elif isinstance(v, float):
+                cells.append(f"{v:,.2f}")
+            else:
+                cells.append(str(v))
+        rows.append(cells)
+    import pandas as pd
+
+    # pandas 3 gives text its own dtype (not object): ask whether a column is numeric
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and df[c].dtype != bool for c in df.columns]
+    return TextTable(cols, cols, numeric, rows, title=title)
+
+
+def optional_day(value: str | None, opt: str) -> dt.date | None:
+    """A date option that may be left out."""
+    return None if value is None else parse_day(value, opt)

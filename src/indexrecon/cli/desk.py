@@ -16,8 +16,7 @@ from .output import finish_review
 def run_review_as_of(method: str, store: Any, review: str | None, as_of: dt.date | None,
                      incumbents: str) -> Any:
     """The review, with data up to `as_of` when that is before its data cutoff."""
-    from .. import simulate_review
-    from ..engine.review import context, run_review
+    from ..engine import context, run_review, simulate_review
     from ..methodology.loader import load_methodology
     from ..methodology.schedule import next_review_after
 

@@ -33,9 +33,9 @@ force_option = click.option(
 def _store(store_path: Path | None, source: Path | None = None) -> Any:
     """The store to write, refused before it is opened for writing (so it stays byte for byte
     as it was) when it is the demo store, a SYNTHETIC store or one of the source's files."""
-    from ..data.sources.demo import demo_store_path
-    from ..data.sources.files import synthetic_target_message
-    from ..data.store import is_duckdb_file, open_store, peek_meta
+    from ..data.open import demo_store_path, open_store
+    from ..data.sources.common import synthetic_target_message
+    from ..data.store import is_duckdb_file, peek_meta
     from .common import same_file
 
     if store_path is None:
@@ -267,8 +267,9 @@ def ingest_akshare_cmd(
       indexrecon ingest akshare --codes 300750,600519 --datasets bars --min-interval 1
       indexrecon ingest akshare --start 2024-01-01 --dry-run
     """
+    from ..data.sources import akshare_api
     from ..data.sources.akshare_ingest import check_arguments, ingest_akshare
-    from ..data.sources.akshare_source import DATASETS, require_akshare
+    from ..data.sources.akshare_source import DATASETS
 
     end_day = _date(end, "--end") or dt.date.today()
     start_day = _date(start, "--start") or end_day - dt.timedelta(days=365)
@@ -279,7 +280,7 @@ def ingest_akshare_cmd(
         _dry_run(store_path, start_day, end_day, board_list, codes, picked, indices,
                  dividends_by, min_interval)
         return
-    require_akshare()  # before creating a store it could not fill
+    akshare_api.require_akshare()  # before creating a store it could not fill
     with _store(store_path) as store, _progress() as progress:
         summary = ingest_akshare(
             store,
@@ -317,8 +318,8 @@ def _dry_run(
     min_interval: float,
 ) -> None:
     """The plan of an akshare run, counted against the store when it exists (read only)."""
+    from ..data.open import open_store
     from ..data.sources.akshare_plan import plan_akshare
-    from ..data.store import open_store
 
     args = (
         start,

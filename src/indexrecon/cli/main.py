@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..errors import IndexReconError
 from ..jsonout import dumps
 from .common import (
@@ -21,6 +19,8 @@ from .common import (
     output_console,
     parse_day,
     refuse_overwrite,
+    working,
+    write_text,
     writing,
 )
 from .common import store_option as common_store_option
@@ -41,26 +41,9 @@ store_option = common_store_option()
 
 
 def _open(store_path: Path | None) -> Any:
-    from ..data.store import open_store
+    from ..data.open import open_store
 
     return open_store(store_path)
-
-
-@contextmanager
-def _working(message: str) -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr while a long step runs (only when stderr is a terminal); yields a
-    function that changes its message."""
-    if not sys.stderr.isatty():  # a pipe or a file gets no spinner: don't import rich
-        yield lambda _message: None
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield lambda _message: None
-        return
-    with console.status(message) as status:
-        yield lambda msg: status.update(msg)
 
 
 def _complete_method(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
@@ -80,7 +63,7 @@ def _date(value: str | None, opt: str) -> dt.date | None:
 def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
             store_path: Path | None) -> Any:
     """Run the review named by --review or --as-of (one of them is required)."""
-    from ..engine.review import run_review
+    from ..engine import run_review
     from ..methodology.loader import load_methodology
 
     m = load_methodology(method)  # a mistyped name is the first thing to say
@@ -88,7 +71,7 @@ def _review(method: str, review: str | None, as_of: str | None, incumbents: str,
         raise IndexReconError("give --review YYYY-MM or --as-of YYYY-MM-DD")
     _one_of_review_as_of(review, as_of)
     store = _open(store_path)
-    with _working(f"rebuilding {method}…"):
+    with working(f"rebuilding {method}…"):
         return run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
 
 
@@ -111,9 +94,9 @@ def _emit(df: Any, fmt: str, out: Path | None,
         if callable(payload):  # built only when asked for: it is not free
             payload = payload()
         text = dumps(payload) + "\n"
-        _write_text(text, out)
+        write_text(text, out)
     elif fmt == "csv":
-        _write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
+        write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
     elif fmt == "parquet":
         if out is None:
             raise IndexReconError("--format parquet needs -o FILE")
@@ -122,14 +105,6 @@ def _emit(df: Any, fmt: str, out: Path | None,
     else:
         with output_console(out) as con:
             render(con)
-
-
-def _write_text(text: str, out: Path | None) -> None:
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        with writing(out):
-            out.write_text(text, encoding="utf-8")
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -341,7 +316,7 @@ def rebalance_cmd(method: str, review: str | None, as_of: str | None, incumbents
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     run_rebalance(method, review, as_of, incumbents, margin, _date(price_date, "--price-date"), aum, paths, seed, fmt, output,
-                  _open(store_path), _working, _header_lines, _emit)
+                  _open(store_path), working, _header_lines, _emit)
 
 
 @main.command("stats")
@@ -421,7 +396,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
         if fmt == "csv":
             blocks = [f"{name}\n{label_synthetic(df, res.synthetic).to_csv(index=False, lineterminator=chr(10))}"
                       for name, df in tables.items()]
-            _write_text("\n".join(blocks), out)
+            write_text("\n".join(blocks), out)
             return
         _emit(mix, fmt, out, {**res.header(), "stats": stats}, render, synthetic=res.synthetic)
 
@@ -470,12 +445,12 @@ def compare_cmd(method: str, review: str, official_date: str | None, incumbents:
     import pandas as pd
 
     from ..analysis.composition import compare_official
-    from ..engine.review import run_review
+    from ..engine import run_review
     from ..present.describe import rich_table
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     store = _open(store_path)
-    with _working(f"rebuilding {method}…"):
+    with working(f"rebuilding {method}…"):
         res = run_review(method, store, review, incumbents=incumbents)
         finish_review(res, before_output=True)
         cmp = compare_official(res, _date(official_date, "--official-date"))
@@ -584,8 +559,7 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
     """
     import importlib.util
 
-    from .. import simulate_review
-    from ..engine.review import run_review
+    from ..engine import run_review, simulate_review
     from ..methodology.loader import load_methodology
     from ..present.html import run_backtest, write_report
 
@@ -600,7 +574,7 @@ def report_cmd(method: str, review: str | None, as_of: str | None, incumbents: s
     if output is not None and not output.parent.is_dir():  # as every -o: a missing folder is not created
         raise IndexReconError(f"cannot write {output}: folder {output.parent} does not exist")
     store = _open(store_path)
-    with _working(f"running the {m.name} review…") as step:
+    with working(f"running the {m.name} review…") as step:
         if as_of is not None:
             res = run_review(m, store, review, as_of=_date(as_of, "--as-of"), incumbents=incumbents)
         else:

@@ -11,15 +11,23 @@ from typing import Any
 import click
 
 from ..errors import IndexReconError
-from .common import ErrorGroup, label_synthetic, output_console, refuse_overwrite, store_option
-from .ingest import _date
+from .common import (
+    ErrorGroup,
+    frame_table,
+    label_synthetic,
+    output_console,
+    refuse_overwrite,
+    store_option,
+    write_text,
+)
+from .common import optional_day as _date
 
 _store_option = store_option()
 FORMATS = click.Choice(["table", "csv", "json"])
 
 
 def _open(store_path: Path | None) -> Any:
-    from ..data.store import open_store
+    from ..data.open import open_store
 
     return open_store(store_path)
 
@@ -60,15 +68,13 @@ def _emit(res: Any, fmt: str, out: Path | None, render: Any, frame: Any = None) 
 
 
 def _write(text: str, out: Path | None) -> None:
-    from .main import _write_text
 
-    _write_text(text, out)
+    write_text(text, out)
 
 
 def _table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
-    from .calc import _frame_table
 
-    return _frame_table(df, title, fmt)
+    return frame_table(df, title, fmt)
 
 
 def _cny(v: Any) -> str:
@@ -360,7 +366,7 @@ def valuation_cmd(target: str, date_: str | None, years: int, fmt: str, output: 
       indexrecon market valuation 000300 --date 2024-03-25 --store real.duckdb
       indexrecon market valuation chinext --years 5 --format json
     """
-    from ..analysis.market import valuation
+    from ..analysis.valuation import valuation
 
     refuse_overwrite(output, store_path=store_path, methods=[target])
     store = _open(store_path)

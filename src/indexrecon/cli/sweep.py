@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from ..errors import IndexReconError
-from .common import label_synthetic, output_console, parse_day, refuse_overwrite, store_option
+from .common import (
+    label_synthetic,
+    output_console,
+    parse_day,
+    refuse_overwrite,
+    store_option,
+    write_text,
+)
 from .output import print_warnings
 
 _PCT = {"cumulative_return", "annualised_return", "volatility", "max_drawdown", "mean_turnover",
@@ -61,9 +68,8 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     import importlib.util
 
     from ..analysis.sweeps import parse_set, sweep, variants
-    from ..data.store import open_store
+    from ..data.open import open_store
     from ..methodology.loader import load_methodology
-    from .calc import _write
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
     refuse_overwrite(png, store_path=store_path, methods=[method], incumbents=incumbents)
@@ -84,9 +90,9 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     if png is not None:
         sw.plot(png)
     if fmt == "json":
-        _write(sw.to_json() + "\n", output)
+        write_text(sw.to_json() + "\n", output)
     elif fmt == "csv":
-        _write(label_synthetic(sw.table, sw.synthetic).to_csv(index=False, lineterminator="\n"), output)
+        write_text(label_synthetic(sw.table, sw.synthetic).to_csv(index=False, lineterminator="\n"), output)
     else:
         from ..present.termtable import TextTable
 

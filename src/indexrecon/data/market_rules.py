@@ -66,6 +66,10 @@ __all__ = ["limit_closes_sql", "limit_pct_sql", "limit_price_sql", "market_days_
 MAIN_BOARDS = ("sh_main", "sz_main")
 MAIN_PCT = 10
 RISK_WARNING_PCT = 5  # main boards (and ChiNext before 2020-08-24)
+# Boards where ST and ordinary stocks have different daily limits (5% against 10%): where a
+# store without status history can have its ST intervals inferred from the bars.
+ST_LIMIT_BOARDS = MAIN_BOARDS
+ST_LIMIT_PCT = RISK_WARNING_PCT
 CHINEXT_PCT = 20
 CHINEXT_REFORM = dt.date(2020, 8, 24)  # 创业板改革并试点注册制: first trading day under the new rules
 STAR_PCT = 20
@@ -319,3 +323,8 @@ def is_whole_lot(shares: int, board: str) -> bool:
     lo, step = BOARD_LOTS.get(board, (100, 100))
     n = abs(int(shares))
     return n == 0 or (n >= lo and (n - lo) % step == 0)
+
+
+def status_is_inferred(meta: dict[str, str]) -> bool:
+    """Whether the store's ST rows were inferred from the bars (meta `status_source`)."""
+    return meta.get("status_source", "").startswith("inferred")

@@ -30,6 +30,12 @@ VIEW = "shares_pit"
 # (store column, ratio-date column of the view)
 SPARSE = (("float_shares", "float_from"), ("free_float_shares", "ff_from"), ("a_shares", "a_from"))
 
+# A share increase is a bonus/split when its source says so ...
+BONUS_LABEL = "bonus|split|送|转增"
+# ... or, unlabelled and at least this ratio, when the price fell with it.
+NOT_BONUS_LABEL = "placement|lockup|lock-up|ipo|listing|issu|rights|增发|配股"
+MIN_INFERRED_RATIO = 1.1
+
 
 def view_sql(columns: set[str]) -> str:
     """The SELECT of the view over `shares`, given the columns the store's table has."""

@@ -350,18 +350,12 @@ def peek_meta(path: Path) -> dict[str, str]:
         con.close()
 
 
-def open_store(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Store:
-    """Open a store: `path`, else $INDEXRECON_STORE, else the embedded demo store.
+def open_path(path: str | os.PathLike[str], *, read_only: bool = True) -> Store:
+    """Open the store file at `path` (`open.open_store` also finds the default store).
 
     A store opened for writing is created (with the schema) if it does not exist.
     """
-    p = Path(path) if path is not None else default_store_path()
-    if p is None:
-        from .sources.demo import demo_store_path, ensure_demo_store
-
-        p = demo_store_path()
-        ensure_demo_store(p)
-    p = p.expanduser()
+    p = Path(path).expanduser()
     if read_only and not p.exists():
         raise StoreError(f"store {p} does not exist (create it with `indexrecon ingest ...`)")
     if p.is_dir():

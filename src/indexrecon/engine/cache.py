@@ -57,7 +57,7 @@ def cache_dir() -> Path:
 @functools.cache
 def code_version() -> str:
     """A hash of the package's Python sources and built-in methodologies."""
-    root = Path(__file__).resolve().parent
+    root = Path(__file__).resolve().parents[1]  # the whole package, not this folder
     h = hashlib.sha256()
     for p in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
         h.update(str(p.relative_to(root)).encode())

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from ..errors import MethodologyError, UnknownMethodologyError
-from .schema import Methodology, RuleError
+from .schema import Methodology, validate_dict
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 100
@@ -131,94 +130,6 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
     except yaml.YAMLError as e:
         raise MethodologyError(f"{source}: invalid YAML: {str(e).splitlines()[0]}") from None
     return data, lines
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the model at `loc` (the parent of an unknown key)."""
-    model: Any = Methodology
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        model = _model_in(ann)
-        if model is None:
-            return []
-    return list(getattr(model, "model_fields", {}))
-
-
-def _model_in(ann: Any) -> Any:
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann
-    for a in getattr(ann, "__args__", ()) or ():
-        m = _model_in(a)
-        if m is not None:
-            return m
-    return None
-
-
-def _format_error(err: dict[str, Any], source: str, lines: dict[tuple[Any, ...], int]) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    # pydantic adds the literal/union branch names to loc; keep only real key path parts
-    loc = tuple(p for p in loc if isinstance(p, int) or not p.startswith(("literal[", "list[", "int", "float")))
-    cause = (err.get("ctx") or {}).get("error")
-    if isinstance(cause, RuleError):  # a rule over several keys, reported at the key that breaks it
-        loc = (*loc, *cause.path)
-    line = None
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            line = lines[loc[:n]]
-            break
-    where = f"{source}:{line}" if line else source
-    key = ".".join(str(p) for p in loc) or "(top level)"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        bad = str(loc[-1])
-        hint = difflib.get_close_matches(bad, allowed, n=1)
-        sugg = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return f"{where}: {key}: unknown key{sugg}; allowed: {', '.join(allowed)}"
-    if kind == "missing":
-        return f"{where}: {key}: required key missing"
-    msg = err["msg"]
-    value = err.get("input")
-    if kind in ("int_type", "float_type") and isinstance(value, bool):
-        return f"{where}: {key}: {str(value).lower()} is a boolean, not a number"
-    if kind.startswith("date") and isinstance(value, str):
-        return f"{where}: {key}: '{value}' is not a date (YYYY-MM-DD, a day that exists)"
-    if kind == "literal_error":
-        ctx = err.get("ctx", {})
-        return f"{where}: {key}: {err.get('input')!r} is not allowed; expected {ctx.get('expected', msg)}"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{where}: {key}: {msg}"
-
-
-def validate_dict(data: Any, source: str = "<dict>", lines: dict[tuple[Any, ...], int] | None = None) -> Methodology:
-    """Validate a parsed methodology, raising one clear MethodologyError on failure."""
-    if not isinstance(data, dict):
-        raise MethodologyError(f"{source}: a methodology must be a mapping of keys, got {type(data).__name__}")
-    try:
-        m = Methodology.model_validate(data)
-    except ValidationError as e:
-        # unknown keys and bad values say more than the "missing" errors they cause
-        order = {"extra_forbidden": 0, "missing": 2}
-        errs = sorted(e.errors(), key=lambda x: order.get(x["type"], 1))
-        first = _format_error(dict(errs[0]), source, lines or {})
-        more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
-        raise MethodologyError(first + more) from None
-    # validate every version's merged rules now, so a bad version fails at load time
-    for i, v in enumerate(m.versions):
-        try:
-            m.for_date(v.effective_from)
-        except MethodologyError as e:
-            ln = (lines or {}).get(("versions", i, "changes"))
-            where = f"{source}:{ln}" if ln else source
-            detail = str(e).split(": ", 1)[-1]
-            raise MethodologyError(f"{where}: versions.{i}.changes: {detail}") from None
-    return m
 
 
 _PARSED: dict[tuple[str, str], Methodology] = {}

@@ -10,8 +10,10 @@ import copy
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
+from ..errors import MethodologyError
+from .validation import RuleError, format_error
 from .vocabulary import METRIC_NAMES
 
 Board = Literal["sh_main", "sz_main", "chinext", "star", "bse"]
@@ -21,15 +23,6 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday"]
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]
 Pct = Annotated[float, Strict(), Field(gt=0, le=100)]
-
-
-class RuleError(ValueError):
-    """A rule over several keys, broken at `path` (below the model that checks it): the
-    loader reports it at that key and its line."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 class Model(BaseModel):
@@ -488,8 +481,6 @@ class Methodology(Model):
         base never undoes them. A review whose version sets a key the changes also set gets
         a warning (see `override_warnings`). Giving `versions` replaces them, and they then
         apply over the other changes as a YAML file's would."""
-        from .loader import validate_dict
-
         user = {**(changes or {}), **kw}
         merged = deep_merge(self.to_dict(), user)
         if "versions" not in user:  # given versions are the user's own: they apply over the changes
@@ -499,8 +490,6 @@ class Methodology(Model):
     def for_date(self, date: dt.date) -> Methodology:
         """The rules in force on `date`: every version effective on or before it, merged in
         order, then the `overrides` of `with_changes` over them."""
-        from .loader import validate_dict
-
         data = self.to_dict()
         versions = data.pop("versions")
         applied = [v for v in versions if v["effective_from"] <= date]
@@ -559,3 +548,28 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def validate_dict(data: Any, source: str = "<dict>", lines: dict[tuple[Any, ...], int] | None = None) -> Methodology:
+    """Validate a parsed methodology, raising one clear MethodologyError on failure."""
+    if not isinstance(data, dict):
+        raise MethodologyError(f"{source}: a methodology must be a mapping of keys, got {type(data).__name__}")
+    try:
+        m = Methodology.model_validate(data)
+    except ValidationError as e:
+        # unknown keys and bad values say more than the "missing" errors they cause
+        order = {"extra_forbidden": 0, "missing": 2}
+        errs = sorted(e.errors(), key=lambda x: order.get(x["type"], 1))
+        first = format_error(dict(errs[0]), source, lines or {}, Methodology)
+        more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
+        raise MethodologyError(first + more) from None
+    # validate every version's merged rules now, so a bad version fails at load time
+    for i, v in enumerate(m.versions):
+        try:
+            m.for_date(v.effective_from)
+        except MethodologyError as e:
+            ln = (lines or {}).get(("versions", i, "changes"))
+            where = f"{source}:{ln}" if ln else source
+            detail = str(e).split(": ", 1)[-1]
+            raise MethodologyError(f"{where}: versions.{i}.changes: {detail}") from None
+    return m

@@ -11,27 +11,20 @@ that list, and say so; `official-strict` refuses instead."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
-from ..methodology.schedule import ReviewDates, review_dates, reviews_between
+from ..errors import IndexReconError, StoreError
+from ..methodology.schedule import ReviewDates, TradingCalendar, review_dates, reviews_between
 
 if TYPE_CHECKING:
     from ..data.store import Store
-    from ..engine.review import Context
     from ..methodology.schema import Methodology
 
 STRICT = "official-strict"
-
-
-@dataclass
-class OfficialIncumbents:
-    codes: list[str]
-    label: str
-    list_date: dt.date  # the day the official list was taken
-    rolled_through: list[str] = field(default_factory=list)  # reviews applied to it
-    warnings: list[str] = field(default_factory=list)
 
 
 def official_list(store: Store, index_code: str, before: dt.date) -> tuple[list[str], dt.date] | None:
@@ -72,27 +65,98 @@ def official_list(store: Store, index_code: str, before: dt.date) -> tuple[list[
     return best
 
 
-def reviews_since(m: Methodology, ctx: Context, list_date: dt.date, rd: ReviewDates) -> list[str]:
+def reviews_since(m: Methodology, cal: TradingCalendar, list_date: dt.date, rd: ReviewDates) -> list[str]:
     """The reviews of `m` effective after `list_date` and before the review `rd`, in order."""
     out = []
     for label in reviews_between(m, list_date, rd.effective):
         if label >= rd.review:
             break
-        eff = review_dates(m, ctx.cal, label).effective
+        eff = review_dates(m, cal, label).effective
         if list_date < eff < rd.effective:
             out.append(label)
     return out
 
 
+def official_members(store: Store, index_code: str | None, before: dt.date) -> list[str] | None:
+    """Official members on the last day before `before`: membership intervals first, else
+    the latest official weight snapshot before it. None if the store has neither."""
+    if not index_code:
+        return None
+    day = before - dt.timedelta(days=1)
+    rows = store.con.execute(
+        "SELECT DISTINCT code FROM index_membership WHERE index_code = ? AND start_date <= ? "
+        "AND (end_date IS NULL OR end_date >= ?) ORDER BY code",
+        [index_code, day, day],
+    ).fetchall()
+    if rows:
+        return [r[0] for r in rows]
+    rows = store.con.execute(
+        "SELECT code FROM official_weights WHERE index_code = ? AND trade_date = "
+        "(SELECT max(trade_date) FROM official_weights WHERE index_code = ? AND trade_date < ?) "
+        "ORDER BY code",
+        [index_code, index_code, before],
+    ).fetchall()
+    return [r[0] for r in rows] if rows else None
+
+
+def read_codes_file(path: Path) -> list[str]:
+    if not path.exists():
+        raise IndexReconError(
+            f"incumbents file {path} does not exist (or give a mode: auto, official, official-strict, simulate, none)"
+        )
+    try:
+        codes = _codes_in(path)
+    except UnicodeDecodeError as e:
+        raise IndexReconError(
+            f"incumbents file {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+            "give codes one per line, a CSV with a code column, Parquet or a rebuild JSON"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # bad JSON / Parquet, no code column
+        what = f"no '{e.args[0]}' column" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise IndexReconError(f"incumbents file {path}: cannot read: {what}") from None
+    codes = [str(c).strip().zfill(6) for c in codes]
+    bad = [c for c in codes if not c.isdigit() or len(c) != 6]
+    if bad:
+        raise IndexReconError(f"incumbents file {path}: '{bad[0]}' is not a 6-digit stock code")
+    return sorted(set(codes))
+
+
+def _codes_in(path: Path) -> list[str]:
+    if path.suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        items = data.get("constituents", data) if isinstance(data, dict) else data
+        codes = [x["code"] if isinstance(x, dict) else str(x) for x in items]
+    elif path.suffix == ".parquet":
+        import pandas as pd
+
+        codes = pd.read_parquet(path)["code"].astype(str).tolist()
+    else:
+        text = path.read_text(encoding="utf-8").splitlines()
+        first = text[0].split(",") if text else []
+        if "code" in first:
+            col = first.index("code")
+            codes = [ln.split(",")[col] for ln in text[1:] if ln.strip()]
+        else:
+            codes = [ln.split(",")[0] for ln in text if ln.strip()]
+    return codes
+
+
+@dataclass
+class OfficialIncumbents:
+    codes: list[str]
+    label: str
+    list_date: dt.date  # the day the official list was taken
+    rolled_through: list[str] = field(default_factory=list)  # reviews applied to it
+    warnings: list[str] = field(default_factory=list)
+
+
 def official_incumbents(
-    m: Methodology, ctx: Context, rd: ReviewDates, mode: str, dep_inc: str
+    m: Methodology, ctx: Any, rd: ReviewDates, mode: str, roll: Callable[[str, list[str]], list[str]]
 ) -> OfficialIncumbents | None:
     """Official incumbents for review `rd` (None if the store has no official list of `m`).
 
     `m` is the methodology with its dated versions, so each review rolled through runs the
-    rules in force at its own date."""
-    from ..engine.review import run_review
-
+    rules in force at its own date: `roll(label, codes)` runs one and returns its members."""
     if not m.index_code:
         return None
     # a forecast as of a day knows the members on that day, not later changes
@@ -101,7 +165,7 @@ def official_incumbents(
     if found is None:
         return None
     codes, on = found
-    between = [] if m.schedule.frequency == "daily" else reviews_since(m, ctx, on, rd)
+    between = [] if m.schedule.frequency == "daily" else reviews_since(m, ctx.cal, on, rd)
     if not between:
         return OfficialIncumbents(codes, f"official members before {before} (list of {on})", on)
     if mode == STRICT:
@@ -112,9 +176,7 @@ def official_incumbents(
             "it forward with the methodology's rules, or give a current list as a file"
         )
     for label in between:
-        res = run_review(m, ctx.store, label, incumbents=codes, allow_provisional=True, _ctx=ctx,
-                         _dep_inc=dep_inc)
-        codes = res.codes
+        codes = roll(label, codes)
     label = f"official {on}, rolled through {', '.join(between)}"
     warning = (
         f"incumbents: the newest official {m.index_code} list in the store is of {on}; it was rolled "

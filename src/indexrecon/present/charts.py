@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import IndexReconError
+from ..errors import IndexReconError, writing
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -857,3 +857,41 @@ class PlotAccessor:
 
     def __repr__(self) -> str:
         return "<plot accessor: industry_mix(), weights(n=20), cumulative_weight(), coverage()>"
+
+
+def sweep_figure(res: Any) -> Any:
+    """A sweep's chart: every variant's level (base in black), and return against volatility."""
+    from ..analysis.sweeps import BASE as sweep_base
+
+    fig = _figure(11, 4.2)
+    ax, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    names = [c for c in res.levels.columns if c != "date"]
+    for i, name in enumerate(names):
+        base = name == sweep_base
+        ax.plot(res.levels["date"], res.levels[name], label=name, linewidth=2.2 if base else 1.2,
+                color="black" if base else SERIES_COLOURS[(i - 1) % len(SERIES_COLOURS)],
+                linestyle="-" if base or i <= len(SERIES_COLOURS) else "--")
+    ax.set_title(f"{res.methodology.name}: levels {res.start} .. {res.end}", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    _style(ax)
+    t = res.table
+    ax2.scatter(100 * t["volatility"], 100 * t["annualised_return"],
+                c=["black" if v == sweep_base else SERIES_COLOURS[0] for v in t["variant"]])
+    for _, r in t.iterrows():
+        ax2.annotate(str(r["variant"]), (100 * r["volatility"], 100 * r["annualised_return"]),
+                     fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax2.set_xlabel("volatility, % a year")
+    ax2.set_ylabel("annualised return, %")
+    ax2.set_title("return against risk", fontsize=10)
+    _style(ax2)
+    if res.synthetic:
+        fig.suptitle("SYNTHETIC demo data", fontsize=9, color="#c8443a")
+    return fig
+
+
+def sweep_plot(res: Any, path: str | Path) -> Path:
+    """A sweep's chart as one PNG."""
+    path = Path(path)
+    with chart_fonts(), writing(path):
+        sweep_figure(res).savefig(path, format="png")
+    return path

@@ -463,7 +463,7 @@ def render_report(
     `plots.levels_frame` reads, or a ready `plots.BacktestSeries`) and `official` an
     optional official series over the same days; with them the page gets a level and
     drawdown chart."""
-    from .. import __version__
+    from .._version import __version__
 
     h = res.header()
     stats = res.stats()

@@ -43,7 +43,7 @@ def render_market_page(store: Store, date: dt.date | None = None, *, target: str
     index code in index_bars or a methodology) adds its moves over `days` trading days and a
     level chart of the year to `date`; `method` (a methodology) adds its coverage of the
     board on `date`, its members being those of the review in force that day."""
-    from .. import __version__
+    from .._version import __version__
 
     d = market.trading_day(store, date)
     warnings: list[str] = []
@@ -81,7 +81,7 @@ def render_market_page(store: Store, date: dt.date | None = None, *, target: str
     ]
     nav = [("summary", "Summary"), ("breadth", "Breadth"), ("ladder", "Ladder")]
     if method is not None:
-        from ..engine.review import run_review
+        from ..engine import run_review
 
         res = run_review(method, store, None, as_of=d, incumbents=incumbents)
         cov, mix, cw = market.coverage_on(res, d)

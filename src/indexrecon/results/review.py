@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..data.store import BOARD_LABELS, Store
 from ..methodology.schedule import ReviewDates
 from ..methodology.schema import Methodology
+from . import hooks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -239,21 +240,11 @@ class ReviewResult:
 
     # -- analytics ------------------------------------------------------------------
     def industry_mix(self) -> pd.DataFrame:
-        from ..analysis import composition as analytics
-
-        return analytics.industry_mix(self.constituents.rename(columns={"industry": "sw_l1_name_en"}))
+        return hooks.call("review_industry_mix", self)
 
     def stats(self) -> dict[str, Any]:
-        from ..analysis import composition as analytics
-
-        cons = self.constituents
-        return {
-            "industry_mix": [
-                {k: _clean(v) for k, v in row.items()} for row in self.industry_mix().to_dict("records")
-            ],
-            "concentration": analytics.concentration(cons["weight"].to_numpy(), cons["code"]),
-            "coverage": analytics.coverage(self.candidates, cons),
-        }
+        """Industry mix, concentration and coverage (analysis.composition.review_stats)."""
+        return hooks.call("review_stats", self)
 
     # -- serialisation ----------------------------------------------------------------
     def header(self) -> dict[str, Any]:
@@ -297,22 +288,16 @@ class ReviewResult:
     def plot(self) -> Any:
         """Charts, one call each, as matplotlib Figures: `res.plot.industry_mix()`,
         `res.plot.weights(n=20)`, `res.plot.cumulative_weight()`, `res.plot.coverage()`."""
-        from ..present.charts import PlotAccessor
-
-        return PlotAccessor(self)
+        return hooks.call("review_plot", self)
 
     def to_html(self, path: Any, **kw: Any) -> Any:
         """Write the review as a self-contained HTML report (see `indexrecon report`)."""
-        from ..present.html import write_report
-
-        return write_report(self, path, **kw)
+        return hooks.call("review_to_html", self, path, **kw)
 
     def _repr_html_(self) -> str:
         """Jupyter view: a header (with the SYNTHETIC label on demo data) and the
         constituents table."""
-        from ..present.html import repr_html
-
-        return repr_html(self)
+        return hooks.call("review_repr_html", self)
 
     def __repr__(self) -> str:
         d = self.dates

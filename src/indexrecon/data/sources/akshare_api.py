@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...errors import DataError
+from ...errors import DataError, IndexReconError
 
 # Output columns per function (akshare 1.19.5 source; units in the comments).
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -270,6 +270,18 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def require_akshare() -> Any:
+    """The akshare module, or a one-line error saying how to install it."""
+    try:
+        import akshare  # type: ignore[import-not-found]
+    except ImportError:
+        raise IndexReconError(
+            "akshare is not installed: pip install 'indexrecon[online]'"
+        ) from None
+    return akshare
+
+
+
 @dataclass
 class RetryBudget:
     """Retries left for the whole run; once spent, failures are not retried."""
@@ -387,8 +399,6 @@ class AkshareClient:
     @property
     def api(self) -> Any:
         if self._api is None:
-            from .akshare_source import require_akshare
-
             self._api = require_akshare()
         return self._api
 

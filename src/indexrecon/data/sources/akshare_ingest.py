@@ -26,7 +26,7 @@ from .akshare_write import (
     write_name_status,
     write_suspensions,
 )
-from .files import (
+from .common import (
     IngestSummary,
     Progress,
     already_loaded,

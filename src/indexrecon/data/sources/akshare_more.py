@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import DataError
-from .files import classify_stock
+from .common import classify_stock
 
 TEN_THOUSAND = 10_000.0
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..store import BOARDS, Store
 from .akshare_more import index_valuation_calls, report_periods
 from .akshare_source import EXCHANGE_LISTS, SOURCE
-from .files import classify_stock, one
+from .common import classify_stock, one
 
 # Listed A-share stocks per board, approximately (2025); used without a store.
 BOARD_SIZES = {"sh_main": 1690, "sz_main": 1490, "chinext": 1390, "star": 590, "bse": 270}

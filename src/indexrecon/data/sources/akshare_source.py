@@ -30,15 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from ...errors import DataError, IndexReconError
+from ...errors import DataError
 from .akshare_api import AkshareClient
 from .akshare_more import ExtraDatasets
-from .files import (
-    CODE_CHANGES,
-    IngestSummary,
-    amount_unit_problem,
-    classify_stock,
-)
+from .common import CODE_CHANGES, IngestSummary, amount_unit_problem, classify_stock
 
 SOURCE = "akshare"
 DATASETS = (
@@ -105,17 +100,6 @@ SW2021_L1: dict[str, tuple[str, str]] = {
     "770000": ("美容护理", "Beauty & Personal Care"),
 }
 SW2021_START = dt.date(2021, 7, 30)
-
-
-def require_akshare() -> Any:
-    """The akshare module, or a one-line error saying how to install it."""
-    try:
-        import akshare  # type: ignore[import-not-found]
-    except ImportError:
-        raise IndexReconError(
-            "akshare is not installed: pip install 'indexrecon[online]'"
-        ) from None
-    return akshare
 
 
 def _yyyymmdd(day: dt.date) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from ...errors import StoreError
 from ..store import TABLES, Store
 from .akshare_source import SOURCE
-from .files import TABLE_KEYS, log_item, one
+from .common import TABLE_KEYS, log_item, one
 
 
 def first_missing_day(store: Store, code: str, start: dt.date) -> dt.date:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import numpy as np
 
-from ..store import open_store
+from ..store import open_path as open_store
 
 # Every command on the demo store imports this module (its path), only the first one builds
 # the store: pyarrow is imported where the store is written.
@@ -343,7 +343,7 @@ def demo_store_path() -> Path:
     env = os.environ.get("INDEXRECON_DEMO_PATH")
     if env:
         return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[4]
     data = repo / "data"
     if data.is_dir() and (repo / "pyproject.toml").is_file() and os.access(data, os.W_OK):
         return data / "demo.duckdb"

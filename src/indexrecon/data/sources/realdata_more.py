@@ -21,19 +21,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from .files import (
-    _check_codes,
-    _check_shares,
-    _fail,
-    _first,
-    _Item,
-    remap_code_sql,
-    replace_rows,
-    sql_str,
-)
+from .common import _first, remap_code_sql, replace_rows, sql_str
+from .folder import _check_codes, _check_shares, _fail, _Item
 
 if TYPE_CHECKING:
-    from .files import _Folder
+    from .folder import _Folder
 
 SHARES = "shares.parquet"
 OBSERVATIONS = "share_observations.parquet"
@@ -168,9 +160,11 @@ def _infer_bonus_dates(f: _Folder) -> None:
     price limit, by the inverse of the share ratio (within 5%), is the ex-date; a change point
     `stock_bonus_inferred` is written there with the later total. Everything else is left as
     it is (`_src_shares_all` = `_src_shares` + these rows)."""
-    from ...analysis.levels import _BONUS_LABEL, _MIN_INFERRED_RATIO, _NOT_BONUS_LABEL
     from ..market_rules import limit_pct_sql
-    from .files import board_sql
+    from ..pit_shares import BONUS_LABEL as _BONUS_LABEL
+    from ..pit_shares import MIN_INFERRED_RATIO as _MIN_INFERRED_RATIO
+    from ..pit_shares import NOT_BONUS_LABEL as _NOT_BONUS_LABEL
+    from .common import board_sql
 
     bars = f.folder / "bars.parquet"
     none = "SELECT * FROM _src_shares"

@@ -34,12 +34,10 @@ from __future__ import annotations
 
 import duckdb
 
-from ..market_rules import MAIN_BOARDS, RISK_WARNING_PCT, limit_price_sql
+from ..market_rules import ST_LIMIT_BOARDS, ST_LIMIT_PCT, limit_price_sql, status_is_inferred  # noqa: F401 (re-exported)
 
-# Boards where ST and ordinary stocks have different daily limits (5% against 10%); the
-# limits and their rounding are those of market_rules, the one place they are written.
-ST_LIMIT_BOARDS = MAIN_BOARDS
-ST_LIMIT_PCT = RISK_WARNING_PCT
+# ST_LIMIT_BOARDS, ST_LIMIT_PCT and their rounding are those of market_rules, the one place
+# they are written.
 # Limit closes since the last break of the 5% limit before a stock counts as ST. Two were
 # seen to happen by chance (a volatile stock closing at +5.00% and -5.00% in one week).
 MIN_LIMIT_CLOSES = 3
@@ -107,9 +105,6 @@ def inferred_st_sql(
     FROM c GROUP BY code, seg HAVING max(n_lim) >= {int(min_closes)}
     """
 
-
-def status_is_inferred(meta: dict[str, str]) -> bool:
-    return meta.get("status_source", "").startswith("inferred")
 
 
 def clear_inferred(con: duckdb.DuckDBPyConnection) -> int:

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from ...errors import DataError, IndexReconError, StoreError
 from ..store import Store
-from .files import (
+from .common import (
     IngestSummary,
     Progress,
     already_loaded,

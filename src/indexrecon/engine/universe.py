@@ -1,0 +1,141 @@
+"""The sample space and its window metrics: one grouped scan of the bars, share capital joined point in time."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..data import pit_shares
+from ..methodology.schema import Methodology
+from ..methodology.vocabulary import (
+    METRICS,
+)
+from .context import Context, _lit
+
+
+def _metric_sql(ctx: Context) -> str:
+    """The window aggregates. Without float (free-float) shares in the store those columns
+    fall back to total (float) shares: the aggregates are then written over the same column,
+    so DuckDB computes each distinct one once."""
+    ff = "float_sh" if not ctx.has_free_float else "ff_sh"
+    fl = "total_shares" if not ctx.has_float else "float_sh"
+    a = "a_sh" if ctx.has_a_shares else "total_shares"
+    out = []
+    for m in METRICS.values():
+        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl).replace("a_sh", a)
+        out.append(f"{sql} AS {m.name}")
+    return ",\n  ".join(out)
+
+
+def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],
+                     skip: int = 0) -> tuple[str, list[str]]:
+    """A temp table of the boards' candidates for the window [start, cutoff] and its columns:
+    the stocks listed by the cutoff and not delisted by then, with their industry at the
+    cutoff, trading days since listing and in the window, and the window metrics from one
+    grouped scan of the bars with share capital joined point in time. Built once per window
+    and run (CSI 300, 500, 1000 and 2000 of one review share it). `skip`: a stock's first
+    trading days since listing left out of its window (CSI: new listings from the 6th)."""
+    key = (start, cutoff, boards) if not skip else (start, cutoff, (*boards, f"skip{skip}"))
+    hit = ctx.metric_tables.get(key)
+    if hit is not None:
+        return hit
+    while len(ctx.metric_tables) >= 8:  # keep a few windows (daily methodologies move every day)
+        old, _ = ctx.metric_tables.pop(next(iter(ctx.metric_tables)))
+        ctx.store.con.execute(f"DROP TABLE IF EXISTS {old}")
+    ctx.metric_seq += 1
+    name = f"_ir_m{ctx.metric_seq}"
+    con = ctx.store.con
+    # the first day of a stock's window data: its (skip + 1)-th trading day since listing
+    first_day = f"""
+        first_day AS (
+          SELECT sec.code, coalesce(c.date, DATE '9999-12-31') AS d FROM sec
+          ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
+          LEFT JOIN cal c ON c.pos = coalesce(a.pos, 0) + 1 + {int(skip)}
+        ),""" if skip else ""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        WITH cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar WHERE date <= $cutoff),
+        sec AS (
+          SELECT code, name, board, exchange, list_date FROM securities
+          WHERE board IN ({", ".join(_lit(b) for b in boards)})
+            AND (list_date IS NULL OR list_date <= $cutoff)
+            AND (delist_date IS NULL OR delist_date > $cutoff)
+        ),
+        sh AS (
+          -- share capital as intervals [effective_date, next change): a plain range join
+          -- gives the ASOF rows, several times faster over a year of bars; only the
+          -- boards' stocks, and only the intervals that overlap the window
+          -- (the point-in-time series of pit_shares: sparse counts carried as ratios)
+          SELECT * FROM (
+            SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares,
+                   lead(effective_date, 1, DATE '9999-12-31') OVER (
+                     PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
+                   ) AS d1
+            FROM {pit_shares.VIEW} WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
+          ) WHERE d1 > $start
+        ),{first_day}
+        w AS (
+          SELECT b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
+                 coalesce(s.float_shares, s.total_shares) AS float_sh,
+                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
+                 coalesce(s.a_shares, s.total_shares) AS a_sh
+          FROM bars b LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
+          {"JOIN first_day f ON b.code = f.code AND b.date >= f.d" if skip else ""}
+          WHERE b.date BETWEEN $start AND $cutoff AND b.code IN (SELECT code FROM sec)
+        ),
+        agg AS (
+          SELECT code,
+            {_metric_sql(ctx)},
+            arg_max(total_shares, date) AS shares_total,
+            arg_max(float_sh, date) AS shares_float,
+            arg_max(ff_sh, date) AS shares_ff,
+            max(date) AS last_bar
+          FROM w GROUP BY code
+        ),
+        ind AS (
+          SELECT code, arg_max(sw_l1_code, start_date) AS sw_l1_code,
+                 arg_max(sw_l1_name, start_date) AS sw_l1_name,
+                 arg_max(sw_l1_name_en, start_date) AS sw_l1_name_en,
+                 arg_max(sw_l2_code, start_date) AS sw_l2_code,
+                 arg_max(sw_l2_name, start_date) AS sw_l2_name,
+                 arg_max(sw_l3_code, start_date) AS sw_l3_code
+          FROM industry WHERE start_date <= $cutoff AND (end_date IS NULL OR end_date >= $cutoff)
+            AND code IN (SELECT code FROM sec)
+          GROUP BY code
+        ),
+        -- calendar positions before the listing day and before the window (or listing),
+        -- found ASOF rather than by counting days per stock
+        pos AS (
+          SELECT sec.code, coalesce(a.pos, 0) AS before_list, coalesce(b.pos, 0) AS before_window
+          FROM sec {"LEFT JOIN first_day f USING (code)" if skip else ""}
+          ASOF LEFT JOIN cal a ON coalesce(sec.list_date, DATE '1900-01-01') > a.date
+          ASOF LEFT JOIN cal b ON greatest($start, coalesce({"f.d" if skip else "sec.list_date"}, $start)) > b.date
+        )
+        SELECT sec.*, ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name,
+          ind.sw_l2_code, ind.sw_l3_code,
+          (SELECT count(*) FROM cal) - pos.before_list AS listing_days,
+          (SELECT count(*) FROM cal) - pos.before_window - coalesce(agg.traded_days, 0) AS suspended_days,
+          agg.* EXCLUDE (code),
+          -- trading days without a bar since the last one: suspended at the cutoff for that long
+          (SELECT count(*) FROM cal) - lb.pos AS suspended_run
+        FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
+          LEFT JOIN cal lb ON lb.date = agg.last_bar
+        """,
+        {"start": start, "cutoff": cutoff},
+    )
+    cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
+            "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
+            "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]  # the SELECT above, in order
+    ctx.metric_tables[key] = (name, cols)
+    return name, cols
+
+
+def _rule_metrics(m: Methodology) -> set[str]:
+    """The metric columns the rules of `m` read."""
+    u, sel = m.universe, m.selection
+    out = {sel.rank_by, *sel.tie_break, *(s.metric for s in m.screens), *(t.metric for t in sel.composite or [])}
+    excs = [u.new_listing_exception, *(r.new_listing_exception for r in u.listing_age_by_board.values())]
+    out |= {e.metric for e in excs if e is not None}
+    return out
+
+

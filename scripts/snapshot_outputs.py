@@ -72,7 +72,7 @@ def run(cmd: str, out: Path, store: str | None, repo: Path) -> None:
     p = subprocess.run(argv, cwd=work, env=env, capture_output=True)
     out.mkdir(parents=True)
     (out / "cmd").write_text(" ".join(argv[1:]) + "\n")
-    (out / "stdout").write_bytes(p.stdout)
+    (out / "stdout").write_bytes(p.stdout.replace(str(work).encode(), b"<work>"))
     (out / "stderr").write_bytes(p.stderr.replace(str(work).encode(), b"<work>"))
     (out / "rc").write_text(f"{p.returncode}\n")
     for f in sorted(work.rglob("*")):

@@ -158,3 +158,20 @@ def test_module_size(mod: str) -> None:
     if n > MAX_LINES:
         doc = ast.get_docstring(ast.parse(text)) or ""
         assert "Longer than" in doc, f"{mod}: {n} lines, and no 'Longer than ... because' reason at its top"
+
+
+def test_engine_runs_plans_and_resolves_nothing_itself() -> None:
+    """The engine never calls the loader or the schedule: the plan resolves rules in force,
+    dates, dependencies and incumbents (it may name the schedule's types)."""
+    types_only = {"ReviewDates", "TradingCalendar"}
+    bad = []
+    for mod, path in MODULES.items():
+        if not mod.startswith("indexrecon.engine"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.endswith("methodology.loader"):
+                    bad.append(f"{mod} imports the loader")
+                if node.module.endswith("methodology.schedule"):
+                    bad += [f"{mod} imports schedule.{a.name}" for a in node.names if a.name not in types_only]
+    assert bad == []

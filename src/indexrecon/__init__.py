@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .errors import IndexReconError, MethodologyError, StoreError, UnknownMethodologyError
     from .methodology.loader import load_methodology
     from .methodology.schema import Methodology
+    from .plan.review import ReviewPlan, plan_review
     from .results.review import ReviewResult
 
 from ._version import __version__ as __version__
@@ -43,6 +44,8 @@ _LAZY = {
     "compare_backtests": "analysis.backtest",
     "BacktestResult": "analysis.backtest",
     "sweep": "analysis.sweeps",
+    "plan_review": "plan.review",
+    "ReviewPlan": "plan.review",
     "SweepResult": "analysis.sweeps",
 }
 
@@ -50,6 +53,7 @@ __all__ = [
     "IndexReconError",
     "Methodology",
     "MethodologyError",
+    "ReviewPlan",
     "ReviewResult",
     "Store",
     "StoreError",
@@ -60,6 +64,7 @@ __all__ = [
     "list_methodologies",
     "load_methodology",
     "open_store",
+    "plan_review",
     "rebuild",
     "simulate_review",
     "sweep",

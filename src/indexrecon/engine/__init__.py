@@ -12,7 +12,7 @@ from .members import members_on
 from .review import (
     IncumbentSpec,
     first_simulable_review,
-    resolve_incumbents,
+    run_plan,
     run_review,
     simulate_review,
 )
@@ -27,7 +27,7 @@ __all__ = [
     "members_on",
     "methodology_key",
     "official_members",
-    "resolve_incumbents",
+    "run_plan",
     "run_review",
     "simulate_review",
 ]

@@ -25,6 +25,7 @@ from ..methodology.vocabulary import (
     EXTERNAL_METRICS,
     VALUATION_TABLE,
 )
+from ..plan.review import Where, calendar_of
 
 
 @dataclass
@@ -34,7 +35,6 @@ class Context:
     store: Store
     cal: TradingCalendar
     cache: dict[tuple[str, str, str], Any] = field(default_factory=dict)
-    stack: list[str] = field(default_factory=list)
     has_float: bool = False
     has_free_float: bool = False
     has_a_shares: bool = False  # A-share capital observed (CSI/CNI rank on it)
@@ -48,6 +48,11 @@ class Context:
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
     data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
+
+    @property
+    def where(self) -> Where:
+        """What a plan reads: the store, its calendar, the forecast's data cutoff."""
+        return Where(self.store, self.cal, self.data_until)
 
     @property
     def has_esg(self) -> bool:
@@ -65,9 +70,8 @@ def context(store: Store) -> Context:
         missing = [t for t in ("securities", "bars", "shares", "calendar") if t not in tables]
         if missing:
             store.require(*missing)  # raises the store's error naming them
-        days = [r[0] for r in store.con.execute("SELECT date FROM calendar ORDER BY date").fetchall()]
         row = store.con.execute("SELECT count(float_shares), count(free_float_shares) FROM shares").fetchone()
-        ctx = Context(store, TradingCalendar(days), tables=tables)
+        ctx = Context(store, calendar_of(store), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
         ctx.has_a_shares = pit_shares.has_column(store.con, "a_shares")
         pit_shares.ensure(store.con)

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import IndexReconError, StoreError
+from ..errors import IndexReconError
 from ..methodology.schedule import ReviewDates, TradingCalendar, review_dates, reviews_between
 
 if TYPE_CHECKING:
@@ -139,48 +137,3 @@ def _codes_in(path: Path) -> list[str]:
         else:
             codes = [ln.split(",")[0] for ln in text if ln.strip()]
     return codes
-
-
-@dataclass
-class OfficialIncumbents:
-    codes: list[str]
-    label: str
-    list_date: dt.date  # the day the official list was taken
-    rolled_through: list[str] = field(default_factory=list)  # reviews applied to it
-    warnings: list[str] = field(default_factory=list)
-
-
-def official_incumbents(
-    m: Methodology, ctx: Any, rd: ReviewDates, mode: str, roll: Callable[[str, list[str]], list[str]]
-) -> OfficialIncumbents | None:
-    """Official incumbents for review `rd` (None if the store has no official list of `m`).
-
-    `m` is the methodology with its dated versions, so each review rolled through runs the
-    rules in force at its own date: `roll(label, codes)` runs one and returns its members."""
-    if not m.index_code:
-        return None
-    # a forecast as of a day knows the members on that day, not later changes
-    before = rd.effective if ctx.data_until is None else min(rd.effective, ctx.data_until + dt.timedelta(days=1))
-    found = official_list(ctx.store, m.index_code, before)
-    if found is None:
-        return None
-    codes, on = found
-    between = [] if m.schedule.frequency == "daily" else reviews_since(m, ctx.cal, on, rd)
-    if not between:
-        return OfficialIncumbents(codes, f"official members before {before} (list of {on})", on)
-    if mode == STRICT:
-        prev = review_dates(m, ctx.cal, between[-1]).effective
-        raise StoreError(
-            f"the newest official {m.index_code} list in the store is of {on}, before the {between[-1]} "
-            f"review (effective {prev}); it skips {', '.join(between)}: use --incumbents official to roll "
-            "it forward with the methodology's rules, or give a current list as a file"
-        )
-    for label in between:
-        codes = roll(label, codes)
-    label = f"official {on}, rolled through {', '.join(between)}"
-    warning = (
-        f"incumbents: the newest official {m.index_code} list in the store is of {on}; it was rolled "
-        f"forward through the review(s) {', '.join(between)} with {m.name}'s own rules (buffers, cap on "
-        f"changes), not taken as the members before {rd.effective} (--incumbents {STRICT} refuses instead)"
-    )
-    return OfficialIncumbents(codes, label, on, between, [warning])

@@ -175,3 +175,13 @@ def test_engine_runs_plans_and_resolves_nothing_itself() -> None:
                 if node.module.endswith("methodology.schedule"):
                     bad += [f"{mod} imports schedule.{a.name}" for a in node.names if a.name not in types_only]
     assert bad == []
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists the packages explicitly: a new folder must be listed, or a
+    non-editable install would leave it out."""
+    import tomllib
+
+    listed = set(tomllib.loads((PKG.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PKG.parent).parts) for p in PKG.rglob("__init__.py")}
+    assert found - listed == set()

@@ -48,11 +48,15 @@ class Context:
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
     data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
+    _where: Where | None = field(default=None, repr=False)
 
     @property
     def where(self) -> Where:
-        """What a plan reads: the store, its calendar, the forecast's data cutoff."""
-        return Where(self.store, self.cal, self.data_until)
+        """What a plan reads: the store, its calendar, the forecast's data cutoff (one per
+        context, so its plans are memoised across the context's reviews)."""
+        if self._where is None or self._where.data_until != self.data_until:
+            self._where = Where(self.store, self.cal, self.data_until)
+        return self._where
 
     @property
     def has_esg(self) -> bool:
@@ -103,6 +107,7 @@ def forget(store: Store) -> None:
         store.con.execute(f"DROP TABLE IF EXISTS {name}")
     ctx.metric_tables.clear()
     ctx.cache.clear()
+    ctx._where = None  # and the plans
     ctx.own_warnings.clear()
 
 

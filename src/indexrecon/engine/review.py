@@ -140,8 +140,8 @@ def _incumbents(inc: Incumbents, ctx: Context) -> tuple[list[str], str]:
     """The incumbent codes the plan names, running the reviews they come from."""
     if inc.kind == "official":
         codes = inc.codes
-        for label in inc.between:  # each review rolled through under its own dated rules
-            codes = run_plan(inc.step(label, codes), ctx).codes
+        for step in inc.steps:  # each review rolled through under its own dated rules
+            codes = run_plan(step.given(codes), ctx).codes
         return codes, inc.label
     if inc.kind == "previous":
         assert inc.previous is not None

@@ -7,8 +7,10 @@ incumbents they run with, and where its own incumbents come from: none, a list, 
 list (rolled forward through the reviews it predates) or the simulated path from the first
 complete window. The engine executes the plan and never calls the loader or the schedule.
 
-The plans of dependencies and of the previous review of a simulated path are built when
-first asked for (a dependency served from the side-file cache needs no plan at all).
+The whole tree is planned before anything runs: the plans of the dependencies, of the
+previous review of a simulated path, and of the reviews an official list is rolled through
+(their incumbents filled in by the run, `ReviewPlan.given`). Plans are memoised per `Where`,
+so a review the tree names twice is planned once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,7 @@ class Where:
     store: Store
     cal: TradingCalendar
     data_until: dt.date | None = None
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 def calendar_of(store: Store) -> TradingCalendar:
@@ -78,13 +80,8 @@ class Dependency:
     incumbents: str  # the mode it runs with
     sub_incumbents: str | None  # the mode its own dependencies run with (None: their default)
     note: str | None  # said before it runs (e.g. its official list is missing)
-    where: Where = field(repr=False)
+    plan: ReviewPlan = field(repr=False)
     stack: tuple[str, ...] = field(repr=False, default=())
-
-    @cached_property
-    def plan(self) -> ReviewPlan:
-        return plan_review(self.methodology, self.where, self.label, as_of=self.when, incumbents=self.incumbents,
-                           allow_provisional=True, dep_incumbents=self.sub_incumbents, _stack=self.stack)
 
 
 @dataclass
@@ -102,29 +99,9 @@ class Incumbents:
     list_date: dt.date | None = None
     between: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    previous_spec: tuple[Any, ...] | None = field(default=None, repr=False)
+    previous: ReviewPlan | None = field(default=None, repr=False)  # kind "previous"
+    steps: list[ReviewPlan] = field(default_factory=list, repr=False)  # kind "official": one per review in `between`
     daily_label: bool = False  # the label names the previous plan's own review day
-    base: Methodology | None = field(default=None, repr=False)
-    where: Where | None = field(default=None, repr=False)
-    dep_incumbents: str = "auto"
-    stack: tuple[str, ...] = field(default=(), repr=False)  # the dependency chain this review is in
-
-    @cached_property
-    def previous(self) -> ReviewPlan | None:
-        if self.previous_spec is None:
-            return None
-        review, as_of, inc = self.previous_spec
-        assert self.base is not None and self.where is not None
-        if as_of is not None:  # a daily methodology's previous day, ranked without incumbents
-            return plan_review(self.base, self.where, as_of=as_of, incumbents=inc, _stack=self.stack)
-        return plan_review(self.base, self.where, review, incumbents=inc, allow_provisional=True,
-                           dep_incumbents=self.dep_incumbents, _stack=self.stack)
-
-    def step(self, label: str, codes: list[str]) -> ReviewPlan:
-        """The plan of one review an official list is rolled through, from `codes`."""
-        assert self.base is not None and self.where is not None
-        return plan_review(self.base, self.where, label, incumbents=codes, allow_provisional=True,
-                           dep_incumbents=self.dep_incumbents, _stack=self.stack)
 
     def detail(self) -> dict[str, Any]:
         if self.kind != "official" or self.list_date is None:
@@ -145,15 +122,12 @@ class ReviewPlan:
     incumbents_key: str | None = None  # how the incumbents were asked for (part of the cache key)
     dependencies: list[Dependency] = field(default_factory=list)
     override_warnings: list[str] = field(default_factory=list)
-    incumbents_spec: Any = field(default=None, repr=False)
-    stack: tuple[str, ...] = field(default=(), repr=False)  # the dependency chain this review is in
+    incumbents: Incumbents = field(default_factory=lambda: Incumbents("none", "none (pure rule ranking)"))
 
-    @cached_property
-    def incumbents(self) -> Incumbents:
-        inc = _incumbents(self.methodology, self.rules, self.where, self.dates, self.incumbents_spec,
-                          self.dep_incumbents)
-        inc.stack = self.stack
-        return inc
+    def given(self, codes: list[str]) -> ReviewPlan:
+        """This plan with `codes` as its incumbents (a review an official list is rolled through)."""
+        inc = _given(codes)
+        return replace(self, incumbents=inc, incumbents_key="list:" + ",".join(sorted(codes)))
 
 
 def plan_review(
@@ -170,6 +144,19 @@ def plan_review(
     """Resolve a review of `m` (a label YYYY-MM, or the one in force on `as_of`) over `store`."""
     m = load_methodology(m)  # type: ignore[arg-type]
     where = store if isinstance(store, Where) else Where(store, calendar_of(store))
+    inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
+        sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
+    )
+    dep_inc = dep_incumbents or (incumbents if isinstance(incumbents, str) else "auto")
+    if dep_inc not in MODES:
+        dep_inc = "auto"  # a file of this index's incumbents says nothing about the others
+    # (the chain it is planned from is not part of the key: a cycle is found whichever chain
+    # plans it first)
+    memo_key = (id(m), review, as_of, inc_key, str(incumbents) if isinstance(incumbents, Path) else None,
+                allow_provisional, dep_inc)
+    hit = where.memo.get(memo_key)
+    if hit is not None and hit.methodology is m:
+        return hit
     cal = where.cal
     if m.schedule.frequency == "daily":
         day = as_of or (_daily_day(cal, review) if review else cal.last)
@@ -185,22 +172,17 @@ def plan_review(
         rd = replace(rd, cutoff=cal.on_or_before(where.data_until), provisional=True)
     check_in_data(rd, cal, allow_provisional=allow_provisional or where.data_until is not None)
     rules = m.for_date(rd.effective)
-    dep_inc = dep_incumbents or (incumbents if isinstance(incumbents, str) else "auto")
-    if dep_inc not in MODES:
-        dep_inc = "auto"  # a file of this index's incumbents says nothing about the others
-    inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
-        sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
-    )
-    return ReviewPlan(
+    plan = ReviewPlan(
         methodology=m, rules=rules, dates=rd, scheduled_cutoff=scheduled_cutoff, where=where,
         dep_incumbents=dep_inc, incumbents_key=inc_key,
         # the stack holds only the chain of dependencies being resolved, so rolling this
         # index's own reviews forward is not mistaken for a cycle
         dependencies=_dependencies(rules, where, rd, dep_inc, (*_stack, m.name)),
         override_warnings=m.override_warnings(rd.effective),  # a user's change kept over a dated version
-        incumbents_spec=incumbents,
-        stack=_stack,
+        incumbents=_incumbents(m, rules, where, rd, incumbents, dep_inc, _stack),
     )
+    where.memo[memo_key] = plan
+    return plan
 
 
 def next_review(m: Methodology | str | Path | dict[str, Any], cal: TradingCalendar) -> str:
@@ -231,7 +213,9 @@ def _dependencies(rules: Methodology, where: Where, rd: ReviewDates, dep_inc: st
     for key, names in (("exclude_members_of", u.exclude_members_of), ("members_of", u.members_of)):
         for name in names:
             try:
-                dep = load_methodology(name)
+                dep = where.memo.get(("load", name))  # type: ignore[assignment]
+                if dep is None:  # one object per name in a run, so its plans are memoised
+                    dep = where.memo[("load", name)] = load_methodology(name)  # type: ignore[assignment]
             except UnknownMethodologyError as e:  # say which rule names it
                 raise UnknownMethodologyError(f"{rules.name}: universe.{key}: {e}") from None
             if dep.name in stack:
@@ -249,36 +233,42 @@ def _dependencies(rules: Methodology, where: Where, rd: ReviewDates, dep_inc: st
                             "its incumbents are simulated (auto)")
                     inc = "auto"
             sub_inc = dep_inc if dep_inc not in ("official", STRICT) else None
-            out.append(Dependency(key, name, dep, label, when, inc, sub_inc, note, where, stack))  # type: ignore[arg-type]
+            plan = plan_review(dep, where, label, as_of=when, incumbents=inc, allow_provisional=True,
+                               dep_incumbents=sub_inc, _stack=stack)
+            out.append(Dependency(key, name, dep, label, when, inc, sub_inc, note, plan, stack))  # type: ignore[arg-type]
     return out
 
 
 def _incumbents(m: Methodology, rules: Methodology, where: Where, rd: ReviewDates, spec: IncumbentSpec,
-                dep_inc: str) -> Incumbents:
+                dep_inc: str, stack: tuple[str, ...]) -> Incumbents:
     """Incumbents and a label saying where they came from. An official list older than the
     previous review is rolled forward through the reviews since, with the dated rules of `m`."""
     if spec is None or spec == "none":
         return Incumbents("none", "none (pure rule ranking)")
     if isinstance(spec, str) and spec in ("official", "auto", "simulate", STRICT):
         if spec != "simulate":
-            found = _official(m, where, rd, spec)
+            found = _official(m, where, rd, spec, dep_inc, stack)
             if found is not None:
-                found.base, found.where, found.dep_incumbents = m, where, dep_inc
                 return found
             if spec != "auto":
                 raise StoreError(
                     f"the store has no official {rules.index_code or rules.name} membership before "
                     f"{rd.effective}; use incumbents=\"simulate\" or \"auto\" (CLI: --incumbents simulate)"
                 )
-        return _simulated(m, where, rd, dep_inc)  # each review rolled through under its own dated rules
+        return _simulated(m, where, rd, dep_inc, stack)  # each review rolled through under its own dated rules
     if isinstance(spec, (str, Path)):
         codes = read_codes_file(Path(spec))
         return Incumbents("codes", f"{len(codes)} code{'' if len(codes) == 1 else 's'} from the file {spec}", codes)
+    return _given(spec)
+
+
+def _given(spec: Iterable[str]) -> Incumbents:
     codes = sorted({str(c).zfill(6) for c in spec})
     return Incumbents("codes", f"{len(codes)} code{'' if len(codes) == 1 else 's'} given by the caller", codes)
 
 
-def _official(m: Methodology, where: Where, rd: ReviewDates, mode: str) -> Incumbents | None:
+def _official(m: Methodology, where: Where, rd: ReviewDates, mode: str, dep_inc: str,
+              stack: tuple[str, ...]) -> Incumbents | None:
     """Official incumbents for review `rd` (None if the store has no official list of `m`)."""
     if not m.index_code:
         return None
@@ -303,11 +293,15 @@ def _official(m: Methodology, where: Where, rd: ReviewDates, mode: str) -> Incum
         f"forward through the review(s) {', '.join(between)} with {m.name}'s own rules (buffers, cap on "
         f"changes), not taken as the members before {rd.effective} (--incumbents {STRICT} refuses instead)"
     )
+    # each review rolled through runs under its own date's rules; its incumbents are the
+    # previous step's members, given by the run (`ReviewPlan.given`)
+    steps = [plan_review(m, where, label, incumbents=[], allow_provisional=True, dep_incumbents=dep_inc,
+                         _stack=stack) for label in between]
     return Incumbents("official", f"official {on}, rolled through {', '.join(between)}", codes, on, between,
-                      [warning])
+                      [warning], steps=steps)
 
 
-def _simulated(m: Methodology, where: Where, rd: ReviewDates, dep_inc: str) -> Incumbents:
+def _simulated(m: Methodology, where: Where, rd: ReviewDates, dep_inc: str, stack: tuple[str, ...]) -> Incumbents:
     """The previous review of the path from the earliest complete window to the one before
     `rd`: each review's incumbents are the previous review's simulated result, so rolling
     through k reviews costs k runs however often it is asked for."""
@@ -316,13 +310,15 @@ def _simulated(m: Methodology, where: Where, rd: ReviewDates, dep_inc: str) -> I
         prev = cal.on_or_before(rd.effective - dt.timedelta(days=1))
         if prev <= cal.first:
             return Incumbents("none", "none (first day of the data)")
-        return Incumbents("previous", "simulated: previous day", previous_spec=(None, prev, "none"),
-                          daily_label=True, base=m, where=where, dep_incumbents=dep_inc)
+        # the previous day ranked without incumbents
+        return Incumbents("previous", "simulated: previous day", daily_label=True,
+                          previous=plan_review(m, where, as_of=prev, incumbents="none", _stack=stack))
     seed = first_simulable_review(m, cal)
     labels = [lb for lb in reviews_between(m, cal.first, rd.effective) if seed <= lb < rd.review]
     if not labels:
         return Incumbents("seed", f"none (review {rd.review} is the first with a complete window: seed)")
     prev_label = labels[-1]
+    previous = plan_review(m, where, prev_label, incumbents=None if prev_label == seed else "simulate",
+                           allow_provisional=True, dep_incumbents=dep_inc, _stack=stack)
     return Incumbents("previous", f"simulated: seeded {seed} by pure ranking, rolled through {prev_label}",
-                      previous_spec=(prev_label, None, None if prev_label == seed else "simulate"),
-                      base=m, where=where, dep_incumbents=dep_inc)
+                      previous=previous)

@@ -55,11 +55,11 @@ def main() -> None:
     import indexrecon as ir
 
     try:
-        from indexrecon.html_report import render_report
-        from indexrecon.market_html import render_market_page
-    except ImportError:  # after the house move
-        from indexrecon.present.html_report import render_report  # type: ignore[no-redef]
-        from indexrecon.present.market_html import render_market_page  # type: ignore[no-redef]
+        from indexrecon.present.html import render_report
+        from indexrecon.present.market_html import render_market_page
+    except ImportError:  # a tree before the house move (to measure a change against it)
+        from indexrecon.html_report import render_report  # type: ignore[no-redef]
+        from indexrecon.market_html import render_market_page  # type: ignore[no-redef]
 
     store = ir.open_store()
     prev = ir.rebuild("chinext", store, review="2025-06", incumbents="none")

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from indexrecon.analysis import chart_data
 from indexrecon.present import charts as plots
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ def test_every_chart_is_inline_svg_with_its_title_and_marks(page: str, res) -> N
 
 
 def test_the_charts_show_the_data_they_are_of(page: str, res) -> None:
-    mix = plots.industry_mix_data(res)
+    mix = chart_data.industry_mix_data(res)
     svg = _chart(page, "industry_mix")
     labels = _texts(svg)
     # one bar per industry, heaviest first, each labelled and with its weight and count
@@ -75,7 +76,7 @@ def test_the_charts_show_the_data_they_are_of(page: str, res) -> None:
     assert f"{plots.pct(first.weight)}  ·  {first['count']} stocks" in labels
     # the hover text names the industry in Chinese too
     assert f"<title>{first.industry} ({first.industry_cn}): {plots.pct(first.weight, 2)}" in svg
-    top = plots.top_weights_data(res, 20)
+    top = chart_data.top_weights_data(res, 20)
     tw = _texts(_chart(page, "top_weights"))
     assert top["label"].iloc[0] in tw and plots.pct(top["weight"].iloc[0], 2) in tw
     assert re.search(r"[\u4e00-\u9fff]", "".join(tw))  # the demo's Chinese names, as text
@@ -99,7 +100,7 @@ def test_the_report_and_the_notebook_draw_the_same_chart(page: str, res) -> None
     fig = res.plot.industry_mix()
     ax = fig.axes[0]
     widths = [round(p.get_width(), 12) for p in ax.patches]
-    assert widths == [round(w, 12) for w in plots.industry_mix_data(res)["weight"]]
+    assert widths == [round(w, 12) for w in chart_data.industry_mix_data(res)["weight"]]
     shown = [t.get_text() for t in ax.get_yticklabels()]
     assert shown and all(s in _texts(_chart(page, "industry_mix")) for s in shown)
     assert "SYNTHETIC" in fig.texts[0].get_text()  # the notebook figure has a title; the report a caption
@@ -130,15 +131,22 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "matplotlib"))
     assert out.strip() == "[]"
 
 
-def test_the_chart_module_imports_no_layer_above_it() -> None:
-    """Charts take plain data: present/charts.py imports nothing of the package but its errors (type
-    names for hints aside)."""
-    tree = ast.parse((ROOT / "src" / "indexrecon" / "present" / "charts.py").read_text(encoding="utf-8"))
+def _package_imports(path: Path) -> set[str]:
+    """The package modules a file imports (relative imports), type hints aside."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     hints = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
              and ast.unparse(node.test) == "TYPE_CHECKING" for n in ast.walk(node)}
-    inner = {n.module for n in ast.walk(tree)
-             if isinstance(n, ast.ImportFrom) and n.level > 0 and id(n) not in hints}
-    assert inner == {"errors"}, inner
+    return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0
+            and id(n) not in hints}
+
+
+def test_the_chart_module_imports_no_layer_above_it() -> None:
+    """Charts take plain data: present/charts.py imports nothing of the package but its errors
+    and the chart data of analysis, and that data module only the errors (type names for
+    hints aside: no results, present or cli)."""
+    src = ROOT / "src" / "indexrecon"
+    assert _package_imports(src / "present" / "charts.py") == {"errors", "analysis.chart_data"}
+    assert _package_imports(src / "analysis" / "chart_data.py") == {"errors"}
 
 
 def test_a_bar_chart_of_plain_data_without_a_review() -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..analysis import chart_data
 from ..errors import IndexReconError
 from . import charts as plots
 from .describe import (
@@ -404,7 +405,7 @@ def _concentration_table(conc: dict[str, Any]) -> str:
     return f'<div class="tablewrap"><table><tbody>{body}</tbody></table></div>{note}'
 
 
-def _backtest_section(bt: plots.BacktestSeries) -> str:
+def _backtest_section(bt: chart_data.BacktestSeries) -> str:
     level = plots.chart_svg(plots.backtest_level_chart, bt, kind="backtest_level",
                             title="Index level: rebuilt vs official")
     draw = plots.chart_svg(plots.backtest_drawdown_chart, bt, kind="backtest_drawdown",
@@ -435,14 +436,14 @@ def _backtest_section(bt: plots.BacktestSeries) -> str:
 
 def _review_charts(res: ReviewResult, mix: pd.DataFrame, top_n: int) -> dict[str, str]:
     """The review's charts as inline SVG, by kind."""
-    cov, curve = plots.coverage_data(res)
-    top = plots.top_weights_data(res, top_n)
+    cov, curve = chart_data.coverage_data(res)
+    top = chart_data.top_weights_data(res, top_n)
     return {
         "industry_mix": plots.chart_svg(plots.industry_mix_chart, mix, kind="industry_mix",
                                         title="Industry mix: weight per Shenwan level-1 industry"),
         "top_weights": plots.chart_svg(plots.top_weights_chart, top, kind="top_weights",
                                        title=f"The {len(top)} largest weights"),
-        "cumulative_weight": plots.chart_svg(plots.cumulative_weight_chart, plots.cumulative_weight_data(res),
+        "cumulative_weight": plots.chart_svg(plots.cumulative_weight_chart, chart_data.cumulative_weight_data(res),
                                              kind="cumulative_weight",
                                              title="Cumulative weight of the largest constituents"),
         "coverage": plots.chart_svg(plots.coverage_bars_chart, cov, kind="coverage", title="Coverage of the board"),
@@ -459,14 +460,14 @@ def render_report(
     res: ReviewResult,
     *,
     margin: int = 10,
-    backtest: plots.BacktestSeries | Any = None,
+    backtest: chart_data.BacktestSeries | Any = None,
     official: Any = None,
     top_n: int = 20,
 ) -> str:
     """The HTML page of one review, as a string.
 
     `backtest` is an optional levels table (columns date, level, or anything
-    `plots.levels_frame` reads, or a ready `plots.BacktestSeries`) and `official` an
+    `chart_data.levels_frame` reads, or a ready `chart_data.BacktestSeries`) and `official` an
     optional official series over the same days; with them the page gets a level and
     drawdown chart."""
     from .._version import __version__
@@ -476,8 +477,8 @@ def render_report(
     badge, banner = _data_label(res)
     code = f" ({h['index_code']})" if h["index_code"] else ""
     title = f"{h['title']}{code} — review {h['review']}"
-    if backtest is not None and not isinstance(backtest, plots.BacktestSeries):
-        backtest = plots.backtest_series(backtest, official, f"official {h['index_code'] or ''}".strip())
+    if backtest is not None and not isinstance(backtest, chart_data.BacktestSeries):
+        backtest = chart_data.backtest_series(backtest, official, f"official {h['index_code'] or ''}".strip())
     nav = [("summary", "Summary"), ("changes", "Changes"), ("industry", "Industry mix"),
            ("weights", "Weights"), ("coverage", "Coverage"), ("borderline", "Borderline")]
     if backtest is not None:
@@ -487,7 +488,7 @@ def render_report(
     cons = _drop_empty(res.constituents)
     cols = [c for c in ["rank", "code", "name", "industry", *res.metric_columns, "inclusion_factor",
                         "cap_factor", "weight", "status", "reason"] if c in cons.columns]
-    mix = plots.industry_mix_data(res)
+    mix = chart_data.industry_mix_data(res)
     charts = _review_charts(res, mix, top_n)
     parts = [
         "<!DOCTYPE html>",
@@ -587,7 +588,7 @@ def official_levels(store: Store, index_code: str | None, start: dt.date, end: d
     return None if df.empty else df
 
 
-def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> plots.BacktestSeries:
+def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> chart_data.BacktestSeries:
     """Rebuilt levels from `indexrecon.analysis.backtest.backtest(m, store, start, end)` with the
     store's official series of the index over the same range, ready to chart."""
     if importlib.util.find_spec("indexrecon.analysis.backtest") is None:
@@ -596,7 +597,7 @@ def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> 
     levels = mod.backtest(m, store, start, end)
     official = official_levels(store, m.index_code, start, end)
     label = f"official {m.index_code}" if m.index_code else "official"
-    return plots.backtest_series(levels, official, label)
+    return chart_data.backtest_series(levels, official, label)
 
 
 # ---------------------------------------------------------------------------------------

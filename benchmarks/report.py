@@ -8,7 +8,8 @@ random levels table and an official series), and the market page of the demo's l
 with the ChiNext methodology. Prints the bytes of each page, the bytes of its
 charts (the inline <svg> elements) and the median render time (wall and CPU: on a shared
 machine CPU is the steadier figure); with `--cli`, also the wall and CPU time of whole
-`indexrecon report chinext` processes (start-up included). Nothing here
+`indexrecon report chinext` processes (start-up included, run as `python -m` of the CLI
+module so that PYTHONPATH picks the tree). Nothing here
 is asserted; the figures go into the commit message of a change to the charts.
 """
 
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -54,12 +54,15 @@ def main() -> None:
 
     import indexrecon as ir
 
+    # the layout of the tree being measured: the present/ package, or a tree before the house
+    # move (to measure a change against it: PYTHONPATH=that/src); the older names first, as
+    # an editable install of the newer tree would answer for present/ in either
     try:
+        from indexrecon.html_report import render_report  # type: ignore[import-not-found]
+        from indexrecon.market_html import render_market_page  # type: ignore[import-not-found]
+    except ImportError:
         from indexrecon.present.html import render_report
         from indexrecon.present.market_html import render_market_page
-    except ImportError:  # a tree before the house move (to measure a change against it)
-        from indexrecon.html_report import render_report  # type: ignore[no-redef]
-        from indexrecon.market_html import render_market_page  # type: ignore[no-redef]
 
     store = ir.open_store()
     prev = ir.rebuild("chinext", store, review="2025-06", incumbents="none")
@@ -80,12 +83,14 @@ def main() -> None:
         n, size = _charts(html)
         print(f"{name:<20} {len(html.encode()):>9,} {n:>6} {size:>11,} {wall:>9.2f} {cpu:>6.2f}")
     if args.cli:
-        exe = str(Path(sys.executable).with_name("indexrecon"))
+        import indexrecon.cli as cli  # a package after the house move, a module before it
+
+        command = [sys.executable, "-m", "indexrecon.cli.main" if hasattr(cli, "__path__") else "indexrecon.cli"]
         with tempfile.TemporaryDirectory() as tmp:
             walls, cpus = [], []
             for _ in range(args.reps):
                 t0, c0 = time.perf_counter(), os.times()
-                subprocess.run([exe, "report", "chinext", "-o", f"{tmp}/r.html"], check=True,
+                subprocess.run([*command, "report", "chinext", "-o", f"{tmp}/r.html"], check=True,
                                capture_output=True)
                 c1 = os.times()
                 walls.append(time.perf_counter() - t0)

@@ -175,14 +175,6 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _style(ax: Any) -> None:
-    """The report's look on an Axes drawn outside `chart_fonts` (spines, grid)."""
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.grid(True, color="#e3e7ee", linewidth=0.8)
-    ax.set_axisbelow(True)
-
-
 def _suptitle(fig: Figure, title: str) -> None:
     if title:
         fig.suptitle(title, fontsize=10, x=0.01, ha="left")
@@ -252,6 +244,7 @@ class Line:
     dashed: bool = False
     area: bool = False  # shade down to 0
     points: bool = False  # dots instead of a line
+    width: float = 1.6
 
 
 def draw_lines(ax: Any, lines: Sequence[Line], *, dates: bool = False, y_pct: bool = False,
@@ -267,7 +260,7 @@ def draw_lines(ax: Any, lines: Sequence[Line], *, dates: bool = False, y_pct: bo
         if ln.points:
             (art,) = ax.plot(x, y, "o", color=ln.colour, markersize=3, label=ln.name)
         else:
-            (art,) = ax.plot(x, y, color=ln.colour, linewidth=1.6, linestyle="--" if ln.dashed else "-",
+            (art,) = ax.plot(x, y, color=ln.colour, linewidth=ln.width, linestyle="--" if ln.dashed else "-",
                              label=ln.name)
         _mark(art, ln.name)
     if dates:
@@ -563,33 +556,30 @@ class PlotAccessor:
         return "<plot accessor: industry_mix(), weights(n=20), cumulative_weight(), coverage()>"
 
 
-def sweep_figure(res: Any) -> Any:
-    """A sweep's chart: every variant's level (base in black), and return against volatility."""
-    from ..analysis.sweeps import BASE as sweep_base
+def sweep_figure(res: Any) -> Figure:
+    """A sweep's chart (of analysis.sweeps.SweepResult): every variant's level (the base
+    thick and black), and return against volatility."""
+    from ..analysis.sweeps import BASE
 
-    fig = _figure(11, 4.2)
-    ax, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
     names = [c for c in res.levels.columns if c != "date"]
-    for i, name in enumerate(names):
-        base = name == sweep_base
-        ax.plot(res.levels["date"], res.levels[name], label=name, linewidth=2.2 if base else 1.2,
-                color="black" if base else SERIES_COLOURS[(i - 1) % len(SERIES_COLOURS)],
-                linestyle="-" if base or i <= len(SERIES_COLOURS) else "--")
-    ax.set_title(f"{res.methodology.name}: levels {res.start} .. {res.end}", fontsize=10)
-    ax.legend(fontsize=7, frameon=False)
-    _style(ax)
+    k = len(SERIES_COLOURS)
+    lines = [Line(n, res.levels["date"], res.levels[n], "black" if n == BASE else SERIES_COLOURS[(i - 1) % k],
+                  dashed=n != BASE and i > k, width=2.2 if n == BASE else 1.2) for i, n in enumerate(names)]
     t = res.table
-    ax2.scatter(100 * t["volatility"], 100 * t["annualised_return"],
-                c=["black" if v == sweep_base else SERIES_COLOURS[0] for v in t["variant"]])
-    for _, r in t.iterrows():
-        ax2.annotate(str(r["variant"]), (100 * r["volatility"], 100 * r["annualised_return"]),
-                     fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax2.set_xlabel("volatility, % a year")
-    ax2.set_ylabel("annualised return, %")
-    ax2.set_title("return against risk", fontsize=10)
-    _style(ax2)
-    if res.synthetic:
-        fig.suptitle("SYNTHETIC demo data", fontsize=9, color="#c8443a")
+    with chart_fonts():
+        fig = _figure(11, 4.2)
+        ax, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
+        draw_lines(ax, lines, dates=True, legend=True)
+        ax.set_title(f"{res.methodology.name}: levels {res.start} .. {res.end}", fontsize=10)
+        ax2.scatter(100 * t["volatility"], 100 * t["annualised_return"],
+                    c=["black" if v == BASE else BLUE for v in t["variant"]])
+        for _, r in t.iterrows():
+            ax2.annotate(str(r["variant"]), (100 * r["volatility"], 100 * r["annualised_return"]),
+                         fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax2.set(xlabel="volatility, % a year", ylabel="annualised return, %")
+        ax2.set_title("return against risk", fontsize=10)
+        if res.synthetic:
+            fig.suptitle("SYNTHETIC demo data", fontsize=9, color=RED)
     return fig
 
 

@@ -42,6 +42,7 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.analysis.backtest", "indexrecon.analysis.backtest", "Point-in-time backtests over a range of reviews."),
     ("indexrecon.analysis.levels", "indexrecon.analysis.levels", "Index levels: weighting shares, divisor, price and total return, tracking an official index."),
     ("indexrecon.analysis.composition", "indexrecon.analysis.composition", "Industry mix, concentration, coverage, official comparison."),
+    ("indexrecon.analysis.chart_data", "indexrecon.analysis.chart_data", "The data behind each chart: industry mix, top weights, cumulative weight, coverage curve, backtest levels."),
     ("indexrecon.analysis.forecast", "indexrecon.analysis.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),
     ("indexrecon.analysis.flows", "indexrecon.analysis.flows", "Pro-forma weights on a price date and the passive flows of an AUM."),
     ("indexrecon.analysis.desk", "indexrecon.analysis.desk", "`rebalance` for a desk: the JSON contract, the reserve list, the xlsx trade list."),

@@ -594,7 +594,9 @@ def test_market_page_has_breadth_ladder_and_moves(rules_store: Path, tmp_path: P
     html = out.read_text(encoding="utf-8")
     assert 'id="breadth"' in html and 'id="ladder"' in html and "SYNTHETIC" in html
     assert "<td>000001</td>" in html or ">000001<" in html  # the 7-day streak on the ladder
-    assert "http://" not in html.replace("http://www.w3.org", "")  # self-contained
+    assert "http" not in html  # self-contained (the charts' SVG carries no namespace URL either)
+    breadth = html.split('data-chart="market_breadth"')[1].split("</svg>")[0]
+    assert breadth.count('class="mark"') == 5 and ">ChiNext</text>" in breadth  # a bar per board
 
 
 def test_market_page_with_an_index_and_its_coverage(index_store, cov_store: Path, tmp_path: Path) -> None:
@@ -604,11 +606,14 @@ def test_market_page_with_an_index_and_its_coverage(index_store, cov_store: Path
     with open_store(p) as st:
         html = render_market_page(st, day("2022-02-08"), target="TEST01", days=3)
     assert 'id="moves"' in html and "10.00%" in html
+    level = html.split('data-chart="market_level"')[1].split("</svg>")[0]
+    assert 'aria-label="TEST01: the year to 2022-02-08"' in level and 'class="mark"' in level
     yaml_path = tmp_path / "cov3.yaml"
     yaml_path.write_text(json.dumps(COV_METHOD), encoding="utf-8")
     with open_store(cov_store) as st:
         html = render_market_page(st, day("2025-03-14"), method=str(yaml_path), incumbents="none")
     assert 'id="coverage"' in html and "share_of_market_cap" in html
+    assert 'data-chart="market_industry"' in html
     assert f"{100 * 18 / 46:.2f}%" in html
 
 

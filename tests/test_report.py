@@ -155,7 +155,7 @@ def test_report_backtest_section_with_levels(res) -> None:
     assert "tracking error" in sec and "max drawdown" in sec
     assert '<a href="#backtest">' in html
 
-    from indexrecon.present.charts import backtest_series, drawdown
+    from indexrecon.analysis.chart_data import backtest_series, drawdown
 
     bt = backtest_series(rebuilt, official)
     first = bt.official["date"].iloc[0]
@@ -373,7 +373,7 @@ def test_tables_have_no_colour_codes_in_a_pipe(demo_store_path: Path) -> None:
 
 
 def test_levels_frame_reads_the_shapes_a_backtest_returns() -> None:
-    from indexrecon.present.charts import levels_frame
+    from indexrecon.analysis.chart_data import levels_frame
 
     days = [dt.date(2025, 1, 2), dt.date(2025, 1, 3)]
     want = pd.DataFrame({"date": days, "level": [1000.0, 1010.0]})

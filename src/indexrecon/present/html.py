@@ -1,8 +1,9 @@
 """A review as one self-contained HTML page: summary, changes, charts, tables.
 
 Everything the page needs is inside the file: the CSS, a few lines of JavaScript (sortable
-tables) and the charts as inline SVG drawn here in Python. It opens offline, from a mail
-attachment or a USB stick, and fetches nothing.
+tables) and the charts as inline SVG (matplotlib's, see `plots.svg`; the browser draws their
+text with the page's fonts). It opens offline, from a mail attachment or a USB stick, and
+fetches nothing.
 
     from indexrecon.present.html import write_report
     write_report(res, "chinext-2026-06.html")
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..analysis import chart_data
 from ..errors import IndexReconError
 from . import charts as plots
 from .describe import (
@@ -105,27 +107,10 @@ dl.summary dd{margin:0}
 @media (max-width:900px){.grid2{grid-template-columns:1fr}}
 figure{margin:10px 0 4px}
 figcaption{color:var(--muted);font-size:12px;margin-top:4px}
-svg.chart{max-width:100%;height:auto;display:block}
-svg.chart text{fill:var(--fg);font-size:12px;font-family:inherit}
-svg.chart .tick{fill:var(--muted);font-size:11px}
-svg.chart .note{fill:var(--muted);font-size:11px}
-svg.chart .axis-label{fill:var(--muted);font-size:11px}
-svg.chart .grid{stroke:var(--line);stroke-width:1}
-svg.chart .axis{stroke:var(--muted);stroke-width:1}
-svg.chart .dot{fill:var(--fg)}
-svg.chart rect.c0,svg.chart .c0 circle{fill:var(--c0)}
-svg.chart rect.c1,svg.chart .c1 circle{fill:var(--c1)}
-svg.chart rect.c2,svg.chart .c2 circle{fill:var(--c2)}
-svg.chart rect.c3,svg.chart .c3 circle{fill:var(--c3)}
-svg.chart polyline.line{fill:none;stroke-width:2;stroke-linejoin:round}
-svg.chart polyline.c0{stroke:var(--c0)}
-svg.chart polyline.c1{stroke:var(--c1)}
-svg.chart polyline.c2{stroke:var(--c2)}
-svg.chart polyline.c3{stroke:var(--c3)}
-svg.chart polygon.area{opacity:.14;stroke:none}
-svg.chart polygon.c1{fill:var(--c1)}
-svg.chart polygon.c2{fill:var(--c2)}
-svg.chart g.mark:hover rect{opacity:.8}
+svg.chart{max-width:100%;height:auto;display:block;background:#fff;border-radius:6px;
+stroke-linejoin:round;stroke-linecap:butt}
+svg.chart text{font-family:"DejaVu Sans",FONT_STACK}
+svg.chart g.mark:hover{opacity:.8}
 .tablewrap{overflow-x:auto;border:1px solid var(--line);border-radius:8px;margin:8px 0}
 .tablewrap.tall{max-height:640px;overflow-y:auto}
 table{border-collapse:collapse;width:100%;font-size:13px}
@@ -420,8 +405,11 @@ def _concentration_table(conc: dict[str, Any]) -> str:
     return f'<div class="tablewrap"><table><tbody>{body}</tbody></table></div>{note}'
 
 
-def _backtest_section(bt: plots.BacktestSeries) -> str:
-    level, draw = plots.svg_backtest(bt)
+def _backtest_section(bt: chart_data.BacktestSeries) -> str:
+    level = plots.chart_svg(plots.backtest_level_chart, bt, kind="backtest_level",
+                            title="Index level: rebuilt vs official")
+    draw = plots.chart_svg(plots.backtest_drawdown_chart, bt, kind="backtest_drawdown",
+                           title="Drawdown from the running peak")
     stats = pd.DataFrame(bt.stats())
     view = pd.DataFrame({"series": stats["series"], "from": stats["start"], "to": stats["end"]})
     view["first level"] = stats["first"].map(lambda v: f"{v:,.2f}")
@@ -446,6 +434,25 @@ def _backtest_section(bt: plots.BacktestSeries) -> str:
     )
 
 
+def _review_charts(res: ReviewResult, mix: pd.DataFrame, top_n: int) -> dict[str, str]:
+    """The review's charts as inline SVG, by kind."""
+    cov, curve = chart_data.coverage_data(res)
+    top = chart_data.top_weights_data(res, top_n)
+    return {
+        "industry_mix": plots.chart_svg(plots.industry_mix_chart, mix, kind="industry_mix",
+                                        title="Industry mix: weight per Shenwan level-1 industry"),
+        "top_weights": plots.chart_svg(plots.top_weights_chart, top, kind="top_weights",
+                                       title=f"The {len(top)} largest weights"),
+        "cumulative_weight": plots.chart_svg(plots.cumulative_weight_chart, chart_data.cumulative_weight_data(res),
+                                             kind="cumulative_weight",
+                                             title="Cumulative weight of the largest constituents"),
+        "coverage": plots.chart_svg(plots.coverage_bars_chart, cov, kind="coverage", title="Coverage of the board"),
+        "coverage_curve": plots.chart_svg(
+            plots.coverage_curve_chart, curve, kind="coverage_curve",
+            title="Board concentration: cumulative share of market cap by share of companies"),
+    }
+
+
 # ---------------------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------------------
@@ -453,14 +460,14 @@ def render_report(
     res: ReviewResult,
     *,
     margin: int = 10,
-    backtest: plots.BacktestSeries | Any = None,
+    backtest: chart_data.BacktestSeries | Any = None,
     official: Any = None,
     top_n: int = 20,
 ) -> str:
     """The HTML page of one review, as a string.
 
     `backtest` is an optional levels table (columns date, level, or anything
-    `plots.levels_frame` reads, or a ready `plots.BacktestSeries`) and `official` an
+    `chart_data.levels_frame` reads, or a ready `chart_data.BacktestSeries`) and `official` an
     optional official series over the same days; with them the page gets a level and
     drawdown chart."""
     from .._version import __version__
@@ -470,8 +477,8 @@ def render_report(
     badge, banner = _data_label(res)
     code = f" ({h['index_code']})" if h["index_code"] else ""
     title = f"{h['title']}{code} — review {h['review']}"
-    if backtest is not None and not isinstance(backtest, plots.BacktestSeries):
-        backtest = plots.backtest_series(backtest, official, f"official {h['index_code'] or ''}".strip())
+    if backtest is not None and not isinstance(backtest, chart_data.BacktestSeries):
+        backtest = chart_data.backtest_series(backtest, official, f"official {h['index_code'] or ''}".strip())
     nav = [("summary", "Summary"), ("changes", "Changes"), ("industry", "Industry mix"),
            ("weights", "Weights"), ("coverage", "Coverage"), ("borderline", "Borderline")]
     if backtest is not None:
@@ -481,7 +488,8 @@ def render_report(
     cons = _drop_empty(res.constituents)
     cols = [c for c in ["rank", "code", "name", "industry", *res.metric_columns, "inclusion_factor",
                         "cap_factor", "weight", "status", "reason"] if c in cons.columns]
-    mix = plots.industry_mix_data(res)
+    mix = chart_data.industry_mix_data(res)
+    charts = _review_charts(res, mix, top_n)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -500,23 +508,23 @@ def render_report(
         "</section>",
         f'<section id="changes"><h2>Changes at this review</h2>{_changes(res)}</section>',
         '<section id="industry"><h2>Industry mix</h2>',
-        _figure(plots.svg_industry_mix(res),
+        _figure(charts["industry_mix"],
                 f"Weight per Shenwan level-1 industry, heaviest first; {len(mix)} industries. "
                 "Hover a bar for the Chinese name and the count."),
         "</section>",
         '<section id="weights"><h2>Weights and concentration</h2>',
-        _figure(plots.svg_top_weights(res, top_n), f"The {min(top_n, len(res.constituents))} largest constituent weights."),
+        _figure(charts["top_weights"], f"The {min(top_n, len(res.constituents))} largest constituent weights."),
         '<div class="side">',
-        _figure(plots.svg_cumulative_weight(res),
+        _figure(charts["cumulative_weight"],
                 "Cumulative weight held by the k largest constituents; the dashed line is an equal-weight index."),
         _concentration_table(stats["concentration"]),
         "</div>",
         "</section>",
         '<section id="coverage"><h2>Coverage of the board</h2>',
-        _figure(plots.svg_coverage(res),
+        _figure(charts["coverage"],
                 "Share of the board's companies the index holds against its share of the board's "
                 "total market cap at the data cutoff."),
-        _figure(plots.svg_coverage_curve(res),
+        _figure(charts["coverage_curve"],
                 "Every board stock by total market cap, largest first: the curve is the cumulative share "
                 "of the board's market cap; dots are the index's constituents."),
         (f'<p class="muted" id="coverage-note">{escape(coverage_note(stats["coverage"]))}</p>'
@@ -580,7 +588,7 @@ def official_levels(store: Store, index_code: str | None, start: dt.date, end: d
     return None if df.empty else df
 
 
-def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> plots.BacktestSeries:
+def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> chart_data.BacktestSeries:
     """Rebuilt levels from `indexrecon.analysis.backtest.backtest(m, store, start, end)` with the
     store's official series of the index over the same range, ready to chart."""
     if importlib.util.find_spec("indexrecon.analysis.backtest") is None:
@@ -589,7 +597,7 @@ def run_backtest(m: Methodology, store: Store, start: dt.date, end: dt.date) -> 
     levels = mod.backtest(m, store, start, end)
     official = official_levels(store, m.index_code, start, end)
     label = f"official {m.index_code}" if m.index_code else "official"
-    return plots.backtest_series(levels, official, label)
+    return chart_data.backtest_series(levels, official, label)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The market page of the HTML report: one self-contained page for a day with the breadth by
 board, the limit-up ladder, an index against its board (coverage) and its moves. It reuses the
-review report's style, tables and inline SVG charts (`html_report`, `plots`)."""
+review report's style, tables and charts (`html_report`, `plots`: matplotlib's SVG, inlined)."""
 
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ def render_market_page(store: Store, date: dt.date | None = None, *, target: str
     sections = [
         '<section id="breadth"><h2>Breadth by board</h2>',
         html_table(boards),
-        _figure(plots.hbar_svg(labels, ups, kind="market_breadth", title="Share of traded stocks that rose",
-                               axis_max=1.0), "Share of each board's traded stocks that closed up."),
+        _figure(plots.chart_svg(plots.hbar_chart, labels, ups, xmax=1.0, kind="market_breadth",
+                       title="Share of traded stocks that rose"),
+                "Share of each board's traded stocks that closed up."),
         "</section>",
         '<section id="ladder"><h2>Limit-up ladder</h2>',
         html_table(lad) if len(lad) else "<p>No stock closed at its limit up.</p>",
@@ -96,8 +97,8 @@ def render_market_page(store: Store, date: dt.date | None = None, *, target: str
             f"<p class=muted>Members of the review in force on {d} ({escape(res.dates.review)}), "
             f"priced at the close of {d}; board: the {', '.join(m.universe.boards)} stocks that traded that day.</p>",
             html_table(covdf),
-            _figure(plots.hbar_svg(list(mix["sw_l1_name_en"].fillna("?")), list(mix["weight"]),
-                                   kind="market_industry", title="Industry mix, weights drifted to the day"),
+            _figure(plots.chart_svg(plots.hbar_chart, list(mix["sw_l1_name_en"].fillna("?")), list(mix["weight"]),
+                           kind="market_industry", title="Industry mix, weights drifted to the day"),
                     "Weight per Shenwan level-1 industry on the day."),
             "</section>",
         ]
@@ -110,10 +111,8 @@ def render_market_page(store: Store, date: dt.date | None = None, *, target: str
         cards.append(_card(f"{target} on the day", plots.pct(p["on"]["daily"], 2),
                            f"{days} days: {plots.pct(p['on']['return'], 2)}"))
         lv = mv.frame[mv.frame["date"] >= d - dt.timedelta(days=365)]
-        x = [t.toordinal() for t in lv["date"]]
-        chart = plots.line_svg([plots.Line(target, x, lv["level"], "c1")], kind="market_level",
-                               title=f"{target}: the year to {d}", x_ticks=plots.date_ticks(list(lv["date"])),
-                               y_fmt=lambda v: f"{v:,.0f}")
+        chart = plots.chart_svg(plots.lines_chart, [plots.Line(target, lv["date"], lv["level"])], dates=True,
+                       y_fmt="{x:,.0f}", kind="market_level", title=f"{target}: the year to {d}")
         table = pd.DataFrame([
             {"move": f"best {days}-day", "start": best["start"], "end": best["end"], "return": best["return"]},
             {"move": f"worst {days}-day", "start": worst["start"], "end": worst["end"], "return": worst["return"]},

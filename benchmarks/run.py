@@ -219,7 +219,7 @@ def real_store(cache: Path, realdata: Path, rep: Report) -> Path | None:
 
 
 def demo_store(cache: Path, scale: float, start: dt.date, rep: Report) -> Path | None:
-    key = digest(SRC / "sources" / "demo.py", SRC / "store.py", extra=f"{scale}:{start}")
+    key = digest(SRC / "data" / "sources" / "demo", SRC / "data" / "store.py", extra=f"{scale}:{start}")
     tag = f"demo-x{scale:g}-"
     path = cache / f"{tag}{start:%Y%m%d}-{key}.duckdb"
     clean_stale(cache, tag, path)

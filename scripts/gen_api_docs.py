@@ -40,7 +40,10 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon.engine", "indexrecon.engine", "The engine: a review compiled to SQL and run over the store."),
     # analysis
     ("indexrecon.analysis.backtest", "indexrecon.analysis.backtest", "Point-in-time backtests over a range of reviews."),
-    ("indexrecon.analysis.levels", "indexrecon.analysis.levels", "Index levels: weighting shares, divisor, price and total return, tracking an official index."),
+    ("indexrecon.analysis.baskets", "indexrecon.analysis.baskets", "What an index holds: baskets from a review or an official snapshot, implied shares."),
+    ("indexrecon.analysis.levels", "indexrecon.analysis.levels", "Index levels: weighting shares, divisor, price and total return, drifted weights."),
+    ("indexrecon.analysis.performance", "indexrecon.analysis.performance", "Return, risk and drawdown of a level series, and tracking error against another."),
+    ("indexrecon.analysis.tracking", "indexrecon.analysis.tracking", "Tracking an official index from one weight snapshot."),
     ("indexrecon.analysis.composition", "indexrecon.analysis.composition", "Industry mix, concentration, coverage, official comparison."),
     ("indexrecon.analysis.chart_data", "indexrecon.analysis.chart_data", "The data behind each chart: industry mix, top weights, cumulative weight, coverage curve, backtest levels."),
     ("indexrecon.analysis.forecast", "indexrecon.analysis.forecast", "Probabilities of a review's outcome (a stated Monte Carlo model) and their scores."),

@@ -186,7 +186,7 @@ def st_checks(store: Any) -> dict[str, Any] | None:
     d2000 = store.con.execute(
         "SELECT min(trade_date) FROM official_weights WHERE index_code = '932000'").fetchall()[0][0]
     if d2000 is not None:
-        from indexrecon.analysis.levels import map_codes
+        from indexrecon.analysis.baskets import map_codes
 
         rd = review_dates(ir.load_methodology("csi2000"), cal, "2024-12")
         off = set(map_codes(store, store.con.execute(
@@ -212,7 +212,7 @@ def dependency_checks(store: Any) -> list[str]:
 
 
 def csi2000_figures(store: Any, spec: dict[str, str] | None = None) -> dict[str, Any]:
-    from indexrecon.analysis.levels import map_codes
+    from indexrecon.analysis.baskets import map_codes
     from indexrecon.engine import run_review
 
     t0 = time.perf_counter()

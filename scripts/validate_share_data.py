@@ -55,7 +55,7 @@ def measure(store: Any) -> dict[str, Any]:
     import indexrecon as ir
     from indexrecon.analysis.backtest import backtest
     from indexrecon.analysis.composition import compare_official
-    from indexrecon.analysis.levels import track
+    from indexrecon.analysis.tracking import track
 
     out: dict[str, Any] = {}
     t0 = time.perf_counter()

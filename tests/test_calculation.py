@@ -17,18 +17,15 @@ import pytest
 
 import indexrecon as ir
 from factory import S, make_store
+from indexrecon.analysis.baskets import Basket, basket_from_review, implied_shares
 from indexrecon.analysis.levels import (
-    Basket,
-    basket_from_review,
     drifted_weights,
-    implied_shares,
     index_levels,
     official_weights_on,
-    performance_stats,
-    relative_stats,
-    track,
     weights_on,
 )
+from indexrecon.analysis.performance import performance_stats, relative_stats
+from indexrecon.analysis.tracking import track
 
 D = dt.date
 START, END = D(2024, 1, 1), D(2024, 6, 28)

@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from indexrecon.data.sources import demo
 from indexrecon.data.sources.demo import (
     DEMO_END,
     DEMO_SEED,
@@ -20,6 +19,8 @@ from indexrecon.data.sources.demo import (
     demo_store_path,
     ensure_demo_store,
 )
+from indexrecon.data.sources.demo import store as demo_store
+from indexrecon.data.sources.demo.calibration import BONUS_FACTORS
 from indexrecon.data.store import TABLES
 
 CAL_DAY = "2024-10-31"
@@ -339,7 +340,7 @@ def test_bonus_shares_multiply_all_share_counts(demo_store) -> None:
     bonus = [r for r in rows if r[3] == "bonus_conversion"]
     assert len(bonus) > 100
     for tot, flt, free, _ in bonus:
-        assert min(abs(tot - f) for f in demo._BONUS_FACTORS) < 1e-6
+        assert min(abs(tot - f) for f in BONUS_FACTORS) < 1e-6
         assert abs(flt - tot) < 1e-6 and abs(free - tot) < 1e-6
 
 
@@ -583,9 +584,13 @@ def test_demo_store_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("INDEXRECON_DEMO_PATH", str(tmp_path / "d.duckdb"))
     assert demo_store_path() == tmp_path / "d.duckdb"
     monkeypatch.delenv("INDEXRECON_DEMO_PATH")
-    repo = Path(demo.__file__).resolve().parents[3]
-    if (repo / "data").is_dir() and (repo / "pyproject.toml").is_file():
-        assert demo_store_path() == repo / "data" / "demo.duckdb"
+    # A source checkout (data/ and pyproject.toml beside src/): the store goes to data/.
+    repo = tmp_path / "checkout"
+    (repo / "data").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text("")
+    where = repo / "src" / "indexrecon" / "data" / "sources" / "demo" / "store.py"
+    monkeypatch.setattr(demo_store, "__file__", str(where))
+    assert demo_store_path() == repo / "data" / "demo.duckdb"
 
 
 def test_ensure_builds_once_and_rebuilds_on_version_change(
@@ -598,7 +603,7 @@ def test_ensure_builds_once_and_rebuilds_on_version_change(
         calls.append(path)
         small(path)
 
-    monkeypatch.setattr(demo, "build_demo_store", counting_build)
+    monkeypatch.setattr(demo_store, "build_demo_store", counting_build)
     path = tmp_path / "sub" / "demo.duckdb"
     # Two threads at once: the lock makes the second wait and then find the store ready.
     threads = [threading.Thread(target=ensure_demo_store, args=(path,)) for _ in range(2)]

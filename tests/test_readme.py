@@ -60,12 +60,12 @@ def test_quick_start_makes_a_virtual_environment_first() -> None:
 
 
 def test_readme_says_where_the_demo_store_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from indexrecon.data.sources import demo
+    from indexrecon.data.sources.demo import store as demo
 
     text = " ".join(README.read_text(encoding="utf-8").split())
     monkeypatch.delenv("INDEXRECON_DEMO_PATH", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(demo, "__file__", str(tmp_path / "site-packages" / "indexrecon" / "data" / "sources" / "demo.py"))
+    monkeypatch.setattr(demo, "__file__", str(tmp_path / "site-packages" / "indexrecon" / "data" / "sources" / "demo" / "store.py"))
     where = demo.demo_store_path()  # an installed package: the user cache folder
     assert where.parent == tmp_path / "indexrecon" and where.name.startswith("demo-")
     assert "~/.cache/indexrecon/demo-<version>.duckdb" in text and "$INDEXRECON_DEMO_PATH" in text

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from indexrecon.analysis.levels import map_codes
+from indexrecon.analysis.baskets import map_codes
 from indexrecon.engine import context, members_on, run_review
 
 D = dt.date

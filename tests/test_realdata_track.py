@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from indexrecon.analysis.levels import official_weights_on, track
+from indexrecon.analysis.levels import official_weights_on
+from indexrecon.analysis.tracking import track
 
 pytestmark = pytest.mark.realdata
 

@@ -34,15 +34,10 @@ from ..methodology.loader import load_methodology
 from ..methodology.schedule import latest_review_in_force, review_dates, reviews_between
 from ..methodology.schema import Methodology
 from ..results.review import SYNTHETIC_NOTE, ReviewResult, Table, _clean
-from .levels import (
-    PERIODS_PER_YEAR,
-    Basket,
-    basket_from_review,
-    index_levels,
-    performance_stats,
-    relative_stats,
-    single_threaded,
-)
+from .baskets import Basket, basket_from_review
+from .levels import index_levels
+from .performance import PERIODS_PER_YEAR, performance_stats, relative_stats
+from .query import single_threaded
 
 # Daily runs at least this long use a working copy of the store; parallel runs give each
 # process at least this many days (a process takes a second or two to start).

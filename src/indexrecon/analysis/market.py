@@ -11,7 +11,7 @@ from typing import Any
 from ..data import market_rules
 from ..data.store import BOARDS, Store
 from ..errors import IndexReconError, StoreError
-from .levels import _one, _register
+from .query import _one, _register
 
 __all__ = ["MarketResult", "breadth", "compare", "coverage_on", "events", "ladder", "limit_closes", "moves",
            "spring_festival", "target_levels"]
@@ -307,7 +307,7 @@ def compare(store: Store, targets: list[str], start: dt.date, end: dt.date | Non
     correlation matrix of their daily returns on the days they have in common."""
     import pandas as pd
 
-    from .levels import performance_stats
+    from .performance import performance_stats
 
     if not targets:
         raise IndexReconError("give at least one TARGET")
@@ -502,7 +502,8 @@ def coverage_on(res: Any, d: dt.date) -> tuple[dict[str, Any], Any, list[str]]:
     import pandas as pd
 
     from .composition import industry_mix
-    from .levels import _q, weights_on
+    from .levels import weights_on
+    from .query import _q
 
     store = res.store
     d = trading_day(store, d, "--as-of")

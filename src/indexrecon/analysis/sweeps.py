@@ -258,7 +258,7 @@ def sweep(
     `if __name__ == "__main__":` block when workers > 1). The table has one row per
     variant, base first, with tracking error and correlation against the base."""
     from .backtest import _d
-    from .levels import relative_stats
+    from .performance import relative_stats
 
     m = load_methodology(m)  # type: ignore[arg-type]
     combos = variants(m, grid)

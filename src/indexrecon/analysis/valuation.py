@@ -12,8 +12,8 @@ from typing import Any
 
 from ..data.store import Store
 from ..errors import StoreError
-from .levels import _register
 from .market import MarketResult, _a_share_sql, _one, is_official, trading_day
+from .query import _register
 
 PUBLISHED_CONVENTION = (
     "the provider's own published index PE (TTM) and PB (index_valuation), not recomputed from "
@@ -73,7 +73,7 @@ def valuation(store: Store, target: str, date: dt.date | None = None, years: int
     store has the index's own published PE/PB (index_valuation) for `target`, those are used."""
     import pandas as pd
 
-    from .levels import _q
+    from .query import _q
 
     published = published_valuation(store, target, date, years)
     if published is not None:

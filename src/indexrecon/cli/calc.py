@@ -109,7 +109,7 @@ def track_cmd(method: str, from_official: str, end: str, share_changes: str, tot
       indexrecon track chinext --from-official 2025-01-27 --end 2025-04-30 --store real.duckdb
       indexrecon track chinext --from-official 2025-01-27 --end 2025-06-12 --total-return --store real.duckdb
     """
-    from ..analysis.levels import track
+    from ..analysis.tracking import track
 
     refuse_overwrite(output, store_path=store_path, methods=[method])
     first, last = _date(from_official, "--from-official"), _date(end, "--end")

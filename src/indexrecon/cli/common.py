@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ..errors import IndexReconError, writing
+from ..jsonout import dumps
 
 UNBOUNDED = 100_000  # the width of a pipe's or a file's console: never wrap, never cut
 READ_STORE_HELP = "DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store)."
@@ -261,3 +262,58 @@ def frame_table(df: Any, title: str, fmt: dict[str, Any] | None = None) -> Any:
 def optional_day(value: str | None, opt: str) -> dt.date | None:
     """A date option that may be left out."""
     return None if value is None else parse_day(value, opt)
+
+
+FORMATS = click.Choice(["table", "csv", "json", "parquet"])
+INCUMBENTS_HELP = (
+    "official (the store's official list before the effective date, rolled forward through "
+    "the reviews since when it is older than the previous one), official-strict (refuse such "
+    "a list instead), simulate (roll the "
+    "reviews forward from the first complete window), none (pure rule ranking), a file of "
+    "codes, or auto (official if the store has it, else simulate)"
+)
+
+
+def open_store_at(store_path: Path | None) -> Any:
+    """The store at --store, else $INDEXRECON_STORE, else the demo store."""
+    from ..data.open import open_store
+
+    return open_store(store_path)
+
+
+def complete_method(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of METHOD: the built-in names, else files (a YAML path)."""
+    from click.shell_completion import CompletionItem
+
+    from ..methodology.loader import builtin_names
+
+    names = [CompletionItem(n) for n in builtin_names() if n.startswith(incomplete)]
+    return names or [CompletionItem(incomplete, type="file")]
+
+
+
+def emit(df: Any, fmt: str, out: Path | None,
+          payload: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
+          render: Any = None, synthetic: bool = False) -> None:
+    """Write a result (a results Table or a DataFrame) in the asked format to a file or
+    stdout. Tables from the demo store carry a `data` column saying they are synthetic (JSON
+    has `synthetic` and `data`)."""
+    from ..results.review import Table
+
+    if df is not None and fmt in ("csv", "parquet"):
+        df = label_synthetic(df, synthetic)
+    if fmt == "json":
+        if callable(payload):  # built only when asked for: it is not free
+            payload = payload()
+        text = dumps(payload) + "\n"
+        write_text(text, out)
+    elif fmt == "csv":
+        write_text(df.to_csv() if isinstance(df, Table) else df.to_csv(index=False, lineterminator="\n"), out)
+    elif fmt == "parquet":
+        if out is None:
+            raise IndexReconError("--format parquet needs -o FILE")
+        with writing(out):
+            (df.to_pandas() if isinstance(df, Table) else df).to_parquet(out, index=False)
+    else:
+        with output_console(out) as con:
+            render(con)

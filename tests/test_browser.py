@@ -203,7 +203,7 @@ document.documentElement.setAttribute("data-boxes", out.length ? out.join("") : 
 def test_chinese_names_are_drawn_not_boxes(report: Path, tmp_path: Path) -> None:
     """The report's font stack draws the Chinese names it holds (needs a CJK font, e.g.
     Debian's fonts-noto-cjk, which .ci/run installs with chromium)."""
-    from indexrecon.present.html import FONT_STACK
+    from indexrecon.present.page import FONT_STACK
 
     names = re.findall(r"演示[\u4e00-\u9fff]+", report.read_text())
     assert names, "the demo report shows Chinese names"

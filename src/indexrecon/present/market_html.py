@@ -15,7 +15,8 @@ import pandas as pd
 from ..analysis import market
 from ..data.store import BOARD_LABELS, Store
 from . import charts as plots
-from .html import CSS, JS, _card, _figure, html_table, write_html
+from .html import _card, _figure
+from .page import CSS, JS, html_table, write_html
 
 
 def _warnings(items: list[str]) -> str:

@@ -48,15 +48,13 @@ class Context:
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
     data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
-    _where: Where | None = field(default=None, repr=False)
 
     @property
     def where(self) -> Where:
-        """What a plan reads: the store, its calendar, the forecast's data cutoff (one per
-        context, so its plans are memoised across the context's reviews)."""
-        if self._where is None or self._where.data_until != self.data_until:
-            self._where = Where(self.store, self.cal, self.data_until)
-        return self._where
+        """What a plan reads: the store, its calendar, the forecast's data cutoff. A new one
+        for each review asked for, so its plans are memoised within that review's tree only:
+        a methodology file changed between two reviews is read again."""
+        return Where(self.store, self.cal, self.data_until)
 
     @property
     def has_esg(self) -> bool:
@@ -107,7 +105,6 @@ def forget(store: Store) -> None:
         store.con.execute(f"DROP TABLE IF EXISTS {name}")
     ctx.metric_tables.clear()
     ctx.cache.clear()
-    ctx._where = None  # and the plans
     ctx.own_warnings.clear()
 
 

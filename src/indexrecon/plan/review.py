@@ -9,8 +9,8 @@ complete window. The engine executes the plan and never calls the loader or the 
 
 The whole tree is planned before anything runs: the plans of the dependencies, of the
 previous review of a simulated path, and of the reviews an official list is rolled through
-(their incumbents filled in by the run, `ReviewPlan.given`). Plans are memoised per `Where`,
-so a review the tree names twice is planned once.
+(their incumbents filled in by the run, `ReviewPlan.given`). Plans are memoised per `Where`
+(one per review asked for), so a review the tree names twice is planned once.
 """
 
 from __future__ import annotations

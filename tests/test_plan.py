@@ -52,18 +52,15 @@ def test_engine_runs_the_plan_it_is_given(demo_store: Any) -> None:
     assert ran.dates == plan.dates
 
 
-def test_rules_in_force_are_planned_per_date() -> None:
+def test_rules_in_force_are_planned_per_date(demo_store: Any) -> None:
     m = load_methodology({
         "name": "dated", "title": "Dated", "universe": {"boards": ["chinext"]},
         "lookback": {"months": 6}, "selection": {"rank_by": "avg_total_cap", "count": 20},
         "weighting": {"method": "total_cap"}, "schedule": SCHEDULE,
         "versions": [{"effective_from": "2025-06-01", "changes": {"selection": {"count": 30}}}],
     })
-    from indexrecon.data.open import open_store
-
-    store = open_store()
-    assert plan_review(m, store, "2024-12", incumbents="none").rules.selection.count == 20
-    assert plan_review(m, store, "2025-12", incumbents="none").rules.selection.count == 30
+    assert plan_review(m, demo_store, "2024-12", incumbents="none").rules.selection.count == 20
+    assert plan_review(m, demo_store, "2025-12", incumbents="none").rules.selection.count == 30
 
 
 def _m(name: str, **universe: Any) -> dict[str, Any]:

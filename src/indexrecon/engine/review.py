@@ -9,6 +9,7 @@ dependencies).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import replace
@@ -48,10 +49,10 @@ def run_review(
     store: Store,
     review: str | None = None,
     *,
-    as_of: Any = None,
+    as_of: dt.date | None = None,
     incumbents: IncumbentSpec = "auto",
     allow_provisional: bool = False,
-    data_until: Any = None,
+    data_until: dt.date | None = None,
     _ctx: Context | None = None,
     _dep_inc: str | None = None,
 ) -> ReviewResult:

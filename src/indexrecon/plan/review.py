@@ -89,7 +89,8 @@ class Incumbents:
     """Where a review's incumbents come from.
 
     kind: "none" (pure ranking), "codes" (a list or file: `codes`), "official" (`codes` of
-    `list_date`, rolled through the reviews `between`, each run by `step`), "previous" (the
+    `list_date`, rolled through the reviews `between`: one plan each in `steps`, its
+    incumbents the previous step's members, `ReviewPlan.given`), "previous" (the
     result of the plan `previous`: a simulated path, or a daily methodology's previous day),
     "seed" (the first complete window: none)."""
 

@@ -26,12 +26,15 @@ def test_new_tables_planted_faults(tmp_path: Path) -> None:
     con.execute("INSERT INTO valuation VALUES ('300004', DATE '2024-03-01', 10, -1), ('300004', DATE '2024-03-01', 11, 2)")
     con.execute("UPDATE securities SET name = NULL WHERE code = '300005'")
     con.execute("INSERT INTO name_history VALUES ('300006', DATE '2024-03-01', '*ST Test', true)")
+    con.execute("INSERT INTO shares (code, effective_date, total_shares, source) SELECT code, DATE '2024-05-06', "
+                "total_shares * 1.4, 'stock_bonus_estimated' FROM shares WHERE code = '300006'")
     con.close()
     with ir.open_store(p) as store:
         found = {f["check"]: f for f in run_checks(store)}
     expect = {"a_shares_above_total": "300001", "dual_listing_a_shares": "300002", "dividend_out_of_scale": "300003",
               "duplicate_valuation": "300004", "nonpositive_pb": "300004", "no_name": "300005",
-              "st_name_not_in_status": "300006", "no_free_float": "300001"}
+              "st_name_not_in_status": "300006", "no_free_float": "300001",
+              "estimated_bonus_shares": "300006 2024-05-06 x1.4"}
     for check, code in expect.items():
         assert found[check]["count"] >= 1, check
         assert any(e.startswith(code) for e in found[check]["examples"]), (check, found[check])

@@ -35,8 +35,9 @@ def test_real_ingest_time_and_counts(real_store) -> None:
     assert real_store.row_count("official_weights") == 20_585 + 21_000
     # README: 38,548 change points, 15 of them a same-day (event, anchor) pair -> one row;
     # 21,629 observations, 13 of them on a day shares.parquet has a row (the observation wins);
-    # 140 bonus issues dated from the price gap (realdata_more._infer_bonus_dates)
-    assert real_store.row_count("shares") == 38_548 - 15 + 21_629 - 13 + 140
+    # 159 bonus issues dated from the price gap and 288 estimated from the bars after a stock's
+    # last share row (realdata_more._infer_bonus_dates)
+    assert real_store.row_count("shares") == 38_548 - 15 + 21_629 - 13 + 159 + 288
     # README row counts of the additions of December 2026
     assert {t: real_store.row_count(t) for t in ("dual_listings", "valuation", "dividends", "name_history")} == {
         "dual_listings": 160, "valuation": 15_608, "dividends": 44_667, "name_history": 39_825}
@@ -118,6 +119,28 @@ def test_real_bonus_dated_from_the_price_gap(real_store) -> None:
                     (D(2025, 6, 30), 3_537_525_227, "tushare_total_mv_qe")]
     closes = q(real_store, "SELECT close FROM bars WHERE code = '300058' AND date IN ('2025-06-03', '2025-06-04') ORDER BY date")
     assert closes[1][0] / closes[0][0] * 3_537_525_227 / 2_526_800_000 == pytest.approx(1.0, abs=0.01)
+
+
+def test_real_bonus_dated_by_the_open(real_store) -> None:
+    """300394 rose 9% on the ex-date of its 10-for-4 conversion (close 0.78 of the day before,
+    short of the share ratio): the open, the ex-rights reference, dates it."""
+    rows = q(real_store, "SELECT effective_date, source FROM shares WHERE code = '300394' "
+                         "AND effective_date BETWEEN '2025-06-01' AND '2025-06-30' ORDER BY 1")
+    assert rows == [(D(2025, 6, 9), "stock_bonus_inferred"), (D(2025, 6, 30), "tushare_total_mv_qe")]
+
+
+def test_real_bonus_estimated_after_the_last_share_row(real_store) -> None:
+    """After 2025-12-31 the store has bars only: 300033's session of 2026-04-10 opened at
+    1/1.4 of the close before (beyond the 20% limit), so a 1.4 bonus ratio is estimated."""
+    rows = q(real_store, "SELECT effective_date, total_shares, source FROM shares WHERE code = '300033' "
+                         "ORDER BY effective_date DESC LIMIT 2")
+    assert rows[0] == (D(2026, 4, 10), pytest.approx(rows[1][1] * 1.4, abs=1), "stock_bonus_estimated")
+    assert rows[1][0] <= D(2025, 12, 31)
+    # each estimate lies after its stock's last other row, and none before the share data ends
+    bad = q(real_store, """SELECT count(*) FROM shares e WHERE e.source = 'stock_bonus_estimated' AND EXISTS (
+                             SELECT 1 FROM shares s WHERE s.code = e.code AND s.source <> 'stock_bonus_estimated'
+                             AND s.effective_date >= e.effective_date)""")
+    assert bad == [(0,)]
 
 
 def test_real_weights(real_store) -> None:
@@ -590,6 +613,33 @@ def test_mini_realdata_additions(mini_realdata: Path, realdata_dir: Path, tmp_pa
         assert q(store, "SELECT h_code, h_list_date IS NOT NULL FROM dual_listings WHERE code = '300750'") == [("03750", True)]
         assert q(store, "SELECT count(*) > 0 FROM valuation WHERE code = '300059' AND pe_ttm > 0") == [(True,)]
         assert q(store, "SELECT cash_per_share FROM dividends WHERE code = '300750' AND ex_date = '2024-04-30'") == [(5.028,)]
+
+
+def test_bonus_estimated_from_bars_after_the_share_rows(mini_realdata: Path, realdata_dir: Path,
+                                                        tmp_path: Path) -> None:
+    """Hand-made 2026 sessions of 300059 after its last share row: one that opens at 1/1.4 of
+    the close before and closes beyond the 20% limit becomes a 1.4 bonus issue; a fall beyond
+    the limit whose open gap is 1.12 (a dividend-sized gap, under 1.2) does not; neither does a
+    fall of 15%, inside the limit."""
+    _add_new_files(realdata_dir, mini_realdata)
+    bars = mini_realdata / "bars.parquet"
+    days = [("2026-01-05", 20.0, 20.0), ("2026-01-06", 14.3, 14.5), ("2026-01-07", 14.6, 14.6),
+            ("2026-01-08", 13.0, 11.0), ("2026-01-09", 10.0, 9.4)]
+    extra = " UNION ALL ".join(
+        f"SELECT '300059', 'SZ', DATE '{d}', {o}, {max(o, c)}, {min(o, c)}, {c}, 1e8, 1000000" for d, o, c in days)
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT code, exchange, date, open, high, low, close, amount, volume FROM read_parquet('{bars}') "
+                f"UNION ALL {extra} ORDER BY code, date) TO '{tmp_path / 'b.parquet'}' (FORMAT parquet)")
+    shutil.move(tmp_path / "b.parquet", bars)
+    with open_store(tmp_path / "mini.duckdb", read_only=False) as store:
+        s = ingest_files(store, mini_realdata)
+        last = q(store, "SELECT total_shares FROM shares WHERE code = '300059' AND effective_date < '2026-01-01' "
+                        "ORDER BY effective_date DESC LIMIT 1")[0][0]
+        rows = q(store, "SELECT effective_date, total_shares, source FROM shares WHERE code = '300059' "
+                        "AND effective_date >= '2026-01-01'")
+        assert rows == [(D(2026, 1, 6), round(last * 1.4), "stock_bonus_estimated")]
+        assert any("1 bonus issue(s) of 1 stock(s) after their last share row" in w and "300059 2026-01-06 x1.4" in w
+                   for w in s.warnings)
 
 
 @pytest.mark.parametrize(("name", "change", "pattern"), [

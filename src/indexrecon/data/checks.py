@@ -102,6 +102,14 @@ CHECKS: list[Check] = [
                AND (d.h_list_date IS NULL OR s.effective_date >= d.h_list_date)
              GROUP BY s.code HAVING arg_max(s.a_shares, s.effective_date) >= arg_max(s.total_shares, s.effective_date) * 0.9999""",
           needs=("dual_listings", "shares.a_shares")),
+    Check("estimated_bonus_shares", "info",
+          "share counts estimated from the bars after a stock's last share row (bonus issues read from a "
+          "session that fell beyond the price limit; placements there unseen)",
+          """SELECT code, effective_date::VARCHAR || ' x' || round(total_shares / lag_t, 2) FROM (
+               SELECT code, effective_date, total_shares, source,
+                      lag(total_shares) OVER (PARTITION BY code ORDER BY effective_date) AS lag_t FROM shares)
+             WHERE source = 'stock_bonus_estimated'""",
+          needs=("shares.source",)),
     Check("no_free_float", "info", "stocks trading on the last day without any free-float observation (weighted by total shares)",
           """SELECT b.code, '' FROM bars b WHERE b.date = (SELECT max(date) FROM bars)
              AND NOT EXISTS (SELECT 1 FROM shares s WHERE s.code = b.code AND s.free_float_shares IS NOT NULL)"""),

@@ -153,13 +153,31 @@ def _table_item(f: _Folder, path: Path, table: str, need: dict[str, str], select
     return _Item(table, (path,), f"{table} <- {path.name}", validate, write)
 
 
+# Bonus issues after a stock's last share row (no later total to check against): the ratio is
+# read from the ex-date's open, the ex-rights reference price (previous close / open, rounded to
+# whole shares per 10: 10送X转Y), at least 1.2 (cash dividends of 10-19% fall beyond the main
+# boards' 10% limit too; 99% of the known bonus issues are 1.2 or more). Measured on the known
+# bonus issues of 2021-09 .. 2025-05 that fell beyond the limit (SZ/SH): 1,352 of the 1,364
+# sessions it keeps are a recorded share increase that day, the ratio within 1% in 78% of them
+# and 1.5% off on average. None of the 1,140 known ones that fell so far is above 2 (10 more
+# per 10): the larger gaps of 2026 (x5 .. x25, sub-1-CNY stocks back from long suspensions,
+# as in delisting arrangements, which trade without a limit) are not bonus issues.
+ESTIMATED_SOURCE = "stock_bonus_estimated"
+MIN_ESTIMATED_RATIO = 1.2
+MAX_ESTIMATED_RATIO = 2.0
+
+
 def _infer_bonus_dates(f: _Folder) -> None:
     """Date the bonus issues that only an observation shows (the quarter-end totals after the
     estimates end in May 2025): between two change points of a stock whose total rose by 10%
     or more without a bonus record, the one session whose close fell beyond the board's daily
-    price limit, by the inverse of the share ratio (within 5%), is the ex-date; a change point
-    `stock_bonus_inferred` is written there with the later total. Everything else is left as
-    it is (`_src_shares_all` = `_src_shares` + these rows)."""
+    price limit, by the inverse of the share ratio (within 5%; or its open did, the ex-rights
+    reference, when the stock moved on the day), is the ex-date; a change point
+    `stock_bonus_inferred` is written there with the later total. After a stock's last share
+    row the same falls are the only sign of a bonus issue: each one whose open gap is a clean
+    ratio (`ESTIMATED_SOURCE`, see above) becomes a change point with the last total times the
+    ratios so far. Everything else is left as it is (`_src_shares_all` = `_src_shares` + these
+    rows)."""
     from ..market_rules import limit_pct_sql
     from ..pit_shares import BONUS_LABEL as _BONUS_LABEL
     from ..pit_shares import MIN_INFERRED_RATIO as _MIN_INFERRED_RATIO
@@ -171,34 +189,61 @@ def _infer_bonus_dates(f: _Folder) -> None:
     if not bars.exists():
         f.view("_src_shares_all", none)
         return
+    # every session (after a stock's first 10 in the data) whose close fell beyond the day's
+    # limit-down (market_rules; ST's tighter 5% not assumed, so a fall must beat 10%)
+    f.temp_table("_src_falls", f"""
+        WITH b0 AS (SELECT code, date, close / lag(close) OVER w AS rel, lag(close) OVER w / open AS gap,
+                           row_number() OVER w AS nth, min(date) OVER (PARTITION BY code) AS list_date,
+                           {board_sql('code', None)} AS board, false AS st
+                    FROM (SELECT {_code()} AS code, date, open, close FROM {_parquet(bars)} WHERE open > 0)
+                    WINDOW w AS (PARTITION BY code ORDER BY date)),
+        b AS (SELECT *, {limit_pct_sql(listing_day="nth")[1]} AS down FROM b0)
+        SELECT code, date, rel, gap FROM b
+        WHERE nth > 10 AND down IS NOT NULL AND rel < 1 - down / 100 - 0.02""")
     f.temp_table("_src_bonus", f"""
         WITH s AS (
           SELECT code, effective_date AS d, total_shares AS t, lower(coalesce(source, '')) AS src,
                  lag(effective_date) OVER w AS pd, lag(total_shares) OVER w AS pt
           FROM _src_shares WINDOW w AS (PARTITION BY code ORDER BY effective_date)),
         j AS (SELECT * FROM s WHERE pt IS NOT NULL AND t >= pt * {_MIN_INFERRED_RATIO}
-                AND NOT regexp_matches(src, '{_BONUS_LABEL}|{_NOT_BONUS_LABEL}')),
-        b0 AS (SELECT code, date, close / lag(close) OVER w AS rel, row_number() OVER w AS nth,
-                      min(date) OVER (PARTITION BY code) AS list_date, {board_sql('code', None)} AS board,
-                      false AS st
-               FROM {_parquet(bars)} WHERE code IN (SELECT code FROM j)
-               WINDOW w AS (PARTITION BY code ORDER BY date)),
-        -- the day's limit-down (market_rules; ST's tighter 5% not assumed, so a fall must beat 10%)
-        b AS (SELECT *, {limit_pct_sql(listing_day="nth")[1]} AS down FROM b0)
+                AND NOT regexp_matches(src, '{_BONUS_LABEL}|{_NOT_BONUS_LABEL}'))
         SELECT j.code, min(b.date) AS effective_date, any_value(j.t) AS total_shares
-        FROM j JOIN b ON b.code = j.code AND b.date > j.pd AND b.date < j.d AND b.nth > 10
-          AND b.down IS NOT NULL AND b.rel < 1 - b.down / 100 - 0.02
-          AND abs(ln(b.rel * j.t / j.pt)) < 0.05
+        FROM j JOIN _src_falls b ON b.code = j.code AND b.date > j.pd AND b.date < j.d
+          AND (abs(ln(b.rel * j.t / j.pt)) < 0.05 OR abs(ln(j.t / j.pt / b.gap)) < 0.05)
         GROUP BY j.code, j.d HAVING count(*) = 1""")
+    f.temp_table("_src_bonus_est", f"""
+        WITH rows AS (SELECT code, effective_date, total_shares FROM _src_shares
+                      UNION ALL SELECT code, effective_date, total_shares FROM _src_bonus),
+        last AS (SELECT code, max(effective_date) AS d, arg_max(total_shares, effective_date) AS t FROM rows GROUP BY code),
+        e AS (SELECT b.code, b.date, last.t, 1 + round(10 * (b.gap - 1)) / 10 AS r, b.gap
+              FROM _src_falls b JOIN last ON last.code = b.code AND b.date > last.d)
+        SELECT code, date AS effective_date,
+               round(t * exp(sum(ln(r)) OVER (PARTITION BY code ORDER BY date))) AS total_shares, r AS ratio
+        FROM e WHERE r BETWEEN {MIN_ESTIMATED_RATIO} AND {MAX_ESTIMATED_RATIO} AND abs(ln(gap / r)) < 0.05""")
     f.view("_src_shares_all", f"{none} UNION ALL SELECT code, effective_date, total_shares, NULL, NULL, "
-                              "'stock_bonus_inferred', NULL FROM _src_bonus")
-    n = _first(f.con, "SELECT count(*), string_agg(code || ' ' || effective_date, ', ' ORDER BY effective_date DESC) "
-                      "FROM (SELECT * FROM _src_bonus ORDER BY effective_date DESC LIMIT 3)")
+                              "'stock_bonus_inferred', NULL FROM _src_bonus UNION ALL "
+                              "SELECT code, effective_date, total_shares, NULL, NULL, "
+                              f"'{ESTIMATED_SOURCE}', NULL FROM _src_bonus_est")
+
+    def latest(table: str, extra: str = "") -> str:
+        n = _first(f.con, f"SELECT string_agg(code || ' ' || effective_date{extra}, ', ' ORDER BY effective_date DESC) "
+                          f"FROM (SELECT * FROM {table} ORDER BY effective_date DESC, code LIMIT 3)")
+        return str(n[0]) if n and n[0] else ""
+
     total = _first(f.con, "SELECT count(*) FROM _src_bonus")
     if total and total[0]:
         f.summary.notes.append(
             f"shares: {total[0]} bonus issue(s) seen only as a later total dated at the one session that fell beyond "
-            f"the price limit by the share ratio (source stock_bonus_inferred; latest: {n[1] if n else ''})"
+            f"the price limit by the share ratio (source stock_bonus_inferred; latest: {latest('_src_bonus')})"
+        )
+    est = _first(f.con, "SELECT count(*), count(DISTINCT code), min(effective_date) FROM _src_bonus_est")
+    ratio_sql = " || ' x' || ratio"
+    if est and est[0]:
+        f.summary.warnings.append(
+            f"shares: {est[0]} bonus issue(s) of {est[1]} stock(s) after their last share row (from {est[2]}) "
+            f"estimated from the bars, the ratio read from the open of a session that fell beyond the price limit "
+            f"(source {ESTIMATED_SOURCE}; latest: {latest('_src_bonus_est', ratio_sql)}); placements "
+            "there are not seen"
         )
 
 

@@ -51,6 +51,42 @@ def coverage(store: Any, day: D) -> dict[str, tuple[int, int]]:
     return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
+# official weight snapshots the weighting readings are tested on (CNI's two, CSI's three as a control)
+FIT_INDICES = (("399006", "CNI ChiNext"), ("399102", "CNI ChiNext Composite"), ("000300", "CSI 300"),
+               ("000905", "CSI 500"), ("000852", "CSI 1000"))
+FIT_DATES = (D(2025, 1, 27), D(2025, 4, 30))
+
+
+def factor_fit(store: Any, index_code: str, day: D) -> dict[str, float]:
+    """How well each reading of the weighting explains an official weight snapshot: the official
+    weight divided by price x capital (x factor), and the median absolute deviation of its log
+    from its median (0: the reading reproduces every weight up to one scale). Readings: the
+    exact free-float ratio (free float / A shares, point in time) and the tiers of the CNI / CSI
+    files (the engine's SQL), both on A shares; float (circulating) shares; total shares."""
+    import indexrecon as ir
+    from indexrecon.data import pit_shares
+    from indexrecon.engine.weighting import tier_case_sql
+
+    pit_shares.ensure(store.con)
+    tiers = ir.load_methodology("csi300").weighting.inclusion_factor
+    ratio = "least(1.0, p.ff / coalesce(p.a, p.t))"
+    tier = tier_case_sql([(t.up_to_pct, t.factor_pct) for t in tiers], ratio)
+    readings = {"exact": f"coalesce(p.a, p.t) * {ratio}", "tiers": f"coalesce(p.a, p.t) * {tier}",
+                "float": "p.fl", "total": "p.t"}
+    cols = ", ".join(f"ln(w.weight / (b.close * ({v}))) AS {k}" for k, v in readings.items())
+    df = store.con.execute(f"""
+        WITH p AS (SELECT code, arg_max(total_shares, effective_date) AS t, arg_max(free_float_shares, effective_date) AS ff,
+                          arg_max(a_shares, effective_date) AS a, arg_max(float_shares, effective_date) AS fl
+                   FROM shares_pit WHERE effective_date <= $d GROUP BY code),
+             b AS (SELECT code, arg_max(close, date) AS close FROM bars WHERE date <= $d AND date > $d - 10 GROUP BY code)
+        SELECT {cols} FROM official_weights w JOIN p USING (code) JOIN b USING (code)
+        WHERE w.index_code = $i AND w.trade_date = $d AND p.ff IS NOT NULL AND p.fl IS NOT NULL""",
+        {"d": day, "i": index_code}).df()
+    out = {k: float((df[k] - df[k].median()).abs().median()) for k in readings}
+    out["n"] = len(df)
+    return out
+
+
 def measure(store: Any) -> dict[str, Any]:
     import indexrecon as ir
     from indexrecon.analysis.backtest import backtest
@@ -72,9 +108,15 @@ def measure(store: Any) -> dict[str, Any]:
     out["stale"] = [(code, then, member, code in res.codes,
                      None if code not in cand.index or pd.isna(cand.loc[code, "rank"]) else int(cand.loc[code, "rank"]))
                     for code, then, member in CHINEXT_STALE]
-    # the other reading of CNI's weighting (chinext.yaml notes it as unverified): the exact ratio
-    exact = ir.load_methodology("chinext").with_changes(name="chinext_exact", weighting={"inclusion_factor": "exact"})
-    out["chinext_exact"] = compare_official(ir.rebuild(exact, store, "2024-12", incumbents="simulate"), D(2025, 1, 27))
+    # the other reading of CNI's weighting (chinext.yaml takes the exact ratio): the tiers
+    tiers = ir.load_methodology("chinext50").weighting.inclusion_factor
+    other = ir.load_methodology("chinext").with_changes(name="chinext_tiers", weighting={"inclusion_factor": tiers})
+    out["chinext_tiers"] = compare_official(ir.rebuild(other, store, "2024-12", incumbents="simulate"), D(2025, 1, 27))
+    out["chinext_tiers_te"] = backtest(other, store, D(2022, 6, 13), against="399006").stats.get("tracking_error")
+    out["fit"] = {(i, d): factor_fit(store, i, d) for i, _ in FIT_INDICES for d in FIT_DATES}
+    out["estimated"] = store.con.execute(
+        "SELECT count(*), count(DISTINCT code), min(effective_date) FROM shares WHERE source = 'stock_bonus_estimated'"
+    ).fetchone()
     csi = ir.rebuild("csi300", store, "2024-12", incumbents="official")
     out["csi300"] = compare_official(csi, D(2025, 1, 2))
     # the earlier A+H wrong adds, at both 2024 reviews
@@ -114,6 +156,7 @@ def section(fig: dict[str, Any]) -> str:
     star_n, star_k = cov.get("star", (0, 0))
     bse_n, bse_k = cov.get("bse", (0, 0))
     te_bt = bt.get("tracking_error")
+    est = fig["estimated"]
     rows = [
         ("ChiNext 2024-12 (simulated incumbents) vs official 2025-01-27: overlap", ">= 95 of 100",
          BEFORE["chinext_overlap"], f"{ch['overlap']} of {ch['official_count']}", ok(ch["overlap"] >= 95)),
@@ -145,13 +188,28 @@ def section(fig: dict[str, Any]) -> str:
         *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows],
         "",
         f"The backtest's tracking error to 2025-12-31, the last day with share data, is "
-        f"{_pct(fig['backtest_2025'].get('tracking_error'), 2)}: in 2026 the store has bars but no share counts, "
-        "so bonus issues and placements of 2026 are unseen (the engine names the sessions that fall beyond "
-        "the price limit).",
-        f"CNI's weighting, tiers or the exact free-float ratio (chinext.yaml keeps the tiers and calls the "
-        f"choice unverified): with `inclusion_factor: exact` the ChiNext weight distance is "
-        f"{_pct(fig['chinext_exact']['weight_distance'])} against {_pct(ch['weight_distance'])} with the tiers "
-        "(same 2024-12 rebuild, same list); the exact ratio fits the official weights better.",
+        f"{_pct(fig['backtest_2025'].get('tracking_error'), 2)}. After a stock's last share row (2025-12-31 at "
+        "the latest) the store has bars only: ingest estimates the bonus issues there from the bars "
+        f"({est[0]} rows of {est[1]} stocks from {est[2]}, source `stock_bonus_estimated`: a session that fell beyond "
+        "the price limit, the ratio read from its open, 1.2 to 2 in tenths; check-data lists them). Placements "
+        "there are still unseen.",
+        "",
+        "CNI's weighting, tiers or the exact free-float ratio, tested on the official weights: each snapshot's "
+        "weights divided by price x capital (x factor), and the median absolute deviation of the log of that "
+        "from its median (0%: the reading reproduces every weight up to one scale; free float / A shares "
+        "point in time, tiers as in the CSI files):", "",
+        "| index | date | names | exact free-float ratio | tiers | float shares | total shares |",
+        "|---|---|---|---|---|---|---|",
+        *[f"| {label} ({i}) | {d} | {fig['fit'][(i, d)]['n']} | {_pct(fig['fit'][(i, d)]['exact'])} | "
+          f"{_pct(fig['fit'][(i, d)]['tiers'])} | {_pct(fig['fit'][(i, d)]['float'])} | {_pct(fig['fit'][(i, d)]['total'])} |"
+          for i, label in FIT_INDICES for d in FIT_DATES],
+        "",
+        "CSI's weights fit its tiers, so the test tells the readings apart; 399006's fit the exact ratio, and "
+        "chinext.yaml uses it (`inclusion_factor: exact`). 399102's fit neither: they are circulating (float) cap "
+        "weights, and chinext_composite.yaml uses `float_cap`. With the tiers instead of the exact ratio the ChiNext "
+        f"2024-12 weight distance is {_pct(fig['chinext_tiers']['weight_distance'])} (against "
+        f"{_pct(ch['weight_distance'])}) and the backtest's tracking error {_pct(fig['chinext_tiers_te'], 2)} "
+        f"(against {_pct(te_bt, 2)}).", "",
         f"ChiNext still misses {ch['official_count'] - ch['overlap']} codes (the ChiNext section above explains each: "
         "newcomer-line and incumbent-line disagreements that no faithful reading removes).", "",
         "### Earlier misses that the old share data explained", "",

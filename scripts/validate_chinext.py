@@ -409,6 +409,17 @@ def analyse(store: Any, *, variants: bool = True) -> dict[str, Any]:
     return report
 
 
+def _factor_text() -> str:
+    """The inclusion factors chinext.yaml weights with, in words."""
+    import indexrecon as ir
+
+    f = ir.load_methodology("chinext").weighting.inclusion_factor
+    if f == "exact":
+        return ("the exact free-float ratio (`inclusion_factor: exact`; the official weights fit it, not "
+                "tiers: share-data section below)")
+    return "tiered inclusion factors" if f else "no inclusion factor"
+
+
 def _survivorship(store: Any, day: str) -> dict[str, Any]:
     """ChiNext Composite members on `day` without any bars (delisted before the snapshot)."""
     df = store.con.execute(
@@ -594,7 +605,7 @@ def render(rep: dict[str, Any], data_label: str = "../shared/realdata") -> str:
     )]
     g = rep["largest_weight_gap"]
     p += ["", (
-        "Weights are by free-float cap with CNI's tiered inclusion factors, from the free-float "
+        f"Weights are by free-float cap with {_factor_text()}, from the free-float "
         "observations of the shared data carried point in time (the last observed ratio on the "
         "current total; the engine names the stocks without one). Largest gaps: "
         + "; ".join(f"{x['code']} ours {_pct(x['ours'])}, official {_pct(x['official'])}, free-float "

@@ -43,6 +43,8 @@ def test_weights_drift_like_the_official_snapshots(tracked: Any, real_store: Any
     assert list(drift.index) == [D(2025, 2, 28), D(2025, 3, 31), D(2025, 4, 30)]
     assert (drift["in_both"] == 100).all()  # no constituent changes between reviews
     assert (drift["weight_distance"] < 0.01).all()
+    # the largest gaps name their stocks (issue 16: names in every output on real data)
+    assert "宁德时代" in drift.loc[D(2025, 2, 28), "largest_gaps"]
     # 302132 (ex-300114) is listed under its new code from 2025-02-28; its merger issuance did
     # not enter the official weight, and the implied shares do not add it either.
     w = official_weights_on(real_store, "399006", D(2025, 1, 27), D(2025, 2, 28)).set_index("code")["weight"]
@@ -68,7 +70,8 @@ def test_total_return_tracks_399606(real_store: Any, tracked: Any) -> None:
     s = tr.stats
     assert s["index_code"] == "399606" and s["weights_of"] == "399006" and s["total_return"]
     assert s["end"] == D(2025, 6, 12)
-    assert s["tracking_error"] < 0.005  # issue 16's target
+    # issue 16's target; 0.48% before 300394's bonus issue of 2025-06-09 was dated by its open
+    assert s["tracking_error"] < 0.002
     assert tr.levels["level"].iloc[0] == pytest.approx(tr.levels["official"].iloc[0])
     # dividends lift the total-return level above the price level over the same days
     price = track("chinext", real_store, D(2025, 1, 27), D(2025, 6, 12))

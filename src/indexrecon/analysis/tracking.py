@@ -159,6 +159,11 @@ def track(
         "official_end": float(lv["official"].iloc[-1]) if pd.notna(lv["official"].iloc[-1]) else None,
     }
     drift_rows = []
+    names: dict[str, str] = {}
+    if later:
+        # stock names (where the store has them) beside the codes of the largest gaps
+        names = {str(c): str(n) for c, n in store.con.execute(
+            "SELECT code, name FROM securities WHERE name IS NOT NULL AND name <> ''").fetchall()}
     for d_ in later:
         off = official_snapshot(store, index_code, d_)
         ours = wdf[wdf["date"] == d_] if wdf is not None else pd.DataFrame(columns=["code", "weight"])
@@ -171,7 +176,8 @@ def track(
             "in_both": int(((j["weight_official"] > 0) & (j["weight_ours"] > 0)).sum()),
             "weight_distance": float(0.5 * j["abs"].sum()),
             "largest_gaps": ", ".join(
-                f"{r.code} {100 * r.weight_ours:.2f}% vs {100 * r.weight_official:.2f}%" for r in top.itertuples()
+                f"{r.code}{' ' + names[r.code] if r.code in names else ''} {100 * r.weight_ours:.2f}% vs "
+                f"{100 * r.weight_official:.2f}%" for r in top.itertuples()
             ),
         })
     drift = pd.DataFrame(drift_rows, columns=["date", "official_count", "in_both", "weight_distance", "largest_gaps"])

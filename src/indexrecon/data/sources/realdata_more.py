@@ -178,7 +178,7 @@ def _infer_bonus_dates(f: _Folder) -> None:
     ratio (`ESTIMATED_SOURCE`, see above) becomes a change point with the last total times the
     ratios so far. Everything else is left as it is (`_src_shares_all` = `_src_shares` + these
     rows)."""
-    from ..market_rules import limit_pct_sql
+    from ..market_rules import MAIN_PCT, limit_pct_sql
     from ..pit_shares import BONUS_LABEL as _BONUS_LABEL
     from ..pit_shares import MIN_INFERRED_RATIO as _MIN_INFERRED_RATIO
     from ..pit_shares import NOT_BONUS_LABEL as _NOT_BONUS_LABEL
@@ -192,14 +192,18 @@ def _infer_bonus_dates(f: _Folder) -> None:
     # every session (after a stock's first 10 in the data) whose close fell beyond the day's
     # limit-down (market_rules; ST's tighter 5% not assumed, so a fall must beat 10%)
     f.temp_table("_src_falls", f"""
-        WITH b0 AS (SELECT code, date, close / lag(close) OVER w AS rel, lag(close) OVER w / open AS gap,
-                           row_number() OVER w AS nth, min(date) OVER (PARTITION BY code) AS list_date,
-                           {board_sql('code', None)} AS board, false AS st
-                    FROM (SELECT {_code()} AS code, date, open, close FROM {_parquet(bars)} WHERE open > 0)
-                    WINDOW w AS (PARTITION BY code ORDER BY date)),
+        WITH w AS (SELECT code, date, close / lag(close) OVER w AS rel, lag(close) OVER w / open AS gap,
+                          row_number() OVER w AS nth
+                   FROM (SELECT {_code()} AS code, date, open, close FROM {_parquet(bars)} WHERE open > 0)
+                   WINDOW w AS (PARTITION BY code ORDER BY date)),
+        -- no limit in force after the first sessions is under the main boards' 10% (ST's 5% not assumed):
+        -- the rest is dropped before the per-day limit is worked out
+        c AS (SELECT * FROM w WHERE nth > 10 AND rel < 1 - {MAIN_PCT} / 100 - 0.02),
+        l AS (SELECT {_code()} AS code, min(date) AS list_date FROM {_parquet(bars)} GROUP BY 1),
+        b0 AS (SELECT c.*, l.list_date, {board_sql('c.code', None)} AS board, false AS st FROM c JOIN l USING (code)),
         b AS (SELECT *, {limit_pct_sql(listing_day="nth")[1]} AS down FROM b0)
         SELECT code, date, rel, gap FROM b
-        WHERE nth > 10 AND down IS NOT NULL AND rel < 1 - down / 100 - 0.02""")
+        WHERE down IS NOT NULL AND rel < 1 - down / 100 - 0.02""")
     f.temp_table("_src_bonus", f"""
         WITH s AS (
           SELECT code, effective_date AS d, total_shares AS t, lower(coalesce(source, '')) AS src,

@@ -222,14 +222,19 @@ def test_tiered_inclusion_factors(tmp_path: Path) -> None:
     ratios = {"300001": 0.12, "300002": 0.121, "300003": 0.16, "300004": 0.55, "300005": 0.95}
     stocks = [S(c, cap=10e9, ff_ratio=r) for c, r in ratios.items()]
     st = build(tmp_path, stocks)
-    m = ir.load_methodology("chinext").with_changes(
+    # chinext.yaml weights by the exact ratio (the official 399006 weights fit it); the CNI tiers
+    # stay in chinext50.yaml
+    exact = ir.load_methodology("chinext").with_changes(
         universe={"min_listing_age": None, "new_listing_exception": None}, screens=[],
         selection={"count": 5, "buffer": None, "max_changes_pct": None})
+    m = exact.with_changes(weighting={"inclusion_factor": ir.load_methodology("chinext50").weighting.inclusion_factor})
     res = ir.rebuild(m, st, "2024-12", incumbents="none")
     f = res.constituents.set_index("code")["inclusion_factor"].to_dict()
     assert f == pytest.approx({"300001": 0.12, "300002": 0.13, "300003": 0.20, "300004": 0.60, "300005": 1.0})
     w = res.constituents.set_index("code")["weight"]
     assert w["300005"] / w["300001"] == pytest.approx(1.0 / 0.12)
+    fe = ir.rebuild(exact, st, "2024-12", incumbents="none").constituents.set_index("code")["inclusion_factor"]
+    assert fe.to_dict() == pytest.approx(ratios, abs=1e-6)
 
 
 def test_same_inputs_identical_outputs(store: Any, tmp_path: Path) -> None:

@@ -142,3 +142,13 @@ def test_series_rebuilt_after_a_write(tmp_path: Path) -> None:
         pit_shares.forget(st.con)
         pit_shares.ensure(st.con)
         assert st.con.execute("SELECT count(free_float_shares) FROM shares_pit").fetchall() == [(2,)]
+
+
+def test_float_weights_name_the_stocks_without_a_float_count(path: Path) -> None:
+    with ir.open_store(path) as st:
+        res = ir.rebuild(meth(selection={"rank_by": "avg_company_cap", "count": 6}, weighting={"method": "float_cap"}),
+                         st, "2024-12", incumbents="none")
+        text = " | ".join(res.warnings)
+        assert "1 constituent (e.g. 300006) have no float observation: weighted by total shares" in text
+        assert "1 constituent (e.g. 300005): float ratio from the first observation, dated after the cutoff" in text
+        assert "free-float" not in text

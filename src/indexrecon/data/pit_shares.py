@@ -130,20 +130,22 @@ def review_warnings(
     *,
     weighted: list[str],
     ranked: list[str],
-    free_float_weights: bool,
+    weight_shares: str | None,
     a_share_rank: str | None,
 ) -> list[str]:
-    """What a review's share data rest on, for the stocks it weights and ranks: free-float
-    weights of stocks never observed (total shares instead) or observed only after the cutoff,
-    and the A-share capital a ranking metric uses (`a_share_rank`: its name) likewise."""
+    """What a review's share data rest on, for the stocks it weights and ranks: weights on a
+    sparse count (`weight_shares`: free_float_shares or float_shares) of stocks never observed
+    (total shares instead) or observed only after the cutoff, and the A-share capital a ranking
+    metric uses (`a_share_rank`: its name) likewise."""
     out = []
-    if free_float_weights:
-        missing, after = coverage(con, weighted, cutoff, "free_float_shares")
+    if weight_shares:
+        what = {"free_float_shares": "free-float", "float_shares": "float"}[weight_shares]
+        missing, after = coverage(con, weighted, cutoff, weight_shares)
         if missing:
-            out.append(f"{describe('constituent', missing)} have no free-float observation: weighted by "
+            out.append(f"{describe('constituent', missing)} have no {what} observation: weighted by "
                        "total shares (inclusion factor 100%)")
         if after:
-            out.append(f"{describe('constituent', after)}: free-float ratio from the first observation, dated "
+            out.append(f"{describe('constituent', after)}: {what} ratio from the first observation, dated "
                        f"after the cutoff {cutoff} (none earlier)")
     if a_share_rank:
         missing, after = coverage(con, ranked, cutoff, "a_shares")

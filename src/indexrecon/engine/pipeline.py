@@ -204,13 +204,15 @@ def _pipeline(
         table = Table(table.columns, table.types, rows)
     table = _weights(m, ctx, warnings, table)
     rank_a = next((x for x in (sel.rank_by, *(s.metric for s in m.screens)) if x in A_SHARE_METRICS), None)
-    if (ctx.has_free_float and m.weighting.method == "free_float_cap") or (ctx.has_a_shares and rank_a):
+    weight_shares = {"free_float_cap": "free_float_shares" if ctx.has_free_float else None,
+                     "float_cap": "float_shares" if ctx.has_float else None}.get(m.weighting.method)
+    if weight_shares or (ctx.has_a_shares and rank_a):
         codes, ranks, chosen = table.column("code"), table.column("rank"), table.column("selected")
         warnings += pit_shares.review_warnings(
             con, rd.cutoff,
             weighted=[c for c, s in zip(codes, chosen, strict=True) if s],
             ranked=[c for c, r in zip(codes, ranks, strict=True) if r is not None],
-            free_float_weights=ctx.has_free_float and m.weighting.method == "free_float_cap",
+            weight_shares=weight_shares,
             a_share_rank=rank_a if ctx.has_a_shares else None)
     return table
 

@@ -283,6 +283,17 @@ def _csi2000_bse_one_year(ms: dict[str, dict[str, Any]]) -> None:
         v["changes"]["universe"]["listing_age_by_board"]["bse"] = {"min_age": {"months": 12}}
 
 
+def _top_n_newcomers_only(names: tuple[str, ...]) -> Any:
+    """Switch off: the "top N of the sample space" exclusion of `names` for newcomers only."""
+    def off(ms: dict[str, dict[str, Any]]) -> None:
+        for n in names:
+            for rules in (ms[n], *(v["changes"] for v in ms[n]["versions"])):
+                for sc in rules.get("screens", []):
+                    if sc["type"] == "drop_top_n":
+                        sc["applies_to"] = "newcomers"
+    return off
+
+
 # (what changed, its source, how to switch it off over the methodology dicts by name, whether
 # it changes CSI 300 / 500 / 1000 - else CSI 2000 alone)
 RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
@@ -305,6 +316,12 @@ RULE_CHANGES: list[tuple[str, str, Any, bool]] = [
      _csi2000_launch_rules, False),
     ("CSI 2000 BSE listed two years", "within V1.1: BSE stocks listed more than two years (one year: the "
      "CSI All Share reading used before)", _csi2000_bse_one_year, False),
+    ("CSI 500 top 300 for incumbents too", "\"在样本空间中剔除沪深300指数样本及过去一年日均总市值排名前300名的证券\": "
+     "no exception for incumbents (switched off = newcomers only, as before); CSI 1000's top 800 stays "
+     "newcomers-only, which its 2024 lists show", _top_n_newcomers_only(("csi500",)), True),
+    ("CSI 2000 top 1500 for incumbents too", "V1.1 \"剔除中证800和中证1000指数样本以及过去一年日均总市值排名前"
+     "1500名的证券\": no exception for incumbents (switched off = newcomers only)",
+     _top_n_newcomers_only(("csi2000",)), False),
 ]
 MEASURED = [*CHAIN, "csi2000"]
 

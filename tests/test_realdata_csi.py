@@ -34,9 +34,10 @@ def official_weights(store: Any, index_code: str, day: dt.date) -> set[str]:
 # overlap with the official list after the review: (review, index) -> minimum
 OVERLAP = {
     ("2024-06", "csi300"): 286, ("2024-12", "csi300"): 289,
-    ("2024-06", "csi500"): 455, ("2024-12", "csi500"): 468,
-    # CSI 1000: 926 / 940 with the incumbents' 90% liquidity line (904 / 926 without)
-    ("2024-06", "csi1000"): 920, ("2024-12", "csi1000"): 935,
+    # CSI 500: 475 / 478 with its top 300 applied to incumbents too (469 / 477 newcomers only)
+    ("2024-06", "csi500"): 470, ("2024-12", "csi500"): 473,
+    # CSI 1000: 937 / 946 (926 / 940 before the CSI 500 change; 904 / 926 without the 90% line)
+    ("2024-06", "csi1000"): 932, ("2024-12", "csi1000"): 940,
 }
 
 
@@ -64,6 +65,17 @@ def test_csi_reviews_with_official_incumbents(real_store: Any, review: str) -> N
     assert not any("no free-float share data" in x for x in w)
     assert any("ranks on A-share capital" in x for x in w)
     assert any(x.startswith("csi300: ") for x in w) and any(x.startswith("csi500: ") for x in w)
+
+
+def test_csi500_top_300_deletes_incumbents(real_store: Any) -> None:
+    # "在样本空间中剔除沪深300指数样本及过去一年日均总市值排名前300名的证券": no exception for
+    # incumbents. 600160 (Juhua, rank 264 of the sample space) left CSI 500 in June 2024 for no
+    # other index; CSI 1000 keeps its newcomers-only reading (its lists keep such incumbents).
+    r = run_review("csi500", real_store, "2024-06", incumbents="official")
+    assert "600160" in r.incumbents and "600160" not in r.codes
+    assert "drop the top 300" in r.explain("600160")
+    before, after = set(r.incumbents), after_review(real_store, "000905", r.dates.effective)
+    assert len((before - set(r.codes)) & (before - after)) >= 39  # of 50 (41 measured; 35 newcomers only)
 
 
 def test_csi300_december_2024_adds_and_deletes(real_store: Any) -> None:
@@ -101,7 +113,7 @@ def test_csi2000_against_its_official_2025_lists(real_store: Any) -> None:
     assert len(ours) == 2000
     for day in (D(2025, 2, 28), D(2025, 4, 30)):
         off = official_weights(real_store, "932000", day)
-        assert len(ours & off) >= 1770, day  # 1,789 with V1.1 (1,732 without; see docs/validation.md)
+        assert len(ours & off) >= 1780, day  # 1,788 (1,779 before the CSI 500 / 2000 top-N changes)
     deps = [set(run_review(n, real_store, "2024-12", incumbents="auto").codes) for n in ("csi300", "csi500", "csi1000")]
     assert not ours & set().union(*deps)
 

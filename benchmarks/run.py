@@ -79,11 +79,17 @@ def digest(*paths: Path, extra: str = "") -> str:
     for p in paths:
         if p.is_file():
             h.update(p.read_bytes())
-        elif p.is_dir():
-            for f in sorted(p.iterdir()):
-                if f.is_file():
+        elif p.is_dir():  # a data folder: names, sizes and times; a source folder: its .py files' content
+            for f in sorted(p.rglob("*")):
+                if not f.is_file() or "__pycache__" in f.parts:
+                    continue
+                if f.suffix == ".py":
+                    h.update(f"{f.relative_to(p)}:".encode() + f.read_bytes())
+                else:
                     st = f.stat()
-                    h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+                    h.update(f"{f.relative_to(p)}:{st.st_size}:{int(st.st_mtime)}".encode())
+        else:  # a path that moved: fail loudly rather than key on nothing
+            raise FileNotFoundError(f"benchmark cache key names a missing path: {p}")
     return h.hexdigest()[:12]
 
 
@@ -201,7 +207,8 @@ def real_store(cache: Path, realdata: Path, rep: Report) -> Path | None:
     if not (realdata / "bars.parquet").exists():
         rep.notes.append(f"real data not found at {realdata}: real-store workloads skipped")
         return None
-    key = digest(realdata, SRC / "sources" / "files.py", SRC / "store.py")
+    # the data and the code that writes the store (the ingest of files, the store itself)
+    key = digest(realdata, SRC / "data" / "sources", SRC / "data" / "store.py", SRC / "data" / "checks.py")
     path = cache / f"real-{key}.duckdb"
     clean_stale(cache, "real-", path)
     if not path.exists():

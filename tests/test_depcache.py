@@ -165,3 +165,19 @@ def test_incumbents_from_a_file_are_not_cached(cache: Path, tmp_path: Path) -> N
         ctx = context(st)
         assert _plan_key(plan_review(m, st, "2025-06", incumbents=codes), ctx, "previous") is None
         assert _plan_key(plan_review(m, st, "2025-06", incumbents="none"), ctx, "previous") is not None
+
+
+def test_a_changed_rule_two_dependencies_deep_is_another_entry(cache: Path, tmp_path: Path) -> None:
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(8)])
+    dep_file, mid = _chain(tmp_path)  # mid excludes dep
+    mid_file = tmp_path / "mid.yaml"
+    mid_file.write_text(yaml.safe_dump({**mid, "name": "mid"}, sort_keys=False), encoding="utf-8")
+    top = meth(name="top", universe={"boards": ["chinext"], "exclude_members_of": [str(mid_file)]},
+               selection={"rank_by": "avg_total_cap", "count": 4})
+    with open_store(path) as st:  # mid holds 300002, 300003 (dep 300000, 300001 is not excluded by top)
+        assert run_review(top, st, "2025-06", incumbents="none").codes == ["300000", "300001", "300004", "300005"]
+    # only the innermost file changes: mid's cached members must not be reused
+    dep_file.write_text(yaml.safe_dump(meth(name="dep", selection={"rank_by": "avg_total_cap", "count": 3}),
+                                       sort_keys=False), encoding="utf-8")
+    with open_store(path) as st:
+        assert run_review(top, st, "2025-06", incumbents="none").codes == ["300000", "300001", "300002", "300005"]

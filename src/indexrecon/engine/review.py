@@ -176,21 +176,43 @@ def _plan_key(plan: ReviewPlan, ctx: Context, kind: str) -> str | None:
     and the code, which `depcache.key` adds. None for incumbents read from a file (its
     content is not in the key)."""
     ik = plan.incumbents_key
-    if ik is not None and ik not in MODES and not ik.startswith("list:"):
+    if not depcache.enabled() or (ik is not None and ik not in MODES and not ik.startswith("list:")):
         return None
     return depcache.key(ctx.store, kind, plan.methodology.model_dump(mode="json"), asdict(plan.dates), ik,
-                        plan.dep_incumbents, ctx.data_until)
+                        plan.dep_incumbents, ctx.data_until, _methodologies(plan))
 
 
 def _roll_key(inc: Incumbents, ctx: Context) -> str | None:
     """The cache key of an official list rolled through its reviews (their plans' keys, in
     order, from the list's codes)."""
-    if not inc.steps:
+    if not inc.steps or not depcache.enabled():
         return None
     first = inc.steps[0]
     steps = [[asdict(s.dates), s.dep_incumbents] for s in inc.steps]
     return depcache.key(ctx.store, "rolled", first.methodology.model_dump(mode="json"), inc.codes,
-                        str(inc.list_date), steps, ctx.data_until)
+                        str(inc.list_date), steps, ctx.data_until, [_methodologies(s) for s in inc.steps])
+
+
+def _methodologies(plan: ReviewPlan) -> list[tuple[str, Any]]:
+    """The content of every methodology the plan's tree reads besides its own (dependencies,
+    theirs, those of the reviews its incumbents come from), by name: a user's file changed
+    under a dependency must make another key, however deep it sits."""
+    seen: set[int] = set()
+    found: dict[str, Any] = {}
+    todo = [plan]
+    while todo:
+        p = todo.pop()
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        for d in p.dependencies:
+            if d.name not in found:
+                found[d.name] = d.methodology.model_dump(mode="json")
+            todo.append(d.plan)
+        if p.incumbents.previous is not None:
+            todo.append(p.incumbents.previous)
+        todo.extend(p.incumbents.steps)
+    return sorted(found.items(), key=lambda kv: kv[0])
 
 
 def _dependency_members(
@@ -204,7 +226,8 @@ def _dependency_members(
         # a chain's members and warnings, from the side-file cache when the same rules
         # ran over the same data before (depcache: keyed so it cannot be stale)
         ck = depcache.key(ctx.store, "dependency", d.methodology.model_dump(mode="json"), d.label, d.when,
-                          d.incumbents, d.sub_incumbents, ctx.data_until)
+                          d.incumbents, d.sub_incumbents, ctx.data_until,
+                          _methodologies(d.plan)) if depcache.enabled() else None
         hit = depcache.get(ck)
         if hit is not None:
             codes, own, nested = hit

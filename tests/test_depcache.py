@@ -117,3 +117,67 @@ def test_the_cache_folder_stays_bounded(cache: Path, monkeypatch: pytest.MonkeyP
     assert len(_entries(cache)) == 4
     depcache.put("k4", [4])
     assert [p.stem for p in _entries(cache)] == ["k2", "k3", "k4"] and depcache.get("k4") == [4]
+
+
+@pytest.mark.parametrize("args", [
+    ["rebalance", "chinext"],  # the demo's official list rolled forward through the reviews since
+    ["rebuild", "csi1000", "--review", "2025-12", "--incumbents", "simulate"],  # a simulated path
+])
+def test_incumbents_paths_are_cached_with_identical_outputs(cache: Path, demo_store_path: Path, args: list[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from indexrecon.engine import review as engine_review
+
+    r = CliRunner()
+    full = [*args, "--store", str(demo_store_path), "--format", "json"]
+    plain = r.invoke(main, [*full, "--no-cache"])
+    assert plain.exit_code == 0, plain.output
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")
+    runs: list[str] = []
+    real = engine_review._pipeline
+
+    def counting(rules, *a, **k):  # type: ignore[no-untyped-def]
+        runs.append(rules.name)
+        return real(rules, *a, **k)
+
+    monkeypatch.setattr(engine_review, "_pipeline", counting)
+    cold = r.invoke(main, full)
+    n_cold = len(runs)
+    runs.clear()
+    warm = r.invoke(main, full)
+    # warm: the incumbents' path and the dependencies read back, only the review asked for runs
+    assert n_cold > 1 and len(runs) == 1, (n_cold, runs)
+    for res in (cold, warm):
+        assert res.exit_code == 0
+        assert res.stdout == plain.stdout and res.stderr == plain.stderr
+
+
+def test_incumbents_from_a_file_are_not_cached(cache: Path, tmp_path: Path) -> None:
+    from indexrecon.engine.review import _plan_key
+    from indexrecon.plan.review import plan_review
+
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(4)])
+    codes = tmp_path / "inc.txt"
+    codes.write_text("300001\n", encoding="utf-8")
+    m = meth(name="top", selection={"rank_by": "avg_total_cap", "count": 2})
+    with open_store(path) as st:
+        from indexrecon.engine.context import context
+
+        ctx = context(st)
+        assert _plan_key(plan_review(m, st, "2025-06", incumbents=codes), ctx, "previous") is None
+        assert _plan_key(plan_review(m, st, "2025-06", incumbents="none"), ctx, "previous") is not None
+
+
+def test_a_changed_rule_two_dependencies_deep_is_another_entry(cache: Path, tmp_path: Path) -> None:
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(8)])
+    dep_file, mid = _chain(tmp_path)  # mid excludes dep
+    mid_file = tmp_path / "mid.yaml"
+    mid_file.write_text(yaml.safe_dump({**mid, "name": "mid"}, sort_keys=False), encoding="utf-8")
+    top = meth(name="top", universe={"boards": ["chinext"], "exclude_members_of": [str(mid_file)]},
+               selection={"rank_by": "avg_total_cap", "count": 4})
+    with open_store(path) as st:  # mid holds 300002, 300003 (dep 300000, 300001 is not excluded by top)
+        assert run_review(top, st, "2025-06", incumbents="none").codes == ["300000", "300001", "300004", "300005"]
+    # only the innermost file changes: mid's cached members must not be reused
+    dep_file.write_text(yaml.safe_dump(meth(name="dep", selection={"rank_by": "avg_total_cap", "count": 3}),
+                                       sort_keys=False), encoding="utf-8")
+    with open_store(path) as st:
+        assert run_review(top, st, "2025-06", incumbents="none").codes == ["300000", "300001", "300002", "300005"]

@@ -11,8 +11,8 @@ kept in a small JSON file per dependency review, under a key made of
 * the store's data version: the file's identity, size and modification time (and its
   write-ahead log's), every table's row count and the ingest log's newest entry, so a store
   that changes in any way invalidates every entry made from it;
-* the code version: a hash of indexrecon's own source files, so a changed engine never
-  reads what an older one wrote.
+* the code version: a hash of indexrecon's own source files and built-in methodologies, so
+  a changed engine never reads what an older one wrote.
 
 Entries live in `$INDEXRECON_CACHE_DIR`, else `$XDG_CACHE_HOME/indexrecon/results` (else
 `~/.cache/...`). The cache is off with `INDEXRECON_NO_CACHE=1` or a command's `--no-cache`;
@@ -57,11 +57,19 @@ def cache_dir() -> Path:
 @functools.cache
 def code_version() -> str:
     """A hash of the package's Python sources and built-in methodologies."""
+    from importlib import resources
+
     root = Path(__file__).resolve().parents[1]  # the whole package, not this folder
     h = hashlib.sha256()
     for p in sorted([*root.rglob("*.py"), *root.rglob("*.yaml")]):
         h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
+    # the built-in methodologies ship as their own package (outside src/ in a checkout)
+    builtin = Path(str(resources.files("indexrecon.methodologies")))
+    if builtin.resolve() != root and root not in builtin.resolve().parents:
+        for p in sorted(builtin.glob("*.yaml")):
+            h.update(f"methodologies/{p.name}".encode())
+            h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 

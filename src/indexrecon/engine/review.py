@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from ..data.store import Store
 from ..errors import StoreError
 from ..methodology.schema import Methodology
 from ..plan.review import (
+    MODES,
     Incumbents,
     IncumbentSpec,
     ReviewPlan,
@@ -138,17 +139,80 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
 
 
 def _incumbents(inc: Incumbents, ctx: Context) -> tuple[list[str], str]:
-    """The incumbent codes the plan names, running the reviews they come from."""
+    """The incumbent codes the plan names, running the reviews they come from.
+
+    A review takes only the member codes of the reviews its incumbents come from (an
+    official list's roll-forward, the previous review of a simulated path), so those codes
+    are kept in the side-file cache like a dependency's members: a later process asking for
+    the same review over the same data reads them instead of rerunning the path."""
     if inc.kind == "official":
+        ck = _roll_key(inc, ctx)
+        hit = depcache.get(ck)
+        if isinstance(hit, list):
+            return hit, inc.label
         codes = inc.codes
         for step in inc.steps:  # each review rolled through under its own dated rules
             codes = run_plan(step.given(codes), ctx).codes
+        depcache.put(ck, codes)
         return codes, inc.label
     if inc.kind == "previous":
         assert inc.previous is not None
-        prev = run_plan(inc.previous, ctx)
-        return prev.codes, f"{inc.label} {prev.dates.review}" if inc.daily_label else inc.label
+        prev_plan = inc.previous
+        ck = _plan_key(prev_plan, ctx, "previous")
+        hit = depcache.get(ck)
+        if isinstance(hit, list):
+            codes = hit
+        else:
+            codes = run_plan(prev_plan, ctx).codes
+            depcache.put(ck, codes)
+        return codes, f"{inc.label} {prev_plan.dates.review}" if inc.daily_label else inc.label
     return list(inc.codes), inc.label
+
+
+def _plan_key(plan: ReviewPlan, ctx: Context, kind: str) -> str | None:
+    """The side-file cache key of a plan's member codes: what the plan is a function of
+    (the methodology with its dated versions, the review's dates, how its incumbents and
+    its dependencies' were asked for, a forecast's data cutoff) besides the store's data
+    and the code, which `depcache.key` adds. None for incumbents read from a file (its
+    content is not in the key)."""
+    ik = plan.incumbents_key
+    if not depcache.enabled() or (ik is not None and ik not in MODES and not ik.startswith("list:")):
+        return None
+    return depcache.key(ctx.store, kind, plan.methodology.model_dump(mode="json"), asdict(plan.dates), ik,
+                        plan.dep_incumbents, ctx.data_until, _methodologies(plan))
+
+
+def _roll_key(inc: Incumbents, ctx: Context) -> str | None:
+    """The cache key of an official list rolled through its reviews (their plans' keys, in
+    order, from the list's codes)."""
+    if not inc.steps or not depcache.enabled():
+        return None
+    first = inc.steps[0]
+    steps = [[asdict(s.dates), s.dep_incumbents] for s in inc.steps]
+    return depcache.key(ctx.store, "rolled", first.methodology.model_dump(mode="json"), inc.codes,
+                        str(inc.list_date), steps, ctx.data_until, [_methodologies(s) for s in inc.steps])
+
+
+def _methodologies(plan: ReviewPlan) -> list[tuple[str, Any]]:
+    """The content of every methodology the plan's tree reads besides its own (dependencies,
+    theirs, those of the reviews its incumbents come from), by name: a user's file changed
+    under a dependency must make another key, however deep it sits."""
+    seen: set[int] = set()
+    found: dict[str, Any] = {}
+    todo = [plan]
+    while todo:
+        p = todo.pop()
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        for d in p.dependencies:
+            if d.name not in found:
+                found[d.name] = d.methodology.model_dump(mode="json")
+            todo.append(d.plan)
+        if p.incumbents.previous is not None:
+            todo.append(p.incumbents.previous)
+        todo.extend(p.incumbents.steps)
+    return sorted(found.items(), key=lambda kv: kv[0])
 
 
 def _dependency_members(
@@ -162,7 +226,8 @@ def _dependency_members(
         # a chain's members and warnings, from the side-file cache when the same rules
         # ran over the same data before (depcache: keyed so it cannot be stale)
         ck = depcache.key(ctx.store, "dependency", d.methodology.model_dump(mode="json"), d.label, d.when,
-                          d.incumbents, d.sub_incumbents, ctx.data_until)
+                          d.incumbents, d.sub_incumbents, ctx.data_until,
+                          _methodologies(d.plan)) if depcache.enabled() else None
         hit = depcache.get(ck)
         if hit is not None:
             codes, own, nested = hit

@@ -145,7 +145,7 @@ def plan_review(
     """Resolve a review of `m` (a label YYYY-MM, or the one in force on `as_of`) over `store`."""
     m = load_methodology(m)  # type: ignore[arg-type]
     where = store if isinstance(store, Where) else Where(store, calendar_of(store))
-    inc_key = incumbents if isinstance(incumbents, str) or incumbents is None else "list:" + ",".join(
+    inc_key = str(incumbents) if isinstance(incumbents, (str, Path)) else None if incumbents is None else "list:" + ",".join(
         sorted(str(c) for c in incumbents)  # type: ignore[union-attr]
     )
     dep_inc = dep_incumbents or (incumbents if isinstance(incumbents, str) else "auto")

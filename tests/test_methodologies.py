@@ -138,17 +138,19 @@ def test_csi_chain_runs_in_one_call_and_the_indices_are_disjoint(small: Any) -> 
     c500 = set(run_review("csi500", small, "2024-12", incumbents="none").codes)
     # 98 eligible SH/SZ stocks (688901 is too young): CSI 300 takes the more liquid half ...
     assert len(c300) == 49
-    # ... and every one of them is in the top 300 of the sample space, closed to newcomers
+    # ... and every one of them is in the top 300 of the sample space, closed to incumbents too
     assert not c500 and not res.codes
     r500 = run_review("csi500", small, "2024-12", incumbents="none")
     member = sorted(c300)[0]
     assert "member of csi300 at this review" in r500.explain(member)
     other = sorted(set(r500.candidates["code"]) - c300 - {"688901"})[0]
-    assert "drop the top 300 by avg_total_cap of the sample space (newcomers only)" in r500.explain(other)
-    # with incumbents, the exempted ones stay and the three indices stay disjoint
+    why = r500.explain(other)
+    assert "drop the top 300 by avg_total_cap of the sample space: rank" in why and "newcomers only" not in why
+    # incumbents are not exempt ("在样本空间中剔除...前300名的证券" names no exception): all deleted
     inc = sorted(set(r500.candidates["code"]) - c300)[:20]
     r500i = run_review("csi500", small, "2024-12", incumbents=inc)
-    assert r500i.codes and not set(r500i.codes) & c300
+    assert not r500i.codes and len(r500i.deletes) == 20
+    assert "drop the top 300 by avg_total_cap of the sample space: rank" in r500i.explain(inc[0])
 
 
 def test_csi300_sample_space_listing_ages(small: Any) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.store import Store
-from ..engine import _CONTEXTS, IncumbentSpec, context, run_review
+from ..engine import _CONTEXTS, IncumbentSpec, context, daily, run_review
 from ..errors import IndexReconError, StoreError
 from ..methodology.loader import load_methodology
 from ..methodology.schedule import latest_review_in_force, review_dates, reviews_between
@@ -213,15 +213,25 @@ def _trim(res: ReviewResult) -> ReviewResult:
 
 
 def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: IncumbentSpec,
-                 copy: bool, progress: Progress | None = None) -> list[ReviewResult]:
+                 copy: bool, progress: Progress | None = None, set_based: bool = True) -> list[ReviewResult]:
     """One review per day, each with the previous day's constituents as incumbents, on a
-    working copy of the store (copy=True) or on the store itself; results trimmed."""
+    working copy of the store (copy=True) or on the store itself; results trimmed. A
+    methodology of the set-based class (`engine.daily.eligible`) runs every day in one
+    statement instead (`engine.daily.run_days`), falling back to the days one by one when
+    that path cannot give the per-day result."""
     out: list[ReviewResult] = []
     run_store = working_copy(store, m, days[0], days[-1]) if copy else store
     try:
         rctx = context(run_store)
         inc: IncumbentSpec = incumbents
         with single_threaded(run_store):
+            if set_based and daily.eligible(m) and len(days) > 1:
+                first = _trim(run_review(m, run_store, as_of=days[0], incumbents=inc, _ctx=rctx))
+                if progress:
+                    progress(f"{m.name}: days {days[0]}..{days[-1]} ({len(days)}) in one statement")
+                got = daily.run_days(m, rctx, days, first)
+                if got is not None:
+                    return [dc_replace(r, store=store, store_label=store.label) for r in got]
             for i, day in enumerate(days, 1):
                 if progress:
                     progress(f"{m.name}: day {day} ({i}/{len(days)})")

@@ -1,0 +1,327 @@
+"""Daily methodologies set-based: every day's eligible set and ranks in one statement.
+
+A daily methodology of the simple class (`eligible`: a one-day window, universe rules only
+-- boards, ST / delisting status at the cutoff, a listing age in trading days -- no screens,
+no buffer, no cap on changes, no dependencies, equal weights without caps) selects the same
+stocks whatever its incumbents, so every day's ranking is one window over (day, code)
+instead of one review per day. `run_days` builds each day's trimmed `ReviewResult` from it:
+the rows, reasons, weights and warnings the per-day pipeline (`engine.pipeline`) gives.
+It refuses (returns None) when a day would need what the per-day path does beyond this:
+an incumbent kept without rank data, an incumbent unknown to the store. The caller then
+runs the per-day path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from ..data import pit_shares
+from ..data.market_rules import ST_LIMIT_PCT
+from ..methodology.schema import Methodology
+from ..methodology.vocabulary import A_SHARE_METRICS, EXTERNAL_METRICS, METRICS
+from ..plan.review import plan_review
+from ..results.review import ReviewResult, Table
+from .context import Context, _lit, _map_codes, _q
+from .selection import _order
+from .universe import _metric_sql
+from .weighting import cap_weights, methodology_caps
+
+
+def eligible(m: Methodology) -> bool:
+    """Whether `m` is in the class `run_days` computes set-based (see the module docstring)."""
+    if m.versions or m.schedule.frequency != "daily":
+        return False
+    u, sel, w, lb = m.universe, m.selection, m.weighting, m.lookback
+    age = u.min_listing_age
+    caps = w.caps
+    return (
+        lb.months is None and (lb.trading_days or 1) == 1 and not lb.skip_listing_days
+        and not m.screens and sel.buffer is None and sel.max_changes_pct is None
+        and sel.industry_balance is None and not sel.composite and not sel.all_eligible
+        and sel.rank_by in METRICS and all(t in METRICS for t in sel.tie_break)
+        and not u.exclude_members_of and not getattr(u, "members_of", []) and not u.exclude_codes
+        and u.max_suspended_days is None and not u.listing_age_by_board and u.new_listing_exception is None
+        and u.st_as_of != "effective" and (age is None or age.trading_days is not None)
+        and w.method == "equal"
+        and all(getattr(caps, f) is None for f in type(caps).model_fields)
+    )
+
+
+def _st_kinds(m: Methodology, ctx: Context, cutoff: dt.date) -> tuple[list[str], list[str]]:
+    """The status kinds applied at `cutoff` and the warnings (as `engine.pipeline` says them)."""
+    u = m.universe
+    warnings: list[str] = []
+    wanted = [(["ST", "*ST"], "ST / *ST", u.exclude_st), (["delisting"], "delisting-arrangement", u.exclude_delisting)]
+    st_kinds, missing = [], []
+    for kinds, what, on in wanted:
+        if not on:
+            continue
+        if any(k in ctx.status_from and ctx.status_from[k] <= cutoff for k in kinds):
+            st_kinds += kinds
+        else:
+            missing.append(what)
+    if missing:
+        warnings.append(
+            f"the store has no status data up to the cutoff (table status): the exclusion of {' and '.join(missing)} "
+            "stocks is not applied"
+        )
+    if "ST" in st_kinds and ctx.status_inferred_boards:
+        off = [b for b in u.boards if b not in ctx.status_inferred_boards]
+        warnings.append(
+            f"ST status is inferred from the {ST_LIMIT_PCT}% price limits of {', '.join(ctx.status_inferred_boards)} "
+            "(meta status_source), not an official list"
+            + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
+        )
+    return st_kinds, warnings
+
+
+_BASE = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
+         "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
+         "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]
+
+
+def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | None) -> str:
+    """One statement over every day: (day, the base columns, stage, reason, rank) of the rows
+    a trimmed day keeps (ranked within the places, or selected the day before), and per day
+    the ranked codes without an A-share observation / observed after the cutoff."""
+    u, sel = m.universe, m.selection
+    boards = ", ".join(_lit(b) for b in sorted(u.boards))
+    age = u.min_listing_age
+    st = ""
+    if st_kinds:
+        st = f"""LEFT JOIN (SELECT d.i, s.code, min(s.status) AS status FROM days d JOIN status s
+                   ON s.start_date <= d.cutoff AND (s.end_date IS NULL OR s.end_date >= d.cutoff)
+                   WHERE s.status IN ({", ".join(_lit(k) for k in st_kinds)}) GROUP BY d.i, s.code) st
+                 ON st.i = c.i AND st.code = c.code"""
+    rules = []
+    if st_kinds:
+        rules.append(("st.status IS NOT NULL", "'universe'", "st.status || ' at the data cutoff'"))
+    rules.append(("c.traded_days IS NULL", "'universe'", "'no trading in the review window'"))
+    if age is not None:
+        rules.append((f"c.listing_days < {int(age.trading_days)}", "'universe'",
+                      f"format('listed {{}} trading days (since {{}}); needs {age.describe()}', "
+                      "c.listing_days, c.list_date)"))
+    rules.append((f'c."{sel.rank_by}" IS NULL', "'selection'", _lit(f"no {sel.rank_by} data to rank by")))
+    stage = "CASE " + " ".join(f"WHEN {c} THEN {s}" for c, s, _ in rules) + " END"
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r in rules) + " END"
+    # external metrics (as the pipeline joins them: the last value up to the cutoff; arg_max
+    # skips NULL values, so the ASOF join reads the non-NULL ones)
+    ext, joins = [], []
+    for j, name in enumerate(EXTERNAL_METRICS):
+        src = ctx.external.get(name)
+        if src is None:
+            continue
+        ext.append(f"CAST(x{j}.value AS DOUBLE) AS {_q(name)},")
+        joins.append(f"""ASOF LEFT JOIN (SELECT code, date, value FROM ({src}) WHERE value IS NOT NULL
+                           AND date IS NOT NULL) x{j} ON x{j}.code = f.code AND f.cutoff >= x{j}.date""")
+    cov = ""
+    if a_when:
+        cov = f""",
+        ash AS (
+          SELECT code, effective_date AS d0, {a_when} AS a_when,
+                 lead(effective_date, 1, DATE '9999-12-31') OVER (PARTITION BY code ORDER BY effective_date) AS d1
+          FROM {pit_shares.VIEW}
+        ),
+        cov AS (
+          SELECT r.i, list(r.code ORDER BY r.code) FILTER (WHERE a.a_when IS NULL) AS missing,
+                 list(r.code ORDER BY r.code) FILTER (WHERE a.a_when > r.cutoff) AS after
+          FROM r LEFT JOIN ash a ON a.code = r.code AND r.cutoff >= a.d0 AND r.cutoff < a.d1
+          WHERE r._rk IS NOT NULL GROUP BY r.i
+        )"""
+    return f"""
+        WITH days AS (SELECT unnest($i::BIGINT[]) AS i, unnest($cut::DATE[]) AS cutoff),
+        cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar),
+        dpos AS (SELECT d.i, d.cutoff, cal.pos FROM days d JOIN cal ON cal.date = d.cutoff),
+        sec0 AS (
+          SELECT s.code, s.name, s.board, s.exchange, s.list_date, s.delist_date, coalesce(a.pos, 0) AS before_list
+          FROM securities s ASOF LEFT JOIN cal a ON coalesce(s.list_date, DATE '1900-01-01') > a.date
+          WHERE s.board IN ({boards})
+        ),
+        sec AS (
+          SELECT d.i, d.cutoff, d.pos, s.* EXCLUDE (delist_date) FROM dpos d JOIN sec0 s
+            ON (s.list_date IS NULL OR s.list_date <= d.cutoff) AND (s.delist_date IS NULL OR s.delist_date > d.cutoff)
+        ),
+        sh AS (
+          SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares,
+                 lead(effective_date, 1, DATE '9999-12-31') OVER (
+                   PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares) AS d1
+          FROM {pit_shares.VIEW} WHERE code IN (SELECT code FROM sec0)
+        ),
+        w AS (
+          SELECT d.i, b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
+                 coalesce(s.float_shares, s.total_shares) AS float_sh,
+                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
+                 coalesce(s.a_shares, s.total_shares) AS a_sh
+          FROM bars b JOIN dpos d ON b.date = d.cutoff
+            LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
+          WHERE b.code IN (SELECT code FROM sec0)
+        ),
+        agg AS (
+          SELECT i, code,
+            {_metric_sql(ctx)},
+            arg_max(total_shares, date) AS shares_total,
+            arg_max(float_sh, date) AS shares_float,
+            arg_max(ff_sh, date) AS shares_ff,
+            max(date) AS last_bar
+          FROM w GROUP BY i, code
+        ),
+        ind AS (
+          SELECT d.i, n.code, arg_max(n.sw_l1_code, n.start_date) AS sw_l1_code,
+                 arg_max(n.sw_l1_name, n.start_date) AS sw_l1_name,
+                 arg_max(n.sw_l1_name_en, n.start_date) AS sw_l1_name_en,
+                 arg_max(n.sw_l2_code, n.start_date) AS sw_l2_code,
+                 arg_max(n.sw_l2_name, n.start_date) AS sw_l2_name,
+                 arg_max(n.sw_l3_code, n.start_date) AS sw_l3_code
+          FROM days d JOIN industry n ON n.start_date <= d.cutoff AND (n.end_date IS NULL OR n.end_date >= d.cutoff)
+          WHERE n.code IN (SELECT code FROM sec0)
+          GROUP BY d.i, n.code
+        ),
+        c AS (
+          SELECT sec.i, sec.cutoff, sec.code, sec.name, sec.board, sec.exchange, sec.list_date,
+            ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name, ind.sw_l2_code, ind.sw_l3_code,
+            sec.pos - sec.before_list AS listing_days,
+            -- a one-day window: the trading days before it are those before the cutoff
+            sec.pos - (sec.pos - 1) - coalesce(agg.traded_days, 0) AS suspended_days,
+            agg.* EXCLUDE (i, code),
+            sec.pos - lb.pos AS suspended_run
+          FROM sec LEFT JOIN agg ON agg.i = sec.i AND agg.code = sec.code
+            LEFT JOIN ind ON ind.i = sec.i AND ind.code = sec.code
+            LEFT JOIN cal lb ON lb.date = agg.last_bar
+        ),
+        r AS (
+          SELECT c.*, {stage} AS stage, {reason} AS reason FROM c {st}
+        ),
+        r2 AS (
+          SELECT * REPLACE (CASE WHEN reason IS NULL THEN _rk0 END AS _rk) FROM (
+            SELECT *, row_number() OVER (PARTITION BY i, reason IS NULL ORDER BY {_order(m)}) AS _rk0,
+                   NULL AS _rk FROM r)
+        ),
+        chosen AS (SELECT i, code FROM r2 WHERE _rk <= {int(sel.count)})
+        {cov.replace("FROM r LEFT", "FROM r2 r LEFT")}
+        SELECT 'row' AS kind, f.i, {", ".join(f'f."{c}"' for c in _BASE)}, f.stage, f.reason, f.rank,
+               {", ".join(ext)} NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
+        FROM (SELECT r.*, r._rk AS rank FROM r2 r WHERE r._rk <= {int(sel.count)}
+                OR (r.i - 1, r.code) IN (SELECT (i, code) FROM chosen)
+                OR (r.i = 0 AND r.code IN (SELECT unnest($inc0::VARCHAR[])))) f {" ".join(joins)}
+        {"UNION ALL SELECT 'cov', cov.i, " + ", ".join("NULL" for _ in _BASE) + ", NULL, NULL, NULL, "
+         + ", ".join("NULL" for _ in ext) + (", " if ext else "") + "cov.missing, cov.after FROM cov" if a_when else ""}
+        ORDER BY 2, 1, rank NULLS LAST, code"""
+
+
+def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewResult) -> list[ReviewResult] | None:
+    """The trimmed reviews of `days` (the first already run per day: `first`, whose rows
+    this must reproduce), or None when a day needs the per-day path."""
+    con, store = ctx.store.con, ctx.store
+    sel = m.selection
+    rds = [first.dates]
+    for d in days[1:]:
+        p = plan_review(m, ctx.where, as_of=d, incumbents="none")
+        rds.append(p.dates)
+    if any(rd.provisional for rd in rds):
+        return None
+    st_sets = [_st_kinds(m, ctx, rd.cutoff) for rd in rds]
+    if any(s[0] != st_sets[0][0] for s in st_sets):
+        return None  # status data starts inside the range: the per-day path says which days
+    rank_a = sel.rank_by if sel.rank_by in A_SHARE_METRICS and ctx.has_a_shares else None
+    a_when = dict(pit_shares.SPARSE)["a_shares"] if rank_a else None
+    if rank_a:
+        pit_shares.ensure(con)
+    sql = _statement(m, ctx, st_sets[0][0], a_when)
+    cur = con.execute(sql, {"i": list(range(len(days))), "cut": [rd.cutoff for rd in rds],
+                                "inc0": list(first.incumbents)})
+    names = [d[0] for d in cur.description]
+    rows_by_day: dict[int, list[tuple[Any, ...]]] = {}
+    cov: dict[int, tuple[list[str], list[str]]] = {}
+    for r in cur.fetchall():
+        if r[0] == "cov":
+            cov[r[1]] = (list(r[-2] or []), list(r[-1] or []))
+        else:
+            rows_by_day.setdefault(r[1], []).append(r[2:-2])
+    ix = {c: i for i, c in enumerate(names[2:-2])}
+    found_ext = [c for c in EXTERNAL_METRICS if c in ix]
+    columns, types = first.table.columns, first.table.types
+    out: list[ReviewResult] = []
+    inc: list[str] = list(first.incumbents)
+    codes_known = None
+    for k, rd in enumerate(rds):
+        rows = rows_by_day.get(k, [])
+        chosen = [r for r in rows if r[ix["rank"]] is not None and r[ix["rank"]] <= sel.count]
+        incs = set(inc)
+        has_inc = bool(inc)
+        built: list[dict[str, Any]] = []
+        listed = {r[ix["code"]] for r in rows}
+        for r in rows:
+            code, rank = r[ix["code"]], r[ix["rank"]]
+            is_inc = code in incs
+            d = {c: r[ix[c]] for c in _BASE}
+            d.update({c: None for c in EXTERNAL_METRICS})
+            d.update({c: r[ix[c]] for c in found_ext})
+            d.update(composite_rank=None, incumbent=is_inc, weight=None, inclusion_factor=None, cap_factor=None)
+            if rank is None:  # an incumbent the rules dropped
+                if not is_inc:
+                    continue
+                if r[ix["stage"]] == "selection":
+                    return None  # kept without rank data: the per-day path keeps it
+                d.update(stage=r[ix["stage"]], rank=None, selected=False, status="deleted",
+                         reason="deleted: " + r[ix["reason"]])
+            elif rank <= sel.count:
+                status = "retained" if is_inc else "added"
+                why = ("retained" if is_inc else f"added to fill the {sel.count} places") if has_inc else "selected"
+                d.update(stage="selection", rank=rank, selected=True, status=status, reason=f"rank {rank}, {why}")
+            else:
+                if not is_inc:
+                    continue
+                d.update(stage="selection", rank=rank, selected=False, status="deleted",
+                         reason=f"rank {rank}, deleted: outside incumbent buffer {sel.count}")
+            built.append(d)
+        gone = [c for c in inc if c not in listed]
+        if gone:
+            if codes_known is None:
+                codes_known = {c: (n, b) for c, n, b in con.execute("SELECT code, name, board FROM securities").fetchall()}
+            if any(c not in codes_known for c in gone):
+                return None  # unknown incumbents are kept: the per-day path
+            for c in sorted(gone):
+                built.append({"code": c, "name": codes_known[c][0], "board": codes_known[c][1], "stage": "universe",
+                              "incumbent": True, "reason": "deleted: not a listed stock of the index boards at the cutoff",
+                              "selected": False, "status": "deleted"})
+            built.sort(key=lambda e: (e.get("rank") is None, e.get("rank") or 0, e["code"]))
+        sel_rows = [e for e in built if e.get("selected")]
+        warnings = list(st_sets[k][1])
+        if len(sel_rows) < sel.count:
+            warnings.append(f"only {len(sel_rows)} stocks passed the rules; the index has {len(sel_rows)} of "
+                            f"{sel.count} places filled")
+        if sel_rows:
+            base_v = np.ones(len(sel_rows))
+            wts = cap_weights(base_v, **methodology_caps(m.weighting.caps, [e["sw_l1_code"] for e in sel_rows]))
+            cap_f = wts / (base_v / base_v.sum())
+            for e, wt, cf in zip(sel_rows, wts, cap_f, strict=True):
+                e.update(weight=float(wt), inclusion_factor=1.0, cap_factor=float(cf))
+        if rank_a:
+            missing, after = cov.get(k, ([], []))
+            note = (f"{rank_a} ranks on A-share capital (shares.a_shares, point in time; the company total "
+                    "with H shares is avg_company_cap)")
+            if missing:
+                note += f"; {pit_shares.describe('ranked stock', missing)} without an A-share observation use the company total"
+            if after:
+                note += (f"; {pit_shares.describe('ranked stock', after)} use the ratio of their first observation, "
+                         f"dated after the cutoff {rd.cutoff} (none earlier)")
+            warnings.append(note)
+        table = Table(columns, types, [tuple(e.get(c) for c in columns) for e in built])
+        if k == 0:
+            if (table.rows != first.table.rows or table.columns != columns
+                    or first.warnings[len(first.warnings) - len(warnings):] != warnings):
+                return None  # not the per-day result: that path decides
+            out.append(first)
+        else:
+            p = plan_review(m, ctx.where, as_of=days[k], incumbents=list(inc))
+            res_inc = p.incumbents
+            out.append(ReviewResult(
+                methodology=p.rules, dates=p.dates, table=table, incumbents_source=res_inc.label,
+                incumbents=list(inc), incumbents_detail=res_inc.detail(),
+                warnings=list(dict.fromkeys([*p.override_warnings, *res_inc.warnings, *warnings])),
+                store_label=store.label, synthetic=store.synthetic, store=store))
+        inc = _map_codes(ctx, sorted(e["code"] for e in sel_rows))
+    return out

@@ -1,0 +1,64 @@
+"""Daily methodologies set-based (engine.daily): every day's rows, reasons, weights and
+warnings equal those of the per-day reviews, and the backtest's output is the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+import indexrecon as ir
+from indexrecon.analysis import backtest as bmod
+from indexrecon.engine import context, daily, forget, run_review
+
+
+def _both(m: ir.Methodology, store: Any, start: dt.date, end: dt.date, inc: str) -> tuple[list, list]:
+    days = [d for d in context(store).cal.days if start <= d <= end]
+    forget(store)
+    per_day = bmod._daily_chain(m, store, days, inc, copy=False, set_based=False)
+    forget(store)
+    ctx = context(store)
+    first = bmod._trim(run_review(m, store, as_of=days[0], incumbents=inc, _ctx=ctx))
+    got = daily.run_days(m, ctx, days, first)
+    forget(store)
+    assert got is not None
+    return per_day, got
+
+
+def test_microcap400_set_based_days_equal_the_per_day_reviews(demo_store: Any) -> None:
+    m = ir.load_methodology("microcap400")
+    assert daily.eligible(m)
+    per_day, got = _both(m, demo_store, dt.date(2025, 3, 3), dt.date(2025, 4, 11), "auto")
+    assert len(per_day) == len(got) > 25
+    changes = 0
+    for a, b in zip(per_day, got, strict=True):
+        assert a.dates == b.dates
+        assert a.table.columns == b.table.columns and a.table.types == b.table.types
+        assert a.table.rows == b.table.rows, a.dates.review
+        assert a.warnings == b.warnings
+        assert a.incumbents == b.incumbents and a.incumbents_source == b.incumbents_source
+        assert a.incumbents_detail == b.incumbents_detail
+        changes += len(b.view("added")) + len(b.view("deleted"))
+    assert changes > 0  # the days differ: adds and deletes were compared too
+
+
+def test_backtest_output_is_the_per_day_one(demo_store: Any, monkeypatch: Any) -> None:
+    m = ir.load_methodology("microcap400")
+    forget(demo_store)
+    fast = bmod.backtest(m, demo_store, "2025-05-06", "2025-05-30", incumbents="none")
+    forget(demo_store)
+    monkeypatch.setattr(daily, "eligible", lambda m: False)
+    slow = bmod.backtest(m, demo_store, "2025-05-06", "2025-05-30", incumbents="none")
+    forget(demo_store)
+    assert fast.to_json() == slow.to_json()
+    pd.testing.assert_frame_equal(fast.levels, slow.levels)
+
+
+def test_not_eligible_methodologies_keep_the_per_day_path() -> None:
+    m = ir.load_methodology("microcap400")
+    assert not daily.eligible(m.with_changes(selection={"buffer": {"newcomers_within": 300, "incumbents_within": 500}}))
+    assert not daily.eligible(m.with_changes(lookback={"trading_days": 5}))
+    assert not daily.eligible(m.with_changes(schedule={"frequency": "periodic"}))
+    assert not daily.eligible(m.with_changes(screens=[
+        {"type": "min_value", "metric": "avg_amount", "value": 1.0}]))

@@ -26,7 +26,7 @@ from ..plan.review import plan_review
 from ..results.review import ReviewResult, Table
 from .context import Context, _lit, _map_codes, _q
 from .selection import _order
-from .universe import _metric_sql
+from .universe import _metric_exprs, _metric_sql
 from .weighting import cap_weights, methodology_caps
 
 
@@ -117,6 +117,8 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         ext.append(f"CAST(x{j}.value AS DOUBLE) AS {_q(name)},")
         joins.append(f"""ASOF LEFT JOIN (SELECT code, date, value FROM ({src}) WHERE value IS NOT NULL
                            AND date IS NOT NULL) x{j} ON x{j}.code = f.code AND f.cutoff >= x{j}.date""")
+    exprs = _metric_exprs(ctx)
+    rank_cols = list(dict.fromkeys(["traded_days", sel.rank_by, *sel.tie_break]))
     cov = ""
     if a_when:
         cov = f""",
@@ -159,37 +161,13 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
           WHERE b.code IN (SELECT code FROM sec0)
         ),
-        agg AS (
-          SELECT i, code,
-            {_metric_sql(ctx)},
-            arg_max(total_shares, date) AS shares_total,
-            arg_max(float_sh, date) AS shares_float,
-            arg_max(ff_sh, date) AS shares_ff,
-            max(date) AS last_bar
-          FROM w GROUP BY i, code
-        ),
-        ind AS (
-          SELECT d.i, n.code, arg_max(n.sw_l1_code, n.start_date) AS sw_l1_code,
-                 arg_max(n.sw_l1_name, n.start_date) AS sw_l1_name,
-                 arg_max(n.sw_l1_name_en, n.start_date) AS sw_l1_name_en,
-                 arg_max(n.sw_l2_code, n.start_date) AS sw_l2_code,
-                 arg_max(n.sw_l2_name, n.start_date) AS sw_l2_name,
-                 arg_max(n.sw_l3_code, n.start_date) AS sw_l3_code
-          FROM days d JOIN industry n ON n.start_date <= d.cutoff AND (n.end_date IS NULL OR n.end_date >= d.cutoff)
-          WHERE n.code IN (SELECT code FROM sec0)
-          GROUP BY d.i, n.code
+        aggn AS (
+          SELECT i, code, {", ".join(f"{exprs[x]} AS {_q(x)}" for x in rank_cols)} FROM w GROUP BY i, code
         ),
         c AS (
-          SELECT sec.i, sec.cutoff, sec.code, sec.name, sec.board, sec.exchange, sec.list_date,
-            ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name, ind.sw_l2_code, ind.sw_l3_code,
-            sec.pos - sec.before_list AS listing_days,
-            -- a one-day window: the trading days before it are those before the cutoff
-            sec.pos - (sec.pos - 1) - coalesce(agg.traded_days, 0) AS suspended_days,
-            agg.* EXCLUDE (i, code),
-            sec.pos - lb.pos AS suspended_run
-          FROM sec LEFT JOIN agg ON agg.i = sec.i AND agg.code = sec.code
-            LEFT JOIN ind ON ind.i = sec.i AND ind.code = sec.code
-            LEFT JOIN cal lb ON lb.date = agg.last_bar
+          SELECT sec.i, sec.cutoff, sec.code, sec.list_date, sec.pos - sec.before_list AS listing_days,
+                 {", ".join(f"aggn.{_q(x)}" for x in rank_cols)}
+          FROM sec LEFT JOIN aggn ON aggn.i = sec.i AND aggn.code = sec.code
         ),
         r AS (
           SELECT c.*, {stage} AS stage, {reason} AS reason FROM c {st}
@@ -199,13 +177,52 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             SELECT *, row_number() OVER (PARTITION BY i, reason IS NULL ORDER BY {_order(m)}) AS _rk0,
                    NULL AS _rk FROM r)
         ),
-        chosen AS (SELECT i, code FROM r2 WHERE _rk <= {int(sel.count)})
+        chosen AS (SELECT i, code FROM r2 WHERE _rk <= {int(sel.count)}),
+        -- the rows a trimmed day keeps: its constituents and the day before's
+        keep AS (
+          SELECT r.i, r.cutoff, r.code, r.stage, r.reason, r._rk AS rank FROM r2 r
+            LEFT JOIN (SELECT i + 1 AS i, code FROM chosen
+                       UNION ALL SELECT 0, unnest($inc0::VARCHAR[])) y ON y.i = r.i AND y.code = r.code
+          WHERE r._rk <= {int(sel.count)} OR y.code IS NOT NULL
+        ),
+        -- every other column, for the kept rows only
+        agg AS (
+          SELECT w.i, w.code,
+            {_metric_sql(ctx)},
+            arg_max(total_shares, date) AS shares_total,
+            arg_max(float_sh, date) AS shares_float,
+            arg_max(ff_sh, date) AS shares_ff,
+            max(date) AS last_bar
+          FROM w SEMI JOIN keep k ON k.i = w.i AND k.code = w.code GROUP BY w.i, w.code
+        ),
+        ind AS (
+          SELECT k.i, n.code, arg_max(n.sw_l1_code, n.start_date) AS sw_l1_code,
+                 arg_max(n.sw_l1_name, n.start_date) AS sw_l1_name,
+                 arg_max(n.sw_l1_name_en, n.start_date) AS sw_l1_name_en,
+                 arg_max(n.sw_l2_code, n.start_date) AS sw_l2_code,
+                 arg_max(n.sw_l2_name, n.start_date) AS sw_l2_name,
+                 arg_max(n.sw_l3_code, n.start_date) AS sw_l3_code
+          FROM keep k JOIN industry n ON n.code = k.code
+            AND n.start_date <= k.cutoff AND (n.end_date IS NULL OR n.end_date >= k.cutoff)
+          GROUP BY k.i, n.code
+        ),
+        f AS (
+          SELECT k.i, k.cutoff, k.code, sec.name, sec.board, sec.exchange, sec.list_date,
+            ind.sw_l1_code, ind.sw_l1_name, ind.sw_l1_name_en, ind.sw_l2_name, ind.sw_l2_code, ind.sw_l3_code,
+            sec.pos - sec.before_list AS listing_days,
+            -- a one-day window: the trading days before it are those before the cutoff
+            sec.pos - (sec.pos - 1) - coalesce(agg.traded_days, 0) AS suspended_days,
+            agg.* EXCLUDE (i, code),
+            sec.pos - lb.pos AS suspended_run, k.stage, k.reason, k.rank
+          FROM keep k JOIN sec ON sec.i = k.i AND sec.code = k.code
+            LEFT JOIN agg ON agg.i = k.i AND agg.code = k.code
+            LEFT JOIN ind ON ind.i = k.i AND ind.code = k.code
+            LEFT JOIN cal lb ON lb.date = agg.last_bar
+        )
         {cov.replace("FROM r LEFT", "FROM r2 r LEFT")}
         SELECT 'row' AS kind, f.i, {", ".join(f'f."{c}"' for c in _BASE)}, f.stage, f.reason, f.rank,
-               {", ".join(ext)} NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
-        FROM (SELECT r.*, r._rk AS rank FROM r2 r WHERE r._rk <= {int(sel.count)}
-                OR (r.i - 1, r.code) IN (SELECT (i, code) FROM chosen)
-                OR (r.i = 0 AND r.code IN (SELECT unnest($inc0::VARCHAR[])))) f {" ".join(joins)}
+               {" ".join(ext)} NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
+        FROM f {" ".join(joins)}
         {"UNION ALL SELECT 'cov', cov.i, " + ", ".join("NULL" for _ in _BASE) + ", NULL, NULL, NULL, "
          + ", ".join("NULL" for _ in ext) + (", " if ext else "") + "cov.missing, cov.after FROM cov" if a_when else ""}
         ORDER BY 2, 1, rank NULLS LAST, code"""

@@ -12,18 +12,20 @@ from ..methodology.vocabulary import (
 from .context import Context, _lit
 
 
-def _metric_sql(ctx: Context) -> str:
-    """The window aggregates. Without float (free-float) shares in the store those columns
-    fall back to total (float) shares: the aggregates are then written over the same column,
-    so DuckDB computes each distinct one once."""
+def _metric_exprs(ctx: Context) -> dict[str, str]:
+    """Each window aggregate's SQL by metric name. Without float (free-float) shares in the
+    store those columns fall back to total (float) shares: the aggregates are then written
+    over the same column, so DuckDB computes each distinct one once."""
     ff = "float_sh" if not ctx.has_free_float else "ff_sh"
     fl = "total_shares" if not ctx.has_float else "float_sh"
     a = "a_sh" if ctx.has_a_shares else "total_shares"
-    out = []
-    for m in METRICS.values():
-        sql = m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl).replace("a_sh", a)
-        out.append(f"{sql} AS {m.name}")
-    return ",\n  ".join(out)
+    return {m.name: m.sql.replace("ff_sh", ff if ff != "float_sh" else fl).replace("float_sh", fl).replace("a_sh", a)
+            for m in METRICS.values()}
+
+
+def _metric_sql(ctx: Context) -> str:
+    """The window aggregates (`_metric_exprs`) as select items."""
+    return ",\n  ".join(f"{sql} AS {name}" for name, sql in _metric_exprs(ctx).items())
 
 
 def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],

@@ -220,18 +220,20 @@ def _daily_chain(m: Methodology, store: Store, days: list[dt.date], incumbents: 
     statement instead (`engine.daily.run_days`), falling back to the days one by one when
     that path cannot give the per-day result."""
     out: list[ReviewResult] = []
+    if set_based and daily.eligible(m) and len(days) > 1:
+        # one statement over the store itself: no working copy, DuckDB's own threads
+        if progress:
+            progress(f"{m.name}: days {days[0]}..{days[-1]} ({len(days)}) in one statement")
+        sctx = context(store)
+        first = _trim(run_review(m, store, as_of=days[0], incumbents=incumbents, _ctx=sctx))
+        got = daily.run_days(m, sctx, days, first)
+        if got is not None:
+            return got
     run_store = working_copy(store, m, days[0], days[-1]) if copy else store
     try:
         rctx = context(run_store)
         inc: IncumbentSpec = incumbents
         with single_threaded(run_store):
-            if set_based and daily.eligible(m) and len(days) > 1:
-                first = _trim(run_review(m, run_store, as_of=days[0], incumbents=inc, _ctx=rctx))
-                if progress:
-                    progress(f"{m.name}: days {days[0]}..{days[-1]} ({len(days)}) in one statement")
-                got = daily.run_days(m, rctx, days, first)
-                if got is not None:
-                    return [dc_replace(r, store=store, store_label=store.label) for r in got]
             for i, day in enumerate(days, 1):
                 if progress:
                     progress(f"{m.name}: day {day} ({i}/{len(days)})")

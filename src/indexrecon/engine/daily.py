@@ -83,10 +83,12 @@ _BASE = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_
          "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]
 
 
-def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | None) -> str:
-    """One statement over every day: (day, the base columns, stage, reason, rank) of the rows
-    a trimmed day keeps (ranked within the places, or selected the day before), and per day
-    the ranked codes without an A-share observation / observed after the cutoff."""
+def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | None,
+               columns: tuple[str, ...]) -> str:
+    """One statement over every day: (kind 'row', day, `columns` -- those the rules decide
+    per incumbent set NULL) of the rows a trimmed day keeps (ranked within the places, or
+    selected the day before), and (kind 'cov', day, NULLs, missing, after): per day the ranked
+    codes without an A-share observation / observed after the cutoff."""
     u, sel = m.universe, m.selection
     boards = ", ".join(_lit(b) for b in sorted(u.boards))
     age = u.min_listing_age
@@ -107,16 +109,19 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
     rules.append((f'c."{sel.rank_by}" IS NULL', "'selection'", _lit(f"no {sel.rank_by} data to rank by")))
     stage = "CASE " + " ".join(f"WHEN {c} THEN {s}" for c, s, _ in rules) + " END"
     reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r in rules) + " END"
-    # external metrics (as the pipeline joins them: the last value up to the cutoff; arg_max
-    # skips NULL values, so the ASOF join reads the non-NULL ones)
-    ext, joins = [], []
+    # external metrics as the pipeline joins them: the last value up to the cutoff
+    ext: dict[str, str] = {}
+    joins = []
     for j, name in enumerate(EXTERNAL_METRICS):
         src = ctx.external.get(name)
         if src is None:
             continue
-        ext.append(f"CAST(x{j}.value AS DOUBLE) AS {_q(name)},")
-        joins.append(f"""ASOF LEFT JOIN (SELECT code, date, value FROM ({src}) WHERE value IS NOT NULL
-                           AND date IS NOT NULL) x{j} ON x{j}.code = f.code AND f.cutoff >= x{j}.date""")
+        ext[name] = f"CAST(x{j}.value AS DOUBLE)"
+        joins.append(f"""LEFT JOIN (SELECT k.i, k.code, arg_max(x.value, x.date) AS value FROM keep k
+                           JOIN ({src}) x ON x.code = k.code AND x.date <= k.cutoff GROUP BY k.i, k.code) x{j}
+                         ON x{j}.i = f.i AND x{j}.code = f.code""")
+    items = [f"f.{_q(c)}" if c in _BASE or c in ("stage", "reason", "rank") else
+             f"{ext[c]} AS {_q(c)}" if c in ext else f"NULL AS {_q(c)}" for c in columns]
     exprs = _metric_exprs(ctx)
     rank_cols = list(dict.fromkeys(["traded_days", sel.rank_by, *sel.tie_break]))
     cov = ""
@@ -172,14 +177,14 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         r AS (
           SELECT c.*, {stage} AS stage, {reason} AS reason FROM c {st}
         ),
-        r2 AS (
+        r2 AS MATERIALIZED (
           SELECT * REPLACE (CASE WHEN reason IS NULL THEN _rk0 END AS _rk) FROM (
             SELECT *, row_number() OVER (PARTITION BY i, reason IS NULL ORDER BY {_order(m)}) AS _rk0,
                    NULL AS _rk FROM r)
         ),
         chosen AS (SELECT i, code FROM r2 WHERE _rk <= {int(sel.count)}),
         -- the rows a trimmed day keeps: its constituents and the day before's
-        keep AS (
+        keep AS MATERIALIZED (
           SELECT r.i, r.cutoff, r.code, r.stage, r.reason, r._rk AS rank FROM r2 r
             LEFT JOIN (SELECT i + 1 AS i, code FROM chosen
                        UNION ALL SELECT 0, unnest($inc0::VARCHAR[])) y ON y.i = r.i AND y.code = r.code
@@ -220,11 +225,10 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             LEFT JOIN cal lb ON lb.date = agg.last_bar
         )
         {cov.replace("FROM r LEFT", "FROM r2 r LEFT")}
-        SELECT 'row' AS kind, f.i, {", ".join(f'f."{c}"' for c in _BASE)}, f.stage, f.reason, f.rank,
-               {" ".join(ext)} NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
+        SELECT 'row' AS kind, f.i, {", ".join(items)}, NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
         FROM f {" ".join(joins)}
-        {"UNION ALL SELECT 'cov', cov.i, " + ", ".join("NULL" for _ in _BASE) + ", NULL, NULL, NULL, "
-         + ", ".join("NULL" for _ in ext) + (", " if ext else "") + "cov.missing, cov.after FROM cov" if a_when else ""}
+        {"UNION ALL SELECT 'cov', cov.i, " + ", ".join("NULL" for _ in items) + ", cov.missing, cov.after FROM cov"
+         if a_when else ""}
         ORDER BY 2, 1, rank NULLS LAST, code"""
 
 
@@ -246,7 +250,8 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
     a_when = dict(pit_shares.SPARSE)["a_shares"] if rank_a else None
     if rank_a:
         pit_shares.ensure(con)
-    sql = _statement(m, ctx, st_sets[0][0], a_when)
+    columns, types = first.table.columns, first.table.types
+    sql = _statement(m, ctx, st_sets[0][0], a_when, columns)
     cur = con.execute(sql, {"i": list(range(len(days))), "cut": [rd.cutoff for rd in rds],
                                 "inc0": list(first.incumbents)})
     names = [d[0] for d in cur.description]
@@ -258,42 +263,44 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
         else:
             rows_by_day.setdefault(r[1], []).append(r[2:-2])
     ix = {c: i for i, c in enumerate(names[2:-2])}
-    found_ext = [c for c in EXTERNAL_METRICS if c in ix]
-    columns, types = first.table.columns, first.table.types
+    n_cols = len(columns)
+    c_code, c_rank, c_stage, c_reason, c_sel, c_status, c_inc = (
+        ix[c] for c in ("code", "rank", "stage", "reason", "selected", "status", "incumbent"))
+    c_w, c_if, c_cf, c_l1 = (ix[c] for c in ("weight", "inclusion_factor", "cap_factor", "sw_l1_code"))
     out: list[ReviewResult] = []
     inc: list[str] = list(first.incumbents)
     codes_known = None
+    added_why = f"added to fill the {sel.count} places"
     for k, rd in enumerate(rds):
         rows = rows_by_day.get(k, [])
-        chosen = [r for r in rows if r[ix["rank"]] is not None and r[ix["rank"]] <= sel.count]
         incs = set(inc)
         has_inc = bool(inc)
-        built: list[dict[str, Any]] = []
-        listed = {r[ix["code"]] for r in rows}
+        built: list[list[Any]] = []
+        listed = set()
         for r in rows:
-            code, rank = r[ix["code"]], r[ix["rank"]]
+            code, rank = r[c_code], r[c_rank]
+            listed.add(code)
             is_inc = code in incs
-            d = {c: r[ix[c]] for c in _BASE}
-            d.update({c: None for c in EXTERNAL_METRICS})
-            d.update({c: r[ix[c]] for c in found_ext})
-            d.update(composite_rank=None, incumbent=is_inc, weight=None, inclusion_factor=None, cap_factor=None)
             if rank is None:  # an incumbent the rules dropped
                 if not is_inc:
                     continue
-                if r[ix["stage"]] == "selection":
+                if r[c_stage] == "selection":
                     return None  # kept without rank data: the per-day path keeps it
-                d.update(stage=r[ix["stage"]], rank=None, selected=False, status="deleted",
-                         reason="deleted: " + r[ix["reason"]])
+                v = list(r)
+                v[c_sel], v[c_status], v[c_reason] = False, "deleted", "deleted: " + r[c_reason]
             elif rank <= sel.count:
-                status = "retained" if is_inc else "added"
-                why = ("retained" if is_inc else f"added to fill the {sel.count} places") if has_inc else "selected"
-                d.update(stage="selection", rank=rank, selected=True, status=status, reason=f"rank {rank}, {why}")
+                v = list(r)
+                why = ("retained" if is_inc else added_why) if has_inc else "selected"
+                v[c_stage], v[c_sel], v[c_status] = "selection", True, "retained" if is_inc else "added"
+                v[c_reason] = f"rank {rank}, {why}"
             else:
                 if not is_inc:
                     continue
-                d.update(stage="selection", rank=rank, selected=False, status="deleted",
-                         reason=f"rank {rank}, deleted: outside incumbent buffer {sel.count}")
-            built.append(d)
+                v = list(r)
+                v[c_stage], v[c_sel], v[c_status] = "selection", False, "deleted"
+                v[c_reason] = f"rank {rank}, deleted: outside incumbent buffer {sel.count}"
+            v[c_inc] = is_inc
+            built.append(v)
         gone = [c for c in inc if c not in listed]
         if gone:
             if codes_known is None:
@@ -301,21 +308,23 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
             if any(c not in codes_known for c in gone):
                 return None  # unknown incumbents are kept: the per-day path
             for c in sorted(gone):
-                built.append({"code": c, "name": codes_known[c][0], "board": codes_known[c][1], "stage": "universe",
-                              "incumbent": True, "reason": "deleted: not a listed stock of the index boards at the cutoff",
-                              "selected": False, "status": "deleted"})
-            built.sort(key=lambda e: (e.get("rank") is None, e.get("rank") or 0, e["code"]))
-        sel_rows = [e for e in built if e.get("selected")]
+                v = [None] * n_cols
+                v[c_code], v[ix["name"]], v[ix["board"]] = c, *codes_known[c]
+                v[c_stage], v[c_inc], v[c_sel], v[c_status] = "universe", True, False, "deleted"
+                v[c_reason] = "deleted: not a listed stock of the index boards at the cutoff"
+                built.append(v)
+            built.sort(key=lambda e: (e[c_rank] is None, e[c_rank] or 0, e[c_code]))
+        sel_rows = [e for e in built if e[c_sel]]
         warnings = list(st_sets[k][1])
         if len(sel_rows) < sel.count:
             warnings.append(f"only {len(sel_rows)} stocks passed the rules; the index has {len(sel_rows)} of "
                             f"{sel.count} places filled")
         if sel_rows:
             base_v = np.ones(len(sel_rows))
-            wts = cap_weights(base_v, **methodology_caps(m.weighting.caps, [e["sw_l1_code"] for e in sel_rows]))
+            wts = cap_weights(base_v, **methodology_caps(m.weighting.caps, [e[c_l1] for e in sel_rows]))
             cap_f = wts / (base_v / base_v.sum())
-            for e, wt, cf in zip(sel_rows, wts, cap_f, strict=True):
-                e.update(weight=float(wt), inclusion_factor=1.0, cap_factor=float(cf))
+            for e, wt, cf in zip(sel_rows, wts.tolist(), cap_f.tolist(), strict=True):
+                e[c_w], e[c_if], e[c_cf] = wt, 1.0, cf
         if rank_a:
             missing, after = cov.get(k, ([], []))
             note = (f"{rank_a} ranks on A-share capital (shares.a_shares, point in time; the company total "
@@ -326,7 +335,7 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
                 note += (f"; {pit_shares.describe('ranked stock', after)} use the ratio of their first observation, "
                          f"dated after the cutoff {rd.cutoff} (none earlier)")
             warnings.append(note)
-        table = Table(columns, types, [tuple(e.get(c) for c in columns) for e in built])
+        table = Table(columns, types, [tuple(e) for e in built])
         if k == 0:
             if (table.rows != first.table.rows or table.columns != columns
                     or first.warnings[len(first.warnings) - len(warnings):] != warnings):
@@ -340,5 +349,5 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
                 incumbents=list(inc), incumbents_detail=res_inc.detail(),
                 warnings=list(dict.fromkeys([*p.override_warnings, *res_inc.warnings, *warnings])),
                 store_label=store.label, synthetic=store.synthetic, store=store))
-        inc = _map_codes(ctx, sorted(e["code"] for e in sel_rows))
+        inc = _map_codes(ctx, sorted(e[c_code] for e in sel_rows))
     return out

@@ -23,7 +23,8 @@ Workloads (see docs/benchmarks.md):
   6 scale     workloads 1 and 4 on synthetic universes of 1x, 4x, 10x the market
   7 speed     `rebalance chinext` against `import duckdb` and `rebuild csi2000` (its chain)
               against `rebuild chinext`, each without and with the results cache; the full
-              ChiNext backtest against `rebuild chinext`; a year of microcap400 (daily)
+              ChiNext backtest against `rebuild chinext`; a year of microcap400 (daily; also
+              alone: --only daily)
   8 sweep     `indexrecon sweep` of 6 ChiNext variants in 1 and 2 worker processes
   and the pandas reference implementation of workload 1 (benchmarks/pandas_reference.py).
 """
@@ -51,7 +52,7 @@ ROOT = HERE.parent
 WORKER = HERE / "workloads.py"
 SRC = ROOT / "src" / "indexrecon"
 DEMO_END = dt.date(2026, 5, 29)
-ALL = ("review", "cli", "chain", "backtest", "ingest", "scale", "pandas", "speed")
+ALL = ("review", "cli", "chain", "backtest", "ingest", "scale", "pandas", "speed", "daily")
 HEAVY = ("pandas", "numpy", "duckdb", "pyarrow", "pydantic", "yaml", "click", "rich", "akshare")
 
 
@@ -336,6 +337,16 @@ def repeat(rep: Report, name: str, label: str, cmd: list[str], env: dict[str, st
     return rep.add(name, label, times, cpu=cpus, peak=max(peaks), note=note)
 
 
+def do_daily(rep: Report, cache: Path, store: Path, label: str, reps: int, warmup: int) -> None:
+    """A year of microcap400 (daily rebalanced: every day's ranks in one statement,
+    engine/daily.py), whole processes."""
+    exe = shutil.which("indexrecon") or str(Path(sys.executable).with_name("indexrecon"))
+    repeat(rep, "7 cli backtest microcap400 2025", label,
+           [exe, "backtest", "microcap400", "--start", "2025-01-02", "--end", "2025-12-31", "--workers", "1",
+            "--format", "csv", "--store", str(store)], child_env(cache), reps, warmup,
+           note="daily rebalanced: 243 days set-based (engine/daily.py)")
+
+
 def do_speed(rep: Report, cache: Path, store: Path, label: str, reps: int, warmup: int) -> None:
     """Issue 20's targets, side by side in one run: `rebalance chinext` against `import
     duckdb`; `rebuild csi2000` (its whole chain) against `rebuild chinext`, without and with
@@ -374,9 +385,7 @@ def do_speed(rep: Report, cache: Path, store: Path, label: str, reps: int, warmu
            [exe, "backtest", "chinext", "--start", first, "--incumbents", "none", "--workers", "1",
             "--format", "csv", *st], env, reps, warmup,
            note=f"from {first} (the first complete window) to the store's end, daily levels")
-    repeat(rep, "7 cli backtest microcap400 2025", label,
-           [exe, "backtest", "microcap400", "--start", "2025-01-02", "--end", "2025-12-31", "--workers", "1",
-            "--format", "csv", *st], env, 1, 0, note="daily rebalanced: one review per trading day")
+    do_daily(rep, cache, store, label, reps, warmup)
 
     log("workload 8: sweep, 1 and 2 workers")
     sweep = [exe, "sweep", "chinext", "--set", "selection.buffer=null", "--set", "selection.count=50,100,200",
@@ -579,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     log(env_line)
 
     real = real_store(cache, a.realdata, rep) if only & {"review", "cli", "chain", "backtest", "pandas", "ingest",
-                                                       "speed"} else None
+                                                       "speed", "daily"} else None
     if real:
         if "review" in only:
             do_review(rep, cache, real, "real", reps, a.warmup)
@@ -595,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
             do_backtest(rep, cache, real, "real", 2 if a.quick else reps, a.warmup)
         if "speed" in only:
             do_speed(rep, cache, real, "real", reps, a.warmup)
+        elif "daily" in only:  # the microcap400 row of workload 7 alone
+            do_daily(rep, cache, real, "real", reps, a.warmup)
     if "ingest" in only and a.realdata.joinpath("bars.parquet").exists():
         built = rep.extra.get("real_build")
         if a.quick and built:

@@ -62,3 +62,20 @@ def test_not_eligible_methodologies_keep_the_per_day_path() -> None:
     assert not daily.eligible(m.with_changes(schedule={"frequency": "periodic"}))
     assert not daily.eligible(m.with_changes(screens=[
         {"type": "min_value", "metric": "avg_amount", "value": 1.0}]))
+
+
+def test_an_unknown_incumbent_falls_back_to_the_per_day_path(demo_store: Any) -> None:
+    """An incumbent unknown to the store is kept by the per-day path: the set path refuses
+    (None) and the backtest gives the per-day result."""
+    m = ir.load_methodology("microcap400")
+    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
+    forget(demo_store)
+    ctx = context(demo_store)
+    inc = ["999999"]
+    first = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents=inc, _ctx=ctx))
+    assert "999999" in first.codes
+    assert daily.run_days(m, ctx, days, first) is None
+    forget(demo_store)
+    got = bmod._daily_chain(m, demo_store, days, inc, copy=False)
+    assert all("999999" in r.codes for r in got)
+    forget(demo_store)

@@ -6,7 +6,10 @@ buffers and the cap on changes behave as they would have. The reviews' holdings 
 priced as one chain in DuckDB (`calculation.index_levels`): daily price and total-return
 levels with the divisor carried across every review and corporate action.
 
-Daily-rebalanced methodologies (schedule.frequency: daily) run through the same engine, one
+Daily-rebalanced methodologies (schedule.frequency: daily) of the simple class that
+`engine.daily.eligible` names (one-day window, universe rules only, no buffer, equal weights:
+microcap400) run every day in one statement (`engine.daily.run_days`), with exactly the
+per-day results. The others run through the same engine, one
 review per trading day, each with the previous day's constituents as incumbents. Over many
 days they run on an in-memory working copy of the store that holds only the bars their
 windows can read, on one DuckDB thread (parallel operators cost more than they save on one
@@ -315,7 +318,7 @@ def review_chain(
         if not days:
             return []
         copy = len(days) >= _COPY_MIN_DAYS if fast is None else fast
-        if (workers > 1 and len(days) >= _PARALLEL_MIN_DAYS_PER_WORKER * 2 and parallel_safe(m)
+        if (workers > 1 and not daily.eligible(m) and len(days) >= _PARALLEL_MIN_DAYS_PER_WORKER * 2 and parallel_safe(m)
                 and store.read_only and store.path.is_file()):
             n = min(workers, len(days) // _PARALLEL_MIN_DAYS_PER_WORKER)
             return _parallel_daily_chain(m, store, days, incumbents, n)

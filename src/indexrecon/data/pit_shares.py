@@ -148,13 +148,18 @@ def review_warnings(
             out.append(f"{describe('constituent', after)}: {what} ratio from the first observation, dated "
                        f"after the cutoff {cutoff} (none earlier)")
     if a_share_rank:
-        missing, after = coverage(con, ranked, cutoff, "a_shares")
-        note = (f"{a_share_rank} ranks on A-share capital (shares.a_shares, point in time; the company total "
-                "with H shares is avg_company_cap)")
-        if missing:
-            note += f"; {describe('ranked stock', missing)} without an A-share observation use the company total"
-        if after:
-            note += (f"; {describe('ranked stock', after)} use the ratio of their first observation, dated after "
-                     f"the cutoff {cutoff} (none earlier)")
-        out.append(note)
+        out.append(a_share_note(a_share_rank, *coverage(con, ranked, cutoff, "a_shares"), cutoff))
     return out
+
+
+def a_share_note(a_share_rank: str, missing: list[str], after: list[str], cutoff: dt.date) -> str:
+    """The warning of a ranking on A-share capital: the metric, and the ranked stocks `coverage`
+    found without an A-share observation (`missing`) or resting on a later one (`after`)."""
+    note = (f"{a_share_rank} ranks on A-share capital (shares.a_shares, point in time; the company total "
+            "with H shares is avg_company_cap)")
+    if missing:
+        note += f"; {describe('ranked stock', missing)} without an A-share observation use the company total"
+    if after:
+        note += (f"; {describe('ranked stock', after)} use the ratio of their first observation, dated after "
+                 f"the cutoff {cutoff} (none earlier)")
+    return note

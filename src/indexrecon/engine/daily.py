@@ -19,14 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..data import pit_shares
-from ..data.market_rules import ST_LIMIT_PCT
 from ..methodology.schema import Methodology
 from ..methodology.vocabulary import A_SHARE_METRICS, EXTERNAL_METRICS, METRICS
 from ..plan.review import plan_review
 from ..results.review import ReviewResult, Table
 from .context import Context, _lit, _map_codes, _q
 from .selection import _order
-from .universe import _metric_exprs, _metric_sql
+from .universe import _metric_exprs, _metric_sql, status_kinds
 from .weighting import cap_weights, methodology_caps
 
 
@@ -48,34 +47,6 @@ def eligible(m: Methodology) -> bool:
         and w.method == "equal"
         and all(getattr(caps, f) is None for f in type(caps).model_fields)
     )
-
-
-def _st_kinds(m: Methodology, ctx: Context, cutoff: dt.date) -> tuple[list[str], list[str]]:
-    """The status kinds applied at `cutoff` and the warnings (as `engine.pipeline` says them)."""
-    u = m.universe
-    warnings: list[str] = []
-    wanted = [(["ST", "*ST"], "ST / *ST", u.exclude_st), (["delisting"], "delisting-arrangement", u.exclude_delisting)]
-    st_kinds, missing = [], []
-    for kinds, what, on in wanted:
-        if not on:
-            continue
-        if any(k in ctx.status_from and ctx.status_from[k] <= cutoff for k in kinds):
-            st_kinds += kinds
-        else:
-            missing.append(what)
-    if missing:
-        warnings.append(
-            f"the store has no status data up to the cutoff (table status): the exclusion of {' and '.join(missing)} "
-            "stocks is not applied"
-        )
-    if "ST" in st_kinds and ctx.status_inferred_boards:
-        off = [b for b in u.boards if b not in ctx.status_inferred_boards]
-        warnings.append(
-            f"ST status is inferred from the {ST_LIMIT_PCT}% price limits of {', '.join(ctx.status_inferred_boards)} "
-            "(meta status_source), not an official list"
-            + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
-        )
-    return st_kinds, warnings
 
 
 _BASE = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
@@ -243,7 +214,7 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
         rds.append(p.dates)
     if any(rd.provisional for rd in rds):
         return None
-    st_sets = [_st_kinds(m, ctx, rd.cutoff) for rd in rds]
+    st_sets = [status_kinds(m, ctx, rd.cutoff) for rd in rds]
     if any(s[0] != st_sets[0][0] for s in st_sets):
         return None  # status data starts inside the range: the per-day path says which days
     rank_a = sel.rank_by if sel.rank_by in A_SHARE_METRICS and ctx.has_a_shares else None
@@ -326,15 +297,7 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
             for e, wt, cf in zip(sel_rows, wts.tolist(), cap_f.tolist(), strict=True):
                 e[c_w], e[c_if], e[c_cf] = wt, 1.0, cf
         if rank_a:
-            missing, after = cov.get(k, ([], []))
-            note = (f"{rank_a} ranks on A-share capital (shares.a_shares, point in time; the company total "
-                    "with H shares is avg_company_cap)")
-            if missing:
-                note += f"; {pit_shares.describe('ranked stock', missing)} without an A-share observation use the company total"
-            if after:
-                note += (f"; {pit_shares.describe('ranked stock', after)} use the ratio of their first observation, "
-                         f"dated after the cutoff {rd.cutoff} (none earlier)")
-            warnings.append(note)
+            warnings.append(pit_shares.a_share_note(rank_a, *cov.get(k, ([], [])), rd.cutoff))
         table = Table(columns, types, [tuple(e) for e in built])
         if k == 0:
             if (table.rows != first.table.rows or table.columns != columns

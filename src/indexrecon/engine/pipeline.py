@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from ..data import pit_shares
-from ..data.market_rules import ST_LIMIT_PCT
 from ..errors import IndexReconError
 from ..methodology.schedule import (
     ReviewDates,
@@ -30,7 +29,7 @@ from .context import Context, _lit, _q, _security_codes
 from .screens import _listing_age, _screen
 from .selection import _composite_rank, _finish_sql, _industry_select, _order, _select_steps
 from .steps import Steps
-from .universe import _candidates_base, _rule_metrics
+from .universe import _candidates_base, _rule_metrics, status_kinds
 from .weighting import cap_weights, methodology_caps
 
 KEPT_UNKNOWN = "kept: unknown to the store (no securities row; a gap in the data)"
@@ -68,27 +67,8 @@ def _pipeline(
                            WHERE date <= $cutoff GROUP BY code) x{j} USING (code)""")
     # Each status kind the methodology excludes is applied when the store has data of that
     # kind up to the cutoff, and said not to be otherwise.
-    wanted = [(["ST", "*ST"], "ST / *ST", u.exclude_st), (["delisting"], "delisting-arrangement", u.exclude_delisting)]
-    st_kinds, missing = [], []
-    for kinds, what, on in wanted:
-        if not on:
-            continue
-        if any(k in ctx.status_from and ctx.status_from[k] <= rd.cutoff for k in kinds):
-            st_kinds += kinds
-        else:
-            missing.append(what)
-    if missing:
-        warnings.append(
-            f"the store has no status data up to the cutoff (table status): the exclusion of {' and '.join(missing)} "
-            "stocks is not applied"
-        )
-    if "ST" in st_kinds and ctx.status_inferred_boards:
-        off = [b for b in u.boards if b not in ctx.status_inferred_boards]
-        warnings.append(
-            f"ST status is inferred from the {ST_LIMIT_PCT}% price limits of {', '.join(ctx.status_inferred_boards)} "
-            "(meta status_source), not an official list"
-            + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
-        )
+    st_kinds, st_warnings = status_kinds(m, ctx, rd.cutoff)
+    warnings += st_warnings
     use_status = bool(st_kinds)
     # ST is read at the cutoff, or on the last trading day before the effective date
     st_late = u.st_as_of == "effective"

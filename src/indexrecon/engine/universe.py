@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..data import pit_shares
+from ..data.market_rules import ST_LIMIT_PCT
 from ..methodology.schema import Methodology
 from ..methodology.vocabulary import (
     METRICS,
@@ -141,3 +142,30 @@ def _rule_metrics(m: Methodology) -> set[str]:
     return out
 
 
+def status_kinds(m: Methodology, ctx: Context, cutoff: dt.date) -> tuple[list[str], list[str]]:
+    """The status kinds a methodology excludes that are applied at `cutoff` (the store has data of
+    that kind up to it) and the warnings saying which are not, or rest on inferred status."""
+    u = m.universe
+    warnings: list[str] = []
+    wanted = [(["ST", "*ST"], "ST / *ST", u.exclude_st), (["delisting"], "delisting-arrangement", u.exclude_delisting)]
+    st_kinds, missing = [], []
+    for kinds, what, on in wanted:
+        if not on:
+            continue
+        if any(k in ctx.status_from and ctx.status_from[k] <= cutoff for k in kinds):
+            st_kinds += kinds
+        else:
+            missing.append(what)
+    if missing:
+        warnings.append(
+            f"the store has no status data up to the cutoff (table status): the exclusion of {' and '.join(missing)} "
+            "stocks is not applied"
+        )
+    if "ST" in st_kinds and ctx.status_inferred_boards:
+        off = [b for b in u.boards if b not in ctx.status_inferred_boards]
+        warnings.append(
+            f"ST status is inferred from the {ST_LIMIT_PCT}% price limits of {', '.join(ctx.status_inferred_boards)} "
+            "(meta status_source), not an official list"
+            + (f": ST stocks on {', '.join(off)} are not excluded" if off else "")
+        )
+    return st_kinds, warnings

@@ -106,7 +106,7 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         cov AS (
           SELECT r.i, list(r.code ORDER BY r.code) FILTER (WHERE a.a_when IS NULL) AS missing,
                  list(r.code ORDER BY r.code) FILTER (WHERE a.a_when > r.cutoff) AS after
-          FROM r LEFT JOIN ash a ON a.code = r.code AND r.cutoff >= a.d0 AND r.cutoff < a.d1
+          FROM r2 r LEFT JOIN ash a ON a.code = r.code AND r.cutoff >= a.d0 AND r.cutoff < a.d1
           WHERE r._rk IS NOT NULL GROUP BY r.i
         )"""
     return f"""
@@ -195,7 +195,7 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             LEFT JOIN ind ON ind.i = k.i AND ind.code = k.code
             LEFT JOIN cal lb ON lb.date = agg.last_bar
         )
-        {cov.replace("FROM r LEFT", "FROM r2 r LEFT")}
+        {cov}
         SELECT 'row' AS kind, f.i, {", ".join(items)}, NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
         FROM f {" ".join(joins)}
         {"UNION ALL SELECT 'cov', cov.i, " + ", ".join("NULL" for _ in items) + ", cov.missing, cov.after FROM cov"

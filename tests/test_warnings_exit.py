@@ -141,3 +141,22 @@ def test_csi2000_warnings_grouped_and_unwrapped_when_piped(real_store_path: Path
     everything = json.loads(r.stdout)["warnings"]
     assert len(everything) >= 3 * len(lines) // 2  # the dependencies' warnings are folded
     assert sum("(also csi300, csi500, csi1000)" in ln for ln in lines) >= 4
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_reader_leaving_loses_no_warning(demo_store_path: Path, fmt: str) -> None:
+    """`indexrecon ... | head`: the pipe breaks at the first write, yet every warning printed
+    after the output still reaches stderr and the exit code is the command's own."""
+    exe = Path(sys.executable).with_name("indexrecon")
+    args = [str(exe), "rebalance", "chinext", "--format", fmt, "--store", str(demo_store_path)]
+    whole = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert whole.returncode == 0, whole.stderr
+    assert ESG in whole.stderr  # printed after the output
+    r, w = os.pipe()
+    os.close(r)  # a reader that left before the first line
+    try:
+        cut = subprocess.run(args, stdout=w, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert cut.returncode == 0, cut.stderr
+    assert cut.stderr == whole.stderr

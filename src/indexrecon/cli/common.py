@@ -21,6 +21,56 @@ UNBOUNDED = 100_000  # the width of a pipe's or a file's console: never wrap, ne
 READ_STORE_HELP = "DuckDB store (default: $INDEXRECON_STORE, else the embedded SYNTHETIC demo store)."
 
 
+class _PipeSafeStdout:
+    """Standard output whose reader may leave (`| head`): once the pipe breaks, further
+    output is discarded and the command runs on, so the warnings it prints after its output
+    still reach stderr and its exit code is its own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def _gone(self) -> None:
+        self._broken = True
+        # what is still buffered goes nowhere, and the interpreter's final flush stays quiet
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _reader_may_leave() -> Iterator[None]:
+    saved = sys.stdout
+    if isinstance(saved, _PipeSafeStdout):
+        yield
+        return
+    sys.stdout = _PipeSafeStdout(saved)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = saved
+
+
 class ErrorGroup(click.Group):
     """Turns user errors into one line on stderr and exit code 2, never a traceback; Ctrl-C
     (also inside a DuckDB query) into `interrupted_message` and exit code 130."""
@@ -29,15 +79,14 @@ class ErrorGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _reader_may_leave():
+                return super().invoke(ctx)
         except IndexReconError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo(self.interrupted_message, err=True)
             ctx.exit(130)
-        except BrokenPipeError:
-            raise  # the reader went away (`| head`): nothing to tell it
         except OSError as e:  # -o in a missing folder, a read-only or full disk, a folder given as a file
             click.echo(f"error: {os_error_message(e)}", err=True)
             ctx.exit(2)

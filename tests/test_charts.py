@@ -156,3 +156,20 @@ def test_a_bar_chart_of_plain_data_without_a_review() -> None:
     assert 'aria-label="Plain &lt;data&gt;"' in svg
     assert "<title>60 of 100</title>" in svg and "<title>30 of 100</title>" in svg
     assert "100%" in _texts(svg)  # the axis runs to xmax, labelled by matplotlib's percent formatter
+
+
+def test_chart_colours_follow_the_page_palette_in_dark_mode(page: str) -> None:
+    """Inline charts paint with the page's CSS variables (so they turn dark with the page),
+    each with its own colour as the fallback; every variable they use is set in both the
+    light and the dark palette."""
+    svgs = "".join(re.findall(r"<svg\b.*?</svg>", page, flags=re.S))
+    styles = re.findall(r'style="([^"]*)"', svgs)
+    assert styles
+    literal = [c for s in styles for c in re.findall(r"(?<![(, ])#[0-9a-fA-F]{6}", s)]
+    assert literal == [], f"chart colours outside the palette: {sorted(set(literal))}"
+    used = {m for s in styles for m in re.findall(r"var\((--[\w-]+), #[0-9a-fA-F]{6}\)", s)}
+    assert {"--bg", "--fg", "--c1"} <= used
+    css = page[:page.index("</style>")]
+    light, dark = css.split("prefers-color-scheme:dark", 1)
+    for block in (light, dark):
+        assert used <= set(re.findall(r"(--[\w-]+):", block))

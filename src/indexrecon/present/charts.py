@@ -419,6 +419,11 @@ def backtest_chart(bt: BacktestSeries, title: str = "") -> Figure:
 # A Figure as inline SVG (the HTML report)
 # ---------------------------------------------------------------------------------------
 _ROOT = re.compile(r"<svg\b[^>]*\bviewBox=\"([^\"]+)\"[^>]*>")
+# the chart colours and the page's CSS variables that carry them (present/page.py, light and dark)
+PAGE_VARS = {"#ffffff": "--bg", "#000000": "--fg", "#1d2330": "--fg", "#5d6778": "--muted",
+             "#e3e7ee": "--line", GREY: "--c0", BLUE: "--c1", ORANGE: "--c2", GREEN: "--c3", RED: "--c4",
+             SERIES_COLOURS[4]: "--c5"}
+_PAGE_COLOUR = re.compile("|".join(PAGE_VARS), re.I)
 
 
 def chart_svg(draw: Callable[..., Figure], *args: Any, kind: str, title: str, **kw: Any) -> str:
@@ -453,6 +458,10 @@ def svg(fig: Figure, kind: str, title: str) -> str:
     body = re.sub(r"font-family: [^;\"]*(; )?", "", body)
     body = re.sub(r">\s+<", "><", re.sub(r"\s*\n\s*", " ", body)).strip()
     body = re.sub(r' transform="rotate\(-0 [^)]*\)"| +(?=/?>)', "", body)
+    # the chart's colours follow the page's palette (its dark mode too); each keeps its own
+    # value as the fallback, so the SVG reads the same without the page's CSS
+    body = re.sub(r'style="[^"]*"', lambda m: _PAGE_COLOUR.sub(
+        lambda c: f"var({PAGE_VARS[c[0].lower()]}, {c[0]})", m[0]), body)
     # coordinates to 0.01 pt (matplotlib writes 6 decimals): in attributes, never in text
     body = re.sub(r'="[^"]*"', lambda m: re.sub(r"(\.\d\d)\d+", r"\1", m[0]), body)
     body = re.sub(r'<g id="(mark\d+)">',

@@ -48,10 +48,10 @@ FONT_STACK = ('system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,
 
 CSS = """
 :root{--bg:#fff;--fg:#1d2330;--muted:#5d6778;--line:#e3e7ee;--card:#f6f8fb;--accent:#1f6fb4;
---c0:#8a94a3;--c1:#1f6fb4;--c2:#e08a00;--c3:#2a9d6f;--c4:#c8443a;--warn-bg:#fff4d6;--warn-fg:#7a4b00;
+--c0:#8a94a3;--c1:#1f6fb4;--c2:#e08a00;--c3:#2a9d6f;--c4:#c8443a;--c5:#7b5ea7;--warn-bg:#fff4d6;--warn-fg:#7a4b00;
 --warn-line:#e0a400;--ok-bg:#e6f4ee;--ok-fg:#1e6b4b}
 @media (prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e4e8ee;--muted:#9aa4b2;--line:#2c323c;
---card:#1c2027;--accent:#6fb1ec;--c0:#7d8796;--c1:#5aa3e6;--c2:#f0a431;--c3:#43c08e;--c4:#ec6c61;
+--card:#1c2027;--accent:#6fb1ec;--c0:#7d8796;--c1:#5aa3e6;--c2:#f0a431;--c3:#43c08e;--c4:#ec6c61;--c5:#a98bd6;
 --warn-bg:#3a2e10;--warn-fg:#ffd980;--ok-bg:#123326;--ok-fg:#8fe0bb}}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}

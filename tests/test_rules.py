@@ -146,7 +146,8 @@ def test_chinext_composite_drops_st_from_2025_07_25(tmp_path: Any) -> None:
         before = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 24), incumbents="none")
         after = ir.rebuild("chinext_composite", st, as_of=dt.date(2025, 7, 25), incumbents="none")
     assert before.codes == ["300001", "300002"]
-    assert after.codes == ["300001"] and "ST at the data cutoff" in after.explain("300002")
+    assert after.codes == ["300001"]
+    assert "ST on 2025-06-30 (the month-end before the monthly adjustment of 2025-07-14)" in after.explain("300002")
 
 
 # -- ESG grades -----------------------------------------------------------------------------
@@ -219,6 +220,15 @@ def test_sse_composite_2020_revision_is_a_version() -> None:
     assert m.weighting.method == "total_cap" and m.selection.all_eligible
 
 
+def test_sse_composite_drops_a_warned_stock_at_the_next_monthly_adjustment(real_store: Any) -> None:
+    """600753 trades under the 5% limit from 2025-05-06: still in the SSE Composite after the
+    May adjustment (2025-05-12, April's status), out from the June one (2025-06-16)."""
+    may = ir.rebuild("sse_composite", real_store, as_of="2025-05-20")
+    june = ir.rebuild("sse_composite", real_store, as_of="2025-06-16")
+    assert "600753" in may.codes and "600753" not in june.codes
+    assert "ST on 2025-05-31 (the month-end before the monthly adjustment of 2025-06-16)" in june.explain("600753")
+
+
 def test_szse_component_tracks_399001(real_store: Any) -> None:
     """The whole reconstruction against the official closes (docs/methodologies.md quotes the
     figures of 2022-06-13 .. 2026-07-01: tracking error 1.6%, correlation 0.997)."""
@@ -268,6 +278,34 @@ def test_st_read_on_the_day_before_the_effective_date(tmp_path: Any) -> None:
     assert "status on the day before the effective date" in describe_methodology(
         ir.load_methodology(meth(universe={"exclude_st": {"as_of": "effective"}})))
     assert ir.load_methodology("csi300").universe.st_as_of == "effective"
+
+
+def test_st_read_monthly_at_the_month_end_before_the_latest_adjustment(tmp_path: Any) -> None:
+    """SSE / CNI composites: a warning of one month counts from the trading day after the
+    second Friday of the next; 2024-12's adjustment (2024-12-16) applies November's status."""
+    from indexrecon.methodology.schedule import TradingCalendar, monthly_adjustment
+
+    d = dt.date
+    cal = TradingCalendar([d(2024, 11, 1) + dt.timedelta(days=i) for i in range(90)
+                           if (d(2024, 11, 1) + dt.timedelta(days=i)).weekday() < 5])
+    assert monthly_adjustment(cal, d(2024, 12, 13)) == (d(2024, 11, 11), d(2024, 10, 31))
+    assert monthly_adjustment(cal, d(2024, 12, 16)) == (d(2024, 12, 16), d(2024, 11, 30))
+    assert monthly_adjustment(cal, d(2025, 1, 14)) == (d(2025, 1, 13), d(2024, 12, 31))
+    stocks = base_stocks()[:5]
+    stocks[0].status = [(d(2024, 11, 20), None, "ST")]  # warned in November: out from 2024-12-16
+    stocks[1].status = [(d(2024, 3, 1), d(2024, 11, 15), "ST")]  # lifted in November: back
+    stocks[2].status = [(d(2024, 12, 2), None, "ST")]  # warned in December: stays until January
+    p = tmp_path / "st.duckdb"
+    make_store(p, stocks)
+    monthly = meth(universe={"exclude_st": {"as_of": "monthly"}})
+    with ir.open_store(p) as st:
+        res = ir.rebuild(monthly, st, "2024-12", incumbents="none")
+    assert res.codes == ["300002", "300003", "300004", "300005"]
+    assert "ST on 2024-11-30 (the month-end before the monthly adjustment of 2024-12-16)" in res.explain("300001")
+    assert "second Friday of the month after the warning" in describe_methodology(ir.load_methodology(monthly))
+    for name in ("sse_composite", "chinext_composite"):
+        m = ir.load_methodology(name)
+        assert m.universe.st_as_of == "cutoff" and m.for_date(dt.date(2025, 8, 1)).universe.st_as_of == "monthly"
 
 
 # -- new listings counted from their 6th trading day (CSI §6.2) -------------------------------

@@ -43,7 +43,7 @@ def eligible(m: Methodology) -> bool:
         and sel.rank_by in METRICS and all(t in METRICS for t in sel.tie_break)
         and not u.exclude_members_of and not getattr(u, "members_of", []) and not u.exclude_codes
         and u.max_suspended_days is None and not u.listing_age_by_board and u.new_listing_exception is None
-        and u.st_as_of != "effective" and (age is None or age.trading_days is not None)
+        and u.st_as_of == "cutoff" and (age is None or age.trading_days is not None)
         and w.method == "equal"
         and all(getattr(caps, f) is None for f in type(caps).model_fields)
     )

@@ -16,9 +16,7 @@ import numpy as np
 
 from ..data import pit_shares
 from ..errors import IndexReconError
-from ..methodology.schedule import (
-    ReviewDates,
-)
+from ..methodology.schedule import ReviewDates, monthly_adjustment
 from ..methodology.schema import Methodology
 from ..methodology.vocabulary import (
     A_SHARE_METRICS,
@@ -70,9 +68,15 @@ def _pipeline(
     st_kinds, st_warnings = status_kinds(m, ctx, rd.cutoff)
     warnings += st_warnings
     use_status = bool(st_kinds)
-    # ST is read at the cutoff, or on the last trading day before the effective date
-    st_late = u.st_as_of == "effective"
-    params["st_day"] = ctx.cal.on_or_before(rd.effective - dt.timedelta(days=1)) if st_late else rd.cutoff
+    # ST is read at the cutoff, on the last trading day before the effective date, or at the
+    # month-end whose warnings the latest monthly adjustment applied
+    st_late = u.st_as_of != "cutoff"
+    if u.st_as_of == "monthly":
+        adjusted, params["st_day"] = monthly_adjustment(ctx.cal, rd.effective)
+        st_when = f"on {params['st_day']} (the month-end before the monthly adjustment of {adjusted})"
+    else:
+        params["st_day"] = ctx.cal.on_or_before(rd.effective - dt.timedelta(days=1)) if st_late else rd.cutoff
+        st_when = f"on {params['st_day']} (the day before the effective date)"
     if use_status:
         day = "(CASE WHEN status IN ('ST', '*ST') THEN $st_day ELSE $cutoff END)" if st_late else "$cutoff"
         joins.append(f"""LEFT JOIN (SELECT code, min(status) AS status FROM status
@@ -107,7 +111,7 @@ def _pipeline(
         plan.drop("universe", f"code NOT IN (SELECT unnest({lists[name]}::VARCHAR[]))",
                   _lit(f"not a member of {name} at this review"))
     if use_status:
-        when = (f"CASE WHEN _st IN ('ST', '*ST') THEN ' on {params['st_day']} (the day before the effective date)' "
+        when = (f"CASE WHEN _st IN ('ST', '*ST') THEN ' {st_when}' "
                 "ELSE ' at the data cutoff' END") if st_late else "' at the data cutoff'"
         plan.drop("universe", "_st IS NOT NULL", f"_st || {when}")
     plan.drop("universe", "traded_days IS NULL", "'no trading in the review window'")

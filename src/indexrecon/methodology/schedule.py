@@ -112,6 +112,17 @@ def review_dates(m: Methodology, cal: TradingCalendar, review: str) -> ReviewDat
     return _window(m, cal, f"{year:04d}-{month:02d}", scheduled_cutoff, effective)
 
 
+def monthly_adjustment(cal: TradingCalendar, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The latest monthly adjustment day on or before `day` (the trading day after its
+    month's second Friday) and the month-end before it, whose status that adjustment applies."""
+    year, month = day.year, day.month
+    adj = cal.after(nth_weekday(year, month, 2, "friday"), 1)
+    if adj > day:
+        year, month = add_months(year, month, -1)
+        adj = cal.after(nth_weekday(year, month, 2, "friday"), 1)
+    return adj, month_end(*add_months(year, month, -1))
+
+
 def daily_review_dates(m: Methodology, cal: TradingCalendar, day: dt.date) -> ReviewDates:
     """Daily-rebalanced methodologies: data up to the previous close, effective `day`."""
     effective = cal.after(day, 0)

@@ -77,10 +77,14 @@ class BoardListingAge(Model):
 
 
 class StatusDate(Model):
-    """When a status exclusion reads the status: at the data cutoff, or on the last trading
-    day before the review takes effect (CSI deletes members that became ST in between, §7.7)."""
+    """When a status exclusion reads the status: at the data cutoff; on the last trading
+    day before the review takes effect (CSI deletes members that became ST in between, §7.7);
+    or `monthly`: on the last day of the month before the latest monthly adjustment day, the
+    trading day after a month's second Friday (SSE / CNI composites: a stock warned in one
+    month leaves from the trading day after the second Friday of the next, and returns the
+    same way once the warning is lifted)."""
 
-    as_of: Literal["cutoff", "effective"] = "cutoff"
+    as_of: Literal["cutoff", "effective", "monthly"] = "cutoff"
 
 
 class Universe(Model):
@@ -94,7 +98,9 @@ class Universe(Model):
         description="per-board listing ages overriding min_listing_age / new_listing_exception",
     )
     exclude_st: bool | StatusDate = Field(
-        True, description="drop ST / *ST stocks; {as_of: effective}: their status the day before the effective date"
+        True,
+        description="drop ST / *ST stocks; {as_of: effective}: their status the day before the effective date; "
+        "{as_of: monthly}: their status at the month-end before the latest monthly adjustment day",
     )
     exclude_delisting: bool = True
     max_suspended_days: Int | None = Field(
@@ -111,7 +117,7 @@ class Universe(Model):
 
     @property
     def st_as_of(self) -> str:
-        """'cutoff' or 'effective': the day the ST exclusion reads the status on."""
+        """'cutoff', 'effective' or 'monthly': the day the ST exclusion reads the status on."""
         return self.exclude_st.as_of if isinstance(self.exclude_st, StatusDate) else "cutoff"
 
     @model_validator(mode="after")

@@ -75,7 +75,9 @@ def _describe_rules(m: Methodology) -> list[str]:
             f"    (or at least {e.min_age.describe()} if in the sample space's {top} by {metric_words(e.metric)})"
         )
     if u.exclude_st:
-        late = " (status on the day before the effective date)" if u.st_as_of == "effective" else ""
+        late = {"effective": " (status on the day before the effective date)",
+                "monthly": " (removed from the trading day after the second Friday of the month after the"
+                           " warning, back the same way once it is lifted)"}.get(u.st_as_of, "")
         lines.append(f"  - no ST / *ST stocks{late}")
     if u.exclude_delisting:
         lines.append("  - nothing under delisting arrangement")

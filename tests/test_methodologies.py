@@ -424,6 +424,10 @@ def test_selection_tilt_warns_without_the_factor_and_tilts_with_it(tmp_path: Pat
         cons = res.constituents.set_index("code")
         assert cons.loc["300009", "growth_tilt"] == 3.0  # the factor is shown beside the untilted cap
         assert cons.loc["300009", "avg_total_cap"] < cons.loc["300001", "avg_total_cap"]
+        # the rebalance simulation ranks by the same tilted cap: without noise it is the rule
+        from indexrecon.analysis.forecast import forecast_review
+        fc = forecast_review(res, paths=3, sigma_shares=0, sigma_residual=0, epsilon=0)
+        assert fc.simulated and fc.probability == {c: float(c in res.codes) for c in fc.candidate_codes}
     with pytest.raises(MethodologyError, match="tilt"):
         ir.load_methodology(meth(selection={"rank_by": "composite_rank", "composite": [{"metric": "avg_amount"}],
                                             "tilt": {"metric": "growth_tilt"}}))

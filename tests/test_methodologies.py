@@ -1,8 +1,8 @@
 """The methodology library (CSI, SSE, STAR, ChiNext families, micro-cap) and the rule
 vocabulary it added: every built-in loads, describes itself and runs on a small store;
 members_of, cycles, per-board listing ages, sample-space screens exempting incumbents,
-composite ranks, industry-balanced selection, external-data screens, data gaps, the daily
-micro-cap path."""
+composite ranks, industry-balanced selection, external-data screens and tilts, data gaps,
+the daily micro-cap path."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ BUILTINS = ir.list_methodologies()
 EXPECTED = {
     "chinext", "chinext50", "chinext_composite", "csi300", "csi500", "csi1000", "csi2000",
     "csi_a500", "sse180", "sse50", "star50", "microcap400", "sse_composite", "szse_component", "chinext200",
+    "chinext_large", "chinext_growth",
 }
 BOARD_PREFIX = {"sh_main": "600", "sz_main": "000", "chinext": "300", "star": "688", "bse": "920"}
 
@@ -391,3 +392,78 @@ def test_chinext_composite_holds_every_eligible_stock(tmp_path: Path) -> None:
         on_11th = run_review("chinext_composite", st, as_of=D(2024, 12, 2), incumbents="none")
         assert "301500" in on_11th.codes and len(on_11th.codes) == 11
         assert not any("places filled" in w for w in on_11th.warnings)
+
+
+def _attributes(p: Path, rows: list[tuple[str, str, str, float]]) -> None:
+    con = duckdb.connect(str(p))
+    con.execute("CREATE TABLE IF NOT EXISTS stock_attributes (code VARCHAR, date DATE, attribute VARCHAR, value DOUBLE)")
+    con.executemany("INSERT INTO stock_attributes VALUES (?, CAST(? AS DATE), ?, ?)", rows)
+    con.close()
+
+
+def test_selection_tilt_warns_without_the_factor_and_tilts_with_it(tmp_path: Path) -> None:
+    stocks = [S(f"3000{i:02d}", cap=(20 - i) * 1e9) for i in range(1, 11)]
+    p = tmp_path / "tilt.duckdb"
+    make_store(p, stocks)
+    m = meth(selection={"rank_by": "avg_total_cap", "count": 3, "tilt": {"metric": "growth_tilt", "note": "CNI tilt"}})
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents="none")
+        assert res.codes == ["300001", "300002", "300003"]  # untilted: the three largest
+        assert any("tilt by growth_tilt [CNI tilt] not applied: the store has no growth_tilt data" in w
+                   for w in res.warnings)
+    # 300009 (cap 11bn) x 3 outranks 300001 (19bn); 300002 x 0.5 falls back; a factor dated
+    # after the cutoff is not seen; stocks without a factor rank untilted
+    _attributes(p, [("300009", "2024-06-03", "growth_tilt", 3.0), ("300002", "2024-06-03", "growth_tilt", 0.5),
+                    ("300010", "2024-11-04", "growth_tilt", 9.0)])
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents="none")
+        assert res.codes == ["300001", "300003", "300009"]
+        ranks = res.candidates.set_index("code")["rank"]
+        assert ranks["300009"] == 1 and ranks["300002"] > 3
+        assert not any("tilt" in w for w in res.warnings)
+        cons = res.constituents.set_index("code")
+        assert cons.loc["300009", "growth_tilt"] == 3.0  # the factor is shown beside the untilted cap
+        assert cons.loc["300009", "avg_total_cap"] < cons.loc["300001", "avg_total_cap"]
+        # the rebalance simulation ranks by the same tilted cap: without noise it is the rule
+        from indexrecon.analysis.forecast import forecast_review
+        fc = forecast_review(res, paths=3, sigma_shares=0, sigma_residual=0, epsilon=0)
+        assert fc.simulated and fc.probability == {c: float(c in res.codes) for c in fc.candidate_codes}
+    with pytest.raises(MethodologyError, match="tilt"):
+        ir.load_methodology(meth(selection={"rank_by": "composite_rank", "composite": [{"metric": "avg_amount"}],
+                                            "tilt": {"metric": "growth_tilt"}}))
+
+
+def test_chinext_growth_and_large_cap_warn_for_the_data_the_store_lacks(tmp_path: Path) -> None:
+    stocks = [S(f"300{i:03d}", cap=(200 - i) * 1e9, amount=((i * 7) % 24 + 1) * 1e6, ff_ratio=0.5)
+              for i in range(1, 121)]
+    p = tmp_path / "cn.duckdb"
+    make_store(p, stocks)
+    growth = ir.load_methodology("chinext_growth")
+    large = ir.load_methodology("chinext_large")
+    # the 2024 revision: tilted ranking, no buffer, 10% / top-five 40% caps; before it the
+    # growth-and-momentum score ranks
+    new = growth.for_date(D(2024, 1, 3))
+    assert new.selection.tilt is not None and new.selection.tilt.metric == "growth_tilt"
+    assert new.selection.buffer is None and new.weighting.caps.single_pct == 10
+    assert growth.selection.composite and growth.selection.composite[0].metric == "growth_momentum_score"
+    with ir.open_store(p) as st:
+        g = ir.rebuild(growth, st, "2024-12", incumbents="none")
+        assert len(g.codes) == 50
+        assert any("tilt by growth_tilt" in w and "not applied" in w for w in g.warnings)
+        assert any("screen 1" in w and "quality_flag" in w and "skipped" in w for w in g.warnings)
+        assert g.constituents["weight"].max() <= 0.10 + 1e-9
+        old = ir.rebuild(growth, st, "2023-09", incumbents="none")
+        assert any("composite term growth_momentum_score orders no stock" in w for w in old.warnings)
+        # without the score the float cap decides, largest first
+        assert old.candidates.sort_values("rank")["code"].iloc[0] == "300001"
+        lc = ir.rebuild(large, st, "2024-12", incumbents="none")
+        assert len(lc.codes) == 50
+        for metric in ("pledge_ratio", "goodwill_ratio", "quality_flag"):
+            assert any(metric in w and "skipped" in w for w in lc.warnings), metric
+    # with the data, the screens and the tilt apply
+    _attributes(p, [("300001", "2024-06-03", "pledge_ratio", 90.0), ("300002", "2024-06-03", "goodwill_ratio", 60.0),
+                    ("300003", "2024-06-03", "goodwill_ratio", 10.0)])
+    with ir.open_store(p) as st:
+        lc = ir.rebuild(large, st, "2024-12", incumbents="none")
+        assert "300001" not in lc.codes and "300002" not in lc.codes and "300003" in lc.codes
+        assert not any("pledge_ratio" in w or "goodwill_ratio" in w for w in lc.warnings)

@@ -215,6 +215,8 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
     held = len(kept)
     metrics = sorted({sel.rank_by, *(s.metric for _, s in screens)})
     values = {k: _col(res, k, idx) for k in metrics}
+    if sel.tilt is not None:  # the engine ranks by rank_by times the tilt (1 where a stock has none)
+        values[sel.rank_by] = values[sel.rank_by] * np.nan_to_num(_col(res, sel.tilt.metric, idx), nan=1.0)
     pool_codes = [codes[i] for i in idx]
     days_so_far = np.nan_to_num(_col(res, "traded_days", idx), nan=0.0)
     cap_last = _col(res, "total_cap", idx)

@@ -39,7 +39,7 @@ def eligible(m: Methodology) -> bool:
     return (
         lb.months is None and (lb.trading_days or 1) == 1 and not lb.skip_listing_days
         and not m.screens and sel.buffer is None and sel.max_changes_pct is None
-        and sel.industry_balance is None and not sel.composite and not sel.all_eligible
+        and sel.industry_balance is None and not sel.composite and not sel.all_eligible and sel.tilt is None
         and sel.rank_by in METRICS and all(t in METRICS for t in sel.tie_break)
         and not u.exclude_members_of and not getattr(u, "members_of", []) and not u.exclude_codes
         and u.max_suspended_days is None and not u.listing_age_by_board and u.new_listing_exception is None

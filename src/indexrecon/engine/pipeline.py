@@ -25,7 +25,7 @@ from ..methodology.vocabulary import (
 from ..results.review import Table
 from .context import Context, _lit, _q, _security_codes
 from .screens import _listing_age, _screen
-from .selection import _composite_rank, _finish_sql, _industry_select, _order, _select_steps
+from .selection import _composite_rank, _finish_sql, _industry_select, _order, _select_steps, _tilt
 from .steps import Steps
 from .universe import _candidates_base, _rule_metrics, status_kinds
 from .weighting import cap_weights, methodology_caps
@@ -131,8 +131,10 @@ def _pipeline(
     for i, s in enumerate(m.screens, start=1):
         _screen(s, i, ctx, plan, warnings, rd.cutoff)
 
+    if sel.tilt is not None:
+        _tilt(m, ctx, plan, warnings)
     if sel.rank_by == "composite_rank":
-        _composite_rank(m, plan)
+        _composite_rank(m, ctx, plan, warnings)
     if not sel.all_eligible:  # a composite holds only what it can see
         # An incumbent the store cannot rank (e.g. no share capital, so no market cap) keeps
         # its place: a gap in the data is no evidence that it should leave. Newcomers

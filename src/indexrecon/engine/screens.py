@@ -62,18 +62,25 @@ def _listing_age(m: Methodology, plan: Steps) -> None:
         )
 
 
+def missing_data(metric: str, ctx: Context) -> str | None:
+    """What the store lacks for an external `metric` (for the warning of a rule it skips),
+    or None when the metric is not external or the store has its data."""
+    if metric not in EXTERNAL_METRICS or metric in ctx.external:
+        return None
+    if metric in GRADE_METRICS:
+        return f"{GRADE_METRICS[metric]} ESG grades (table {RATINGS_TABLE})"
+    if metric == "esg_score":
+        return "ESG data (table esg_scores)"
+    if metric == "profitable":
+        return f"profitability data (table {VALUATION_TABLE}: PE (TTM) snapshots)"
+    return f"{metric} data (table {ATTRIBUTES_TABLE})"
+
+
 def _screen(s: Screen, i: int, ctx: Context, plan: Steps, warnings: list[str], cutoff: dt.date) -> None:
     col = _q(s.metric)
     stage = f"screen {i}"
-    if s.metric in EXTERNAL_METRICS and s.metric not in ctx.external:
-        if s.metric in GRADE_METRICS:
-            what = f"{GRADE_METRICS[s.metric]} ESG grades (table {RATINGS_TABLE})"
-        elif s.metric == "esg_score":
-            what = "ESG data (table esg_scores)"
-        elif s.metric == "profitable":
-            what = f"profitability data (table {VALUATION_TABLE}: PE (TTM) snapshots)"
-        else:
-            what = f"{s.metric} data (table {ATTRIBUTES_TABLE})"
+    what = missing_data(s.metric, ctx)
+    if what:
         note = f" [{s.note}]" if s.note else ""
         warnings.append(f"screen {i} ({s.describe()}{note}) skipped: the store has no {what}")
         return

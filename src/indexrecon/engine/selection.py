@@ -8,14 +8,36 @@ import numpy as np
 
 from ..methodology.schema import Methodology
 from .context import Context, _q
+from .screens import missing_data
 from .steps import Steps
 from .weighting import weighting_sql
 
 
-def _composite_rank(m: Methodology, plan: Steps) -> None:
+def _tilt(m: Methodology, ctx: Context, plan: Steps, warnings: list[str]) -> None:
+    """Rank by rank_by times the tilt factor (1 where a stock has none). The step replaces the
+    rank column inside the rules only: the outputs read the untilted metric from the base."""
+    t = m.selection.tilt
+    assert t is not None
+    rank, col = _q(m.selection.rank_by), _q(t.metric)
+    what = missing_data(t.metric, ctx)
+    if what:
+        note = f" [{t.note}]" if t.note else ""
+        warnings.append(f"selection tilt by {t.metric}{note} not applied: the store has no {what}; "
+                        f"stocks are ranked by {m.selection.rank_by} untilted")
+        return
+    plan.add(f"SELECT * REPLACE ({rank} * coalesce({col}, 1.0) AS {rank}) FROM {{prev}}")
+
+
+def _composite_rank(m: Methodology, ctx: Context, plan: Steps, warnings: list[str]) -> None:
     """composite_rank = the weighted average of each named metric's rank among the stocks
-    still in (1 = best; ties share the lowest rank)."""
+    still in (1 = best; ties share the lowest rank). A term whose data the store lacks ranks
+    every stock alike (it does not order them), with a warning."""
     terms = m.selection.composite or []
+    for t in terms:
+        what = missing_data(t.metric, ctx)
+        if what:
+            warnings.append(f"composite term {t.metric} orders no stock: the store has no {what}; "
+                            "the ranking rests on the other terms and the tie-breaks")
     total = sum(t.weight for t in terms)
     parts = [
         f"{t.weight!r} * rank() OVER (PARTITION BY reason IS NULL ORDER BY {_q(t.metric)} "

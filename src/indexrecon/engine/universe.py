@@ -137,6 +137,8 @@ def _rule_metrics(m: Methodology) -> set[str]:
     """The metric columns the rules of `m` read."""
     u, sel = m.universe, m.selection
     out = {sel.rank_by, *sel.tie_break, *(s.metric for s in m.screens), *(t.metric for t in sel.composite or [])}
+    if sel.tilt is not None:
+        out.add(sel.tilt.metric)
     excs = [u.new_listing_exception, *(r.new_listing_exception for r in u.listing_age_by_board.values())]
     out |= {e.metric for e in excs if e is not None}
     return out

@@ -287,6 +287,16 @@ class IndustryBalance(Model):
     note: str | None = None
 
 
+class Tilt(Model):
+    """A factor tilt on the ranking: stocks rank by `rank_by` times `metric` (CNI's factor
+    indices rank by an "adjusted free-float market cap", the cap times a tilt factor). A stock
+    without a value ranks untilted (factor 1); a store without the factor's data ranks every
+    stock untilted, with a warning. The outputs show the untilted metric and the factor."""
+
+    metric: MetricName
+    note: str | None = None
+
+
 class Selection(Model):
     rank_by: MetricName
     count: Int = Field(gt=0)
@@ -304,6 +314,7 @@ class Selection(Model):
         False, description="every stock passing the rules is a constituent (composite indices); count is a maximum"
     )
     reserve: Reserve | None = Field(None, description="the reserve list published with each review")
+    tilt: Tilt | None = Field(None, description="rank by rank_by times this factor (a provider's tilt)")
 
     @model_validator(mode="before")
     @classmethod
@@ -319,6 +330,8 @@ class Selection(Model):
             raise ValueError("rank_by: composite_rank and composite: [...] go together")
         if self.rank_by == "composite_rank" and self.order != "asc":
             raise ValueError("a composite_rank is lower-is-better: order must be asc")
+        if self.tilt is not None and (self.rank_by == "composite_rank" or self.order != "desc"):
+            raise ValueError("tilt multiplies a larger-is-better rank_by (order desc), not a composite_rank")
         b = self.buffer
         if b is not None:
             if b.newcomers_within > self.count:
@@ -471,6 +484,10 @@ class Methodology(Model):
             if ib.note:
                 text += f" [{ib.note}]"
             out.append(text)
+        if s.tilt is not None:
+            note = f" [{s.tilt.note}]" if s.tilt.note else ""
+            out.append(f"ranked by {s.rank_by} times the tilt factor {s.tilt.metric} "
+                       f"(factor 1 where a stock has none){note}")
         if s.all_eligible:
             out.append(f"every eligible stock is a constituent (at most {s.count})")
         return out

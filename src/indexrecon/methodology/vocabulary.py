@@ -108,6 +108,29 @@ EXTERNAL_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
         "(optional table stock_attributes)",
         ("stock_attributes",),
     ),
+    # CNI factor and fundamental data of the ChiNext family (chinext_growth, chinext_large):
+    # financial statements and analyst forecasts the store's sources do not carry.
+    "growth_tilt": (
+        "CNI's tilt factor of the ChiNext Growth Index at the review, from its composite score "
+        "of earnings growth and expected earnings (optional table stock_attributes)",
+        ("stock_attributes",),
+    ),
+    "growth_momentum_score": (
+        "CNI's growth-and-momentum score of the ChiNext Momentum Growth rules of 2019-2023 "
+        "(revenue, profit and EBIT growth; 52-week high, 12-month and excess return; higher is "
+        "better; optional table stock_attributes)",
+        ("stock_attributes",),
+    ),
+    "pledge_ratio": (
+        "percent of the major shareholders' holdings pledged at the cutoff (optional table "
+        "stock_attributes)",
+        ("stock_attributes",),
+    ),
+    "goodwill_ratio": (
+        "goodwill as a percent of net assets in the latest report at the cutoff (optional table "
+        "stock_attributes)",
+        ("stock_attributes",),
+    ),
 }
 
 # Provider ratings as grades (see grades.py): the metric's value is the grade's place on the

@@ -169,6 +169,8 @@ class ReviewResult:
     def metric_columns(self) -> list[str]:
         m = self.methodology
         cols = [m.selection.rank_by, *m.selection.tie_break, *(s.metric for s in m.screens)]
+        if m.selection.tilt is not None:
+            cols.append(m.selection.tilt.metric)
         return [c for c in dict.fromkeys([*cols, "total_cap"]) if c in self.table.columns]
 
     @property

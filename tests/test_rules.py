@@ -401,3 +401,21 @@ def test_change_cap_with_industry_balance_refills_each_industry(tmp_path: Any) -
     assert "kept: at most 2 changes per review" in capped.explain("300004")
     # an industry without incumbents to keep fills its places with newcomers: the cap yields
     assert set(one_side.codes) == {"300001", "300007", "300004", "300005", "300008", "300009"}
+
+
+def test_a_composite_ranks_ties_go_to_the_larger_tie_break_value(tmp_path: Any) -> None:
+    """A composite rank is lower-is-better; its tie-break (cap) is larger-is-better: of two
+    stocks with the same composite, the larger cap ranks first (it ranked last before)."""
+    p = tmp_path / "tie.duckdb"
+    make_store(p, [S("300001", cap=9e9, amount=2e8), S("300002", cap=10e9, amount=1e8),
+                   S("300003", cap=1e9, amount=1e7)])
+    comp = meth(selection={"rank_by": "composite_rank", "count": 1, "tie_break": ["avg_total_cap"],
+                           "composite": [{"metric": "avg_total_cap"}, {"metric": "avg_amount"}]})
+    with ir.open_store(p) as st:
+        res = ir.rebuild(comp, st, "2024-12", incumbents="none")
+    ranks = res.candidates.set_index("code")["rank"]
+    assert res.codes == ["300002"] and ranks["300002"] == 1 and ranks["300001"] == 2
+    assert "ties broken by avg_total_cap, code (larger first)" in describe_methodology(ir.load_methodology(comp))
+    small = meth(selection={"order": "asc", "tie_break": ["avg_amount"], "count": 1})
+    with ir.open_store(p) as st:  # a small-cap ranking keeps breaking ties the small way
+        assert ir.rebuild(small, st, "2024-12", incumbents="none").codes == ["300003"]

@@ -311,11 +311,15 @@ def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False, lim: 
 
 
 def _order(m: Methodology) -> str:
-    """The ranking order: the rank metric, then the tie-breaks, then the code."""
+    """The ranking order: the rank metric, then the tie-breaks, then the code. A tie-break
+    follows the rank's direction (a small-cap ranking breaks its ties by the smaller value),
+    except under a composite rank: that is lower-is-better, its tie-breaks (cap, turnover)
+    are metrics where the larger value wins."""
     sel = m.selection
     direction = "ASC" if sel.order == "asc" else "DESC"
+    ties = "DESC" if sel.rank_by == "composite_rank" else direction
     return ", ".join(
-        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {direction} NULLS LAST" for t in sel.tie_break), "code"]
+        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {ties} NULLS LAST" for t in sel.tie_break), "code"]
     )
 
 

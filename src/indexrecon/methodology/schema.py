@@ -304,7 +304,8 @@ class Selection(Model):
     buffer: Buffer | None = None
     max_changes_pct: Pct | None = None
     tie_break: list[MetricName] = Field(
-        default_factory=list, description="further metrics (same order) before the code"
+        default_factory=list,
+        description="further metrics before the code, in the rank's order (after a composite rank: larger first)"
     )
     composite: list[CompositeTerm] | None = Field(
         None, description="with rank_by: composite_rank, the weighted ranks it averages"

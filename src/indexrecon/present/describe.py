@@ -108,7 +108,8 @@ def _describe_rules(m: Methodology) -> list[str]:
         lines.append(f"  - at most {s.max_changes_pct:g}% of the places change per review")
     if s.reserve:
         lines.append(f"  - a reserve list of the {s.reserve.count} best-ranked stocks not selected (replaces deletions between reviews)")
-    tb = ", ".join([*s.tie_break, "code"])
+    larger = " (larger first)" if s.rank_by == "composite_rank" and s.tie_break else ""
+    tb = ", ".join([*s.tie_break, "code"]) + larger
     lines.append(f"  - ties broken by {tb}")
     method = {
         "free_float_cap": "free-float market cap",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,7 +71,7 @@ def run_review(
     ctx = _ctx or context(store)
     if data_until is not None and ctx.data_until != data_until:
         # a context of its own: its reviews are cached under the shorter window
-        ctx = replace(ctx, cache={}, own_warnings={}, metric_tables={},
+        ctx = replace(ctx, cache={}, own_warnings={}, metric_tables={}, window_boards={},
                       metric_seq=ctx.metric_seq + 100_000, data_until=data_until)
     plan = plan_review(m, ctx.where, review, as_of=as_of, incumbents=incumbents,
                        allow_provisional=allow_provisional, dep_incumbents=_dep_inc)
@@ -92,6 +93,7 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
     from ..results.review import ReviewResult
 
     rules, rd, store = plan.rules, plan.dates, ctx.store
+    _share_windows(plan, ctx)
     dep_warnings: list[str] = []
     excluded, required = _dependency_members(plan, ctx, dep_warnings)
     warnings = list(plan.override_warnings)
@@ -193,26 +195,41 @@ def _roll_key(inc: Incumbents, ctx: Context) -> str | None:
                         str(inc.list_date), steps, ctx.data_until, [_methodologies(s) for s in inc.steps])
 
 
-def _methodologies(plan: ReviewPlan) -> list[tuple[str, Any]]:
-    """The content of every methodology the plan's tree reads besides its own (dependencies,
-    theirs, those of the reviews its incumbents come from), by name: a user's file changed
-    under a dependency must make another key, however deep it sits."""
+def _tree(plan: ReviewPlan) -> Iterator[ReviewPlan]:
+    """`plan` and every plan its run reads (dependencies, theirs, the reviews its incumbents
+    come from), each once, depth first."""
     seen: set[int] = set()
-    found: dict[str, Any] = {}
     todo = [plan]
     while todo:
         p = todo.pop()
         if id(p) in seen:
             continue
         seen.add(id(p))
-        for d in p.dependencies:
-            if d.name not in found:
-                found[d.name] = d.methodology.model_dump(mode="json")
-            todo.append(d.plan)
+        yield p
+        todo.extend(d.plan for d in p.dependencies)
         if p.incumbents.previous is not None:
             todo.append(p.incumbents.previous)
         todo.extend(p.incumbents.steps)
+
+
+def _methodologies(plan: ReviewPlan) -> list[tuple[str, Any]]:
+    """The content of every methodology the plan's tree reads besides its own (dependencies,
+    theirs, those of the reviews its incumbents come from), by name: a user's file changed
+    under a dependency must make another key, however deep it sits."""
+    found: dict[str, Any] = {}
+    for p in _tree(plan):
+        for d in p.dependencies:
+            found.setdefault(d.name, d.methodology.model_dump(mode="json"))
     return sorted(found.items(), key=lambda kv: kv[0])
+
+
+def _share_windows(plan: ReviewPlan, ctx: Context) -> None:
+    """Announce the windows of the plan's tree and the boards read over each, so that the
+    reviews of a chain over one window (CSI 300 -> 500 -> 1000 -> 2000 at one cutoff) read
+    one window table built over all their boards (`universe._candidates_base`)."""
+    for p in _tree(plan):
+        k = (p.dates.window_start, p.dates.cutoff, int(p.rules.lookback.skip_listing_days))
+        ctx.window_boards[k] = ctx.window_boards.get(k, frozenset()) | frozenset(p.rules.universe.boards)
 
 
 def _dependency_members(

@@ -51,6 +51,8 @@ class Context:
     window_boards: dict[tuple[dt.date, dt.date, int], frozenset[str]] = field(default_factory=dict)
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    # a review's computed table and warnings by what it is a function of (`review._computed`)
+    pipelines: dict[tuple[Any, ...], tuple[Any, list[str]]] = field(default_factory=dict)
     data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
 
     @property
@@ -111,6 +113,7 @@ def forget(store: Store) -> None:
     ctx.window_boards.clear()
     ctx.cache.clear()
     ctx.own_warnings.clear()
+    ctx.pipelines.clear()
 
 
 def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:

@@ -44,9 +44,15 @@ class Context:
     codes: frozenset[str] | None = None  # securities codes, read when first needed
     code_changes: dict[str, str] | None = None  # old code -> new code, read when first needed
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
-    metric_tables: dict[tuple[dt.date, dt.date, tuple[str, ...]], tuple[str, list[str]]] = field(default_factory=dict)
+    # window tables by (window start, cutoff, listing days skipped): (table, columns, boards it holds)
+    metric_tables: dict[tuple[dt.date, dt.date, int], tuple[str, list[str], tuple[str, ...]]] = field(
+        default_factory=dict)
+    # the boards every review of the run over a window reads (the union a shared window table is built for)
+    window_boards: dict[tuple[dt.date, dt.date, int], frozenset[str]] = field(default_factory=dict)
     metric_seq: int = 0
     own_warnings: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    # a review's computed table and warnings by what it is a function of (`review._computed`)
+    pipelines: dict[tuple[Any, ...], tuple[Any, list[str]]] = field(default_factory=dict)
     data_until: dt.date | None = None  # a forecast's data cutoff: no review of this context reads later data
 
     @property
@@ -101,11 +107,13 @@ def forget(store: Store) -> None:
     ctx = _CONTEXTS.get(id(store))
     if ctx is None or ctx.store is not store:
         return
-    for name, _ in ctx.metric_tables.values():
+    for name, _, _ in ctx.metric_tables.values():
         store.con.execute(f"DROP TABLE IF EXISTS {name}")
     ctx.metric_tables.clear()
+    ctx.window_boards.clear()
     ctx.cache.clear()
     ctx.own_warnings.clear()
+    ctx.pipelines.clear()
 
 
 def _external_sources(store: Store, tables: frozenset[str]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,8 @@ from .context import Context, _map_codes, context, methodology_key
 from .pipeline import _pipeline
 
 if TYPE_CHECKING:
-    from ..results.review import ReviewResult
+    from ..methodology.schedule import ReviewDates
+    from ..results.review import ReviewResult, Table
 
 __all__ = ["IncumbentSpec", "first_simulable_review", "run_plan", "run_review", "simulate_review"]
 
@@ -70,7 +72,7 @@ def run_review(
     ctx = _ctx or context(store)
     if data_until is not None and ctx.data_until != data_until:
         # a context of its own: its reviews are cached under the shorter window
-        ctx = replace(ctx, cache={}, own_warnings={}, metric_tables={},
+        ctx = replace(ctx, cache={}, own_warnings={}, metric_tables={}, window_boards={}, pipelines={},
                       metric_seq=ctx.metric_seq + 100_000, data_until=data_until)
     plan = plan_review(m, ctx.where, review, as_of=as_of, incumbents=incumbents,
                        allow_provisional=allow_provisional, dep_incumbents=_dep_inc)
@@ -92,11 +94,13 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
     from ..results.review import ReviewResult
 
     rules, rd, store = plan.rules, plan.dates, ctx.store
+    _share_windows(plan, ctx)
     dep_warnings: list[str] = []
     excluded, required = _dependency_members(plan, ctx, dep_warnings)
     warnings = list(plan.override_warnings)
     deps = hashlib.sha256(json.dumps([excluded, required], sort_keys=True).encode()).hexdigest()[:16]
-    key = (methodology_key(rules), rd.review, f"{plan.incumbents_key}|{plan.dep_incumbents}|{deps}")
+    rules_key = methodology_key(rules)
+    key = (rules_key, rd.review, f"{plan.incumbents_key}|{plan.dep_incumbents}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
     inc = plan.incumbents
@@ -104,7 +108,7 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
     warnings.extend(inc.warnings)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
-        cand = _pipeline(rules, ctx, rd, inc_codes, excluded, required, warnings)
+        cand = _computed((rules_key, deps), rules, ctx, rd, inc_codes, excluded, required, warnings)
     except duckdb.PermissionException as e:  # e.g. a view over files the store may not read
         raise StoreError(
             f"store {store.path}: {str(e).splitlines()[0]} (a store whose tables are views over files "
@@ -136,6 +140,22 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
     ctx.cache[key] = res
     ctx.own_warnings[id(res)] = (warnings, dep_warnings)
     return res
+
+
+def _computed(key: tuple[str, str], rules: Methodology, ctx: Context, rd: ReviewDates, incumbents: list[str],
+              excluded: dict[str, list[str]], required: dict[str, list[str]], warnings: list[str]) -> Table:
+    """The review's table, its warnings appended to `warnings`: computed once per run for the
+    same rules, dates, incumbents and dependencies' members (`key`: the rules' and the members'
+    hashes). A chain reaches one review by several paths that ask for it differently, e.g. CSI
+    300's June review as the roll-forward of its official list and as a dependency of CSI
+    500's June review with that list as its incumbents: one computation serves both."""
+    k = (*key, rd, tuple(incumbents))
+    hit = ctx.pipelines.get(k)
+    if hit is None:
+        own: list[str] = []
+        hit = ctx.pipelines[k] = (_pipeline(rules, ctx, rd, incumbents, excluded, required, own), own)
+    warnings.extend(hit[1])
+    return hit[0]
 
 
 def _incumbents(inc: Incumbents, ctx: Context) -> tuple[list[str], str]:
@@ -193,26 +213,41 @@ def _roll_key(inc: Incumbents, ctx: Context) -> str | None:
                         str(inc.list_date), steps, ctx.data_until, [_methodologies(s) for s in inc.steps])
 
 
-def _methodologies(plan: ReviewPlan) -> list[tuple[str, Any]]:
-    """The content of every methodology the plan's tree reads besides its own (dependencies,
-    theirs, those of the reviews its incumbents come from), by name: a user's file changed
-    under a dependency must make another key, however deep it sits."""
+def _tree(plan: ReviewPlan) -> Iterator[ReviewPlan]:
+    """`plan` and every plan its run reads (dependencies, theirs, the reviews its incumbents
+    come from), each once, depth first."""
     seen: set[int] = set()
-    found: dict[str, Any] = {}
     todo = [plan]
     while todo:
         p = todo.pop()
         if id(p) in seen:
             continue
         seen.add(id(p))
-        for d in p.dependencies:
-            if d.name not in found:
-                found[d.name] = d.methodology.model_dump(mode="json")
-            todo.append(d.plan)
+        yield p
+        todo.extend(d.plan for d in p.dependencies)
         if p.incumbents.previous is not None:
             todo.append(p.incumbents.previous)
         todo.extend(p.incumbents.steps)
+
+
+def _methodologies(plan: ReviewPlan) -> list[tuple[str, Any]]:
+    """The content of every methodology the plan's tree reads besides its own (dependencies,
+    theirs, those of the reviews its incumbents come from), by name: a user's file changed
+    under a dependency must make another key, however deep it sits."""
+    found: dict[str, Any] = {}
+    for p in _tree(plan):
+        for d in p.dependencies:
+            found.setdefault(d.name, d.methodology.model_dump(mode="json"))
     return sorted(found.items(), key=lambda kv: kv[0])
+
+
+def _share_windows(plan: ReviewPlan, ctx: Context) -> None:
+    """Announce the windows of the plan's tree and the boards read over each, so that the
+    reviews of a chain over one window (CSI 300 -> 500 -> 1000 -> 2000 at one cutoff) read
+    one window table built over all their boards (`universe._candidates_base`)."""
+    for p in _tree(plan):
+        k = (p.dates.window_start, p.dates.cutoff, int(p.rules.lookback.skip_listing_days))
+        ctx.window_boards[k] = ctx.window_boards.get(k, frozenset()) | frozenset(p.rules.universe.boards)
 
 
 def _dependency_members(

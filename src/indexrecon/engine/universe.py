@@ -31,18 +31,38 @@ def _metric_sql(ctx: Context) -> str:
 
 def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],
                      skip: int = 0) -> tuple[str, list[str]]:
-    """A temp table of the boards' candidates for the window [start, cutoff] and its columns:
-    the stocks listed by the cutoff and not delisted by then, with their industry at the
-    cutoff, trading days since listing and in the window, and the window metrics from one
-    grouped scan of the bars with share capital joined point in time. Built once per window
-    and run (CSI 300, 500, 1000 and 2000 of one review share it). `skip`: a stock's first
-    trading days since listing left out of its window (CSI: new listings from the 6th)."""
-    key = (start, cutoff, boards) if not skip else (start, cutoff, (*boards, f"skip{skip}"))
+    """The boards' candidates for the window [start, cutoff] (a temp table, or a view of one
+    filtered to the boards) and its columns: the stocks listed by the cutoff and not delisted
+    by then, with their industry at the cutoff, trading days since listing and in the window,
+    and the window metrics from one grouped scan of the bars with share capital joined point
+    in time. `skip`: a stock's first trading days since listing left out of its window (CSI:
+    new listings from the 6th).
+
+    One table per window and run: it is built once over every board the run's reviews of that
+    window read (`ctx.window_boards`, e.g. CSI 300, 500 and 1000 on four boards and CSI 2000
+    on five), and each review reads its own boards' rows. A row depends only on its stock's
+    data, so the rows a review reads are those a table of its boards alone would hold."""
+    key = (start, cutoff, int(skip))
+    want = frozenset(boards)
     hit = ctx.metric_tables.get(key)
-    if hit is not None:
-        return hit
+    if hit is None or not want <= set(hit[2]):
+        if hit is not None:  # a board no review announced: rebuilt over both
+            want |= frozenset(hit[2])
+            ctx.store.con.execute(f"DROP TABLE IF EXISTS {ctx.metric_tables.pop(key)[0]}")
+        hit = _build_window(ctx, start, cutoff, tuple(sorted(want | ctx.window_boards.get(key, frozenset()))),
+                            skip)
+        ctx.metric_tables[key] = hit
+    name, cols, held = hit
+    if set(held) == set(boards):
+        return name, cols
+    return f"(SELECT * FROM {name} WHERE board IN ({', '.join(_lit(b) for b in sorted(boards))}))", cols
+
+
+def _build_window(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[str, ...],
+                  skip: int) -> tuple[str, list[str], tuple[str, ...]]:
+    """The temp table of `_candidates_base` over `boards`: its name, columns and boards."""
     while len(ctx.metric_tables) >= 8:  # keep a few windows (daily methodologies move every day)
-        old, _ = ctx.metric_tables.pop(next(iter(ctx.metric_tables)))
+        old, _, _ = ctx.metric_tables.pop(next(iter(ctx.metric_tables)))
         ctx.store.con.execute(f"DROP TABLE IF EXISTS {old}")
     ctx.metric_seq += 1
     name = f"_ir_m{ctx.metric_seq}"
@@ -129,8 +149,7 @@ def _candidates_base(ctx: Context, start: dt.date, cutoff: dt.date, boards: tupl
     cols = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
             "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
             "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]  # the SELECT above, in order
-    ctx.metric_tables[key] = (name, cols)
-    return name, cols
+    return name, cols, boards
 
 
 def _rule_metrics(m: Methodology) -> set[str]:

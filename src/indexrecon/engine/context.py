@@ -76,7 +76,7 @@ def context(store: Store) -> Context:
         ctx = Context(store, calendar_of(store), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
         ctx.has_a_shares = pit_shares.has_column(store.con, "a_shares")
-        pit_shares.ensure(store.con)
+        pit_shares.declare(store.con)  # lazy: a review reads its boards' series only
         if "status" in tables:
             ctx.status_from = dict(store.con.execute(
                 "SELECT status, min(start_date) FROM status GROUP BY status").fetchall())

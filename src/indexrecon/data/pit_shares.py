@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import weakref
+from typing import Any
 
 import duckdb
 
@@ -163,20 +164,29 @@ def coverage(con: duckdb.DuckDBPyConnection, codes: list[str], cutoff: dt.date, 
     """Of `codes`, at `cutoff`: those with no observation of `column` at all (their readers
     fall back to total shares) and those whose value rests on an observation dated after the
     cutoff (none earlier exists). Both sorted."""
-    when = dict(SPARSE)[column]
-    if not codes:
-        return [], []
-    series = rows(con, "code IN (SELECT unnest($c::VARCHAR[]))")
-    found = con.execute(
-        f"""SELECT x.code, p.{when} FROM (SELECT unnest($c::VARCHAR[]) AS code) x
-            LEFT JOIN (SELECT code, arg_max({when}, effective_date) AS {when}, arg_max({column}, effective_date) AS v
-                       FROM {series} WHERE effective_date <= $cutoff GROUP BY code) p USING (code)
-            ORDER BY x.code""",
-        {"c": codes, "cutoff": cutoff},
-    ).fetchall()
-    missing = [r[0] for r in found if r[1] is None]
-    after = [r[0] for r in found if r[1] is not None and r[1] > cutoff]
-    return missing, after
+    return coverages(con, cutoff, [(codes, column)])[0]
+
+
+def coverages(con: duckdb.DuckDBPyConnection, cutoff: dt.date,
+              asked: list[tuple[list[str], str]]) -> list[tuple[list[str], list[str]]]:
+    """`coverage` of several (codes, column) pairs at one cutoff, in one statement."""
+    whens = sorted({dict(SPARSE)[column] for codes, column in asked if codes})
+    every = sorted({c for codes, _ in asked for c in codes})
+    found: dict[str, tuple[Any, ...]] = {}
+    if whens:
+        series = rows(con, "code IN (SELECT unnest($c::VARCHAR[]))")
+        found = {r[0]: r[1:] for r in con.execute(
+            f"""SELECT x.code, {", ".join(f"p.{w}" for w in whens)} FROM (SELECT unnest($c::VARCHAR[]) AS code) x
+                LEFT JOIN (SELECT code, {", ".join(f"arg_max({w}, effective_date) AS {w}" for w in whens)}
+                           FROM {series} WHERE effective_date <= $cutoff GROUP BY code) p USING (code)""",
+            {"c": every, "cutoff": cutoff},
+        ).fetchall()}
+    out = []
+    for codes, column in asked:
+        at = whens.index(dict(SPARSE)[column]) if codes else 0
+        dates = [(c, found[c][at]) for c in sorted(codes)]
+        out.append(([c for c, d in dates if d is None], [c for c, d in dates if d is not None and d > cutoff]))
+    return out
 
 
 def describe(what: str, codes: list[str]) -> str:
@@ -199,9 +209,11 @@ def review_warnings(
     (total shares instead) or observed only after the cutoff, and the A-share capital a ranking
     metric uses (`a_share_rank`: its name) likewise."""
     out = []
+    asked = ([(weighted, weight_shares)] if weight_shares else []) + ([(ranked, "a_shares")] if a_share_rank else [])
+    found = coverages(con, cutoff, asked)
     if weight_shares:
         what = {"free_float_shares": "free-float", "float_shares": "float"}[weight_shares]
-        missing, after = coverage(con, weighted, cutoff, weight_shares)
+        missing, after = found[0]
         if missing:
             out.append(f"{describe('constituent', missing)} have no {what} observation: weighted by "
                        "total shares (inclusion factor 100%)")
@@ -209,7 +221,7 @@ def review_warnings(
             out.append(f"{describe('constituent', after)}: {what} ratio from the first observation, dated "
                        f"after the cutoff {cutoff} (none earlier)")
     if a_share_rank:
-        out.append(a_share_note(a_share_rank, *coverage(con, ranked, cutoff, "a_shares"), cutoff))
+        out.append(a_share_note(a_share_rank, *found[-1], cutoff))
     return out
 
 

@@ -553,8 +553,8 @@ def summarize(rep: Report, scales: list[float]) -> None:
         label = store if w is None or store == "real" else big
         if w and "ratio_to_bare" in w:
             r, rc = w["ratio_to_bare"], w.get("cpu_ratio_to_bare")
-            rep.checks.append((f"one review in process <= 1.5x bare DuckDB ({label})",
-                               f"{r:.1f}x wall" + (f", {rc:.1f}x CPU" if rc else ""),
+            rep.checks.append((f"one review in process <= 1.5x bare DuckDB ({label})",  # 2 decimals: near the line
+                               f"{r:.2f}x wall" + (f", {rc:.2f}x CPU" if rc else ""),
                                ("ok" if r <= 1.5 else "FAIL") + (" (10x not run: --scales 10)" if label != store else "")))
         elif store == "x10" and "scale" in rep.extra.get("only", ()):
             rep.checks.append(("one review in process <= 1.5x bare DuckDB (x10)", "not measured",

@@ -24,7 +24,7 @@ Workloads (see docs/benchmarks.md):
   7 speed     `rebalance chinext` against `import duckdb` and `rebuild csi2000` (its chain)
               against `rebuild chinext`, each without and with the results cache; the full
               ChiNext backtest against `rebuild chinext`; a year of microcap400 (daily; also
-              alone: --only daily)
+              alone: --only daily; the rebalance rows alone: --only rebalance)
   8 sweep     `indexrecon sweep` of 6 ChiNext variants in 1 and 2 worker processes
   and the pandas reference implementation of workload 1 (benchmarks/pandas_reference.py).
 """

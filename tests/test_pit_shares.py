@@ -12,6 +12,7 @@ import pytest
 
 import indexrecon as ir
 from factory import S, make_store
+from indexrecon import engine
 from indexrecon.data import pit_shares
 
 D = dt.date
@@ -152,3 +153,31 @@ def test_float_weights_name_the_stocks_without_a_float_count(path: Path) -> None
         assert "1 constituent (e.g. 300006) have no float observation: weighted by total shares" in text
         assert "1 constituent (e.g. 300005): float ratio from the first observation, dated after the cutoff" in text
         assert "free-float" not in text
+
+
+def test_series_of_some_stocks_equals_theirs_in_the_whole(path: Path) -> None:
+    """`rows` (the lazy rule over some stocks' share rows) gives what the materialised table
+    holds for them, and a review reads the same before and after `ensure`."""
+    q = "SELECT * FROM {} ORDER BY code, effective_date"
+    with ir.open_store(path) as st:
+        assert pit_shares.declare(st.con) == "shares_pit"
+        lazy = st.con.execute(q.format(pit_shares.rows(st.con, "code IN ('300004', '300005')"))).fetchall()
+        before = ir.rebuild(meth(), st, "2024-12", incumbents="none")
+        pit_shares.ensure(st.con)
+        whole = st.con.execute(q.format("shares_pit")).fetchall()
+        engine.forget(st)
+        after = ir.rebuild(meth(), st, "2024-12", incumbents="none")
+    assert lazy and lazy == [r for r in whole if r[0] in ("300004", "300005")]
+    assert {r[0] for r in whole} > {"300004", "300005"}  # the filter left other stocks out
+    assert before.table.rows == after.table.rows and before.warnings == after.warnings
+
+
+def test_coverages_in_one_statement_equal_each_alone(path: Path) -> None:
+    codes = ["300006", "300005", "300004", "300001"]
+    with ir.open_store(path) as st:
+        cut = D(2024, 10, 31)
+        both = pit_shares.coverages(st.con, cut, [(codes, "free_float_shares"), (codes[:2], "a_shares"), ([], "float_shares")])
+        alone = [pit_shares.coverage(st.con, codes, cut, "free_float_shares"),
+                 pit_shares.coverage(st.con, codes[:2], cut, "a_shares"), ([], [])]
+    assert both == alone
+    assert both[0] == (["300006"], ["300005"])  # never observed; observed only after the cutoff

@@ -76,12 +76,30 @@ def priced_rows(res: ReviewResult, codes: list[str], day: dt.date) -> dict[str, 
     store = _store(res)
     shares, factor = weighting_sql(res.methodology.weighting, "shares_ff / nullif(shares_total, 0)")
     base = "CASE WHEN close > 0 THEN 1.0 END" if shares is None else f"close * {shares} * ({factor})"
+    # the last close is looked for among the ADV days first (a scan of a few weeks of bars,
+    # not of their whole history); a code without a bar there (suspended) has the whole
+    # history read for it: the same close either way
+    row = store.con.execute(f"SELECT min(date) FROM (SELECT date FROM calendar WHERE date <= $d "
+                            f"ORDER BY date DESC LIMIT {ADV_DAYS})", {"d": day}).fetchone()
+    recent = row[0] if row and row[0] is not None else None
+    rows = _priced(store, base, factor, list(codes), day, recent)
+    if recent is not None and any(r[2] is None for r in rows):
+        rows = _priced(store, base, factor, list(codes), day, None)
+    ind = dict(zip(res.table.column("code"), res.table.column("sw_l1_code"), strict=True))
+    keys = ("close", "bar_date", "base", "inclusion_factor", "adv", "adv_days", "board")
+    return {r[0]: {**dict(zip(keys, r[1:], strict=True)), "industry": ind.get(r[0])} for r in rows}
+
+
+def _priced(store: Store, base: str, factor: str, codes: list[str], day: dt.date,
+            since: dt.date | None) -> list[tuple[Any, ...]]:
+    """The rows of `priced_rows`, the last close looked for from `since` (None: all history)."""
     rows = store.con.execute(
         f"""
         WITH c AS (SELECT DISTINCT unnest($codes::VARCHAR[]) AS code),
         days AS (SELECT date FROM calendar WHERE date <= $d ORDER BY date DESC LIMIT {ADV_DAYS}),
         px AS (SELECT code, arg_max(close, date) AS close, max(date) AS bar_date FROM bars
-               WHERE date <= $d AND code IN (SELECT code FROM c) GROUP BY code),
+               WHERE date <= $d {"AND date >= $since" if since is not None else ""}
+                 AND code IN (SELECT code FROM c) GROUP BY code),
         adv AS (SELECT code, avg(volume) AS adv, count(*) AS adv_days FROM bars
                 WHERE date IN (SELECT date FROM days) AND code IN (SELECT code FROM c) GROUP BY code),
         sh AS (SELECT code, total_shares AS shares_total,
@@ -99,11 +117,9 @@ def priced_rows(res: ReviewResult, codes: list[str], day: dt.date) -> dict[str, 
                CAST({factor} AS DOUBLE) AS inclusion_factor, CAST(adv AS DOUBLE) AS adv, adv_days, board
         FROM j ORDER BY code
         """,
-        {"codes": list(codes), "d": day},
+        {"codes": codes, "d": day, **({"since": since} if since is not None else {})},
     ).fetchall()
-    ind = dict(zip(res.table.column("code"), res.table.column("sw_l1_code"), strict=True))
-    keys = ("close", "bar_date", "base", "inclusion_factor", "adv", "adv_days", "board")
-    return {r[0]: {**dict(zip(keys, r[1:], strict=True)), "industry": ind.get(r[0])} for r in rows}
+    return rows
 
 
 def priced_weights(res: ReviewResult, priced: dict[str, dict[str, Any]], codes: list[str],

@@ -124,16 +124,21 @@ def _col(res: ReviewResult, name: str, idx: np.ndarray) -> np.ndarray:
 
 def _ranks(key: np.ndarray) -> np.ndarray:
     """1-based ranks along axis 1 of a lower-is-better key (NaN: no rank, as inf)."""
+    return _ranks_order(key)[0]
+
+
+def _ranks_order(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_ranks` and the rank order itself: the stable argsort of those ranks (the ranked in
+    rank order, then the unranked in place order), which `_ordered_cumsum` walks."""
     k = np.where(np.isfinite(key), key, np.inf)
     order = np.argsort(k, axis=1, kind="stable")
     rk = np.empty_like(order)
     np.put_along_axis(rk, order, np.arange(1, k.shape[1] + 1)[None, :].repeat(k.shape[0], 0), axis=1)
-    return np.where(np.isfinite(k), rk, np.iinfo(np.int64).max).astype(np.int64)
+    return np.where(np.isfinite(k), rk, np.iinfo(np.int64).max).astype(np.int64), order
 
 
-def _ordered_cumsum(mask: np.ndarray, rk: np.ndarray) -> np.ndarray:
-    """For each row, the running count of `mask` in rank order, at each element."""
-    order = np.argsort(rk, axis=1, kind="stable")
+def _ordered_cumsum(mask: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """For each row, the running count of `mask` in rank order (`order`), at each element."""
     cs = np.cumsum(np.take_along_axis(mask, order, axis=1), axis=1)
     out = np.empty_like(cs)
     np.put_along_axis(out, order, cs, axis=1)
@@ -144,7 +149,7 @@ def select_paths(key: np.ndarray, inc: np.ndarray, count: int, buffer: tuple[int
                  max_changes_pct: float | None, held: int = 0) -> np.ndarray:
     """The buffered selection with the change cap on every path (rows of `key`, lower is
     better, NaN unranked): engine._select_steps in numpy."""
-    rk = _ranks(key)
+    rk, order = _ranks_order(key)
     ranked = np.isfinite(key)
     has_inc = bool(inc.any())
     n = max(count - held, 0)
@@ -160,11 +165,11 @@ def select_paths(key: np.ndarray, inc: np.ndarray, count: int, buffer: tuple[int
     ninc = (ranked & inc[None, :]).sum(axis=1, keepdims=True)
     lim = np.maximum(int(np.floor(count * max_changes_pct / 100 + 1e-9)), n - ninc)
     new_raw = sel_raw & ~inc[None, :]
-    keep_new = new_raw & (_ordered_cumsum(new_raw, rk) <= lim)
+    keep_new = new_raw & (_ordered_cumsum(new_raw, order) <= lim)
     c_inc = (sel_raw & inc[None, :]).sum(axis=1, keepdims=True)
     c_new = new_raw.sum(axis=1, keepdims=True)
     displaced = ranked & inc[None, :] & ~sel_raw
-    back = displaced & (_ordered_cumsum(displaced, rk) <= n - c_inc - np.minimum(lim, c_new))
+    back = displaced & (_ordered_cumsum(displaced, order) <= n - c_inc - np.minimum(lim, c_new))
     return (sel_raw & inc[None, :]) | keep_new | back
 
 

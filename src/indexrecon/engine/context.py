@@ -41,7 +41,6 @@ class Context:
     status_from: dict[str, dt.date] = field(default_factory=dict)  # status kind -> first start_date
     status_inferred_boards: tuple[str, ...] = ()  # boards whose ST rows are inferred (empty: none)
     tables: frozenset[str] = frozenset()
-    codes: frozenset[str] | None = None  # securities codes, read when first needed
     code_changes: dict[str, str] | None = None  # old code -> new code, read when first needed
     external: dict[str, str] = field(default_factory=dict)  # metric -> SQL of (code, date, value)
     # window tables by (window start, cutoff, listing days skipped): (table, columns, boards it holds)
@@ -82,7 +81,7 @@ def context(store: Store) -> Context:
         ctx = Context(store, calendar_of(store), tables=tables)
         ctx.has_float, ctx.has_free_float = bool(row and row[0]), bool(row and row[1])
         ctx.has_a_shares = pit_shares.has_column(store.con, "a_shares")
-        pit_shares.ensure(store.con)
+        pit_shares.declare(store.con)  # lazy: a review reads its boards' series only
         if "status" in tables:
             ctx.status_from = dict(store.con.execute(
                 "SELECT status, min(start_date) FROM status GROUP BY status").fetchall())
@@ -94,11 +93,10 @@ def context(store: Store) -> Context:
     return ctx
 
 
-def _security_codes(ctx: Context) -> frozenset[str]:
-    """Every code the store has a securities row for (read once per context)."""
-    if ctx.codes is None:
-        ctx.codes = frozenset(r[0] for r in ctx.store.con.execute("SELECT code FROM securities").fetchall())
-    return ctx.codes
+def _security_codes(ctx: Context, among: list[str]) -> frozenset[str]:
+    """The codes of `among` the store has a securities row for (a look-up of those only)."""
+    return frozenset(r[0] for r in ctx.store.con.execute(
+        "SELECT code FROM securities WHERE code IN (SELECT unnest($c::VARCHAR[]))", {"c": among}).fetchall())
 
 
 def forget(store: Store) -> None:

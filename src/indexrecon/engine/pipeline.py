@@ -148,7 +148,7 @@ def _pipeline(
     # Incumbents outside the candidates: unknown to the store (no row in securities: the data
     # lacks them, e.g. a stock missing from a survivorship-biased source) keep their place,
     # counted among the places held; the others (not listed on the index boards) are deleted.
-    known = _security_codes(ctx) if incumbents else frozenset()
+    known = _security_codes(ctx, list(incumbents)) if incumbents else frozenset()
     unknown = [] if sel.all_eligible else [c for c in incumbents if c not in known]
     src = {c: f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols}
     src.update({c: "CAST(NULL AS DOUBLE)" for c in EXTERNAL_METRICS if c not in ctx.external})

@@ -67,6 +67,9 @@ def _build_window(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[s
     ctx.metric_seq += 1
     name = f"_ir_m{ctx.metric_seq}"
     con = ctx.store.con
+    if ctx.metric_seq > 1:  # a run of many windows: the whole series once, not per window
+        pit_shares.ensure(con)
+    shares = pit_shares.rows(con, "code IN (SELECT code FROM sec)")
     # the first day of a stock's window data: its (skip + 1)-th trading day since listing
     first_day = f"""
         first_day AS (
@@ -94,7 +97,7 @@ def _build_window(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[s
                    lead(effective_date, 1, DATE '9999-12-31') OVER (
                      PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
                    ) AS d1
-            FROM {pit_shares.VIEW} WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
+            FROM {shares} WHERE effective_date <= $cutoff AND code IN (SELECT code FROM sec)
           ) WHERE d1 > $start
         ),{first_day}
         w AS (

@@ -288,12 +288,13 @@ def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False, lim: 
     FROM _ir_s s"""
 
 
-def _order(m: Methodology) -> str:
-    """The ranking order: the rank metric, then the tie-breaks, then the code."""
+def _order(m: Methodology, code: str = "code") -> str:
+    """The ranking order: the rank metric, then the tie-breaks, then the code (`code`: a
+    column that sorts as the code does, e.g. an integer numbering the codes in code order)."""
     sel = m.selection
     direction = "ASC" if sel.order == "asc" else "DESC"
     return ", ".join(
-        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {direction} NULLS LAST" for t in sel.tie_break), "code"]
+        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {direction} NULLS LAST" for t in sel.tie_break), code]
     )
 
 

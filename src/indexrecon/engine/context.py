@@ -164,8 +164,11 @@ def _map_codes(ctx: Context, codes: list[str]) -> list[str]:
     changes = ctx.code_changes
     out = []
     for c in codes:
-        for _ in range(5):
-            c = changes.get(c, c)
+        for _ in range(5):  # follow a chain of changes; a code without one stays as it is
+            n = changes.get(c)
+            if n is None:
+                break
+            c = n
         out.append(c)
     return sorted(set(out))
 

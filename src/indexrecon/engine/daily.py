@@ -112,14 +112,18 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
     sh_join = "LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1"
     # the A-share coverage of a ranked row: the ratio date of the share row in force at the
     # cutoff, i.e. the one its bar (dated the cutoff) joins
-    cov = a_cols = ""
+    cov = a_cols = a_lists = ""
     if a_when:
         a_cols = ", arg_max(a_when, date) AS a_when"
+        # code numbers in code order: a list of them ordered by number is in code order
+        a_lists = """,
+                 list(cid ORDER BY cid) FILTER (WHERE a_when IS NULL) AS mis,
+                 list(cid ORDER BY cid) FILTER (WHERE a_when > cutoff) AS aft"""
         cov = """,
         cov AS (
-          SELECT e.i, list(s.code ORDER BY s.code) FILTER (WHERE e.a_when IS NULL) AS missing,
-                 list(s.code ORDER BY s.code) FILTER (WHERE e.a_when > e.cutoff) AS after
-          FROM e JOIN sec0 s ON s.cid = e.cid WHERE e.a_when IS NULL OR e.a_when > e.cutoff GROUP BY e.i
+          SELECT r.i, list_transform(r.mis, lambda x: n.codes[x]) AS missing, list_transform(r.aft, lambda x: n.codes[x]) AS after
+          FROM ranked r, (SELECT list(code ORDER BY cid) AS codes FROM sec0) n
+          WHERE r.mis IS NOT NULL OR r.aft IS NOT NULL
         )"""
     return f"""
         WITH days AS (SELECT unnest($i::BIGINT[]) AS i, unnest($cut::DATE[]) AS cutoff),
@@ -146,14 +150,17 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         aggn AS (
           SELECT i, cid, {", ".join(f"{exprs[x]} AS {_q(x)}" for x in rank_cols)}{a_cols} FROM w GROUP BY i, cid
         ),{st_cte}
-        -- the ranked rows: listed at the cutoff, traded, stopped by no rule
-        e AS MATERIALIZED (
-          SELECT c.i, c.cid, c.cutoff{", c.a_when" if a_when else ""},
-                 row_number() OVER (PARTITION BY c.i ORDER BY {_order(m, "c.cid")}) AS _rk
+        -- the ranked rows: listed at the cutoff, traded, stopped by no rule; each day's in
+        -- one ordered list (an ordered aggregate per day sorts them in about half the CPU of
+        -- a window partitioned by day), unnested with their places
+        ranked AS (
+          SELECT c.i, list(c.cid ORDER BY {_order(m, "c.cid")}) AS l{a_lists}
           FROM (SELECT a.*, d.cutoff, s.code, s.list_date, d.pos - s.before_list AS listing_days
                 FROM aggn a JOIN dpos d ON d.i = a.i JOIN sec0 s ON s.cid = a.cid WHERE {listed}) c {st}
           WHERE ({stage}) IS NULL
+          GROUP BY c.i
         ),
+        e AS MATERIALIZED (SELECT i, unnest(l) AS cid, generate_subscripts(l, 1) AS _rk FROM ranked),
         chosen AS (SELECT e.i, s.code FROM e JOIN sec0 s ON s.cid = e.cid WHERE e._rk <= {int(sel.count)}),
         -- the rows a trimmed day keeps: its constituents and the day before's, if listed
         sec AS (

@@ -79,3 +79,78 @@ def test_an_unknown_incumbent_falls_back_to_the_per_day_path(demo_store: Any) ->
     got = bmod._daily_chain(m, demo_store, days, inc, copy=False)
     assert all("999999" in r.codes for r in got)
     forget(demo_store)
+
+
+def _writable_copy(demo_store_path: Any, tmp_path: Any) -> Any:
+    import shutil
+
+    from indexrecon.data.open import open_store
+
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_store_path, path)
+    return open_store(path, read_only=False)
+
+
+def _same_as_per_day(m: ir.Methodology, store: Any, days: list[dt.date], inc: Any) -> list:
+    """The backtest's daily chain (set path first, per-day fallback) against the per-day path."""
+    forget(store)
+    got = bmod._daily_chain(m, store, days, inc, copy=False)
+    forget(store)
+    per_day = bmod._daily_chain(m, store, days, inc, copy=False, set_based=False)
+    forget(store)
+    assert len(got) == len(per_day) == len(days)
+    for a, b in zip(per_day, got, strict=True):
+        assert a.dates == b.dates and a.table.columns == b.table.columns
+        assert a.table.rows == b.table.rows, a.dates.review
+        assert a.warnings == b.warnings and a.incumbents == b.incumbents
+    return got
+
+
+def test_an_incumbent_without_rank_data_falls_back_to_the_per_day_path(
+        demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
+    """An incumbent listed, traded and past the rules but without the rank metric (no share
+    capital, so no total_cap) is the selection stage's to judge: the set path refuses and
+    the chain gives the per-day result."""
+    m = ir.load_methodology("microcap400")
+    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
+    inc = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents="none")).codes
+    forget(demo_store)
+    code = inc[0]  # a constituent with bars and listing age, whose share capital goes
+    store = _writable_copy(demo_store_path, tmp_path)
+    try:
+        store.con.execute("DELETE FROM shares WHERE code = ?", [code])
+        ctx = context(store)
+        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents=inc, _ctx=ctx))
+        t = first.table
+        row = next(r for r in t.rows if r[t.col("code")] == code)
+        assert row[t.col("stage")] == "selection" and row[t.col("rank")] is None
+        assert daily.run_days(m, ctx, days, first) is None
+        got = _same_as_per_day(m, store, days, inc)
+        assert all(code in r.codes for r in got)  # kept on every day: what the set path cannot give
+    finally:
+        forget(store)
+        store.close()
+
+
+def test_status_data_starting_inside_the_range_falls_back_to_the_per_day_path(
+        demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
+    """Delisting-arrangement data that begins inside the range: the early days warn that the
+    exclusion is not applied, the later ones apply it; the set path (one set of status kinds
+    for every day) refuses and the chain gives the per-day result."""
+    m = ir.load_methodology("microcap400")
+    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 13)]
+    store = _writable_copy(demo_store_path, tmp_path)
+    try:
+        code = store.con.execute("SELECT min(code) FROM status WHERE status = 'delisting'").fetchone()[0]
+        store.con.execute("DELETE FROM status WHERE status = 'delisting'")
+        store.con.execute("INSERT INTO status VALUES (?, ?, NULL, 'delisting')", [code, days[4]])
+        ctx = context(store)
+        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
+        assert daily.run_days(m, ctx, days, first) is None
+        got = _same_as_per_day(m, store, days, "none")
+        note = "exclusion of delisting-arrangement stocks is not applied"
+        assert any(note in w for w in got[0].warnings)
+        assert not any(note in w for w in got[-1].warnings)
+    finally:
+        forget(store)
+        store.close()

@@ -37,7 +37,7 @@ from ..methodology.loader import load_methodology
 from ..methodology.schedule import latest_review_in_force, review_dates, reviews_between
 from ..methodology.schema import Methodology
 from ..results.review import SYNTHETIC_NOTE, ReviewResult, Table, _clean
-from .baskets import Basket, basket_from_review
+from .baskets import Basket, basket_from_review, baskets_from_reviews
 from .levels import index_levels
 from .performance import PERIODS_PER_YEAR, performance_stats, relative_stats
 from .query import single_threaded
@@ -456,9 +456,7 @@ def backtest(
 
         raise EmptyIndexError(f"backtest: {empty_index_message(empty)}")
     t1, c1 = time.perf_counter(), time.process_time()
-    baskets: list[Basket] = [
-        basket_from_review(r, share_changes="all" if share_changes == "all" else "bonus") for r in results
-    ]
+    baskets: list[Basket] = baskets_from_reviews(results, share_changes="all" if share_changes == "all" else "bonus")
     path, _ = index_levels(store, baskets, s, e, base=base)
     t2, c2 = time.perf_counter(), time.process_time()
     turnover = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -95,7 +95,35 @@ def basket_from_review(
     """The holdings a review fixes: its weights at the data cutoff (inclusion and cap factors
     included), applied from its effective date. `share_changes="bonus"` freezes the weighting
     shares except for bonus issues and splits."""
-    cons = _selected(res, ["code", "weight"])
+    return _basket(res, _selected(res, ["code", "weight"]), start, end, share_changes)
+
+
+def baskets_from_reviews(results: list[ReviewResult], *, share_changes: Literal["all", "bonus"] = "all") -> list[Basket]:
+    """`basket_from_review` of each review, their weights converted to one DataFrame at
+    once and sliced (a daily backtest has a basket a day: one conversion, not hundreds)."""
+    from ..results.review import Table
+
+    rows: list[tuple[Any, ...]] = []
+    bounds = []
+    types = None
+    for r in results:
+        t = r.table
+        ty = (t.types[t.col("code")], t.types[t.col("weight")])
+        if types is not None and ty != types:  # reviews of different column types: one by one
+            return [basket_from_review(x, share_changes=share_changes) for x in results]
+        types = ty
+        si, ci, wi = t.col("selected"), t.col("code"), t.col("weight")
+        a = len(rows)
+        rows += [(x[ci], x[wi]) for x in t.rows if x[si]]
+        bounds.append((a, len(rows)))
+    if types is None:
+        return []
+    cons = Table(("code", "weight"), types, rows).to_pandas()
+    return [_basket(r, cons.iloc[a:b], None, None, share_changes) for r, (a, b) in zip(results, bounds, strict=True)]
+
+
+def _basket(res: ReviewResult, cons: pd.DataFrame, start: dt.date | None, end: dt.date | None,
+            share_changes: Literal["all", "bonus"]) -> Basket:
     series = share_series(res.methodology) if share_changes == "all" else "bonus"
     return Basket(
         weights=cons.reset_index(drop=True),

@@ -227,6 +227,13 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
         {"lo": lo, "hi": hi},
     )
     _build_adjustments(store, lo, hi)
+    # the days each basket supplies (with the day before): a range join of the few baskets
+    # with the calendar, so that the panel joins its constituents on the basket alone
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _irk_kd AS
+           SELECT k.k, d.date, d.prev FROM (SELECT DISTINCT k, d_from, d_to FROM _irk_bk) k
+           JOIN _irk_days d ON d.date BETWEEN k.d_from AND k.d_to"""
+    )
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _irk_cp AS
            -- the (code, day) pairs a basket reads: its base date, and each day it supplies
@@ -235,7 +242,7 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
                         SELECT code, base_date AS date FROM _irk_bk
                         UNION ALL
                         SELECT k.code, unnest([d.date, d.prev]) AS date
-                        FROM _irk_bk k JOIN _irk_days d ON d.date BETWEEN k.d_from AND k.d_to)
+                        FROM _irk_bk k JOIN _irk_kd d ON d.k = k.k)
                       WHERE date IS NOT NULL),
            -- each pair's adjusted close: its day's bar, or for the few pairs without one
            -- (suspensions) the last bar before; an ASOF join of every pair sorts the pairs
@@ -302,7 +309,7 @@ def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> li
                p0.qp AS qp_prev, p1.qp AS qp_now, p1.qtr / p0.qtr AS g_tr, c.scale
         FROM _irk_c c
         JOIN _irk_codes x ON x.code = c.code
-        JOIN _irk_days d ON d.date BETWEEN c.d_from AND c.d_to
+        JOIN _irk_kd d ON d.k = c.k
         JOIN _irk_cp p1 ON p1.code = c.code AND p1.date = d.date
         JOIN _irk_cp p0 ON p0.code = c.code AND p0.date = d.prev
         WHERE c.qp0 IS NOT NULL AND (c.exit_date IS NULL OR d.date < c.exit_date)
@@ -361,7 +368,7 @@ def adjusted_returns(store: Store, codes: list[str], start: dt.date, end: dt.dat
 
 
 def _drop_panel(store: Store) -> None:
-    for t in ("_irk_bk", "_irk_codes", "_irk_days", "_irk_px", "_irk_sh", "_irk_ev", "_irk_q", "_irk_cp",
+    for t in ("_irk_bk", "_irk_codes", "_irk_days", "_irk_kd", "_irk_px", "_irk_sh", "_irk_ev", "_irk_q", "_irk_cp",
               "_irk_c", "_irk_p"):
         store.con.execute(f"DROP TABLE IF EXISTS {t}")
 

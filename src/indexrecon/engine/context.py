@@ -168,10 +168,15 @@ def _map_codes(ctx: Context, codes: list[str]) -> list[str]:
     if ctx.code_changes is None:
         ctx.code_changes = dict(ctx.store.con.execute("SELECT old_code, new_code FROM code_changes").fetchall())
     changes = ctx.code_changes
+    if changes.keys().isdisjoint(codes):
+        return sorted(set(codes))
     out = []
     for c in codes:
-        for _ in range(5):
-            c = changes.get(c, c)
+        for _ in range(5):  # follow a chain of changes; a code without one stays as it is
+            n = changes.get(c)
+            if n is None:
+                break
+            c = n
         out.append(c)
     return sorted(set(out))
 

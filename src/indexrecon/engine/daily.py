@@ -59,16 +59,24 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
     """One statement over every day: (kind 'row', day, `columns` -- those the rules decide
     per incumbent set NULL) of the rows a trimmed day keeps (ranked within the places, or
     selected the day before), and (kind 'cov', day, NULLs, missing, after): per day the ranked
-    codes without an A-share observation / observed after the cutoff."""
+    codes without an A-share observation / observed after the cutoff (days with neither are
+    left out).
+
+    The ranking reads only the bars of the days (one per stock and day) and the few columns
+    it sorts on, keyed by integers (day, `cid` numbering the codes in code order); the rules'
+    stages and reasons, and every other column, are computed for the kept rows only."""
     u, sel = m.universe, m.selection
     boards = ", ".join(_lit(b) for b in sorted(u.boards))
     age = u.min_listing_age
-    st = ""
+    st = st_cte = ""
     if st_kinds:
-        st = f"""LEFT JOIN (SELECT d.i, s.code, min(s.status) AS status FROM days d JOIN status s
-                   ON s.start_date <= d.cutoff AND (s.end_date IS NULL OR s.end_date >= d.cutoff)
-                   WHERE s.status IN ({", ".join(_lit(k) for k in st_kinds)}) GROUP BY d.i, s.code) st
-                 ON st.i = c.i AND st.code = c.code"""
+        st_cte = f"""
+        stx AS (
+          SELECT d.i, s.code, min(s.status) AS status FROM days d JOIN status s
+            ON s.start_date <= d.cutoff AND (s.end_date IS NULL OR s.end_date >= d.cutoff)
+          WHERE s.status IN ({", ".join(_lit(k) for k in st_kinds)}) GROUP BY d.i, s.code
+        ),"""
+        st = "LEFT JOIN stx st ON st.i = c.i AND st.code = c.code"
     rules = []
     if st_kinds:
         rules.append(("st.status IS NOT NULL", "'universe'", "st.status || ' at the data cutoff'"))
@@ -78,6 +86,8 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
                       f"format('listed {{}} trading days (since {{}}); needs {age.describe()}', "
                       "c.listing_days, c.list_date)"))
     rules.append((f'c."{sel.rank_by}" IS NULL', "'selection'", _lit(f"no {sel.rank_by} data to rank by")))
+    # a row is ranked when no rule stops it: the same CASE decides the ranked set and the
+    # kept rows' stages
     stage = "CASE " + " ".join(f"WHEN {c} THEN {s}" for c, s, _ in rules) + " END"
     reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, _, r in rules) + " END"
     # external metrics as the pipeline joins them: the last value up to the cutoff
@@ -95,71 +105,78 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
              f"{ext[c]} AS {_q(c)}" if c in ext else f"NULL AS {_q(c)}" for c in columns]
     exprs = _metric_exprs(ctx)
     rank_cols = list(dict.fromkeys(["traded_days", sel.rank_by, *sel.tie_break]))
-    cov = ""
+    listed = "(s.list_date IS NULL OR s.list_date <= d.cutoff) AND (s.delist_date IS NULL OR s.delist_date > d.cutoff)"
+    shares = """s.total_shares, coalesce(s.float_shares, s.total_shares) AS float_sh,
+                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
+                 coalesce(s.a_shares, s.total_shares) AS a_sh"""
+    sh_join = "LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1"
+    # the A-share coverage of a ranked row: the ratio date of the share row in force at the
+    # cutoff, i.e. the one its bar (dated the cutoff) joins
+    cov = a_cols = a_lists = ""
     if a_when:
-        cov = f""",
-        ash AS (
-          SELECT code, effective_date AS d0, {a_when} AS a_when,
-                 lead(effective_date, 1, DATE '9999-12-31') OVER (PARTITION BY code ORDER BY effective_date) AS d1
-          FROM {pit_shares.VIEW}
-        ),
+        a_cols = ", arg_max(a_when, date) AS a_when"
+        # code numbers in code order: a list of them ordered by number is in code order
+        a_lists = """,
+                 list(cid ORDER BY cid) FILTER (WHERE a_when IS NULL) AS mis,
+                 list(cid ORDER BY cid) FILTER (WHERE a_when > cutoff) AS aft"""
+        cov = """,
         cov AS (
-          SELECT r.i, list(r.code ORDER BY r.code) FILTER (WHERE a.a_when IS NULL) AS missing,
-                 list(r.code ORDER BY r.code) FILTER (WHERE a.a_when > r.cutoff) AS after
-          FROM r2 r LEFT JOIN ash a ON a.code = r.code AND r.cutoff >= a.d0 AND r.cutoff < a.d1
-          WHERE r._rk IS NOT NULL GROUP BY r.i
+          SELECT r.i, list_transform(r.mis, lambda x: n.codes[x]) AS missing, list_transform(r.aft, lambda x: n.codes[x]) AS after
+          FROM ranked r, (SELECT list(code ORDER BY cid) AS codes FROM sec0) n
+          WHERE r.mis IS NOT NULL OR r.aft IS NOT NULL
         )"""
     return f"""
         WITH days AS (SELECT unnest($i::BIGINT[]) AS i, unnest($cut::DATE[]) AS cutoff),
         cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar),
         dpos AS (SELECT d.i, d.cutoff, cal.pos FROM days d JOIN cal ON cal.date = d.cutoff),
         sec0 AS (
-          SELECT s.code, s.name, s.board, s.exchange, s.list_date, s.delist_date, coalesce(a.pos, 0) AS before_list
+          SELECT s.code, row_number() OVER (ORDER BY s.code) AS cid, s.name, s.board, s.exchange, s.list_date,
+                 s.delist_date, coalesce(a.pos, 0) AS before_list
           FROM securities s ASOF LEFT JOIN cal a ON coalesce(s.list_date, DATE '1900-01-01') > a.date
           WHERE s.board IN ({boards})
         ),
-        sec AS (
-          SELECT d.i, d.cutoff, d.pos, s.* EXCLUDE (delist_date) FROM dpos d JOIN sec0 s
-            ON (s.list_date IS NULL OR s.list_date <= d.cutoff) AND (s.delist_date IS NULL OR s.delist_date > d.cutoff)
-        ),
         sh AS (
-          SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares,
+          SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares
+                 {f", {a_when} AS a_when" if a_when else ""},
                  lead(effective_date, 1, DATE '9999-12-31') OVER (
                    PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares) AS d1
           FROM {pit_shares.VIEW} WHERE code IN (SELECT code FROM sec0)
         ),
-        w AS (
-          SELECT d.i, b.code, b.date, b.close, b.amount, b.volume, s.total_shares,
-                 coalesce(s.float_shares, s.total_shares) AS float_sh,
-                 coalesce(s.free_float_shares, s.float_shares, s.total_shares) AS ff_sh,
-                 coalesce(s.a_shares, s.total_shares) AS a_sh
-          FROM bars b JOIN dpos d ON b.date = d.cutoff
-            LEFT JOIN sh s ON b.code = s.code AND b.date >= s.d0 AND b.date < s.d1
-          WHERE b.code IN (SELECT code FROM sec0)
+        -- the ranking's input: each day's bars of the boards' stocks, not materialised
+        w AS NOT MATERIALIZED (
+          SELECT d.i, s0.cid, b.date, b.close, b.amount, b.volume, {shares}{", s.a_when" if a_when else ""}
+          FROM bars b JOIN dpos d ON b.date = d.cutoff JOIN sec0 s0 ON s0.code = b.code {sh_join}
         ),
         aggn AS (
-          SELECT i, code, {", ".join(f"{exprs[x]} AS {_q(x)}" for x in rank_cols)} FROM w GROUP BY i, code
+          SELECT i, cid, {", ".join(f"{exprs[x]} AS {_q(x)}" for x in rank_cols)}{a_cols} FROM w GROUP BY i, cid
+        ),{st_cte}
+        -- the ranked rows: listed at the cutoff, traded, stopped by no rule; each day's in
+        -- one ordered list (an ordered aggregate per day sorts them in about half the CPU of
+        -- a window partitioned by day), unnested with their places
+        ranked AS (
+          SELECT c.i, list(c.cid ORDER BY {_order(m, "c.cid")}) AS l{a_lists}
+          FROM (SELECT a.*, d.cutoff, s.code, s.list_date, d.pos - s.before_list AS listing_days
+                FROM aggn a JOIN dpos d ON d.i = a.i JOIN sec0 s ON s.cid = a.cid WHERE {listed}) c {st}
+          WHERE ({stage}) IS NULL
+          GROUP BY c.i
         ),
-        c AS (
-          SELECT sec.i, sec.cutoff, sec.code, sec.list_date, sec.pos - sec.before_list AS listing_days,
-                 {", ".join(f"aggn.{_q(x)}" for x in rank_cols)}
-          FROM sec LEFT JOIN aggn ON aggn.i = sec.i AND aggn.code = sec.code
+        e AS MATERIALIZED (SELECT i, unnest(l) AS cid, generate_subscripts(l, 1) AS _rk FROM ranked),
+        chosen AS (SELECT e.i, s.code FROM e JOIN sec0 s ON s.cid = e.cid WHERE e._rk <= {int(sel.count)}),
+        -- the rows a trimmed day keeps: its constituents and the day before's, if listed
+        sec AS (
+          SELECT d.i, d.cutoff, d.pos, s.* EXCLUDE (delist_date)
+          FROM (SELECT DISTINCT i, code FROM (
+                  SELECT i, code FROM chosen UNION ALL SELECT i + 1, code FROM chosen
+                  UNION ALL SELECT 0, unnest($inc0::VARCHAR[]))) k
+            JOIN dpos d ON d.i = k.i JOIN sec0 s ON s.code = k.code
+          WHERE {listed}
         ),
-        r AS (
-          SELECT c.*, {stage} AS stage, {reason} AS reason FROM c {st}
-        ),
-        r2 AS MATERIALIZED (
-          SELECT * REPLACE (CASE WHEN reason IS NULL THEN _rk0 END AS _rk) FROM (
-            SELECT *, row_number() OVER (PARTITION BY i, reason IS NULL ORDER BY {_order(m)}) AS _rk0,
-                   NULL AS _rk FROM r)
-        ),
-        chosen AS (SELECT i, code FROM r2 WHERE _rk <= {int(sel.count)}),
-        -- the rows a trimmed day keeps: its constituents and the day before's
         keep AS MATERIALIZED (
-          SELECT r.i, r.cutoff, r.code, r.stage, r.reason, r._rk AS rank FROM r2 r
-            LEFT JOIN (SELECT i + 1 AS i, code FROM chosen
-                       UNION ALL SELECT 0, unnest($inc0::VARCHAR[])) y ON y.i = r.i AND y.code = r.code
-          WHERE r._rk <= {int(sel.count)} OR y.code IS NOT NULL
+          SELECT c.i, c.cutoff, c.code, {stage} AS stage, {reason} AS reason, c._rk AS rank
+          FROM (SELECT sec.i, sec.cutoff, sec.code, sec.list_date, sec.pos - sec.before_list AS listing_days,
+                       {", ".join(f"aggn.{_q(x)}" for x in rank_cols)}, e._rk
+                FROM sec LEFT JOIN aggn ON aggn.i = sec.i AND aggn.cid = sec.cid
+                  LEFT JOIN e ON e.i = sec.i AND e.cid = sec.cid) c {st}
         ),
         -- every other column, for the kept rows only
         agg AS (
@@ -169,7 +186,9 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             arg_max(float_sh, date) AS shares_float,
             arg_max(ff_sh, date) AS shares_ff,
             max(date) AS last_bar
-          FROM w SEMI JOIN keep k ON k.i = w.i AND k.code = w.code GROUP BY w.i, w.code
+          FROM (SELECT k.i, b.code, b.date, b.close, b.amount, b.volume, {shares}
+                FROM keep k JOIN bars b ON b.code = k.code AND b.date = k.cutoff {sh_join}) w
+          GROUP BY w.i, w.code
         ),
         ind AS (
           SELECT k.i, n.code, arg_max(n.sw_l1_code, n.start_date) AS sw_l1_code,

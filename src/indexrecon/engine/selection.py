@@ -310,16 +310,17 @@ def _industry_update_sql(n: int, buf: bool = False, has_inc: bool = False, lim: 
     FROM _ir_s s"""
 
 
-def _order(m: Methodology) -> str:
-    """The ranking order: the rank metric, then the tie-breaks, then the code. A tie-break
-    follows the rank's direction (a small-cap ranking breaks its ties by the smaller value),
-    except under a composite rank: that is lower-is-better, its tie-breaks (cap, turnover)
-    are metrics where the larger value wins."""
+def _order(m: Methodology, code: str = "code") -> str:
+    """The ranking order: the rank metric, then the tie-breaks, then the code (`code`: a
+    column that sorts as the code does, e.g. an integer numbering the codes in code order).
+    A tie-break follows the rank's direction (a small-cap ranking breaks its ties by the
+    smaller value), except under a composite rank: that is lower-is-better, its tie-breaks
+    (cap, turnover) are metrics where the larger value wins."""
     sel = m.selection
     direction = "ASC" if sel.order == "asc" else "DESC"
     ties = "DESC" if sel.rank_by == "composite_rank" else direction
     return ", ".join(
-        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {ties} NULLS LAST" for t in sel.tie_break), "code"]
+        [f"{_q(sel.rank_by)} {direction} NULLS LAST", *(f"{_q(t)} {ties} NULLS LAST" for t in sel.tie_break), code]
     )
 
 

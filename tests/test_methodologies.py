@@ -391,3 +391,41 @@ def test_chinext_composite_holds_every_eligible_stock(tmp_path: Path) -> None:
         on_11th = run_review("chinext_composite", st, as_of=D(2024, 12, 2), incumbents="none")
         assert "301500" in on_11th.codes and len(on_11th.codes) == 11
         assert not any("places filled" in w for w in on_11th.warnings)
+
+
+def test_csi_a500_leaders_and_change_cap_on_the_demo_store(demo_store: Any) -> None:
+    """The leaders' rank line keeps exactly the leaders that rank within it; a change cap
+    with industry balance keeps every industry's places and lets in at most the cap's newcomers
+    beyond the incumbents that left the ranking."""
+    a500 = ir.load_methodology("csi_a500")
+    plain = a500.with_changes({"selection": {"buffer": None, "max_changes_pct": None,
+                                             "industry_balance": {"leaders_within": None}}})
+
+    def leaders(res: Any) -> dict[str, int]:
+        c = res.candidates
+        c = c[c.selected & c.reason.str.contains("largest of its industry")]
+        return dict(zip(c.code, c["rank"], strict=True))
+
+    first = ir.rebuild(plain, demo_store, "2024-12", incumbents="none")
+    every = leaders(first)
+    lined = leaders(ir.rebuild(plain.with_changes({"selection": {"industry_balance": {"leaders_within": 300}}}),
+                               demo_store, "2024-12", incumbents="none"))
+    assert lined and len(lined) < len(every)
+    assert lined == {c: r for c, r in every.items() if r <= 300}
+
+    inc = first.codes
+    free = ir.rebuild(plain, demo_store, "2025-06", incumbents=inc)
+    capped = ir.rebuild(plain.with_changes({"selection": {"max_changes_pct": 2}}), demo_store, "2025-06",
+                        incumbents=inc)
+    c = capped.candidates
+    adds = c[c.selected & ~c.incumbent].sort_values("rank")
+    assert len(adds) < len(set(free.codes) - set(inc))
+    # past the 10 best-ranked newcomers (2% of 500) a newcomer enters only where its industry
+    # has no displaced incumbent left to take the place back
+    displaced = set(c[c.incumbent & ~c.selected & c["rank"].notna()].sw_l1_code)
+    assert len(adds) > 10 and not set(adds.sw_l1_code[10:]) & displaced
+    kept = c[c.incumbent & c.selected & c.reason.str.contains("kept: at most 10 changes per review")]
+    assert len(kept) > 0 and not set(kept.code) & set(free.codes)  # the cap kept them, not the rank
+    assert set(free.codes) & set(inc) <= set(capped.codes)  # the cap only keeps more incumbents
+    assert (capped.constituents.groupby("sw_l1_code").size().to_dict()
+            == free.constituents.groupby("sw_l1_code").size().to_dict())

@@ -230,6 +230,16 @@ def test_szse_component_tracks_399001(real_store: Any) -> None:
     assert len(res) == 2 and set(res["constituents"]) == {500}
 
 
+def test_csi_a500_tracks_000510_with_its_change_cap(real_store: Any) -> None:
+    """CSI A500 against its official closes (docs/methodologies.md quotes 2.55% a year from
+    2024-12-16); the changes per review stay within the 10% cap."""
+    bt = ir.backtest("csi_a500", real_store, start="2024-12-16", end="2025-12-31", against="000510")
+    assert bt.stats["correlation"] > 0.98
+    assert bt.stats["tracking_error"] < 0.04
+    res = bt.reviews
+    assert set(res["constituents"]) == {500} and (res["adds"] <= 50).all()
+
+
 # -- inclusion_factor: exact -----------------------------------------------------------------
 def test_inclusion_factor_exact_weights_by_the_free_float_ratio_itself(tmp_path: Any) -> None:
     p = tmp_path / "ff.duckdb"

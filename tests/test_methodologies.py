@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import indexrecon as ir
-from factory import S, make_store, meth
+from factory import S, make_store, meth, three_industries
 from indexrecon.data.store import BOARD_LABELS
 from indexrecon.engine import run_review
 from indexrecon.errors import DependencyCycleError, MethodologyError
@@ -264,11 +264,7 @@ def test_composite_rank(tmp_path: Path) -> None:
 
 def test_industry_balanced_selection_with_leaders(tmp_path: Path) -> None:
     # industry A: 50% of the cap in 5 stocks, B: 30% in 3, C: 20% in 4 (one small level-3 leader)
-    stocks = [S(f"3000{i:02d}", cap=10e9, industry="A00000") for i in range(1, 6)]
-    stocks += [S(f"3001{i:02d}", cap=10e9, industry="B00000") for i in range(1, 4)]
-    stocks += [S(f"3002{i:02d}", cap=c, industry="C00000") for i, c in enumerate([8e9, 6e9, 4e9, 2e9], 1)]
-    p = tmp_path / "ind.duckdb"
-    make_store(p, stocks)
+    p = three_industries(tmp_path / "ind.duckdb")
     con = duckdb.connect(str(p))
     con.execute("UPDATE industry SET sw_l3_code = sw_l1_code")
     con.execute("UPDATE industry SET sw_l3_code = 'C3' WHERE code = '300204'")  # its own level-3 industry

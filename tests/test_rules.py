@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 import indexrecon as ir
-from factory import S, make_store
+from factory import S, make_store, three_industries
 from factory import meth as factory_meth
 from indexrecon.errors import IndexReconError
 from indexrecon.methodology.schema import deep_merge
@@ -399,13 +399,8 @@ def test_buffer_and_change_cap_with_industry_balance(tmp_path: Any) -> None:
 
 # -- the leaders' size condition and allocation over the sample space -----------------------
 def _leader_store(tmp_path: Any) -> Any:
-    # A: 5 stocks of 10bn, B: 3 of 10bn, C: 8, 6, 4, 2bn; 300204 (2bn, rank 12) is alone in its
-    # own level-2 industry, 300203 (4bn, rank 11) too
-    stocks = [S(f"3000{i:02d}", cap=10e9, industry="A00000") for i in range(1, 6)]
-    stocks += [S(f"3001{i:02d}", cap=10e9, industry="B00000") for i in range(1, 4)]
-    stocks += [S(f"3002{i:02d}", cap=c, industry="C00000") for i, c in enumerate([8e9, 6e9, 4e9, 2e9], 1)]
-    p = tmp_path / "lead.duckdb"
-    make_store(p, stocks)
+    # 300204 (2bn, rank 12) is alone in its own level-2 industry, 300203 (4bn, rank 11) too
+    p = three_industries(tmp_path / "lead.duckdb")
     con = duckdb.connect(str(p))
     con.execute("UPDATE industry SET sw_l2_code = sw_l1_code")
     con.execute("UPDATE industry SET sw_l2_code = 'C2' || code WHERE code IN ('300203', '300204')")

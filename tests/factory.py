@@ -86,3 +86,12 @@ def meth(**over: Any) -> dict[str, Any]:
         "weighting": {"method": "total_cap"},
     }
     return deep_merge(base, over)
+
+
+def three_industries(path: Path) -> Path:
+    """A store of three level-1 industries for industry-balanced selection: A holds 50% of the
+    cap in 5 stocks of 10bn (3000xx), B 30% in 3 (3001xx), C 20% in 8, 6, 4 and 2bn (3002xx)."""
+    stocks = [S(f"3000{i:02d}", cap=10e9, industry="A00000") for i in range(1, 6)]
+    stocks += [S(f"3001{i:02d}", cap=10e9, industry="B00000") for i in range(1, 4)]
+    stocks += [S(f"3002{i:02d}", cap=c, industry="C00000") for i, c in enumerate([8e9, 6e9, 4e9, 2e9], 1)]
+    return make_store(path, stocks)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import indexrecon as ir
-from factory import S, make_store, meth
+from factory import S, make_store, meth, three_industries
 from indexrecon.data.store import BOARD_LABELS
 from indexrecon.engine import run_review
 from indexrecon.errors import DependencyCycleError, MethodologyError
@@ -265,11 +265,7 @@ def test_composite_rank(tmp_path: Path) -> None:
 
 def test_industry_balanced_selection_with_leaders(tmp_path: Path) -> None:
     # industry A: 50% of the cap in 5 stocks, B: 30% in 3, C: 20% in 4 (one small level-3 leader)
-    stocks = [S(f"3000{i:02d}", cap=10e9, industry="A00000") for i in range(1, 6)]
-    stocks += [S(f"3001{i:02d}", cap=10e9, industry="B00000") for i in range(1, 4)]
-    stocks += [S(f"3002{i:02d}", cap=c, industry="C00000") for i, c in enumerate([8e9, 6e9, 4e9, 2e9], 1)]
-    p = tmp_path / "ind.duckdb"
-    make_store(p, stocks)
+    p = three_industries(tmp_path / "ind.duckdb")
     con = duckdb.connect(str(p))
     con.execute("UPDATE industry SET sw_l3_code = sw_l1_code")
     con.execute("UPDATE industry SET sw_l3_code = 'C3' WHERE code = '300204'")  # its own level-3 industry
@@ -467,3 +463,41 @@ def test_chinext_growth_and_large_cap_warn_for_the_data_the_store_lacks(tmp_path
         lc = ir.rebuild(large, st, "2024-12", incumbents="none")
         assert "300001" not in lc.codes and "300002" not in lc.codes and "300003" in lc.codes
         assert not any("pledge_ratio" in w or "goodwill_ratio" in w for w in lc.warnings)
+
+
+def test_csi_a500_leaders_and_change_cap_on_the_demo_store(demo_store: Any) -> None:
+    """The leaders' rank line keeps exactly the leaders that rank within it; a change cap
+    with industry balance keeps every industry's places and lets in at most the cap's newcomers
+    beyond the incumbents that left the ranking."""
+    a500 = ir.load_methodology("csi_a500")
+    plain = a500.with_changes({"selection": {"buffer": None, "max_changes_pct": None,
+                                             "industry_balance": {"leaders_within": None}}})
+
+    def leaders(res: Any) -> dict[str, int]:
+        c = res.candidates
+        c = c[c.selected & c.reason.str.contains("largest of its industry")]
+        return dict(zip(c.code, c["rank"], strict=True))
+
+    first = ir.rebuild(plain, demo_store, "2024-12", incumbents="none")
+    every = leaders(first)
+    lined = leaders(ir.rebuild(plain.with_changes({"selection": {"industry_balance": {"leaders_within": 300}}}),
+                               demo_store, "2024-12", incumbents="none"))
+    assert lined and len(lined) < len(every)
+    assert lined == {c: r for c, r in every.items() if r <= 300}
+
+    inc = first.codes
+    free = ir.rebuild(plain, demo_store, "2025-06", incumbents=inc)
+    capped = ir.rebuild(plain.with_changes({"selection": {"max_changes_pct": 2}}), demo_store, "2025-06",
+                        incumbents=inc)
+    c = capped.candidates
+    adds = c[c.selected & ~c.incumbent].sort_values("rank")
+    assert len(adds) < len(set(free.codes) - set(inc))
+    # past the 10 best-ranked newcomers (2% of 500) a newcomer enters only where its industry
+    # has no displaced incumbent left to take the place back
+    displaced = set(c[c.incumbent & ~c.selected & c["rank"].notna()].sw_l1_code)
+    assert len(adds) > 10 and not set(adds.sw_l1_code[10:]) & displaced
+    kept = c[c.incumbent & c.selected & c.reason.str.contains("kept: at most 10 changes per review")]
+    assert len(kept) > 0 and not set(kept.code) & set(free.codes)  # the cap kept them, not the rank
+    assert set(free.codes) & set(inc) <= set(capped.codes)  # the cap only keeps more incumbents
+    assert (capped.constituents.groupby("sw_l1_code").size().to_dict()
+            == free.constituents.groupby("sw_l1_code").size().to_dict())

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import duckdb
 import pytest
 
 import indexrecon as ir
-from factory import S, make_store
+from factory import S, make_store, three_industries
 from factory import meth as factory_meth
 from indexrecon.errors import IndexReconError
 from indexrecon.methodology.schema import deep_merge
@@ -92,8 +93,6 @@ def test_incumbents_value_in_plain_words() -> None:
     for name in ("csi500", "csi1000"):
         s = next(s for s in ir.load_methodology(name).screens if s.metric == "avg_amount")
         assert (s.value, s.incumbents_value) == (20, 10)
-
-
 
 
 def test_liquidity_cut_over_the_whole_sample_space(store: Any, tmp_path: Any) -> None:
@@ -237,6 +236,16 @@ def test_szse_component_tracks_399001(real_store: Any) -> None:
     assert bt.stats["tracking_error"] < 0.04
     res = bt.reviews
     assert len(res) == 2 and set(res["constituents"]) == {500}
+
+
+def test_csi_a500_tracks_000510_with_its_change_cap(real_store: Any) -> None:
+    """CSI A500 against its official closes (docs/methodologies.md quotes 2.55% a year from
+    2024-12-16); the changes per review stay within the 10% cap."""
+    bt = ir.backtest("csi_a500", real_store, start="2024-12-16", end="2025-12-31", against="000510")
+    assert bt.stats["correlation"] > 0.98
+    assert bt.stats["tracking_error"] < 0.04
+    res = bt.reviews
+    assert set(res["constituents"]) == {500} and (res["adds"] <= 50).all()
 
 
 # -- inclusion_factor: exact -----------------------------------------------------------------
@@ -419,3 +428,89 @@ def test_a_composite_ranks_ties_go_to_the_larger_tie_break_value(tmp_path: Any) 
     small = meth(selection={"order": "asc", "tie_break": ["avg_amount"], "count": 1})
     with ir.open_store(p) as st:  # a small-cap ranking keeps breaking ties the small way
         assert ir.rebuild(small, st, "2024-12", incumbents="none").codes == ["300003"]
+
+
+def test_buffer_and_change_cap_with_industry_balance(tmp_path: Any) -> None:
+    # each industry has 3 of the 6 places; the 4/8 buffer scales to 2/4 within an industry
+    sel = {"count": 6, "buffer": {"newcomers_within": 4, "incumbents_within": 8},
+           "industry_balance": {"level": "sw_l1", "allocate_by": "avg_total_cap"}}
+    inc = ["300004", "300005", "300010", "300011", "300012"]
+    with _two_industries(tmp_path) as st:
+        buf = ir.rebuild(meth(selection=sel), st, "2024-12", incumbents=inc)
+        both = ir.rebuild(meth(selection={**sel, "max_changes_pct": 34}), st, "2024-12", incumbents=inc)
+    # the newcomers within 2 of their industry and the incumbents within 4 come first
+    assert set(buf.codes) == {"300001", "300002", "300004", "300007", "300008", "300010"}
+    assert "kept by incumbent buffer 4 of its 3 places" in buf.explain("300004")
+    assert "300005" not in buf.codes and "outside its 3 places" in buf.explain("300005")
+    # then at most 2 newcomers (the best-ranked, 30bn and 29bn); each held-back newcomer's
+    # place goes to its own industry's best displaced incumbent
+    assert set(both.codes) == {"300001", "300007", "300004", "300005", "300010", "300011"}
+    assert "not added: at most 2 changes per review" in both.explain("300002")
+    assert "not added: at most 2 changes per review" in both.explain("300008")
+    assert "kept: at most 2 changes per review" in both.explain("300005")
+    assert both.constituents.groupby("sw_l1_code").size().to_dict() == {"270000": 3, "630000": 3}
+
+
+# -- the leaders' size condition and allocation over the sample space -----------------------
+def _leader_store(tmp_path: Any) -> Any:
+    # 300204 (2bn, rank 12) is alone in its own level-2 industry, 300203 (4bn, rank 11) too
+    p = three_industries(tmp_path / "lead.duckdb")
+    con = duckdb.connect(str(p))
+    con.execute("UPDATE industry SET sw_l2_code = sw_l1_code")
+    con.execute("UPDATE industry SET sw_l2_code = 'C2' || code WHERE code IN ('300203', '300204')")
+    con.close()
+    return ir.open_store(p)
+
+
+def test_leaders_within_a_rank_line(tmp_path: Any) -> None:
+    ib = {"level": "sw_l1", "allocate_by": "avg_total_cap", "leaders": "sw_l2"}
+    with _leader_store(tmp_path) as st:
+        every = ir.rebuild(meth(selection={"count": 6, "industry_balance": ib}), st, "2024-12", incumbents="none")
+        large = ir.rebuild(meth(selection={"count": 6, "industry_balance": {**ib, "leaders_within": 11}}),
+                           st, "2024-12", incumbents="none")
+    # without the line C's three level-2 leaders (300201, 300203, 300204) all enter, though
+    # its 20% share gives it 1.2 places: A gives one of its 3 back
+    assert {"300201", "300203", "300204"} <= set(every.codes)
+    assert every.constituents.groupby("sw_l1_code").size().to_dict() == {"A00000": 2, "B00000": 1, "C00000": 3}
+    # within the top 11 only 300201 and 300203 lead: 300204 ranks 12th and is no leader
+    assert "300203" in large.codes and "largest of its industry" in large.explain("300203")
+    assert "300204" not in large.codes and "largest" not in large.explain("300204")
+    assert large.constituents.groupby("sw_l1_code").size().to_dict() == {"A00000": 3, "B00000": 1, "C00000": 2}
+    with pytest.raises(IndexReconError, match="leaders_within needs leaders"):
+        ir.load_methodology(meth(selection={"count": 6, "industry_balance": {"leaders_within": 10}}))
+
+
+def test_industry_places_from_the_sample_space(tmp_path: Any) -> None:
+    # A and B hold 60bn each; a liquidity screen leaves 2 of B's 6 stocks
+    stocks = [S(f"3000{i:02d}", cap=(20 - i) * 1e9 / 2, industry="A00000") for i in range(1, 7)]
+    stocks += [S(f"3001{i:02d}", cap=(20 - i) * 1e9 / 2, industry="B00000", amount=1e8 if i <= 2 else 1e5)
+               for i in range(1, 7)]
+    p = tmp_path / "ss.duckdb"
+    make_store(p, stocks)
+    ib = {"level": "sw_l1", "allocate_by": "avg_total_cap"}
+    screens = [{"type": "min_value", "metric": "avg_amount", "value": 1e6}]
+    with ir.open_store(p) as st:
+        ranked = ir.rebuild(meth(screens=screens, selection={"count": 4, "industry_balance": ib}),
+                            st, "2024-12", incumbents="none")
+        space = ir.rebuild(meth(screens=screens, selection={
+            "count": 4, "industry_balance": {**ib, "allocate_over": "sample_space"}}), st, "2024-12", incumbents="none")
+    # over the stocks left A has 3 of the cap; over the sample space A and B have half each
+    assert ranked.constituents.groupby("sw_l1_code").size().to_dict() == {"A00000": 3, "B00000": 1}
+    assert space.constituents.groupby("sw_l1_code").size().to_dict() == {"A00000": 2, "B00000": 2}
+    assert set(space.codes) == {"300001", "300002", "300101", "300102"}
+
+
+def test_leaders_do_not_let_a_lower_newcomer_displace_an_incumbent(tmp_path: Any) -> None:
+    # one industry, 3 places: leaders 300001 (level 2 'X') and the small 300006 ('Y') take two;
+    # the third goes to the incumbent 300002 (2nd), not to the newcomer 300003 (3rd)
+    stocks = [S(f"30000{i}", cap=c * 1e9) for i, c in enumerate([10, 9, 8, 7, 6, 1], 1)]
+    p = tmp_path / "tier.duckdb"
+    make_store(p, stocks)
+    con = duckdb.connect(str(p))
+    con.execute("UPDATE industry SET sw_l2_code = CASE WHEN code = '300006' THEN 'Y' ELSE 'X' END")
+    con.close()
+    sel = {"count": 3, "industry_balance": {"level": "sw_l1", "allocate_by": "avg_total_cap", "leaders": "sw_l2"}}
+    with ir.open_store(p) as st:
+        res = ir.rebuild(meth(selection=sel), st, "2024-12", incumbents=["300002"])
+    assert set(res.codes) == {"300001", "300002", "300006"}
+    assert "outside its 3 places" in res.explain("300003")

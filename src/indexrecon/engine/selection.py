@@ -202,12 +202,17 @@ def _industry_select(m: Methodology, ctx: Context, order: str, has_inc: bool, wa
     assert ib is not None
     grp = f"coalesce({ib.level}_code, '?')"
     alloc = _q(ib.allocate_by)
+    # the leader of each finer industry is its best-ranked stock, if it ranks within the
+    # leaders' line (an industry whose best stock ranks below it has no leader)
+    leader = (f"row_number() OVER (PARTITION BY coalesce({ib.leaders}_code, code) ORDER BY {order}) = 1"
+              if ib.leaders else "false")
+    if ib.leaders_within is not None:
+        leader = f"({leader}) AND row_number() OVER (ORDER BY {order}) <= {int(ib.leaders_within)}"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
         SELECT code, {grp} AS grp, row_number() OVER (ORDER BY {order}) AS rank,
                row_number() OVER (PARTITION BY {grp} ORDER BY {order}) AS grank,
-               {f"row_number() OVER (PARTITION BY coalesce({ib.leaders}_code, code) ORDER BY {order}) = 1"
-                if ib.leaders else "false"} AS leader,
+               {leader} AS leader,
                code IN (SELECT code FROM _ir_x) AS inc,
                coalesce({alloc}, 0) AS alloc
         FROM _ir_c WHERE reason IS NULL"""
@@ -221,6 +226,16 @@ def _industry_select(m: Methodology, ctx: Context, order: str, has_inc: bool, wa
     share = {r[0]: float(r[1] or 0.0) for r in rows}
     avail = {r[0]: int(r[2]) for r in rows}
     leaders = {r[0]: int(r[3]) for r in rows}
+    if ib.allocate_over == "sample_space":
+        # the shares of the whole sample space (every stock past the universe rules, the
+        # screened-out ones too); an industry with no stock left to rank gets no places
+        share = {g: float(v or 0.0) for g, v in con.execute(
+            f"SELECT {grp}, sum(coalesce({alloc}, 0)) FROM _ir_c "
+            "WHERE stage IS DISTINCT FROM 'universe' GROUP BY 1 ORDER BY 1").fetchall()}
+        for g in share:
+            avail.setdefault(g, 0)
+        for g in avail:
+            share.setdefault(g, 0.0)
     if sum(leaders.values()) > n:
         warnings.append(
             f"{sum(leaders.values())} industry leaders ({ib.leaders}) exceed the {n} places: "
@@ -238,14 +253,18 @@ def _industry_select(m: Methodology, ctx: Context, order: str, has_inc: bool, wa
         {"g": list(quota), "q": [quota[g] for g in quota]},
     )
     b = sel.buffer
-    bn = f"ceil(q * {b.newcomers_within / sel.count!r})" if b else "q"
-    bi = f"ceil(q * {b.incumbents_within / sel.count!r})" if b else "q"
+    # the buffer lines scaled to each industry's places, whole numbers (for the reasons too)
+    bn = f"CAST(ceil(q * {b.newcomers_within / sel.count!r}) AS BIGINT)" if b else "q"
+    bi = f"CAST(ceil(q * {b.incumbents_within / sel.count!r}) AS BIGINT)" if b else "q"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _ir_s AS
         WITH t AS (
+          -- tier 1: newcomers within the newcomer line and incumbents within the incumbent
+          -- line (both the industry's places without a buffer), so no newcomer ranked
+          -- below an incumbent of its industry takes the incumbent's place
           SELECT s.*, q.q, {bn} AS b_new, {bi} AS b_inc,
                  CASE WHEN leader THEN 0
-                      WHEN inc AND {'TRUE' if (b and has_inc) else 'FALSE'} AND grank <= {bi} THEN 1
+                      WHEN inc AND grank <= {bi} THEN 1
                       WHEN NOT inc AND grank <= {bn} THEN 1 ELSE 2 END AS tier
           FROM _ir_s s JOIN _ir_q q USING (grp))
         SELECT *, row_number() OVER (PARTITION BY grp ORDER BY tier, grank) <= q AS selected FROM t"""

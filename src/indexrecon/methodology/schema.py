@@ -279,12 +279,23 @@ class IndustryBalance(Model):
     """Industry-balanced selection: each industry (`level`) gets places in proportion to its
     share of `allocate_by` over the ranked stocks (largest remainder); within an industry the
     best-ranked stocks fill them. With `leaders`, the best-ranked stock of every industry at
-    that (finer) level is taken first and counts against its industry's places."""
+    that (finer) level is taken first and counts against its industry's places; with
+    `leaders_within`, only if it also ranks within the top N of the ranking. `allocate_over`
+    says whose `allocate_by` gives the shares: the stocks still in after the screens
+    (`ranked`) or the whole sample space, screened-out stocks included (`sample_space`)."""
 
     level: IndustryLevel = "sw_l1"
     allocate_by: MetricName = "avg_free_float_cap"
+    allocate_over: Literal["ranked", "sample_space"] = "ranked"
     leaders: IndustryLevel | None = None
+    leaders_within: Int | None = Field(None, gt=0, description="a leader must also rank within the top N")
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _leaders(self) -> IndustryBalance:
+        if self.leaders_within is not None and self.leaders is None:
+            raise ValueError("industry_balance.leaders_within needs leaders: a level for the leaders")
+        return self
 
 
 class Tilt(Model):
@@ -478,10 +489,13 @@ class Methodology(Model):
             out.append(f"ranked by a composite of: {terms}")
         ib = s.industry_balance
         if ib is not None:
+            over = " over the sample space (screened-out stocks included)" if ib.allocate_over == "sample_space" else ""
             text = (f"industry-balanced: places per {ib.level} industry in proportion to its share of "
-                    f"{ib.allocate_by}, filled by rank within the industry")
+                    f"{ib.allocate_by}{over}, filled by rank within the industry")
             if ib.leaders:
                 text += f"; the top-ranked stock of every {ib.leaders} industry first"
+                if ib.leaders_within:
+                    text += f" if it ranks within the top {ib.leaders_within}"
             if ib.note:
                 text += f" [{ib.note}]"
             out.append(text)

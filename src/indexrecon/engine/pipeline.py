@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data import pit_shares
 from ..errors import IndexReconError
-from ..methodology.schedule import ReviewDates, monthly_adjustment
+from ..methodology.schedule import ReviewDates
 from ..methodology.schema import Methodology
 from ..methodology.vocabulary import (
     A_SHARE_METRICS,
@@ -72,8 +72,8 @@ def _pipeline(
     # month-end whose warnings the latest monthly adjustment applied
     st_late = u.st_as_of != "cutoff"
     if u.st_as_of == "monthly":
-        adjusted, params["st_day"] = monthly_adjustment(ctx.cal, rd.effective)
-        st_when = f"on {params['st_day']} (the month-end before the monthly adjustment of {adjusted})"
+        params["st_day"] = rd.monthly_status_day
+        st_when = f"on {rd.monthly_status_day} (the month-end before the monthly adjustment of {rd.monthly_adjusted})"
     else:
         params["st_day"] = ctx.cal.on_or_before(rd.effective - dt.timedelta(days=1)) if st_late else rd.cutoff
         st_when = f"on {params['st_day']} (the day before the effective date)"

@@ -21,6 +21,10 @@ class ReviewDates:
     window_start: dt.date  # first day of the lookback window
     effective: dt.date  # first trading day the new list applies
     provisional: bool = False  # the store ends before the scheduled cutoff
+    # the latest monthly adjustment day on or before `effective` and the month-end whose
+    # status it applies (`exclude_st: {as_of: monthly}`; see `monthly_adjustment`)
+    monthly_adjusted: dt.date | None = None
+    monthly_status_day: dt.date | None = None
 
 
 class TradingCalendar:
@@ -144,7 +148,8 @@ def _window(m: Methodology, cal: TradingCalendar, label: str, scheduled_cutoff: 
         start = dt.date(sy, sm, 1)
     else:
         start = cal.back(cutoff, lb.trading_days or 1)
-    return ReviewDates(label, cutoff, start, effective, provisional)
+    adjusted, status_day = monthly_adjustment(cal, effective)
+    return ReviewDates(label, cutoff, start, effective, provisional, adjusted, status_day)
 
 
 def reviews_between(m: Methodology, start: dt.date, end: dt.date) -> list[str]:

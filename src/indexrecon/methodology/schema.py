@@ -2,6 +2,9 @@
 
 Percentages are written as percent (`pct: 10` is 10%). Every model forbids unknown keys, so a
 typo is an error that names the key, its line and the allowed keys (see `loader`).
+
+Longer than 600 lines because it is the whole format in one place: the models refer to each
+other and their cross-field checks, and `indexrecon schema` writes one JSON Schema from them.
 """
 
 from __future__ import annotations

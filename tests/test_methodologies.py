@@ -416,7 +416,11 @@ def test_selection_tilt_warns_without_the_factor_and_tilts_with_it(tmp_path: Pat
         assert res.codes == ["300001", "300003", "300009"]
         ranks = res.candidates.set_index("code")["rank"]
         assert ranks["300009"] == 1 and ranks["300002"] > 3
-        assert not any("tilt" in w for w in res.warnings)
+        # the stocks ranked untilted are named (a factor after the cutoff counts as none)
+        gap = [w for w in res.warnings if "lack growth_tilt" in w]
+        assert gap == ["8 ranked stocks (e.g. 300001, 300003, 300004) lack growth_tilt at the cutoff: "
+                       "ranked untilted (factor 1)"]
+        assert not any("tilt by growth_tilt" in w for w in res.warnings)
         cons = res.constituents.set_index("code")
         assert cons.loc["300009", "growth_tilt"] == 3.0  # the factor is shown beside the untilted cap
         assert cons.loc["300009", "avg_total_cap"] < cons.loc["300001", "avg_total_cap"]
@@ -501,3 +505,18 @@ def test_csi_a500_leaders_and_change_cap_on_the_demo_store(demo_store: Any) -> N
     assert set(free.codes) & set(inc) <= set(capped.codes)  # the cap only keeps more incumbents
     assert (capped.constituents.groupby("sw_l1_code").size().to_dict()
             == free.constituents.groupby("sw_l1_code").size().to_dict())
+
+
+def test_a_composite_term_with_partial_data_names_the_stocks_ranked_last_on_it(tmp_path: Path) -> None:
+    stocks = [S(f"3000{i:02d}", cap=(20 - i) * 1e9) for i in range(1, 6)]
+    p = tmp_path / "comp.duckdb"
+    make_store(p, stocks)
+    _attributes(p, [("300004", "2024-06-03", "growth_momentum_score", 2.0),
+                    ("300005", "2024-06-03", "growth_momentum_score", 1.0)])
+    m = meth(selection={"rank_by": "composite_rank", "count": 2,
+                        "composite": [{"metric": "growth_momentum_score"}, {"metric": "avg_total_cap", "weight": 0.001}]})
+    with ir.open_store(p) as st:
+        res = ir.rebuild(m, st, "2024-12", incumbents="none")
+    assert res.codes == ["300004", "300005"]  # the scored stocks first
+    assert ("3 ranked stocks (e.g. 300001, 300002, 300003) lack growth_momentum_score at the cutoff: "
+            "ranked last on the composite term growth_momentum_score") in res.warnings

@@ -25,7 +25,15 @@ from ..methodology.vocabulary import (
 from ..results.review import Table
 from .context import Context, _lit, _q, _security_codes
 from .screens import _listing_age, _screen
-from .selection import _composite_rank, _finish_sql, _industry_select, _order, _select_steps, _tilt
+from .selection import (
+    _composite_rank,
+    _factor_gaps,
+    _finish_sql,
+    _industry_select,
+    _order,
+    _select_steps,
+    _tilt,
+)
 from .steps import Steps
 from .universe import _candidates_base, _rule_metrics, status_kinds
 from .weighting import cap_weights, methodology_caps
@@ -189,6 +197,7 @@ def _pipeline(
         rows.sort(key=lambda r: (r[ri] is None, r[ri] or 0, r[ci]))
         table = Table(table.columns, table.types, rows)
     table = _weights(m, ctx, warnings, table)
+    _factor_gaps(m, ctx, table, warnings)
     rank_a = next((x for x in (sel.rank_by, *(s.metric for s in m.screens)) if x in A_SHARE_METRICS), None)
     weight_shares = {"free_float_cap": "free_float_shares" if ctx.has_free_float else None,
                      "float_cap": "float_shares" if ctx.has_float else None}.get(m.weighting.method)

@@ -6,7 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data import pit_shares
 from ..methodology.schema import Methodology
+from ..methodology.vocabulary import EXTERNAL_METRICS
+from ..results.review import Table
 from .context import Context, _q
 from .screens import missing_data
 from .steps import Steps
@@ -26,6 +29,24 @@ def _tilt(m: Methodology, ctx: Context, plan: Steps, warnings: list[str]) -> Non
                         f"stocks are ranked by {m.selection.rank_by} untilted")
         return
     plan.add(f"SELECT * REPLACE ({rank} * coalesce({col}, 1.0) AS {rank}) FROM {{prev}}")
+
+
+def _factor_gaps(m: Methodology, ctx: Context, table: Table, warnings: list[str]) -> None:
+    """Name the ranked stocks an external tilt or composite term has no value for, where the
+    store has the data for others: the tilt ranks them untilted (factor 1), the composite
+    ranks them last on that term."""
+    sel = m.selection
+    asked = [(sel.tilt.metric, "ranked untilted (factor 1)")] if sel.tilt is not None else []
+    asked += [(t.metric, f"ranked last on the composite term {t.metric}") for t in sel.composite or []]
+    asked = [(x, what) for x, what in asked if x in EXTERNAL_METRICS and x in ctx.external]
+    if not asked:
+        return
+    codes, ranks = table.column("code"), table.column("rank")
+    for metric, what in asked:
+        missing = sorted(c for c, r, v in zip(codes, ranks, table.column(metric), strict=True)
+                         if r is not None and v is None)
+        if missing:
+            warnings.append(f"{pit_shares.describe('ranked stock', missing)} lack {metric} at the cutoff: {what}")
 
 
 def _composite_rank(m: Methodology, ctx: Context, plan: Steps, warnings: list[str]) -> None:

@@ -125,27 +125,18 @@ def test_the_cache_folder_stays_bounded(cache: Path, monkeypatch: pytest.MonkeyP
 ])
 def test_incumbents_paths_are_cached_with_identical_outputs(cache: Path, demo_store_path: Path, args: list[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from indexrecon.engine import review as engine_review
-
     r = CliRunner()
     full = [*args, "--store", str(demo_store_path), "--format", "json"]
     plain = r.invoke(main, [*full, "--no-cache"])
     assert plain.exit_code == 0, plain.output
     monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")
-    runs: list[str] = []
-    real = engine_review._pipeline
-
-    def counting(rules, *a, **k):  # type: ignore[no-untyped-def]
-        runs.append(rules.name)
-        return real(rules, *a, **k)
-
-    monkeypatch.setattr(engine_review, "_pipeline", counting)
+    runs = _no_pipeline(monkeypatch)
     cold = r.invoke(main, full)
     n_cold = len(runs)
     runs.clear()
     warm = r.invoke(main, full)
-    # warm: the incumbents' path and the dependencies read back, only the review asked for runs
-    assert n_cold > 1 and len(runs) == 1, (n_cold, runs)
+    # warm: the incumbents' path, the dependencies and the review asked for all read back
+    assert n_cold > 1 and runs == [], (n_cold, runs)
     for res in (cold, warm):
         assert res.exit_code == 0
         assert res.stdout == plain.stdout and res.stderr == plain.stderr
@@ -181,3 +172,108 @@ def test_a_changed_rule_two_dependencies_deep_is_another_entry(cache: Path, tmp_
                                        sort_keys=False), encoding="utf-8")
     with open_store(path) as st:
         assert run_review(top, st, "2025-06", incumbents="none").codes == ["300000", "300001", "300002", "300005"]
+
+
+def _no_pipeline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the pipelines run from here on."""
+    from indexrecon.engine import review as engine_review
+
+    runs: list[str] = []
+    real = engine_review._pipeline
+
+    def counting(rules, *a, **k):  # type: ignore[no-untyped-def]
+        runs.append(rules.name)
+        return real(rules, *a, **k)
+
+    monkeypatch.setattr(engine_review, "_pipeline", counting)
+    return runs
+
+
+def test_a_review_table_is_read_back_value_for_value(cache: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(8)])
+    _, top = _chain(tmp_path)
+    with open_store(path) as st:
+        cold = run_review(top, st, "2025-06", incumbents="none")
+    assert len(list((cache / "tables").glob("*.json.z"))) == 2  # the dependency's table and top's
+    runs = _no_pipeline(monkeypatch)
+    with open_store(path) as st:  # a new connection: a new run, as a later process has
+        warm = run_review(top, st, "2025-06", incumbents="none")
+    assert runs == []
+    assert warm.table.columns == cold.table.columns and warm.table.types == cold.table.types
+    assert warm.table.rows == cold.table.rows and warm.warnings == cold.warnings
+    # the same Python types, not only equal values (a date stays a date, an int an int)
+    assert [tuple(map(type, r)) for r in warm.table.rows] == [tuple(map(type, r)) for r in cold.table.rows]
+    assert "DATE" in cold.table.types
+    assert depcache.key_of(warm.table) is not None and depcache.key_of(warm.view("constituents")) is None
+
+
+def test_a_corrupt_or_foreign_table_entry_is_recomputed(cache: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_store(tmp_path / "s.duckdb", [S(f"3000{i:02d}", cap=(10 - i) * 1e9) for i in range(4)])
+    m = meth(name="top", selection={"rank_by": "avg_total_cap", "count": 2})
+    with open_store(path) as st:
+        cold = run_review(m, st, "2025-06", incumbents="none")
+    (entry,) = (cache / "tables").glob("*.json.z")
+    entry.write_bytes(b"not zlib")
+    runs = _no_pipeline(monkeypatch)
+    with open_store(path) as st:
+        again = run_review(m, st, "2025-06", incumbents="none")
+    assert runs == ["top"] and again.table.rows == cold.table.rows
+    # an entry written under another key (a renamed file) is not read either
+    import zlib
+
+    data = zlib.decompress(entry.read_bytes())
+    entry.write_bytes(zlib.compress(data.replace(entry.name[:8].encode(), b"00000000", 1)))
+    runs.clear()
+    with open_store(path) as st:
+        run_review(m, st, "2025-06", incumbents="none")
+    assert runs == ["top"]
+
+
+def test_only_plain_column_types_are_kept_and_the_tables_stay_bounded(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+    import decimal
+    import os
+
+    depcache.put_table("d", ("x",), ("DECIMAL(18,3)",), [(decimal.Decimal("1.5"),)], [])
+    depcache.put_table("l", ("x",), ("VARCHAR[]",), [(["a"],)], [])
+    assert depcache.get_table("d") is None and depcache.get_table("l") is None
+    monkeypatch.setattr(depcache, "MAX_TABLES", 2)
+    rows = [(1, 0.1, float("nan"), None, "a", True, dt.date(2025, 6, 30))]
+    types = ("BIGINT", "DOUBLE", "DOUBLE", "DOUBLE", "VARCHAR", "BOOLEAN", "DATE")
+    cols = tuple("abcdefg")
+    for i in range(3):
+        depcache.put_table(f"t{i}", cols, types, rows, [f"w{i}"])
+        os.utime(cache / "tables" / f"t{i}.json.z", ns=(i * 10**9, i * 10**9))
+    assert sorted(p.name for p in (cache / "tables").iterdir()) == ["t1.json.z", "t2.json.z"]
+    got = depcache.get_table("t2")
+    assert got is not None and got[:2] == (cols, types) and got[3] == ["w2"]
+    (r,) = got[2]
+    assert r[0] == 1 and r[1] == 0.1 and r[2] != r[2] and r[3:] == (None, "a", True, dt.date(2025, 6, 30))
+
+
+def test_a_rebalance_reads_its_probabilities_back(cache: Path, demo_store_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from indexrecon.analysis import forecast
+
+    r = CliRunner()
+    full = ["rebalance", "chinext", "--store", str(demo_store_path), "--format", "json"]
+    plain = r.invoke(main, [*full, "--no-cache"])
+    assert plain.exit_code == 0, plain.output
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")
+    sims: list[int] = []
+    real = forecast._simulate
+
+    def counting(*a, **k):  # type: ignore[no-untyped-def]
+        sims.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(forecast, "_simulate", counting)
+    outs = [r.invoke(main, full) for _ in range(2)]
+    assert len(sims) == 1  # the second run read the probabilities back
+    for res in outs:
+        assert res.exit_code == 0 and res.stdout == plain.stdout and res.stderr == plain.stderr
+    other = r.invoke(main, [*full, "--seed", "1"])
+    assert other.exit_code == 0 and len(sims) == 2  # another seed is another simulation

@@ -25,10 +25,12 @@ the engine's outcome. The probability is the share of paths in which the stock i
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ..engine import cache as depcache
 
 if TYPE_CHECKING:
     from ..results.review import ReviewResult
@@ -181,7 +183,6 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
     sel = m.selection
     t = res.table
     codes = t.column("code")
-    stage = t.column("stage")
     selected = np.array([bool(s) for s in t.column("selected")])
     inc_all = np.array([bool(s) for s in t.column("incumbent")])
     rank = dict(zip(codes, t.column("rank"), strict=True))
@@ -199,6 +200,32 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
         warnings.append(f"probabilities are the plain rule (0 or 1): the simulation does not model {', '.join(unsupported)}")
         return Forecast(probability={c: plain[c] for c in cand}, simulated=False, warnings=warnings, **base)  # type: ignore[arg-type]
 
+    # the side-file results cache: the simulation is a function of the review's table (its
+    # own key, noted when it was computed or read), its rules and dates, the store's data
+    # (the window's spreads) and the model's parameters
+    ck = None
+    tk = depcache.key_of(t)
+    if tk is not None and res.store is not None:
+        ck = depcache.key(res.store, "forecast", tk, m.model_dump(mode="json"), asdict(res.dates),
+                          list(res.incumbents), paths, seed, sigma_shares, sigma_residual, epsilon, remaining)
+    hit = depcache.get(ck)
+    if isinstance(hit, dict) and set(hit) == set(cand):
+        return Forecast(probability=hit, warnings=warnings, **base)  # type: ignore[arg-type]
+    probs = _simulate(res, cand, plain, remaining, paths, seed, sigma_shares, sigma_residual, epsilon)
+    depcache.put(ck, probs)
+    return Forecast(probability=probs, warnings=warnings, **base)  # type: ignore[arg-type]
+
+
+def _simulate(res: ReviewResult, cand: list[str], plain: dict[str, float], remaining: int, paths: int, seed: int,
+              sigma_shares: float, sigma_residual: float, epsilon: float) -> dict[str, float]:
+    """The probabilities of `cand` from the paths (see the module docstring)."""
+    m = res.methodology
+    sel = m.selection
+    t = res.table
+    codes = t.column("code")
+    stage = t.column("stage")
+    selected = np.array([bool(s) for s in t.column("selected")])
+    inc_all = np.array([bool(s) for s in t.column("incumbent")])
     screens = [(i, s) for i, s in enumerate(m.screens, 1) if s.type in RANK_SCREENS
                or (s.type in ("min_value", "max_value") and s.metric in SIMULATED)]
     # every screen's stocks join the paths: a screen the paths do not simulate keeps the
@@ -300,8 +327,7 @@ def forecast_review(res: ReviewResult, *, paths: int = PATHS, seed: int = SEED,
     for c, h, ok in zip(pool_codes, hits, in_pool, strict=True):
         if ok:
             prob[c] = float(h / paths)
-    probs = {c: float(epsilon + (1 - 2 * epsilon) * prob[c]) for c in cand}
-    return Forecast(probability=probs, warnings=warnings, **base)  # type: ignore[arg-type]
+    return {c: float(epsilon + (1 - 2 * epsilon) * prob[c]) for c in cand}
 
 
 def brier(prob: dict[str, float], actual: set[str]) -> float:

@@ -14,6 +14,12 @@ kept in a small JSON file per dependency review, under a key made of
 * the code version: a hash of indexrecon's own source files and built-in methodologies, so
   a changed engine never reads what an older one wrote.
 
+A review's whole table (every candidate's metrics, stage, reason, rank and weight) is kept
+the same way, compressed, in `tables/` (`get_table` / `put_table`, at most MAX_TABLES
+entries): a later process asking for the same review over the same data reads it instead of
+running the pipeline. Only tables of plain column types are kept (numbers, text, booleans,
+dates), so what is read back equals what was computed, value for value.
+
 Entries live in `$INDEXRECON_CACHE_DIR`, else `$XDG_CACHE_HOME/indexrecon/results` (else
 `~/.cache/...`). The cache is off with `INDEXRECON_NO_CACHE=1` or a command's `--no-cache`;
 an unwritable folder or an unreadable entry just means computing the result. Outputs are
@@ -24,10 +30,13 @@ computation returns).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import hashlib
 import json
 import os
+import weakref
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,9 @@ from ..data.store import Store
 
 FORMAT = 1  # bump when the entry layout changes
 MAX_ENTRIES = 5000  # beyond this, writing an entry removes the older half (by modification time)
+MAX_TABLES = 300  # review tables are larger (up to a few MB before compression): fewer of them
+# column types a JSON entry gives back exactly (floats by their shortest repr, NaN included)
+_PLAIN_TYPES = frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "VARCHAR"})
 
 
 def enabled() -> bool:
@@ -164,10 +176,81 @@ def put(k: str | None, value: Any) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _prune(d: Path) -> None:
+_TABLE_KEYS: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+
+def remember(table: Any, k: str | None) -> None:
+    """Note that `table` is the one computed (or read) under key `k`, so that what is
+    computed from it (a forecast's probabilities) can be cached under a key of its own."""
+    if k is None:
+        return
+    if len(_TABLE_KEYS) > 10_000:  # a long backtest: forget the tables gone since
+        for i in [i for i, (ref, _) in _TABLE_KEYS.items() if ref() is None]:
+            del _TABLE_KEYS[i]
+    _TABLE_KEYS[id(table)] = (weakref.ref(table), k)
+
+
+def key_of(table: Any) -> str | None:
+    """The key `remember` noted for this very table object (None for any other table, e.g.
+    a trimmed or edited copy)."""
+    hit = _TABLE_KEYS.get(id(table))
+    return hit[1] if hit is not None and hit[0]() is table else None
+
+
+def get_table(k: str | None) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[Any, ...]], list[str]] | None:
+    """A review table written by `put_table` (columns, types, rows, warnings), or None."""
+    if k is None:
+        return None
+    try:
+        data = json.loads(zlib.decompress((cache_dir() / "tables" / f"{k}.json.z").read_bytes()))
+        if not isinstance(data, dict) or data.get("key") != k:
+            return None
+        columns, types, rows, warnings = (data[f] for f in ("columns", "types", "rows", "warnings"))
+        dates = [i for i, t in enumerate(types) if t == "DATE"]
+        if dates:
+            fromiso = dt.date.fromisoformat
+            for r in rows:
+                for i in dates:
+                    if r[i] is not None:
+                        r[i] = fromiso(r[i])
+        return tuple(columns), tuple(types), [tuple(r) for r in rows], list(warnings)
+    except (OSError, ValueError, KeyError, TypeError, zlib.error):
+        return None
+
+
+def put_table(k: str | None, columns: tuple[str, ...], types: tuple[str, ...], rows: list[tuple[Any, ...]],
+              warnings: list[str]) -> None:
+    """Keep a review table (see the module docstring); a table with a column type JSON does
+    not give back exactly (a decimal, a list) is not kept."""
+    if k is None or not all(t in _PLAIN_TYPES or t == "DATE" for t in types):
+        return
+    try:
+        blob = json.dumps({"key": k, "columns": columns, "types": types, "rows": rows, "warnings": warnings},
+                          default=_iso, ensure_ascii=False).encode()
+    except (TypeError, ValueError):
+        return
+    d = cache_dir() / "tables"
+    tmp = d / f".{k}.{os.getpid()}.tmp"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(zlib.compress(blob, 1))
+        os.replace(tmp, d / f"{k}.json.z")
+        _prune(d, "*.json.z", MAX_TABLES)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _iso(v: Any) -> str:
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    raise TypeError(f"not kept in the cache: {type(v).__name__}")
+
+
+def _prune(d: Path, pattern: str = "*.json", limit: int | None = None) -> None:
     """Keep the folder bounded: every code or data change makes new keys, never reused."""
-    entries = list(d.glob("*.json"))
-    if len(entries) <= MAX_ENTRIES:
+    entries = list(d.glob(pattern))
+    if len(entries) <= (MAX_ENTRIES if limit is None else limit):
         return
     entries.sort(key=lambda p: p.stat().st_mtime_ns)
     for p in entries[: len(entries) // 2]:

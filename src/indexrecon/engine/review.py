@@ -152,8 +152,21 @@ def _computed(key: tuple[str, str], rules: Methodology, ctx: Context, rd: Review
     k = (*key, rd, tuple(incumbents))
     hit = ctx.pipelines.get(k)
     if hit is None:
-        own: list[str] = []
-        hit = ctx.pipelines[k] = (_pipeline(rules, ctx, rd, incumbents, excluded, required, own), own)
+        # the side-file cache: the same rules, dates, incumbents and dependencies' members over
+        # the same data (and code) give the same table, so a later process reads it back
+        ck = depcache.key(ctx.store, "table", *key, asdict(rd), incumbents, ctx.data_until) \
+            if depcache.enabled() else None
+        got = depcache.get_table(ck)
+        if got is not None:
+            from ..results.review import Table
+
+            hit = ctx.pipelines[k] = (Table(*got[:3]), got[3])
+        else:
+            own: list[str] = []
+            table = _pipeline(rules, ctx, rd, incumbents, excluded, required, own)
+            depcache.put_table(ck, table.columns, table.types, table.rows, own)
+            hit = ctx.pipelines[k] = (table, own)
+        depcache.remember(hit[0], ck)
     warnings.extend(hit[1])
     return hit[0]
 

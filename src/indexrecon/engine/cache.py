@@ -162,15 +162,19 @@ def get(k: str | None) -> Any:
 def put(k: str | None, value: Any) -> None:
     """Write an entry atomically (a reader sees a whole entry or none); failures are ignored:
     the cache only saves time."""
-    if k is None:
-        return
-    d = cache_dir()
-    tmp = d / f".{k}.{os.getpid()}.tmp"
+    if k is not None:
+        _write(cache_dir(), f"{k}.json", json.dumps({"key": k, "value": value}).encode(), "*.json", MAX_ENTRIES)
+
+
+def _write(d: Path, name: str, blob: bytes, pattern: str, limit: int) -> None:
+    """`blob` into `d/name` through a temporary file and a rename, then `d` pruned to `limit`
+    files of `pattern`; an OSError leaves no temporary file behind and is otherwise ignored."""
+    tmp = d / f".{name}.{os.getpid()}.tmp"
     try:
         d.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"key": k, "value": value}), encoding="utf-8")
-        os.replace(tmp, d / f"{k}.json")
-        _prune(d)
+        tmp.write_bytes(blob)
+        os.replace(tmp, d / name)
+        _prune(d, pattern, limit)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -229,16 +233,7 @@ def put_table(k: str | None, columns: tuple[str, ...], types: tuple[str, ...], r
                           default=_iso, ensure_ascii=False).encode()
     except (TypeError, ValueError):
         return
-    d = cache_dir() / "tables"
-    tmp = d / f".{k}.{os.getpid()}.tmp"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(zlib.compress(blob, 1))
-        os.replace(tmp, d / f"{k}.json.z")
-        _prune(d, "*.json.z", MAX_TABLES)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    _write(cache_dir() / "tables", f"{k}.json.z", zlib.compress(blob, 1), "*.json.z", MAX_TABLES)
 
 
 def _iso(v: Any) -> str:
@@ -247,10 +242,10 @@ def _iso(v: Any) -> str:
     raise TypeError(f"not kept in the cache: {type(v).__name__}")
 
 
-def _prune(d: Path, pattern: str = "*.json", limit: int | None = None) -> None:
+def _prune(d: Path, pattern: str, limit: int) -> None:
     """Keep the folder bounded: every code or data change makes new keys, never reused."""
     entries = list(d.glob(pattern))
-    if len(entries) <= (MAX_ENTRIES if limit is None else limit):
+    if len(entries) <= limit:
         return
     entries.sort(key=lambda p: p.stat().st_mtime_ns)
     for p in entries[: len(entries) // 2]:

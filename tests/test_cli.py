@@ -253,6 +253,28 @@ def test_output_onto_a_methodology_or_incumbents_file_is_refused(run, tmp_path: 
                     "an incumbents file", "refused: one line, exit 2, file untouched", 4)
 
 
+def test_output_onto_a_built_in_methodology_named_is_refused(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             reliability_log) -> None:
+    """METHOD given by name reads the built-in YAML (and csi2000 reads csi300/500/1000's):
+    `-o` onto one of those files would overwrite the library itself."""
+    import shutil
+
+    from indexrecon.methodology import loader
+
+    lib = tmp_path / "lib"  # a copy, so that a failing guard destroys nothing real
+    shutil.copytree(loader.builtin_dir(), lib)
+    monkeypatch.setattr(loader, "builtin_dir", lambda: lib)
+    files = {p: p.read_bytes() for p in lib.glob("*.yaml")}
+    _refused(run("rebuild", "chinext", "--review", "2024-12", "--format", "csv", "-o", str(lib / "chinext.yaml")),
+             "a methodology file this command reads")
+    _refused(run("rebuild", "csi2000", "--review", "2024-12", "-o", str(lib / "csi500.yaml")), "a methodology file")
+    assert {p: p.read_bytes() for p in lib.glob("*.yaml")} == files
+    code, _, _ = run("rebuild", "chinext", "--review", "2024-12", "--format", "csv", "-o", str(lib / "other.csv"))
+    assert code == 0 and (lib / "other.csv").exists()  # the guard names files, not the folder
+    reliability_log("data destroyed (issue 14)", "`-o` onto the built-in YAML a METHOD name reads, and a "
+                    "built-in dependency's", "refused: one line, exit 2, file untouched", 2)
+
+
 def test_ingest_store_onto_a_source_file_is_refused(tmp_path: Path, reliability_log) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -202,22 +202,27 @@ def store_file(store_path: Path | None) -> Path:
 
 
 def _methodology_files(specs: Iterable[Any]) -> list[Path]:
-    """The YAML files a command reads: each METHOD given as a path, and the files its
-    `members_of` / `exclude_members_of` name (transitively)."""
-    from ..methodology.loader import load_methodology
+    """The YAML files a command reads: each METHOD (a path, or a built-in name: its file in
+    the package or the checkout), and the files its `members_of` / `exclude_members_of`
+    name, its dated versions' included (transitively)."""
+    from ..methodology.loader import load_methodology, methodology_path
 
-    todo = [str(s) for s in specs if s is not None]
+    todo = [s for s in specs if s is not None and not isinstance(s, dict)]
     seen: list[Path] = []
     while todo:
-        p = Path(todo.pop()).expanduser()
+        try:
+            p = methodology_path(Path(str(todo.pop())).expanduser())
+        except IndexReconError:
+            continue  # said by the command itself
         if not p.is_file() or any(same_file(p, q) for q in seen):
             continue
         seen.append(p)
         try:
-            u = load_methodology(p).universe
+            m = load_methodology(p)
         except IndexReconError:
-            continue  # said by the command itself
-        todo += [*u.members_of, *u.exclude_members_of]
+            continue
+        for u in [m.universe.model_dump(), *((v.changes.get("universe") or {}) for v in m.versions)]:
+            todo += [*(u.get("members_of") or []), *(u.get("exclude_members_of") or [])]
     return seen
 
 

@@ -135,12 +135,9 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
 _PARSED: dict[tuple[str, str], Methodology] = {}
 
 
-def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology) -> Methodology:
-    """Load a methodology from a built-in name ("chinext"), a YAML path, or a dict."""
-    if isinstance(spec, Methodology):
-        return spec
-    if isinstance(spec, dict):
-        return validate_dict(spec)
+def methodology_path(spec: str | os.PathLike[str]) -> Path:
+    """The file a methodology spec names: a YAML path as given, else the built-in of that name
+    (an unknown name is refused with the built-in names)."""
     text_spec = str(spec)
     path = Path(text_spec)
     if not (path.suffix in {".yaml", ".yml"} or path.exists()):
@@ -152,6 +149,16 @@ def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology
             raise UnknownMethodologyError(
                 f"unknown methodology '{text_spec}'{sugg}; built-in: {', '.join(names)} (or give a .yaml path)"
             )
+    return path
+
+
+def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology) -> Methodology:
+    """Load a methodology from a built-in name ("chinext"), a YAML path, or a dict."""
+    if isinstance(spec, Methodology):
+        return spec
+    if isinstance(spec, dict):
+        return validate_dict(spec)
+    path = methodology_path(spec)
     if not path.exists():
         raise UnknownMethodologyError(f"methodology file {path} does not exist")
     if path.stat().st_size > MAX_FILE_BYTES:

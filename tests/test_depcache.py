@@ -195,7 +195,8 @@ def test_a_review_table_is_read_back_value_for_value(cache: Path, tmp_path: Path
     _, top = _chain(tmp_path)
     with open_store(path) as st:
         cold = run_review(top, st, "2025-06", incumbents="none")
-    assert len(list((cache / "tables").glob("*.json.z"))) == 2  # the dependency's table and top's
+    # top's table; the dependency ran members-only (its members are the dependency entry)
+    assert len(list((cache / "tables").glob("*.json.z"))) == 1
     runs = _no_pipeline(monkeypatch)
     with open_store(path) as st:  # a new connection: a new run, as a later process has
         warm = run_review(top, st, "2025-06", incumbents="none")
@@ -277,3 +278,38 @@ def test_a_rebalance_reads_its_probabilities_back(cache: Path, demo_store_path: 
         assert res.exit_code == 0 and res.stdout == plain.stdout and res.stderr == plain.stderr
     other = r.invoke(main, [*full, "--seed", "1"])
     assert other.exit_code == 0 and len(sims) == 2  # another seed is another simulation
+
+
+def test_members_only_reviews_give_the_whole_reviews_members_and_warnings(
+        demo_store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dependency, a roll-forward step or the previous review of a path fetches only the
+    columns its members and warnings come from: the same members and warnings as the whole
+    table's, and a later whole request in the run computes the whole table."""
+    from indexrecon.engine import context
+    from indexrecon.engine import review as engine_review
+
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "1")
+    real = engine_review._pipeline
+    narrow: list[tuple[tuple, dict, object, list[str]]] = []
+
+    def recording(*a, members_only=False, **k):
+        table = real(*a, members_only=members_only, **k)
+        if members_only:
+            narrow.append((a, k, table, list(a[-1])))
+        return table
+
+    monkeypatch.setattr(engine_review, "_pipeline", recording)
+    with open_store(demo_store_path) as st:
+        ctx = context(st)
+        top = run_review("csi1000", st, "2025-12", incumbents="simulate", _ctx=ctx)
+        assert "name" in top.table.columns
+        assert len(narrow) >= 4  # csi300 and csi500 as dependencies and as previous reviews
+        for a, k, table, warned in narrow:
+            assert "name" not in table.columns  # narrowed
+            own: list[str] = []
+            whole = real(*a[:-1], own, **k)
+            pick = [r[whole.col("code")] for r in whole.rows if r[whole.col("selected")]]
+            assert sorted(pick) == sorted(r[table.col("code")] for r in table.rows if r[table.col("selected")])
+            assert own == warned
+        direct = run_review("csi500", st, "2025-12", incumbents="simulate", _ctx=ctx)
+    assert "name" in direct.table.columns and direct.codes

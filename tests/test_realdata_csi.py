@@ -100,10 +100,13 @@ def test_chain_runs_in_one_call(real_store: Any, monkeypatch: Any) -> None:
     res = run_review("csi1000", real_store, "2024-06", incumbents="official")
     cached = {v.methodology.name for v in ctx.cache.values()}
     assert {"csi300", "csi500"} <= cached
-    # the dependency results are reused, not recomputed
+    # a dependency ran members-only: a whole csi500 review is one more entry, computed once,
+    # with the dependency's members
+    dep = next(v for k, v in ctx.cache.items() if v.methodology.name == "csi500" and k[-1] == "members")
     n = len(ctx.cache)
     c500 = run_review("csi500", real_store, "2024-06", incumbents="official")
-    assert len(ctx.cache) == n and not set(c500.codes) & set(res.codes)
+    assert len(ctx.cache) == n + 1 and c500.codes == dep.codes and not set(c500.codes) & set(res.codes)
+    assert run_review("csi500", real_store, "2024-06", incumbents="official") is c500 and len(ctx.cache) == n + 1
 
 
 def test_csi2000_against_its_official_2025_lists(real_store: Any) -> None:

@@ -50,8 +50,10 @@ def test_a_dependency_read_from_the_shared_table_equals_it_alone(demo_store: Any
     alone = run_review(name, demo_store, REVIEW, incumbents="none")
     # alone, its window table holds its own boards only
     assert {held for _, _, held in ctx.metric_tables.values()} == {tuple(sorted(alone.methodology.universe.boards))}
-    assert alone.table.columns == in_chain[0].table.columns
-    assert alone.table.rows == in_chain[0].table.rows
+    # in the chain it ran members-only: the whole table's columns it keeps, value for value
+    chained = in_chain[0].table
+    assert "name" in alone.table.columns and "name" not in chained.columns
+    assert alone.table.select(list(chained.columns)).rows == chained.rows
     assert alone.warnings == in_chain[0].warnings
     engine.forget(demo_store)
 
@@ -62,9 +64,10 @@ def _calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     inner = review_mod._pipeline
     calls: list[str] = []
 
-    def counted(m: Any, ctx: Any, rd: Any, inc: list[str], excluded: Any, required: Any, warnings: list[str]) -> Any:
+    def counted(m: Any, ctx: Any, rd: Any, inc: list[str], excluded: Any, required: Any, warnings: list[str],
+                members_only: bool = False) -> Any:
         calls.append(json.dumps([m.name, str(rd), inc, excluded, required], sort_keys=True))
-        return inner(m, ctx, rd, inc, excluded, required, warnings)
+        return inner(m, ctx, rd, inc, excluded, required, warnings, members_only=members_only)
 
     monkeypatch.setattr(review_mod, "_pipeline", counted)
     return calls
@@ -84,8 +87,8 @@ def test_a_review_reached_by_two_paths_is_computed_once(demo_store: Any, monkeyp
     review_mod = sys.modules["indexrecon.engine.review"]
 
     def uncached(key: Any, rules: Any, ctx: Any, rd: Any, inc: list[str], excluded: Any, required: Any,
-                 warnings: list[str]) -> Any:
-        return review_mod._pipeline(rules, ctx, rd, inc, excluded, required, warnings)
+                 warnings: list[str], members_only: bool = False) -> Any:
+        return review_mod._pipeline(rules, ctx, rd, inc, excluded, required, warnings, members_only=members_only)
 
     monkeypatch.setattr(review_mod, "_computed", uncached)
     calls.clear()

@@ -49,7 +49,11 @@ def _pipeline(
     excluded: dict[str, list[str]],
     required: dict[str, list[str]],
     warnings: list[str],
+    members_only: bool = False,
 ) -> Table:
+    """The review's finished table; `members_only` (a review whose members alone are read:
+    a dependency, a roll-forward step, the previous review of a path) fetches only the
+    columns the selection, the weights and the warnings read, with the same warnings."""
     con = ctx.store.con
     u, sel = m.universe, m.selection
     base, base_cols = _candidates_base(ctx, rd.window_start, rd.cutoff, tuple(sorted(u.boards)),
@@ -164,7 +168,7 @@ def _pipeline(
     if sel.industry_balance is None:
         # one statement from the sample space to the finished table
         src.update(_select_steps(m, bool(incumbents), plan, len(unknown)))
-        sql = plan.sql(_finish_sql(m, src, frm))
+        sql = plan.sql(_members_only(m, _finish_sql(m, src, frm)) if members_only else _finish_sql(m, src, frm))
         table = Table.fetch(con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}))
     else:
         # industry places are allocated in Python between two statements
@@ -178,7 +182,8 @@ def _pipeline(
         con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": incumbents})
         _industry_select(m, ctx, _order(m), bool(incumbents), warnings, n)
         try:
-            table = Table.fetch(con.execute(_finish_sql(m, {c: f"c.{_q(c)}" for c in cols}, "_ir_c c")))
+            finish = _finish_sql(m, {c: f"c.{_q(c)}" for c in cols}, "_ir_c c")
+            table = Table.fetch(con.execute(_members_only(m, finish) if members_only else finish))
         finally:
             con.execute("DROP TABLE IF EXISTS _ir_x; DROP TABLE IF EXISTS _ir_c")
     listed = set(table.column("code"))
@@ -212,6 +217,18 @@ def _pipeline(
     return table
 
 
+def _members_only(m: Methodology, finish: str) -> str:
+    """The finished table narrowed to what a members-only review reads: the selection and
+    its reasons, the weighting inputs (the weight columns last, as `_weights` expects) and
+    the metrics `_factor_gaps` names; fetching a whole market's ~50 columns is most of what
+    such a review costs beyond the statement."""
+    sel = m.selection
+    gaps = [sel.tilt.metric] if sel.tilt is not None else []
+    gaps += [t.metric for t in sel.composite or []]
+    cols = ["code", "rank", "selected", "incumbent", "stage", "status", "reason", "sw_l1_code",
+            *dict.fromkeys(x for x in gaps if x in EXTERNAL_METRICS),
+            "weight", "inclusion_factor", "cap_factor", "_wbase", "_wfactor"]
+    return f"SELECT {', '.join(_q(c) for c in cols)} FROM ({finish}) ORDER BY rank NULLS LAST, code"
 
 
 def _kept_warnings(warnings: list[str], kept: int, unknown: int, rank_by: str) -> None:

@@ -89,8 +89,12 @@ def simulate_review(m: Methodology | str | Path | dict[str, Any], store: Store, 
     return run_plan(plan, ctx)
 
 
-def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
-    """Execute a planned review over the context's store (see the module docstring)."""
+def run_plan(plan: ReviewPlan, ctx: Context, *, members_only: bool = False) -> ReviewResult:
+    """Execute a planned review over the context's store (see the module docstring).
+
+    `members_only`: the caller reads only the members and the warnings (a dependency, a
+    roll-forward step, the previous review of a path), so the table holds only the columns
+    they come from; a whole table computed in the run serves such a call too."""
     from ..results.review import ReviewResult
 
     rules, rd, store = plan.rules, plan.dates, ctx.store
@@ -103,12 +107,15 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
     key = (rules_key, rd.review, f"{plan.incumbents_key}|{plan.dep_incumbents}|{deps}")
     if key in ctx.cache:
         return ctx.cache[key]
+    if members_only and (*key, "members") in ctx.cache:
+        return ctx.cache[(*key, "members")]
     inc = plan.incumbents
     inc_codes, inc_label = _incumbents(inc, ctx)
     warnings.extend(inc.warnings)
     inc_codes = _map_codes(ctx, inc_codes)
     try:
-        cand = _computed((rules_key, deps), rules, ctx, rd, inc_codes, excluded, required, warnings)
+        cand = _computed((rules_key, deps), rules, ctx, rd, inc_codes, excluded, required, warnings,
+                         members_only)
     except duckdb.PermissionException as e:  # e.g. a view over files the store may not read
         raise StoreError(
             f"store {store.path}: {str(e).splitlines()[0]} (a store whose tables are views over files "
@@ -137,13 +144,14 @@ def run_plan(plan: ReviewPlan, ctx: Context) -> ReviewResult:
         synthetic=store.synthetic,
         store=store,
     )
-    ctx.cache[key] = res
+    ctx.cache[(*key, "members") if members_only else key] = res
     ctx.own_warnings[id(res)] = (warnings, dep_warnings)
     return res
 
 
 def _computed(key: tuple[str, str], rules: Methodology, ctx: Context, rd: ReviewDates, incumbents: list[str],
-              excluded: dict[str, list[str]], required: dict[str, list[str]], warnings: list[str]) -> Table:
+              excluded: dict[str, list[str]], required: dict[str, list[str]], warnings: list[str],
+              members_only: bool = False) -> Table:
     """The review's table, its warnings appended to `warnings`: computed once per run for the
     same rules, dates, incumbents and dependencies' members (`key`: the rules' and the members'
     hashes). A chain reaches one review by several paths that ask for it differently, e.g. CSI
@@ -151,6 +159,8 @@ def _computed(key: tuple[str, str], rules: Methodology, ctx: Context, rd: Review
     500's June review with that list as its incumbents: one computation serves both."""
     k = (*key, rd, tuple(incumbents))
     hit = ctx.pipelines.get(k)
+    if hit is None and members_only:
+        hit = ctx.pipelines.get((*k, "members"))
     if hit is None:
         # the side-file cache: the same rules, dates, incumbents and dependencies' members over
         # the same data (and code) give the same table, so a later process reads it back
@@ -161,8 +171,14 @@ def _computed(key: tuple[str, str], rules: Methodology, ctx: Context, rd: Review
             from ..results.review import Table
 
             hit = ctx.pipelines[k] = (Table(*got[:3]), got[3])
-        else:
+        elif members_only:  # not kept in the side file: the callers keep the members there
             own: list[str] = []
+            table = _pipeline(rules, ctx, rd, incumbents, excluded, required, own, members_only=True)
+            ctx.pipelines[(*k, "members")] = (table, own)
+            warnings.extend(own)
+            return table
+        else:
+            own = []
             table = _pipeline(rules, ctx, rd, incumbents, excluded, required, own)
             depcache.put_table(ck, table.columns, table.types, table.rows, own)
             hit = ctx.pipelines[k] = (table, own)
@@ -185,7 +201,7 @@ def _incumbents(inc: Incumbents, ctx: Context) -> tuple[list[str], str]:
             return hit, inc.label
         codes = inc.codes
         for step in inc.steps:  # each review rolled through under its own dated rules
-            codes = run_plan(step.given(codes), ctx).codes
+            codes = run_plan(step.given(codes), ctx, members_only=True).codes
         depcache.put(ck, codes)
         return codes, inc.label
     if inc.kind == "previous":
@@ -196,7 +212,7 @@ def _incumbents(inc: Incumbents, ctx: Context) -> tuple[list[str], str]:
         if isinstance(hit, list):
             codes = hit
         else:
-            codes = run_plan(prev_plan, ctx).codes
+            codes = run_plan(prev_plan, ctx, members_only=True).codes
             depcache.put(ck, codes)
         return codes, f"{inc.label} {prev_plan.dates.review}" if inc.daily_label else inc.label
     return list(inc.codes), inc.label
@@ -280,7 +296,7 @@ def _dependency_members(
         if hit is not None:
             codes, own, nested = hit
         else:
-            res = run_plan(d.plan, ctx)
+            res = run_plan(d.plan, ctx, members_only=True)
             codes = res.codes
             own, nested = ctx.own_warnings.get(id(res), (res.warnings, []))
             depcache.put(ck, [codes, own, nested])

@@ -313,3 +313,24 @@ def test_members_only_reviews_give_the_whole_reviews_members_and_warnings(
             assert own == warned
         direct = run_review("csi500", st, "2025-12", incumbents="simulate", _ctx=ctx)
     assert "name" in direct.table.columns and direct.codes
+
+
+@pytest.mark.parametrize("name", ["csi_a500", "sse50"])  # industry-balanced; sse50 draws from sse180
+def test_members_only_reviews_change_no_result(name: str, demo_store_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A simulated path (its previous reviews) and a dependency run members-only: the review
+    they feed is the one the whole tables give, row for row, with the same warnings."""
+    from indexrecon.engine import forget
+    from indexrecon.engine import pipeline as engine_pipeline
+
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "1")
+    out = []
+    with open_store(demo_store_path) as st:
+        for whole in (False, True):
+            if whole:
+                monkeypatch.setattr(engine_pipeline, "_members_only", lambda m, finish: finish)
+            forget(st)
+            r = run_review(name, st, "2025-12", incumbents="simulate")
+            out.append((r.codes, r.warnings, r.table.columns, r.table.rows))
+        forget(st)
+    assert out[0][0] and out[0] == out[1]

@@ -698,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(prof["times"])
         sql = statistics.median(prof["sql_times"])
         out += ["", f"where workload 1's time goes ({label}): median {fmt_t(med)}, of which SQL {fmt_t(sql)} "
-                    f"in {prof["statements"]} distinct statements; the slowest (ms per review, mean):"]
+                    f"in {prof['statements']} distinct statements; the slowest (ms per review, mean):"]
         out += [f"  {ms:8.1f}  {text[:110]}" for ms, text in prof["top"][:5]]
     if rep.checks:
         out += ["", "targets:"]

@@ -346,7 +346,9 @@ def test_spinner_on_a_terminal_and_ctrl_c_exits_130(demo_store_path: Path) -> No
     mid-run exits with 130 and one line, no traceback."""
     exe = str(Path(sys.executable).with_name("indexrecon"))
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
-    env.update(INDEXRECON_STORE=str(demo_store_path), TERM="xterm-256color", COLUMNS="100")
+    # computed, not read from a results cache that earlier tests warmed: a run read back ends
+    # before the signal lands
+    env.update(INDEXRECON_STORE=str(demo_store_path), TERM="xterm-256color", COLUMNS="100", INDEXRECON_NO_CACHE="1")
     proc, chunks, pump = _spawn_with_tty_stderr(
         [exe, "rebalance", "chinext", "--review", "2026-06", "--incumbents", "simulate"], env)
     deadline = time.monotonic() + 60

@@ -254,10 +254,11 @@ def sweep(
     share_changes: str = "all",
 ) -> SweepResult:
     """Backtest the base methodology and every combination of `grid` (dotted key path ->
-    values) from `start` to `end`, in `workers` processes (spawned: call it from a script's
-    `if __name__ == "__main__":` block when workers > 1). The table has one row per
+    values) from `start` to `end`, in `workers` processes (forked from a fork server, or
+    spawned where there is none: call it from a script's `if __name__ == "__main__":` block
+    when workers > 1). The table has one row per
     variant, base first, with tracking error and correlation against the base."""
-    from .backtest import _d
+    from .backtest import _d, worker_context
     from .performance import relative_stats
 
     m = load_methodology(m)  # type: ignore[arg-type]
@@ -273,14 +274,13 @@ def sweep(
     if workers == 1:
         runs = [_run(v, store, s, e, kw) for _, _, v in jobs]
     else:
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         from ..data.store import read_config
 
         share = memory_share(str(read_config()["memory_limit"]), workers)
         threads = max(1, (os.cpu_count() or 1) // workers)
-        ctx = multiprocessing.get_context("spawn")
+        ctx = worker_context(__name__)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(str(store.path), share, threads)) as ex:
             futures = [ex.submit(_worker_run, v, s, e, kw) for _, _, v in jobs]

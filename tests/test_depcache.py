@@ -119,6 +119,16 @@ def test_the_cache_folder_stays_bounded(cache: Path, monkeypatch: pytest.MonkeyP
     assert [p.stem for p in _entries(cache)] == ["k2", "k3", "k4"] and depcache.get("k4") == [4]
 
 
+def test_a_value_json_cannot_hold_is_not_cached(cache: Path) -> None:
+    import datetime as dt
+
+    depcache.put("bad", {"when": dt.date(2025, 1, 2)})  # would come back as a string: never written
+    depcache.put("nan", [float("nan")])
+    depcache.put("ok", [1.5])
+    assert depcache.get("bad") is None and depcache.get("ok") == [1.5]
+    assert sorted(p.stem for p in _entries(cache)) == ["nan", "ok"]
+
+
 @pytest.mark.parametrize("args", [
     ["rebalance", "chinext"],  # the demo's official list rolled forward through the reviews since
     ["rebuild", "csi1000", "--review", "2025-12", "--incumbents", "simulate"],  # a simulated path

@@ -162,8 +162,13 @@ def get(k: str | None) -> Any:
 def put(k: str | None, value: Any) -> None:
     """Write an entry atomically (a reader sees a whole entry or none); failures are ignored:
     the cache only saves time."""
-    if k is not None:
-        _write(cache_dir(), f"{k}.json", json.dumps({"key": k, "value": value}).encode(), "*.json", MAX_ENTRIES)
+    if k is None:
+        return
+    try:
+        blob = json.dumps({"key": k, "value": value}).encode()
+    except (TypeError, ValueError):  # a value JSON cannot hold exactly: computed, not cached
+        return
+    _write(cache_dir(), f"{k}.json", blob, "*.json", MAX_ENTRIES)
 
 
 def _write(d: Path, name: str, blob: bytes, pattern: str, limit: int) -> None:

@@ -67,10 +67,12 @@ def _pipeline(
     # External metrics and status at the cutoff, for the methodologies that use them.
     externals = []
     joins = []
+    read = _rule_metrics(m)
     for j, name in enumerate(EXTERNAL_METRICS):
         src = ctx.external.get(name)
         if src is None:
-            externals.append(f"CAST(NULL AS DOUBLE) AS {_q(name)}")
+            if name in read:  # a rule on a metric the store lacks: it reads NULLs (and says so)
+                externals.append(f"CAST(NULL AS DOUBLE) AS {_q(name)}")
             continue
         externals.append(f"CAST(x{j}.value AS DOUBLE) AS {_q(name)}")
         joins.append(f"""LEFT JOIN (SELECT code, arg_max(value, date) AS value FROM ({src})
@@ -98,10 +100,10 @@ def _pipeline(
     # The rules run over the columns they read; names, industries and the other metrics
     # join back at the end (carrying every column through each step costs more than the rules).
     keep = ["code", "board", "list_date", "listing_days", "suspended_days", "traded_days",
-            *sorted(c for c in _rule_metrics(m) if c in base_cols)]
+            *sorted(c for c in read if c in base_cols)]
     plan = Steps()
     plan.add(
-        f"""SELECT {", ".join(f"b.{c}" for c in keep)}, {", ".join(externals)},
+        f"""SELECT {", ".join([*(f"b.{c}" for c in keep), *externals])},
               {"b.code IN (SELECT unnest($inc::VARCHAR[]))" if incumbents else "false"} AS incumbent,
               {"st.status" if use_status else "CAST(NULL AS VARCHAR)"} AS _st,
               CAST(NULL AS DOUBLE) AS composite_rank, CAST(NULL AS VARCHAR) AS stage,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from indexrecon.analysis.backtest import backtest, worker_context
+from indexrecon.analysis.backtest import _worker_context, backtest
 from indexrecon.analysis.sweeps import memory_share, parse_set, sweep, variants
 from indexrecon.cli.main import main
 from indexrecon.errors import IndexReconError, MethodologyError
@@ -95,14 +95,14 @@ def test_sweep_results_do_not_depend_on_the_workers(one_worker, demo_store) -> N
     assert two.to_json() == one_worker.to_json()
 
 
-def test_workers_fork_from_a_server_that_preloaded_the_package(monkeypatch) -> None:
+def test_worker_pools_use_a_fork_server_where_there_is_one(monkeypatch) -> None:
     import multiprocessing
 
-    ctx = worker_context("indexrecon.analysis.sweeps")
+    ctx = _worker_context("indexrecon.analysis.sweeps")
     if "forkserver" in multiprocessing.get_all_start_methods():
         assert ctx.get_start_method() == "forkserver"
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
-    assert worker_context("indexrecon.analysis.sweeps").get_start_method() == "spawn"
+    assert _worker_context("indexrecon.analysis.sweeps").get_start_method() == "spawn"
 
 
 def test_cli_sweep_json_csv_png_and_errors(demo_store_path: Path, tmp_path: Path) -> None:

@@ -263,7 +263,7 @@ def _chain_worker(path: str, m: Methodology, days: list[dt.date], incumbents: In
         store.close()
 
 
-def worker_context(preload: str) -> Any:
+def _worker_context(preload: str) -> Any:
     """A multiprocessing context for worker pools. Where POSIX has it, a fork server that has
     imported `preload` once, so each worker is forked from it instead of importing the package
     anew (on 2 cores, two spawned workers' imports cost about what their parallel work saves);
@@ -286,7 +286,7 @@ def _parallel_daily_chain(m: Methodology, store: Store, days: list[dt.date], inc
 
     size = -(-len(days) // workers)
     blocks = [days[i:i + size] for i in range(0, len(days), size)]
-    ctx = worker_context(__name__)
+    ctx = _worker_context(__name__)
     with ProcessPoolExecutor(max_workers=len(blocks), mp_context=ctx) as ex:
         futures = [
             ex.submit(_chain_worker, str(store.path), m, block, incumbents if i == 0 else "none")

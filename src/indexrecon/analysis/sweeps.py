@@ -258,7 +258,7 @@ def sweep(
     spawned where there is none: call it from a script's `if __name__ == "__main__":` block
     when workers > 1). The table has one row per
     variant, base first, with tracking error and correlation against the base."""
-    from .backtest import _d, worker_context
+    from .backtest import _d, _worker_context
     from .performance import relative_stats
 
     m = load_methodology(m)  # type: ignore[arg-type]
@@ -280,7 +280,7 @@ def sweep(
 
         share = memory_share(str(read_config()["memory_limit"]), workers)
         threads = max(1, (os.cpu_count() or 1) // workers)
-        ctx = worker_context(__name__)
+        ctx = _worker_context(__name__)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(str(store.path), share, threads)) as ex:
             futures = [ex.submit(_worker_run, v, s, e, kw) for _, _, v in jobs]

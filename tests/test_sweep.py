@@ -74,6 +74,9 @@ def test_sweep_rows_are_the_variants_backtests(one_worker, demo_store) -> None:
     t = sw.table
     assert list(t["variant"]) == ["base", "buffer=null count=50 single_pct=10", "buffer=null count=100 single_pct=10"]
     assert list(t["constituents"]) == [100, 50, 100]
+    # the rule values: the base's buffer spelled out (not an empty cell, which reads as none)
+    assert list(t["selection.buffer"]) == ["{newcomers_within: 90, incumbents_within: 110}", None, None]
+    assert list(t["selection.count"]) == [100, 50, 100]
     assert t.loc[0, "tracking_error_vs_base"] == 0.0 and t.loc[1, "tracking_error_vs_base"] > 0
     # a row is exactly the backtest of that variant
     m = load_methodology("chinext").with_changes({"selection": {"buffer": None, "count": 50},
@@ -130,3 +133,18 @@ def test_cli_sweep_json_csv_png_and_errors(demo_store_path: Path, tmp_path: Path
     for opt in ("-o", "--png"):
         bad = r.invoke(main, [*args, opt, str(tmp_path / "missing" / "x.png")])
         assert bad.exit_code == 2 and "does not exist" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_sweep_table_on_an_80_column_terminal_keeps_the_variant(demo_store_path: Path) -> None:
+    from rich.cells import cell_len
+
+    from test_presentation import _run_cli
+
+    out = _run_cli(["sweep", "chinext", "--set", "selection.buffer=null", "--set", "selection.count=50,100",
+                    "--start", START, "--end", END, "--workers", "1"], demo_store_path, columns=80, tty=True)
+    assert all(cell_len(line) <= 80 for line in out.splitlines())
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    names = [line.split("│")[1].strip() for line in rows]
+    # the base and the variant of the same count are told apart by their names, not dropped
+    assert names[0] == "base" and {"buffer=null", "count=50"} <= set(" ".join(names).split())
+    assert "variant" not in " ".join(out.split()).partition("left out to fit")[2]

@@ -119,11 +119,16 @@ def label(combo: dict[str, Any]) -> str:
 
 
 def _base_value(m: Methodology, path: str) -> Any:
-    """The base methodology's value at a key path when it is a single value (else None)."""
+    """The base methodology's value at a key path (None where it has none); a structured
+    value (a buffer, a list) as one line of YAML, so that it does not read as empty."""
+    import yaml
+
     v: Any = m.to_dict()
     for part in path.split("."):
         v = v.get(part) if isinstance(v, dict) else None
-    return None if isinstance(v, (dict, list)) else v
+    if isinstance(v, (dict, list)):
+        return yaml.safe_dump(v, default_flow_style=True, sort_keys=False, width=10**6).strip()
+    return v
 
 
 # -- one variant's backtest, in this process or a worker's ---------------------------------

@@ -94,9 +94,12 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     elif fmt == "csv":
         write_text(label_synthetic(sw.table, sw.synthetic).to_csv(index=False, lineterminator="\n"), output)
     else:
-        from ..present.termtable import TextTable
+        from ..present.termtable import KEEP, TextTable
 
-        t = sw.table
+        # the rule values after the statistics: on a narrow terminal they give way first
+        # (the variant's name says them), and the name itself is never left out
+        t = sw.table[["variant", *(c for c in sw.table.columns if c != "variant" and c not in sw.grid),
+                      *sw.grid]]
         cols = [str(c) for c in t.columns]
         rows = [[_cell(c, v) for c, v in zip(cols, r, strict=True)] for r in t.itertuples(index=False)]
         numeric = [c != "variant" for c in cols]
@@ -106,7 +109,8 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
                       f"{len(t) - 1} variants and the base, {sw.workers} worker(s); data: {tag}", highlight=False)
             for w in sw.warnings if output is not None else []:  # stdout: on stderr instead
                 con.print(f"warning: {w}", highlight=False)
-            con.print(TextTable(cols, cols, numeric, rows, title="Variants (annualised over 252 trading days)"))
+            con.print(TextTable(cols, cols, numeric, rows, title="Variants (annualised over 252 trading days)",
+                                keep=KEEP | {"variant"}))
     print_warnings(sw.warnings, m)  # on stderr in every format, after the output
 
 

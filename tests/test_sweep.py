@@ -133,6 +133,14 @@ def test_cli_sweep_json_csv_png_and_errors(demo_store_path: Path, tmp_path: Path
     for opt in ("-o", "--png"):
         bad = r.invoke(main, [*args, opt, str(tmp_path / "missing" / "x.png")])
         assert bad.exit_code == 2 and "does not exist" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    # one file for both outputs: refused before the sweep, the file left as it was
+    both = tmp_path / "both.out"
+    both.write_text("keep me")
+    bad = r.invoke(main, [*args, "-o", str(both), "--png", str(both)])
+    assert bad.exit_code == 2 and "the same file" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert both.read_text() == "keep me"
+    bad = r.invoke(main, [*args, "--png", str(demo_store_path)])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --png ") and "the store this command reads" in bad.stderr
 
 
 def test_sweep_table_on_an_80_column_terminal_keeps_the_variant(demo_store_path: Path) -> None:

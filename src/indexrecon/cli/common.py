@@ -227,9 +227,9 @@ def _methodology_files(specs: Iterable[Any]) -> list[Path]:
 
 
 def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store: bool = True,
-                     methods: Iterable[Any] = (), incumbents: str | None = None) -> None:
-    """Refuse `-o` onto a file the command reads: its store (or the store's .wal), a
-    methodology file, an incumbents file. Checked before anything is written."""
+                     methods: Iterable[Any] = (), incumbents: str | None = None, opt: str = "-o") -> None:
+    """Refuse `-o` (or the option `opt`) onto a file the command reads: its store (or the
+    store's .wal), a methodology file, an incumbents file. Checked before anything is written."""
     if out is None:
         return
     out = Path(out)
@@ -244,7 +244,7 @@ def refuse_overwrite(out: Path | None, *, store_path: Path | None = None, store:
         guarded.append((Path(incumbents).expanduser(), "the incumbents file this command reads"))
     for path, what in guarded:
         if same_file(out, path):
-            raise IndexReconError(f"-o {out} is {what}: refused, nothing written")
+            raise IndexReconError(f"{opt} {out} is {what}: refused, nothing written")
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from .common import (
     output_console,
     parse_day,
     refuse_overwrite,
+    same_file,
     store_option,
     write_text,
 )
@@ -72,7 +73,10 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     from ..methodology.loader import load_methodology
 
     refuse_overwrite(output, store_path=store_path, methods=[method], incumbents=incumbents)
-    refuse_overwrite(png, store_path=store_path, methods=[method], incumbents=incumbents)
+    refuse_overwrite(png, store_path=store_path, methods=[method], incumbents=incumbents, opt="--png")
+    if output is not None and png is not None and same_file(output, png):
+        raise IndexReconError(f"-o {output} and --png {png} are the same file: one would overwrite the other; "
+                              "refused, nothing written")
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         raise IndexReconError("--png needs matplotlib: python -m pip install matplotlib")
     for opt, path in (("-o", output), ("--png", png)):  # said before a long sweep, not after it

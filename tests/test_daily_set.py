@@ -154,3 +154,51 @@ def test_status_data_starting_inside_the_range_falls_back_to_the_per_day_path(
     finally:
         forget(store)
         store.close()
+
+
+def test_a_duplicate_bar_falls_back_to_the_per_day_path(demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
+    """Two bars of one stock on one day (a store check-data calls broken): the set path, which
+    reads one bar per stock and day without grouping, counts them and refuses; the chain
+    gives what the per-day reviews give."""
+    m = ir.load_methodology("microcap400")
+    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
+    code = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents="none")).codes[0]
+    forget(demo_store)
+    store = _writable_copy(demo_store_path, tmp_path)
+    try:
+        store.con.execute("INSERT INTO bars SELECT * FROM bars WHERE code = ? AND date = ?", [code, days[2]])
+        ctx = context(store)
+        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
+        assert daily.run_days(m, ctx, days, first) is None
+        _same_as_per_day(m, store, days, "none")
+    finally:
+        forget(store)
+        store.close()
+
+
+def test_two_industry_rows_starting_on_one_day_fall_back_to_the_per_day_path(
+        demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
+    """The set path sends a stock's names and industry once per (stock, industry start date);
+    two industry rows of a stock starting on the same day are not told apart by that key,
+    so it refuses and the chain gives the per-day result."""
+    m = ir.load_methodology("microcap400")
+    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
+    code = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents="none")).codes[0]
+    forget(demo_store)
+    store = _writable_copy(demo_store_path, tmp_path)
+    try:
+        # from the third day on (the first day, which the set path checks against the
+        # per-day review, is untouched), two rows of one start date
+        for prefix in ("98", "99"):
+            store.con.execute(
+                f"INSERT INTO industry SELECT * REPLACE ('{prefix}' || sw_l1_code AS sw_l1_code, "
+                "CAST(? AS DATE) AS start_date, NULL AS end_date) FROM industry "
+                "WHERE code = ? AND start_date <= ? AND (end_date IS NULL OR end_date >= ?)",
+                [days[2], code, days[0], days[0]])
+        ctx = context(store)
+        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
+        assert daily.run_days(m, ctx, days, first) is None
+        assert len(bmod._daily_chain(m, store, days, "none", copy=False)) == len(days)
+    finally:
+        forget(store)
+        store.close()

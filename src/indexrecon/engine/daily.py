@@ -7,8 +7,9 @@ stocks whatever its incumbents, so every day's ranking is one window over (day, 
 instead of one review per day. `run_days` builds each day's trimmed `ReviewResult` from it:
 the rows, reasons, weights and warnings the per-day pipeline (`engine.pipeline`) gives.
 It refuses (returns None) when a day would need what the per-day path does beyond this:
-an incumbent kept without rank data, an incumbent unknown to the store. The caller then
-runs the per-day path.
+an incumbent kept without rank data, an incumbent unknown to the store, two bars of a stock
+on one day, two industry rows of a stock starting on one day. The caller then runs the
+per-day path.
 """
 
 from __future__ import annotations
@@ -49,13 +50,54 @@ def eligible(m: Methodology) -> bool:
     )
 
 
+# the leading columns of a review's table that depend on the stock alone (and its industry)
+STATIC = ("code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
+          "sw_l2_name", "sw_l2_code", "sw_l3_code")
+
 _BASE = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
          "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
          "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]
 
 
+def _sid(cid: str, ind_from: str) -> str:
+    """The key of a stock's static columns (`STATIC`: its names and board, and the industry
+    row in force, by its start date): a string costs the most to fetch, so a kept row carries
+    this key and `_static` sends each key's columns once."""
+    return f"{cid} * 100000 + 1 + coalesce(datediff('day', DATE '1900-01-01', {ind_from}), -1)"
+
+
+def _static(con: Any, boards: str, first: dt.date, last: dt.date) -> dict[int, tuple[Any, ...]] | None:
+    """The static columns of every key a day from `first` to `last` can hold: each stock of
+    the boards with each industry row in force on one of those days, or with none. None when
+    two industry rows of a stock start on one day (the key would not tell them apart)."""
+    rows = con.execute(
+        f"""WITH sec0 AS (SELECT code, row_number() OVER (ORDER BY code) AS cid, name, board, exchange, list_date
+                          FROM securities WHERE board IN ({boards}))
+            SELECT {_sid("s.cid", "n.start_date")}, s.code, s.name, s.board, s.exchange, s.list_date,
+                   n.sw_l1_code, n.sw_l1_name, n.sw_l1_name_en, n.sw_l2_name, n.sw_l2_code, n.sw_l3_code
+            FROM sec0 s JOIN industry n ON n.code = s.code AND n.start_date <= $last
+              AND (n.end_date IS NULL OR n.end_date >= $first)
+            UNION ALL
+            SELECT {_sid("s.cid", "NULL")}, s.code, s.name, s.board, s.exchange, s.list_date,
+                   NULL, NULL, NULL, NULL, NULL, NULL FROM sec0 s""",
+        {"first": first, "last": last}).fetchall()
+    out = {r[0]: r[1:] for r in rows}
+    return out if len(out) == len(rows) else None
+
+
+def _row_expr(agg: str) -> str | None:
+    """A metric's aggregate over a group of one bar as the bar's own expression: the count is
+    1, the last value (arg_max over the date) is the value; None for the others (an exact
+    average of one value is not bit for bit its cast)."""
+    if agg == "count(*)":
+        return "1"
+    if agg.startswith("arg_max(") and agg.endswith(", date)"):
+        return agg[len("arg_max("):-len(", date)")]
+    return None
+
+
 def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | None,
-               columns: tuple[str, ...]) -> str:
+               columns: tuple[str, ...], n_codes: int) -> str:
     """One statement over every day: (kind 'row', day, `columns` -- those the rules decide
     per incumbent set NULL) of the rows a trimmed day keeps (ranked within the places, or
     selected the day before), and (kind 'cov', day, NULLs, missing, after): per day the ranked
@@ -103,6 +145,8 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
                          ON x{j}.i = f.i AND x{j}.code = f.code""")
     items = [f"f.{_q(c)}" if c in _BASE or c in ("stage", "reason", "rank") else
              f"{ext[c]} AS {_q(c)}" if c in ext else f"NULL AS {_q(c)}" for c in columns]
+    assert columns[:len(STATIC)] == STATIC
+    del items[:len(STATIC)]  # sent apart, once per key (`_static`)
     exprs = _metric_exprs(ctx)
     rank_cols = list(dict.fromkeys(["traded_days", sel.rank_by, *sel.tie_break]))
     listed = "(s.list_date IS NULL OR s.list_date <= d.cutoff) AND (s.delist_date IS NULL OR s.delist_date > d.cutoff)"
@@ -125,6 +169,26 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
           FROM ranked r, (SELECT list(code ORDER BY cid) AS codes FROM sec0) n
           WHERE r.mis IS NOT NULL OR r.aft IS NOT NULL
         )"""
+    # a one-day window holds one bar per stock and day: a metric that is its last value
+    # (arg_max over the day) or the count is the bar's own, read without grouping; a day
+    # with two bars of a stock (a store check-data calls broken) is counted, and the caller
+    # then runs the per-day path
+    row_exprs = {x: _row_expr(exprs[x]) for x in rank_cols}
+    dup_col = ""
+    if all(v is not None for v in row_exprs.values()):
+        aggn = f"""aggn AS MATERIALIZED (
+          SELECT i, cid, cutoff, code, list_date, delist_date, listing_days,
+                 {", ".join(f"{row_exprs[x]} AS {_q(x)}" for x in rank_cols)}{", a_when" if a_when else ""} FROM w
+        )"""
+        # distinct codes counted on a bitmap of the code numbers (a hash of them costs more
+        # than the ranking); sec0 numbers the boards' codes 1..n_codes
+        dup_col = f", count(*) - bit_count(bitstring_agg(c.cid, 1, {max(int(n_codes), 1)})) AS dups"
+    else:
+        aggn = f"""aggn AS (
+          SELECT i, cid, any_value(cutoff) AS cutoff, any_value(code) AS code, any_value(list_date) AS list_date,
+                 any_value(delist_date) AS delist_date, any_value(listing_days) AS listing_days,
+                 {", ".join(f"{exprs[x]} AS {_q(x)}" for x in rank_cols)}{a_cols} FROM w GROUP BY i, cid
+        )"""
     return f"""
         WITH days AS (SELECT unnest($i::BIGINT[]) AS i, unnest($cut::DATE[]) AS cutoff),
         cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar),
@@ -144,19 +208,17 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         ),
         -- the ranking's input: each day's bars of the boards' stocks, not materialised
         w AS NOT MATERIALIZED (
-          SELECT d.i, s0.cid, b.date, b.close, b.amount, b.volume, {shares}{", s.a_when" if a_when else ""}
+          SELECT d.i, s0.cid, b.date, b.close, b.amount, b.volume, {shares}{", s.a_when" if a_when else ""},
+                 d.cutoff, s0.code, s0.list_date, s0.delist_date, d.pos - s0.before_list AS listing_days
           FROM bars b JOIN dpos d ON b.date = d.cutoff JOIN sec0 s0 ON s0.code = b.code {sh_join}
         ),
-        aggn AS (
-          SELECT i, cid, {", ".join(f"{exprs[x]} AS {_q(x)}" for x in rank_cols)}{a_cols} FROM w GROUP BY i, cid
-        ),{st_cte}
+        {aggn},{st_cte}
         -- the ranked rows: listed at the cutoff, traded, stopped by no rule; each day's in
         -- one ordered list (an ordered aggregate per day sorts them in about half the CPU of
         -- a window partitioned by day), unnested with their places
         ranked AS (
-          SELECT c.i, list(c.cid ORDER BY {_order(m, "c.cid")}) AS l{a_lists}
-          FROM (SELECT a.*, d.cutoff, s.code, s.list_date, d.pos - s.before_list AS listing_days
-                FROM aggn a JOIN dpos d ON d.i = a.i JOIN sec0 s ON s.cid = a.cid WHERE {listed}) c {st}
+          SELECT c.i, list(c.cid ORDER BY {_order(m, "c.cid")}) AS l{a_lists}{dup_col}
+          FROM (SELECT * FROM aggn s WHERE {listed.replace("d.cutoff", "s.cutoff")}) c {st}
           WHERE ({stage}) IS NULL
           GROUP BY c.i
         ),
@@ -196,7 +258,7 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
                  arg_max(n.sw_l1_name_en, n.start_date) AS sw_l1_name_en,
                  arg_max(n.sw_l2_code, n.start_date) AS sw_l2_code,
                  arg_max(n.sw_l2_name, n.start_date) AS sw_l2_name,
-                 arg_max(n.sw_l3_code, n.start_date) AS sw_l3_code
+                 arg_max(n.sw_l3_code, n.start_date) AS sw_l3_code, max(n.start_date) AS ind_from
           FROM keep k JOIN industry n ON n.code = k.code
             AND n.start_date <= k.cutoff AND (n.end_date IS NULL OR n.end_date >= k.cutoff)
           GROUP BY k.i, n.code
@@ -208,18 +270,21 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             -- a one-day window: the trading days before it are those before the cutoff
             sec.pos - (sec.pos - 1) - coalesce(agg.traded_days, 0) AS suspended_days,
             agg.* EXCLUDE (i, code),
-            sec.pos - lb.pos AS suspended_run, k.stage, k.reason, k.rank
+            sec.pos - lb.pos AS suspended_run, k.stage, k.reason, k.rank,
+            {_sid("sec.cid", "ind.ind_from")} AS sid
           FROM keep k JOIN sec ON sec.i = k.i AND sec.code = k.code
             LEFT JOIN agg ON agg.i = k.i AND agg.code = k.code
             LEFT JOIN ind ON ind.i = k.i AND ind.code = k.code
             LEFT JOIN cal lb ON lb.date = agg.last_bar
         )
         {cov}
-        SELECT 'row' AS kind, f.i, {", ".join(items)}, NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
+        SELECT 'row' AS kind, f.i, f.sid, {", ".join(items)}, NULL::VARCHAR[] AS missing, NULL::VARCHAR[] AS after
         FROM f {" ".join(joins)}
-        {"UNION ALL SELECT 'cov', cov.i, " + ", ".join("NULL" for _ in items) + ", cov.missing, cov.after FROM cov"
+        {"UNION ALL SELECT 'cov', cov.i, NULL, " + ", ".join("NULL" for _ in items) + ", cov.missing, cov.after FROM cov"
          if a_when else ""}
-        ORDER BY 2, 1, rank NULLS LAST, code"""
+        {"UNION ALL SELECT 'dup', i, NULL, " + ", ".join("NULL" for _ in items) + ", NULL, NULL FROM ranked WHERE dups > 0"
+         if dup_col else ""}
+        ORDER BY 2, 1, rank NULLS LAST, sid"""
 
 
 def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewResult) -> list[ReviewResult] | None:
@@ -227,10 +292,8 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
     this must reproduce), or None when a day needs the per-day path."""
     con, store = ctx.store.con, ctx.store
     sel = m.selection
-    rds = [first.dates]
-    for d in days[1:]:
-        p = plan_review(m, ctx.where, as_of=d, incumbents="none")
-        rds.append(p.dates)
+    plans = [None, *(plan_review(m, ctx.where, as_of=d, incumbents="none") for d in days[1:])]
+    rds = [first.dates, *(p.dates for p in plans[1:] if p is not None)]
     if any(rd.provisional for rd in rds):
         return None
     st_sets = [status_kinds(m, ctx, rd.cutoff) for rd in rds]
@@ -241,18 +304,29 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
     if rank_a:
         pit_shares.ensure(con)
     columns, types = first.table.columns, first.table.types
-    sql = _statement(m, ctx, st_sets[0][0], a_when, columns)
+    if columns[:len(STATIC)] != STATIC:
+        return None
+    static = _static(con, ", ".join(_lit(b) for b in sorted(m.universe.boards)), rds[0].cutoff, rds[-1].cutoff)
+    if static is None:
+        return None
+    sql = _statement(m, ctx, st_sets[0][0], a_when, columns, len({v[0] for v in static.values()}))
     cur = con.execute(sql, {"i": list(range(len(days))), "cut": [rd.cutoff for rd in rds],
                                 "inc0": list(first.incumbents)})
     names = [d[0] for d in cur.description]
     rows_by_day: dict[int, list[tuple[Any, ...]]] = {}
     cov: dict[int, tuple[list[str], list[str]]] = {}
+
     for r in cur.fetchall():
+        if r[0] == "dup":
+            return None  # a stock with two bars on a day: the per-day path counts them
         if r[0] == "cov":
             cov[r[1]] = (list(r[-2] or []), list(r[-1] or []))
         else:
-            rows_by_day.setdefault(r[1], []).append(r[2:-2])
-    ix = {c: i for i, c in enumerate(names[2:-2])}
+            key = static.get(r[2])
+            if key is None:
+                return None  # not a key of `_static`: the per-day path
+            rows_by_day.setdefault(r[1], []).append(key + r[3:-2])
+    ix = {c: i for i, c in enumerate([*STATIC, *names[3:-2]])}
     n_cols = len(columns)
     c_code, c_rank, c_stage, c_reason, c_sel, c_status, c_inc = (
         ix[c] for c in ("code", "rank", "stage", "reason", "selected", "status", "incumbent"))
@@ -324,7 +398,9 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
                 return None  # not the per-day result: that path decides
             out.append(first)
         else:
-            p = plan_review(m, ctx.where, as_of=days[k], incumbents=list(inc))
+            # the day's plan with the day before's constituents as given incumbents: what
+            # planning the day with them gives (the class has no dependencies they could reach)
+            p = plans[k].given(inc)  # type: ignore[union-attr]
             res_inc = p.incumbents
             out.append(ReviewResult(
                 methodology=p.rules, dates=p.dates, table=table, incumbents_source=res_inc.label,

@@ -156,21 +156,30 @@ def test_status_data_starting_inside_the_range_falls_back_to_the_per_day_path(
         store.close()
 
 
-def test_a_duplicate_bar_falls_back_to_the_per_day_path(demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
-    """Two bars of one stock on one day (a store check-data calls broken): the set path, which
-    reads one bar per stock and day without grouping, counts them and refuses; the chain
-    gives what the per-day reviews give."""
+def _refused_after(demo_store: Any, demo_store_path: Any, tmp_path: Any, damage: str, *args: Any) -> Any:
+    """A writable copy of the demo store after `damage` (SQL run with (code, *days picked by
+    `args`)) to the first constituent of a June week: the set path must refuse it. Returns
+    (store, days); the caller closes the store."""
     m = ir.load_methodology("microcap400")
     days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
     code = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents="none")).codes[0]
     forget(demo_store)
     store = _writable_copy(demo_store_path, tmp_path)
+    store.con.execute(damage, [code if a == "code" else days[a] for a in args])
+    ctx = context(store)
+    first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
+    assert daily.run_days(m, ctx, days, first) is None
+    return store, days
+
+
+def test_a_duplicate_bar_falls_back_to_the_per_day_path(demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
+    """Two bars of one stock on one day (a store check-data calls broken): the set path, which
+    reads one bar per stock and day without grouping, counts them and refuses; the chain
+    gives what the per-day reviews give."""
+    store, days = _refused_after(demo_store, demo_store_path, tmp_path,
+                                 "INSERT INTO bars SELECT * FROM bars WHERE code = ? AND date = ?", "code", 2)
     try:
-        store.con.execute("INSERT INTO bars SELECT * FROM bars WHERE code = ? AND date = ?", [code, days[2]])
-        ctx = context(store)
-        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
-        assert daily.run_days(m, ctx, days, first) is None
-        _same_as_per_day(m, store, days, "none")
+        _same_as_per_day(ir.load_methodology("microcap400"), store, days, "none")
     finally:
         forget(store)
         store.close()
@@ -180,25 +189,17 @@ def test_two_industry_rows_starting_on_one_day_fall_back_to_the_per_day_path(
         demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
     """The set path sends a stock's names and industry once per (stock, industry start date);
     two industry rows of a stock starting on the same day are not told apart by that key,
-    so it refuses and the chain gives the per-day result."""
-    m = ir.load_methodology("microcap400")
-    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
-    code = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents="none")).codes[0]
-    forget(demo_store)
-    store = _writable_copy(demo_store_path, tmp_path)
+    so it refuses. From the third day on (the first day, which the set path checks against
+    the per-day review, is untouched), two rows of one start date."""
+    # $1 the code, $2 the third day, $3 the first
+    two_rows = " UNION ALL ".join(
+        f"SELECT * REPLACE ('{p}' || sw_l1_code AS sw_l1_code, CAST($2 AS DATE) AS start_date, NULL AS end_date) "
+        "FROM industry WHERE code = $1 AND start_date <= $3 AND (end_date IS NULL OR end_date >= $3)"
+        for p in ("98", "99"))
+    store, days = _refused_after(demo_store, demo_store_path, tmp_path, f"INSERT INTO industry {two_rows}",
+                                 "code", 2, 0)
     try:
-        # from the third day on (the first day, which the set path checks against the
-        # per-day review, is untouched), two rows of one start date
-        for prefix in ("98", "99"):
-            store.con.execute(
-                f"INSERT INTO industry SELECT * REPLACE ('{prefix}' || sw_l1_code AS sw_l1_code, "
-                "CAST(? AS DATE) AS start_date, NULL AS end_date) FROM industry "
-                "WHERE code = ? AND start_date <= ? AND (end_date IS NULL OR end_date >= ?)",
-                [days[2], code, days[0], days[0]])
-        ctx = context(store)
-        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
-        assert daily.run_days(m, ctx, days, first) is None
-        assert len(bmod._daily_chain(m, store, days, "none", copy=False)) == len(days)
+        assert len(bmod._daily_chain(ir.load_methodology("microcap400"), store, days, "none", copy=False)) == len(days)
     finally:
         forget(store)
         store.close()

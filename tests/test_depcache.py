@@ -338,7 +338,7 @@ def test_members_only_reviews_change_no_result(name: str, demo_store_path: Path,
     with open_store(demo_store_path) as st:
         for whole in (False, True):
             if whole:
-                monkeypatch.setattr(engine_pipeline, "_members_only", lambda m, finish: finish)
+                monkeypatch.setattr(engine_pipeline, "_members_only", lambda m, finish, hidden: finish)
             forget(st)
             r = run_review(name, st, "2025-12", incumbents="simulate")
             out.append((r.codes, r.warnings, r.table.columns, r.table.rows))

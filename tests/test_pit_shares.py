@@ -181,3 +181,29 @@ def test_coverages_in_one_statement_equal_each_alone(path: Path) -> None:
                  pit_shares.coverage(st.con, codes[:2], cut, "a_shares"), ([], [])]
     assert both == alone
     assert both[0] == (["300006"], ["300005"])  # never observed; observed only after the cutoff
+
+
+def test_window_tables_observation_dates_give_the_coverage_of_the_series(path: Path) -> None:
+    """A review reads its share-data warnings' observation dates from its window table
+    (`pit_shares.OBSERVED` columns) instead of a statement over the series: the two agree at
+    cutoffs before, between and after the observations, with every interval of the
+    series in the window."""
+    from indexrecon.engine.context import context
+    from indexrecon.engine.universe import _candidates_base
+
+    codes = [s.code for s in _stocks()]
+    with ir.open_store(path) as st:
+        ctx = context(st)
+        for cut in (D(2023, 6, 30), D(2024, 10, 31), D(2025, 12, 31)):
+            cut = ctx.cal.on_or_before(cut)
+            base, _ = _candidates_base(ctx, ctx.cal.first, cut, ("chinext",))
+            obs_cols = ", ".join(pit_shares.OBSERVED.values())
+            rows = st.con.execute(f"SELECT code, {obs_cols} FROM {base} ORDER BY code").fetchall()
+            assert [r[0] for r in rows] == codes
+            observed = {c: {r[0]: r[1 + i] for r in rows} for i, c in enumerate(pit_shares.OBSERVED)}
+            asked = [(codes, c) for c in pit_shares.OBSERVED]
+            assert pit_shares.coverages(st.con, cut, asked, observed) == pit_shares.coverages(st.con, cut, asked)
+        # the dates given are the ones used: no statement for the codes they hold
+        fake = {"a_shares": dict.fromkeys(codes)}
+        assert pit_shares.coverages(st.con, cut, [(codes, "a_shares")], fake) == [(codes, [])]
+        engine.forget(st)

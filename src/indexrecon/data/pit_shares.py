@@ -34,6 +34,9 @@ VIEW = "shares_pit"
 # (store column, ratio-date column of the view)
 SPARSE = (("float_shares", "float_from"), ("free_float_shares", "ff_from"), ("a_shares", "a_from"))
 
+# the window tables' working column of each sparse count's observation date (at the cutoff)
+OBSERVED = {"float_shares": "_float_from", "free_float_shares": "_ff_from", "a_shares": "_a_from"}
+
 # A share increase is a bonus/split when its source says so ...
 BONUS_LABEL = "bonus|split|送|转增"
 # ... or, unlabelled and at least this ratio, when the price fell with it.
@@ -167,13 +170,16 @@ def coverage(con: duckdb.DuckDBPyConnection, codes: list[str], cutoff: dt.date, 
     return coverages(con, cutoff, [(codes, column)])[0]
 
 
-def coverages(con: duckdb.DuckDBPyConnection, cutoff: dt.date,
-              asked: list[tuple[list[str], str]]) -> list[tuple[list[str], list[str]]]:
-    """`coverage` of several (codes, column) pairs at one cutoff, in one statement."""
+def coverages(con: duckdb.DuckDBPyConnection, cutoff: dt.date, asked: list[tuple[list[str], str]],
+              observed: dict[str, dict[str, Any]] | None = None) -> list[tuple[list[str], list[str]]]:
+    """`coverage` of several (codes, column) pairs at one cutoff, in one statement; `observed`
+    (column: {code: observation date at the cutoff}, e.g. read with a review's window) saves
+    the statement for the codes it holds."""
     whens = sorted({dict(SPARSE)[column] for codes, column in asked if codes})
-    every = sorted({c for codes, _ in asked for c in codes})
+    observed = observed or {}
+    every = sorted({c for codes, column in asked for c in codes if c not in observed.get(column, {})})
     found: dict[str, tuple[Any, ...]] = {}
-    if whens:
+    if whens and every:
         series = rows(con, "code IN (SELECT unnest($c::VARCHAR[]))")
         found = {r[0]: r[1:] for r in con.execute(
             f"""SELECT x.code, {", ".join(f"p.{w}" for w in whens)} FROM (SELECT unnest($c::VARCHAR[]) AS code) x
@@ -184,7 +190,8 @@ def coverages(con: duckdb.DuckDBPyConnection, cutoff: dt.date,
     out = []
     for codes, column in asked:
         at = whens.index(dict(SPARSE)[column]) if codes else 0
-        dates = [(c, found[c][at]) for c in sorted(codes)]
+        known = observed.get(column, {})
+        dates = [(c, known[c] if c in known else found[c][at]) for c in sorted(codes)]
         out.append(([c for c, d in dates if d is None], [c for c, d in dates if d is not None and d > cutoff]))
     return out
 
@@ -203,6 +210,7 @@ def review_warnings(
     ranked: list[str],
     weight_shares: str | None,
     a_share_rank: str | None,
+    observed: dict[str, dict[str, Any]] | None = None,
 ) -> list[str]:
     """What a review's share data rest on, for the stocks it weights and ranks: weights on a
     sparse count (`weight_shares`: free_float_shares or float_shares) of stocks never observed
@@ -210,7 +218,7 @@ def review_warnings(
     metric uses (`a_share_rank`: its name) likewise."""
     out = []
     asked = ([(weighted, weight_shares)] if weight_shares else []) + ([(ranked, "a_shares")] if a_share_rank else [])
-    found = coverages(con, cutoff, asked)
+    found = coverages(con, cutoff, asked, observed)
     if weight_shares:
         what = {"free_float_shares": "free-float", "float_shares": "float"}[weight_shares]
         missing, after = found[0]

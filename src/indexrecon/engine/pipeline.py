@@ -164,17 +164,25 @@ def _pipeline(
     # counted among the places held; the others (not listed on the index boards) are deleted.
     known = _security_codes(ctx, list(incumbents)) if incumbents else frozenset()
     unknown = [] if sel.all_eligible else [c for c in incumbents if c not in known]
+    # the share-data warnings' observation dates ride along in working columns after the
+    # weights' (the window table holds them): no statement of their own
+    rank_a = next((x for x in (sel.rank_by, *(s.metric for s in m.screens)) if x in A_SHARE_METRICS), None)
+    weight_shares = {"free_float_cap": "free_float_shares" if ctx.has_free_float else None,
+                     "float_cap": "float_shares" if ctx.has_float else None}.get(m.weighting.method)
+    sparse = [c for c in (weight_shares, "a_shares" if ctx.has_a_shares and rank_a else None) if c]
+    hidden = {pit_shares.OBSERVED[c]: f"b.{pit_shares.OBSERVED[c]}" for c in sparse}
     src = {c: f"n.{_q(c)}" if c in narrow else f"b.{_q(c)}" for c in cols}
     src.update({c: "CAST(NULL AS DOUBLE)" for c in EXTERNAL_METRICS if c not in ctx.external})
     frm = f"{{prev}} n LEFT JOIN {base} b USING (code)"
     if sel.industry_balance is None:
         # one statement from the sample space to the finished table
         src.update(_select_steps(m, bool(incumbents), plan, len(unknown)))
-        sql = plan.sql(_members_only(m, _finish_sql(m, src, frm)) if members_only else _finish_sql(m, src, frm))
+        finish = _finish_sql(m, src, frm, hidden)
+        sql = plan.sql(_members_only(m, finish, hidden) if members_only else finish)
         table = Table.fetch(con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}))
     else:
         # industry places are allocated in Python between two statements
-        joined = ", ".join(f"{e} AS {_q(c)}" for c, e in src.items())
+        joined = ", ".join([*(f"{e} AS {_q(c)}" for c, e in src.items()), *(f"{e} AS {c}" for c, e in hidden.items())])
         sql = "CREATE OR REPLACE TEMP TABLE _ir_c AS " + plan.sql(f"SELECT {joined} FROM {frm}")
         con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         row = con.execute("SELECT count(*) FILTER (WHERE selected) FROM _ir_c").fetchone()
@@ -184,10 +192,11 @@ def _pipeline(
         con.execute("CREATE OR REPLACE TEMP TABLE _ir_x AS SELECT unnest($c::VARCHAR[]) AS code", {"c": incumbents})
         _industry_select(m, ctx, _order(m), bool(incumbents), warnings, n)
         try:
-            finish = _finish_sql(m, {c: f"c.{_q(c)}" for c in cols}, "_ir_c c")
-            table = Table.fetch(con.execute(_members_only(m, finish) if members_only else finish))
+            finish = _finish_sql(m, {c: f"c.{_q(c)}" for c in cols}, "_ir_c c", {c: f"c.{c}" for c in hidden})
+            table = Table.fetch(con.execute(_members_only(m, finish, hidden) if members_only else finish))
         finally:
             con.execute("DROP TABLE IF EXISTS _ir_x; DROP TABLE IF EXISTS _ir_c")
+    observed = {c: dict(zip(table.column("code"), table.column(pit_shares.OBSERVED[c]), strict=True)) for c in sparse}
     listed = set(table.column("code"))
     gone = [c for c in incumbents if c not in listed and c not in unknown]
     gone_rows = con.execute(
@@ -205,9 +214,6 @@ def _pipeline(
         table = Table(table.columns, table.types, rows)
     table = _weights(m, ctx, warnings, table)
     _factor_gaps(m, ctx, table, warnings)
-    rank_a = next((x for x in (sel.rank_by, *(s.metric for s in m.screens)) if x in A_SHARE_METRICS), None)
-    weight_shares = {"free_float_cap": "free_float_shares" if ctx.has_free_float else None,
-                     "float_cap": "float_shares" if ctx.has_float else None}.get(m.weighting.method)
     if weight_shares or (ctx.has_a_shares and rank_a):
         codes, ranks, chosen = table.column("code"), table.column("rank"), table.column("selected")
         warnings += pit_shares.review_warnings(
@@ -215,11 +221,11 @@ def _pipeline(
             weighted=[c for c, s in zip(codes, chosen, strict=True) if s],
             ranked=[c for c, r in zip(codes, ranks, strict=True) if r is not None],
             weight_shares=weight_shares,
-            a_share_rank=rank_a if ctx.has_a_shares else None)
+            a_share_rank=rank_a if ctx.has_a_shares else None, observed=observed)
     return table
 
 
-def _members_only(m: Methodology, finish: str) -> str:
+def _members_only(m: Methodology, finish: str, hidden: dict[str, str]) -> str:
     """The finished table narrowed to what a members-only review reads: the selection and
     its reasons, the weighting inputs (the weight columns last, as `_weights` expects) and
     the metrics `_factor_gaps` names; fetching a whole market's ~50 columns is most of what
@@ -229,7 +235,7 @@ def _members_only(m: Methodology, finish: str) -> str:
     gaps += [t.metric for t in sel.composite or []]
     cols = ["code", "rank", "selected", "incumbent", "stage", "status", "reason", "sw_l1_code",
             *dict.fromkeys(x for x in gaps if x in EXTERNAL_METRICS),
-            "weight", "inclusion_factor", "cap_factor", "_wbase", "_wfactor"]
+            "weight", "inclusion_factor", "cap_factor", "_wbase", "_wfactor", *hidden]
     return f"SELECT {', '.join(_q(c) for c in cols)} FROM ({finish}) ORDER BY rank NULLS LAST, code"
 
 
@@ -246,7 +252,7 @@ def _kept_warnings(warnings: list[str], kept: int, unknown: int, rank_by: str) -
 
 def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) -> Table:
     """Weights at the data cutoff: the weighting base of each constituent, then caps; the
-    table without its working columns."""
+    table without its working columns (_wbase and those after it)."""
     sel, w = m.selection, m.weighting
     ix = {c: i for i, c in enumerate(table.columns)}
     rows = [(r[ix["code"]], r[ix["_wbase"]], r[ix["_wfactor"]], r[ix["sw_l1_code"]], r[ix["reason"]])
@@ -287,8 +293,8 @@ def _weights(m: Methodology, ctx: Context, warnings: list[str], table: Table) ->
         cap_f = weights / (base_v / base_v.sum())
         weighted = {r[0]: (float(wt), float(r[2]), float(cf)) for r, wt, cf in zip(rows, weights, cap_f, strict=True)}
     # the weights into their columns (a constituent-sized patch of the fetched rows)
-    wi, n = ix["weight"], len(table.columns) - 2
-    assert table.columns[wi:wi + 3] == ("weight", "inclusion_factor", "cap_factor") and ix["_wbase"] == n
+    wi, n = ix["weight"], ix["_wbase"]
+    assert table.columns[wi:wi + 3] == ("weight", "inclusion_factor", "cap_factor") and ix["_wfactor"] == n + 1
     out = [(*r[:wi], *weighted[r[0]], *r[wi + 3:n]) if r[0] in weighted else r[:n] for r in table.rows]
     return Table(table.columns[:n], table.types[:n], out)
 

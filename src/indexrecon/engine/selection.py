@@ -159,10 +159,11 @@ def _select_steps(m: Methodology, has_inc: bool, plan: Steps, unknown: int) -> d
     }
 
 
-def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
+def _finish_sql(m: Methodology, src: dict[str, str], frm: str, hidden: dict[str, str] | None = None) -> str:
     """The finished candidate table, ordered by rank then code, from the column expressions
     `src` over `frm`: incumbents no longer candidates marked deleted, and each constituent's
-    weighting base (price x shares x tier factor) in the working columns _wbase, _wfactor.
+    weighting base (price x shares x tier factor) in the working columns _wbase, _wfactor,
+    followed by the working columns `hidden` (name: expression).
 
     Each expression is written once, in an inner select, and the outer one reads its columns:
     DuckDB binds every copy of an expression, and binding is most of the cost of a review's
@@ -177,11 +178,15 @@ def _finish_sql(m: Methodology, src: dict[str, str], frm: str) -> str:
         if c in ("selected", "incumbent"):
             e = f"coalesce({e}, false)"
         inner.append(e if e.endswith(f".{_q(c)}") else f"{e} AS {_q(c)}")  # a column keeps its name
+    hidden = hidden or {}
+    inner += [f"{e} AS {c}" for c, e in hidden.items()]
     # incumbents that are no longer candidates (delisted, moved board, no data) are deleted
-    out = ("* EXCLUDE (_gone, _f) REPLACE (CASE WHEN _gone THEN 'deleted' ELSE coalesce(status, '') END AS status, "
+    out = (f"* EXCLUDE (_gone, _f{''.join(', ' + c for c in hidden)}) REPLACE ("
+           "CASE WHEN _gone THEN 'deleted' ELSE coalesce(status, '') END AS status, "
            "CASE WHEN _gone THEN 'deleted: ' || reason ELSE reason END AS reason), "
            "CAST(NULL AS DOUBLE) AS weight, CAST(NULL AS DOUBLE) AS inclusion_factor, CAST(NULL AS DOUBLE) AS cap_factor, "
-           f"CASE WHEN selected THEN {wbase} END AS _wbase, CASE WHEN selected THEN _f END AS _wfactor")
+           f"CASE WHEN selected THEN {wbase} END AS _wbase, CASE WHEN selected THEN _f END AS _wfactor"
+           + "".join(f", {c}" for c in hidden))
     return (f"SELECT {out} FROM (SELECT *{' EXCLUDE (_ratio)' if ratio else ''}, "
             f"incumbent AND rank IS NULL AND NOT selected AS _gone, {factor} AS _f "
             f"FROM (SELECT {', '.join(inner)}{ratio} FROM {frm})) ORDER BY rank NULLS LAST, code")

@@ -77,8 +77,10 @@ def _on_or_before(store: Store, d: dt.date) -> dt.date:
     return row[0]
 
 
-def _basket_frame(store: Store, baskets: list[Basket], start: dt.date, end: dt.date) -> pd.DataFrame:
-    """One row per (basket, code): weight, base date, the days it supplies, share series.
+def _basket_frame(store: Store, baskets: list[Basket], start: dt.date,
+                  end: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per (basket k, code) with its weight, and one row per basket: its base date,
+    the days it supplies (d_from, d_to), share series, scale and label.
 
     Baskets are ordered by start; each supplies the days from its start (after the base day
     `start`) to its own end or the day before the next basket's start."""
@@ -112,7 +114,7 @@ def _basket_frame(store: Store, baskets: list[Basket], start: dt.date, end: dt.d
         raise IndexReconError(f"basket {meta[empty[0]][6] or empty[0]} has no positive weights")
     df["weight"] = df["weight"] / df.groupby("k")["weight"].transform("sum")
     m = pd.DataFrame(meta, columns=["k", "base_date", "d_from", "d_to", "series", "scale", "label"])
-    return df.merge(m, on="k", how="left")
+    return df.reset_index(drop=True), m
 
 
 def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
@@ -207,15 +209,23 @@ def _build_adjustments(store: Store, lo: dt.date, hi: dt.date) -> None:
     )
 
 
-def _build_panel(store: Store, bk: pd.DataFrame, lo: dt.date, hi: dt.date) -> list[str]:
-    """Temp tables _irk_c (basket constants) and _irk_p (basket x day x code panel)."""
+def _build_panel(store: Store, bk: tuple[pd.DataFrame, pd.DataFrame], lo: dt.date, hi: dt.date) -> list[str]:
+    """Temp tables _irk_c (basket constants) and _irk_p (basket x day x code panel), from
+    the rows and the baskets of `_basket_frame`."""
     con = store.con
     has_status = store.has_table("status")
-    _register(store, "_irk_bk_df", bk)
+    rows, meta = bk
+    # the baskets' dates and labels joined on in SQL: a frame of Python dates repeated on
+    # every (basket, code) row costs more to hand to DuckDB than the rows themselves
+    _register(store, "_irk_rows_df", rows.assign(_pos=np.arange(len(rows))))
+    _register(store, "_irk_meta_df", meta)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _irk_bk AS SELECT * FROM _irk_bk_df")
+        con.execute("""CREATE OR REPLACE TEMP TABLE _irk_bk AS
+                       SELECT r.k, r.code, r.weight, m.* EXCLUDE (k)
+                       FROM _irk_rows_df r LEFT JOIN _irk_meta_df m ON m.k = r.k ORDER BY r._pos""")
     finally:
-        con.unregister("_irk_bk_df")
+        con.unregister("_irk_rows_df")
+        con.unregister("_irk_meta_df")
     # ci numbers the codes in code order: the panel's ordered sums sort by (basket, ci), the
     # same order as (basket, code), on integers instead of strings
     con.execute("CREATE OR REPLACE TEMP TABLE _irk_codes AS "
@@ -406,13 +416,13 @@ def _index_levels(
     if end < start:
         raise IndexReconError(f"the end {end} is before the start {start}")
     bk = _basket_frame(store, baskets, start, end)
-    lo = min(start, min(bk["base_date"]))
+    lo = min(start, min(bk[1]["base_date"]))
     try:
         warnings = _build_panel(store, bk, lo, end)
         daily, trans, wdf = _panel_sums(store, weight_dates)
     finally:
         _drop_panel(store)
-    labels = bk.drop_duplicates("k").set_index("k")["label"]
+    labels = bk[1].set_index("k")["label"]
     trans.insert(1, "label", trans["basket"].map(labels))
     days = _trading_days(store, start, end)
     out = pd.DataFrame({"date": days})

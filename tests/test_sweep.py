@@ -122,8 +122,13 @@ def test_cli_sweep_json_csv_png_and_errors(demo_store_path: Path, tmp_path: Path
     res = r.invoke(main, [*args, "--format", "csv"])
     assert res.exit_code == 0
     assert res.stdout.splitlines()[0].startswith("variant,selection.buffer,selection.count,cumulative_return")
+    # the variant without a buffer says null, as --set spells it, not an empty cell
+    assert res.stdout.splitlines()[2].startswith("buffer=null count=50,null,50,")
+    assert out["variants"][1]["selection.buffer"] is None  # JSON: null
     res = r.invoke(main, [*args])
     assert res.exit_code == 0 and "buffer=null count=50" in res.stdout and "tracking_error_vs_base" in res.stdout
+    row = next(line for line in res.stdout.splitlines() if line.startswith("buffer=null count=50"))
+    assert row.split()[-2:] == ["null", "50"]  # the rule columns last: buffer, count
 
     bad = r.invoke(main, ["sweep", "chinext", "--set", "weighting.caps.single=5", "--start", START,
                           "--store", str(demo_store_path)])

@@ -25,9 +25,11 @@ _PCT = {"cumulative_return", "annualised_return", "volatility", "max_drawdown", 
         "annual_turnover", "tracking_error_vs_base"}
 
 
-def _cell(key: str, v: Any) -> str:
+def _cell(key: str, v: Any, rule: bool = False) -> str:
+    """A table cell; a rule's value None as --set spells it (null: e.g. no buffer), a
+    statistic's as empty (none to give)."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
+        return "null" if rule and v is None else ""
     if key in _PCT:
         return f"{100 * float(v):.2f}%"
     if key in {"sharpe", "correlation_vs_base"}:
@@ -96,7 +98,9 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
     if fmt == "json":
         write_text(sw.to_json() + "\n", output)
     elif fmt == "csv":
-        write_text(label_synthetic(sw.table, sw.synthetic).to_csv(index=False, lineterminator="\n"), output)
+        # a rule's value None as --set spells it: an empty cell would read as "not given"
+        t = sw.table.assign(**{k: sw.table[k].map(lambda v: "null" if v is None else v) for k in sw.grid})
+        write_text(label_synthetic(t, sw.synthetic).to_csv(index=False, lineterminator="\n"), output)
     else:
         from ..present.termtable import KEEP, TextTable
 
@@ -105,7 +109,7 @@ def sweep_cmd(method: str, sets: tuple[str, ...], start: str, end: str | None, i
         t = sw.table[["variant", *(c for c in sw.table.columns if c != "variant" and c not in sw.grid),
                       *sw.grid]]
         cols = [str(c) for c in t.columns]
-        rows = [[_cell(c, v) for c, v in zip(cols, r, strict=True)] for r in t.itertuples(index=False)]
+        rows = [[_cell(c, v, c in sw.grid) for c, v in zip(cols, r, strict=True)] for r in t.itertuples(index=False)]
         numeric = [c != "variant" for c in cols]
         with output_console(output) as con:
             tag = "SYNTHETIC demo data" if sw.synthetic else sw.store_label

@@ -203,3 +203,18 @@ def test_two_industry_rows_starting_on_one_day_fall_back_to_the_per_day_path(
     finally:
         forget(store)
         store.close()
+
+
+def test_set_based_days_equal_the_per_day_reviews_on_the_real_market(real_store: Any) -> None:
+    """Two weeks of microcap400 on the real store (the whole A-share market, A-share capital
+    with its coverage warnings, ST inferred from the price limits, code changes): every
+    day's rows, reasons, weights and warnings as the per-day reviews give them."""
+    m = ir.load_methodology("microcap400")
+    per_day, got = _both(m, real_store, dt.date(2025, 3, 3), dt.date(2025, 3, 14), "auto")
+    assert len(per_day) == len(got) == 10
+    for a, b in zip(per_day, got, strict=True):
+        assert a.dates == b.dates and a.table.columns == b.table.columns and a.table.types == b.table.types
+        assert a.table.rows == b.table.rows, a.dates.review
+        assert a.warnings == b.warnings and a.incumbents == b.incumbents
+    assert any("A-share" in w for w in got[-1].warnings)  # the coverage warning was compared too
+    assert sum(len(r.view("added")) for r in got[1:]) > 0

@@ -43,6 +43,22 @@ def test_microcap400_set_based_days_equal_the_per_day_reviews(demo_store: Any) -
     assert changes > 0  # the days differ: adds and deletes were compared too
 
 
+def test_a_ranking_on_an_exact_average_groups_and_equals_the_per_day_reviews(demo_store: Any) -> None:
+    """A rank metric that is an exact average (avg_total_cap) is grouped per day and stock
+    (the average of one value is not bit for bit the value), a last value (total_cap, as
+    microcap400) read from the bar: both give the per-day rows."""
+    m = ir.load_methodology("microcap400").with_changes(selection={"rank_by": "avg_total_cap"})
+    from indexrecon.engine.universe import _metric_exprs
+
+    exprs = _metric_exprs(context(demo_store))
+    assert daily.eligible(m) and daily._row_expr(exprs["avg_total_cap"]) is None
+    assert daily._row_expr(exprs["total_cap"]) is not None and daily._row_expr(exprs["traded_days"]) == "1"
+    per_day, got = _both(m, demo_store, dt.date(2025, 3, 3), dt.date(2025, 3, 14), "none")
+    assert len(per_day) == len(got) == 10
+    for a, b in zip(per_day, got, strict=True):
+        assert a.table.rows == b.table.rows and a.warnings == b.warnings, a.dates.review
+
+
 def test_backtest_output_is_the_per_day_one(demo_store: Any, monkeypatch: Any) -> None:
     m = ir.load_methodology("microcap400")
     forget(demo_store)

@@ -315,7 +315,6 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
     names = [d[0] for d in cur.description]
     rows_by_day: dict[int, list[tuple[Any, ...]]] = {}
     cov: dict[int, tuple[list[str], list[str]]] = {}
-
     for r in cur.fetchall():
         if r[0] == "dup":
             return None  # a stock with two bars on a day: the per-day path counts them

@@ -458,3 +458,45 @@ def test_rebuild_names_the_rule_with_a_missing_dependency(run, tmp_path: Path) -
     p.write_text("name: x\ntitle: X\nuniverse:\n  boards: [chinext]\n  exclude_members_of: [chinext5O]\n"
                  "lookback: {months: 6}\nselection: {rank_by: avg_total_cap, count: 5}\nweighting: {method: equal}\n")
     _refused(run("rebuild", str(p), "--review", "2025-12"), "x: universe.exclude_members_of: unknown methodology 'chinext5O'")
+
+
+def test_ctrl_c_outside_the_command_is_an_interruption_too() -> None:
+    """Ctrl-C while the group's context closes (after the command's own work) or while the
+    arguments are read: 'interrupted' and exit code 130, as inside a command, not click's
+    'Aborted!' with exit code 1."""
+    import click
+    from click.testing import CliRunner
+
+    from indexrecon.cli.common import ErrorGroup
+
+    def sigint() -> None:
+        raise KeyboardInterrupt
+
+    @click.group(cls=ErrorGroup)
+    @click.pass_context
+    def grp(ctx: click.Context) -> None:
+        ctx.call_on_close(sigint)
+
+    @grp.command()
+    def done() -> None:
+        click.echo("done")
+
+    res = CliRunner().invoke(grp, ["done"])
+    assert res.exit_code == 130 and res.stdout == "done\n"
+    assert res.stderr.strip() == "interrupted" and "Aborted" not in res.output
+
+    class Slow(click.Option):
+        def process_value(self, ctx: click.Context, value: object) -> object:
+            raise KeyboardInterrupt
+
+    @click.group(cls=ErrorGroup)
+    @click.option("--x", cls=Slow)
+    def grp2(x: object) -> None:
+        pass
+
+    @grp2.command()
+    def done2() -> None:
+        pass
+
+    res = CliRunner().invoke(grp2, ["--x", "1", "done2"])
+    assert res.exit_code == 130 and res.stderr.strip() == "interrupted"

@@ -71,11 +71,32 @@ def _reader_may_leave() -> Iterator[None]:
         sys.stdout = saved
 
 
+class _InterruptibleContext(click.Context):
+    """The group's context: Ctrl-C while it closes (after the command, before the process
+    ends) is an interruption like any other, not click's "Aborted!" with exit code 1."""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except KeyboardInterrupt:
+            click.echo(ErrorGroup.interrupted_message, err=True)
+            raise click.exceptions.Exit(130) from None
+
+
 class ErrorGroup(click.Group):
     """Turns user errors into one line on stderr and exit code 2, never a traceback; Ctrl-C
-    (also inside a DuckDB query) into `interrupted_message` and exit code 130."""
+    (also inside a DuckDB query, while the arguments are read, or while the command's
+    context closes) into `interrupted_message` and exit code 130."""
 
     interrupted_message = "interrupted"
+    context_class = _InterruptibleContext
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except KeyboardInterrupt:
+            click.echo(self.interrupted_message, err=True)
+            raise click.exceptions.Exit(130) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

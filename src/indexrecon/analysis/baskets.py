@@ -20,7 +20,7 @@ from .query import _one, _q, _register
 
 if TYPE_CHECKING:
     from ..methodology.schema import Methodology
-    from ..results.review import ReviewResult
+    from ..results.review import ReviewResult, Table
 
 ShareSeries = Literal["total", "float", "free_float", "bonus"]
 SHARE_SERIES = ("total", "float", "free_float", "bonus")
@@ -63,9 +63,14 @@ def share_series(m: Methodology) -> ShareSeries:
     return {"total_cap": "total", "float_cap": "float", "free_float_cap": "free_float"}[w.method]  # type: ignore[return-value]
 
 
+def _constituents(res: ReviewResult, columns: list[str]) -> Table:
+    """The named columns of the review's constituents (the rows it selected)."""
+    return res.table.where_value("selected", bool).select(columns)
+
+
 def _selected(res: ReviewResult, columns: list[str]) -> pd.DataFrame:
-    """The named columns of the review's constituents (a DataFrame of them alone)."""
-    return res.table.where_value("selected", bool).select(columns).to_pandas()
+    """`_constituents` as a DataFrame."""
+    return _constituents(res, columns).to_pandas()
 
 
 _SCALE_SHARES = {"total": "shares_total", "float": "shares_float", "free_float": "shares_ff"}
@@ -107,14 +112,12 @@ def baskets_from_reviews(results: list[ReviewResult], *, share_changes: Literal[
     bounds = []
     types = None
     for r in results:
-        t = r.table
-        ty = (t.types[t.col("code")], t.types[t.col("weight")])
-        if types is not None and ty != types:  # reviews of different column types: one by one
+        t = _constituents(r, ["code", "weight"])
+        if types is not None and t.types != types:  # reviews of different column types: one by one
             return [basket_from_review(x, share_changes=share_changes) for x in results]
-        types = ty
-        si, ci, wi = t.col("selected"), t.col("code"), t.col("weight")
+        types = t.types
         a = len(rows)
-        rows += [(x[ci], x[wi]) for x in t.rows if x[si]]
+        rows += t.rows
         bounds.append((a, len(rows)))
     if types is None:
         return []

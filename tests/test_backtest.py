@@ -48,6 +48,11 @@ def test_reviews_roll_forward_point_in_time(long_run: BacktestResult) -> None:
     assert (later["adds"] == later["deletes"]).all() and (later["adds"] <= 10).all()
     assert later["turnover"].between(0.0, 0.2).all()
     assert later["incumbents"].eq("the previous review's 100 constituents").all()
+    # the lists are the reviews' own added and deleted views
+    for row, res in zip(rv.itertuples(), long_run.results, strict=True):
+        assert row.added == " ".join(sorted(res.view("added").column("code")))
+        assert row.deleted == " ".join(sorted(res.view("deleted").column("code")))
+    assert (later["adds"] > 0).any()
     assert pd.isna(rv["turnover"].iloc[0])
     res = long_run.results
     for prev, cur in itertools.pairwise(res):

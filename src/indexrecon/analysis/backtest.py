@@ -368,8 +368,11 @@ def _summarise_warnings(items: list[str]) -> list[str]:
 def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataFrame:
     rows = []
     for i, r in enumerate(results):
-        adds = sorted(r.view("added").column("code"))
-        dels = sorted(r.view("deleted").column("code"))
+        # the codes of view("added") and view("deleted"), without building the views (a
+        # daily backtest has a review a day)
+        moved = list(zip(r.table.column("status"), r.table.column("code"), strict=True))
+        adds = sorted(c for s, c in moved if s == "added")
+        dels = sorted(c for s, c in moved if s == "deleted")
         rows.append({
             "review": r.dates.review,
             "data_cutoff": r.dates.cutoff,

@@ -368,11 +368,10 @@ def _summarise_warnings(items: list[str]) -> list[str]:
 def _reviews_frame(results: list[ReviewResult], turnover: pd.Series) -> pd.DataFrame:
     rows = []
     for i, r in enumerate(results):
-        # the codes of view("added") and view("deleted"), without building the views (a
-        # daily backtest has a review a day)
-        moved = list(zip(r.table.column("status"), r.table.column("code"), strict=True))
-        adds = sorted(c for s, c in moved if s == "added")
-        dels = sorted(c for s, c in moved if s == "deleted")
+        # the codes of view("added") and view("deleted"), without selecting and renaming
+        # their columns (a daily backtest has a review a day)
+        adds = sorted(r.table.where_value("status", lambda v: v == "added").column("code"))
+        dels = sorted(r.table.where_value("status", lambda v: v == "deleted").column("code"))
         rows.append({
             "review": r.dates.review,
             "data_cutoff": r.dates.cutoff,

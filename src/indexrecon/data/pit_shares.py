@@ -35,7 +35,7 @@ VIEW = "shares_pit"
 SPARSE = (("float_shares", "float_from"), ("free_float_shares", "ff_from"), ("a_shares", "a_from"))
 
 # the window tables' working column of each sparse count's observation date (at the cutoff)
-OBSERVED = {"float_shares": "_float_from", "free_float_shares": "_ff_from", "a_shares": "_a_from"}
+OBSERVED = {c: f"_{when}" for c, when in SPARSE}
 
 # A share increase is a bonus/split when its source says so ...
 BONUS_LABEL = "bonus|split|送|转增"

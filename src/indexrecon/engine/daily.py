@@ -54,9 +54,14 @@ def eligible(m: Methodology) -> bool:
 STATIC = ("code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
           "sw_l2_name", "sw_l2_code", "sw_l3_code")
 
-_BASE = ["code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1_name", "sw_l1_name_en",
-         "sw_l2_name", "sw_l2_code", "sw_l3_code", "listing_days", "suspended_days", *METRICS,
+_BASE = [*STATIC, "listing_days", "suspended_days", *METRICS,
          "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]
+
+
+def _numbered(boards: str) -> str:
+    """The boards' securities with `cid` numbering their codes 1..n in code order: the key
+    the statement's rows and `_static`'s columns share (one numbering for both)."""
+    return f"SELECT *, row_number() OVER (ORDER BY code) AS cid FROM securities WHERE board IN ({boards})"
 
 
 def _sid(cid: str, ind_from: str) -> str:
@@ -71,8 +76,7 @@ def _static(con: Any, boards: str, first: dt.date, last: dt.date) -> dict[int, t
     the boards with each industry row in force on one of those days, or with none. None when
     two industry rows of a stock start on one day (the key would not tell them apart)."""
     rows = con.execute(
-        f"""WITH sec0 AS (SELECT code, row_number() OVER (ORDER BY code) AS cid, name, board, exchange, list_date
-                          FROM securities WHERE board IN ({boards}))
+        f"""WITH sec0 AS ({_numbered(boards)})
             SELECT {_sid("s.cid", "n.start_date")}, s.code, s.name, s.board, s.exchange, s.list_date,
                    n.sw_l1_code, n.sw_l1_name, n.sw_l1_name_en, n.sw_l2_name, n.sw_l2_code, n.sw_l3_code
             FROM sec0 s JOIN industry n ON n.code = s.code AND n.start_date <= $last
@@ -194,10 +198,9 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         cal AS (SELECT date, row_number() OVER (ORDER BY date) AS pos FROM calendar),
         dpos AS (SELECT d.i, d.cutoff, cal.pos FROM days d JOIN cal ON cal.date = d.cutoff),
         sec0 AS (
-          SELECT s.code, row_number() OVER (ORDER BY s.code) AS cid, s.name, s.board, s.exchange, s.list_date,
+          SELECT s.code, s.cid, s.name, s.board, s.exchange, s.list_date,
                  s.delist_date, coalesce(a.pos, 0) AS before_list
-          FROM securities s ASOF LEFT JOIN cal a ON coalesce(s.list_date, DATE '1900-01-01') > a.date
-          WHERE s.board IN ({boards})
+          FROM ({_numbered(boards)}) s ASOF LEFT JOIN cal a ON coalesce(s.list_date, DATE '1900-01-01') > a.date
         ),
         sh AS (
           SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares

@@ -94,7 +94,7 @@ def _build_window(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[s
           -- (the point-in-time series of pit_shares: sparse counts carried as ratios)
           SELECT * FROM (
             SELECT code, effective_date AS d0, total_shares, float_shares, free_float_shares, a_shares,
-                   float_from, ff_from, a_from,
+                   {", ".join(w for _, w in pit_shares.SPARSE)},
                    lead(effective_date, 1, DATE '9999-12-31') OVER (
                      PARTITION BY code ORDER BY effective_date, total_shares, float_shares, free_float_shares
                    ) AS d1
@@ -147,10 +147,10 @@ def _build_window(ctx: Context, start: dt.date, cutoff: dt.date, boards: tuple[s
           (SELECT count(*) FROM cal) - lb.pos AS suspended_run,
           -- the dates of the observations the sparse counts in force at the cutoff rest on
           -- (pit_shares: what a review's share-data warnings say), from the last interval
-          cov._float_from, cov._ff_from, cov._a_from
+          {", ".join(f"cov.{c}" for c in pit_shares.OBSERVED.values())}
         FROM sec JOIN pos USING (code) LEFT JOIN agg USING (code) LEFT JOIN ind USING (code)
           LEFT JOIN cal lb ON lb.date = agg.last_bar
-          LEFT JOIN (SELECT code, float_from AS _float_from, ff_from AS _ff_from, a_from AS _a_from
+          LEFT JOIN (SELECT code, {", ".join(f"{w} AS {pit_shares.OBSERVED[c]}" for c, w in pit_shares.SPARSE)}
                      FROM sh WHERE d1 = DATE '9999-12-31') cov USING (code)
         """,
         {"start": start, "cutoff": cutoff},

@@ -500,3 +500,23 @@ def test_ctrl_c_outside_the_command_is_an_interruption_too() -> None:
 
     res = CliRunner().invoke(grp2, ["--x", "1", "done2"])
     assert res.exit_code == 130 and res.stderr.strip() == "interrupted"
+
+
+def test_ctrl_c_while_the_command_line_is_imported(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The console script imports the command line inside a guard: Ctrl-C during that import
+    (before click runs) is 'interrupted' and exit code 130, not a traceback."""
+    import importlib.abc
+
+    from indexrecon.cli.entry import run
+
+    class Interrupt(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object, target: object = None) -> None:
+            if name == "indexrecon.cli.main":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "indexrecon.cli.main")
+    monkeypatch.setattr(sys, "meta_path", [Interrupt(), *sys.meta_path])
+    with pytest.raises(SystemExit) as e:
+        run()
+    assert e.value.code == 130 and capsys.readouterr().err == "interrupted\n"

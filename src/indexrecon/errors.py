@@ -6,6 +6,9 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+# what the command line says on Ctrl-C (exit code 130)
+INTERRUPTED = "interrupted"
+
 
 class IndexReconError(Exception):
     """Base class for errors a user can act on (bad input, missing data)."""

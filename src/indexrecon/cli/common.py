@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..errors import IndexReconError, writing
+from ..errors import INTERRUPTED, IndexReconError, writing
 from ..jsonout import dumps
 
 UNBOUNDED = 100_000  # the width of a pipe's or a file's console: never wrap, never cut
@@ -88,7 +88,7 @@ class ErrorGroup(click.Group):
     (also inside a DuckDB query, while the arguments are read, or while the command's
     context closes) into `interrupted_message` and exit code 130."""
 
-    interrupted_message = "interrupted"
+    interrupted_message = INTERRUPTED
     context_class = _InterruptibleContext
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:

@@ -2,7 +2,7 @@
 validate, schema, store-schema, check-data, completion).
 
 The review commands live in `review`, the other groups in their own modules; all are added to
-the group here, so `indexrecon.cli.main:main` is the entry point.
+the group here; `main` is the command line (the console script `cli.entry.run` imports it).
 """
 
 from __future__ import annotations

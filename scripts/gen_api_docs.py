@@ -28,6 +28,7 @@ MODULES: list[tuple[str, str, str]] = [
     ("indexrecon", "indexrecon", "The top-level API: open a store, load a methodology, run reviews."),
     # methodology: the format
     ("indexrecon.methodology.loader", "indexrecon.methodology.loader", "Loading methodologies: built-in names, YAML files, dicts; errors with file, line and key."),
+    ("indexrecon.methodology.paths", "indexrecon.methodology.paths", "Which file a methodology spec names: a YAML path, else a built-in."),
     ("indexrecon.methodology.schedule", "indexrecon.methodology.schedule", "Review calendars: data cutoff, window and effective date of a review."),
     # data
     ("indexrecon.data.open", "indexrecon.data.open", "Opening a store by path, by $INDEXRECON_STORE, or the demo store."),

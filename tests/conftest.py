@@ -71,6 +71,15 @@ def real_store(real_store_path: Path):
 
 
 @pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A results cache of the test's own, switched on (the session's is shared)."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("INDEXRECON_CACHE_DIR", str(d))
+    monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")  # restored after the test, whatever --no-cache sets
+    return d
+
+
+@pytest.fixture()
 def run(demo_store_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Run the command line on the demo store: (exit code, stdout, stderr)."""
     from click.testing import CliRunner

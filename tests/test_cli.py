@@ -231,7 +231,7 @@ def test_output_onto_the_default_store_is_refused(demo_store_path: Path, monkeyp
 
 
 def test_output_onto_a_methodology_or_incumbents_file_is_refused(run, tmp_path: Path, reliability_log) -> None:
-    from indexrecon.methodology.loader import builtin_dir
+    from indexrecon.methodology.paths import builtin_dir
 
     base = tmp_path / "mine.yaml"
     base.write_text((builtin_dir() / "chinext.yaml").read_text(encoding="utf-8"), encoding="utf-8")
@@ -259,11 +259,12 @@ def test_output_onto_a_built_in_methodology_named_is_refused(run, tmp_path: Path
     `-o` onto one of those files would overwrite the library itself."""
     import shutil
 
-    from indexrecon.methodology import loader
+    from indexrecon.methodology import loader, paths
 
     lib = tmp_path / "lib"  # a copy, so that a failing guard destroys nothing real
-    shutil.copytree(loader.builtin_dir(), lib)
-    monkeypatch.setattr(loader, "builtin_dir", lambda: lib)
+    shutil.copytree(paths.builtin_dir(), lib)
+    for module in (loader, paths):
+        monkeypatch.setattr(module, "builtin_dir", lambda: lib)
     files = {p: p.read_bytes() for p in lib.glob("*.yaml")}
     _refused(run("rebuild", "chinext", "--review", "2024-12", "--format", "csv", "-o", str(lib / "chinext.yaml")),
              "a methodology file this command reads")

@@ -15,14 +15,6 @@ from indexrecon.engine import cache as depcache
 from indexrecon.engine import run_review
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    d = tmp_path / "cache"
-    monkeypatch.setenv("INDEXRECON_CACHE_DIR", str(d))
-    monkeypatch.setenv("INDEXRECON_NO_CACHE", "0")  # restored after the test, whatever --no-cache sets
-    return d
-
-
 def _entries(d: Path) -> list[Path]:
     return sorted(d.glob("*.json")) if d.exists() else []
 
@@ -48,9 +40,15 @@ def test_cli_outputs_are_byte_identical_with_and_without_the_cache(cache: Path, 
     written = _entries(cache)
     assert written and not all(hits)  # computed and written (csi500 wrote csi300 for csi1000 to read)
     hits.clear()
+    # another environment: the command's whole output is not replayed (cli/replay.py keys on
+    # it), so the dependencies' entries are what is read
+    monkeypatch.setenv("INDEXRECON_TEST_RUN", "warm")
     warm = r.invoke(main, args)
     assert hits and all(hits) and _entries(cache) == written  # read back, nothing new
-    for res in (cold, warm):
+    hits.clear()
+    replayed = r.invoke(main, args)
+    assert hits == []  # the same environment again: the output replayed, no review run at all
+    for res in (cold, warm, replayed):
         assert res.exit_code == 0
         assert res.stdout == plain.stdout and res.stderr == plain.stderr
     monkeypatch.setenv("INDEXRECON_NO_CACHE", "1")

@@ -10,7 +10,8 @@ import pytest
 
 import indexrecon as ir
 from indexrecon.errors import MethodologyError, UnknownMethodologyError
-from indexrecon.methodology.loader import builtin_names, load_methodology
+from indexrecon.methodology.loader import load_methodology
+from indexrecon.methodology.paths import builtin_names
 
 GOOD = """\
 name: mini

@@ -22,7 +22,7 @@ from factory import S, make_store, meth, three_industries
 from indexrecon.data.store import BOARD_LABELS
 from indexrecon.engine import run_review
 from indexrecon.errors import DependencyCycleError, MethodologyError
-from indexrecon.methodology.loader import builtin_dir
+from indexrecon.methodology.paths import builtin_dir
 from indexrecon.present.describe import describe_methodology
 
 D = dt.date

@@ -90,7 +90,7 @@ def __getattr__(name: str) -> Any:
 
 def list_methodologies() -> list[str]:
     """Names of the built-in methodologies."""
-    from .methodology.loader import builtin_names
+    from .methodology.paths import builtin_names
 
     return builtin_names()
 

@@ -19,6 +19,7 @@ from .common import (
     checked_range,
     frame_table,
     label_synthetic,
+    open_store_at,
     output_console,
     parse_day,
     refuse_overwrite,
@@ -27,6 +28,7 @@ from .common import (
     write_text,
 )
 from .output import print_warnings
+from .replay import replayable
 
 _store_option = store_option()
 _INCUMBENTS_HELP = (
@@ -36,9 +38,7 @@ _INCUMBENTS_HELP = (
 
 
 def _open(store_path: Path | None) -> Any:
-    from ..data.open import open_store
-
-    return open_store(store_path)
+    return open_store_at(store_path)
 
 
 def _date(value: str, opt: str) -> dt.date:
@@ -95,6 +95,7 @@ def _bp(v: Any) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @_store_option
+@replayable()
 def track_cmd(method: str, from_official: str, end: str, share_changes: str, total_return: bool,
               against: str | None, fmt: str, output: Path | None, store_path: Path | None) -> None:
     """Reproduce an official index from one official weight snapshot.
@@ -176,6 +177,7 @@ def _track_output(res: Any, fmt: str, output: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @_store_option
+@replayable(methods=("method", "against"))
 def backtest_cmd(method: str, start: str, end: str | None, base: float, rf: float, against: str | None,
                  incumbents: str, move_days: int, share_changes: str, workers: int, fmt: str,
                  output: Path | None, store_path: Path | None) -> None:

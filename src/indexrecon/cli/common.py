@@ -349,18 +349,32 @@ INCUMBENTS_HELP = (
 )
 
 
+_HANDED: list[tuple[Path | None, Any]] = []
+
+
 def open_store_at(store_path: Path | None) -> Any:
-    """The store at --store, else $INDEXRECON_STORE, else the demo store."""
+    """The store at --store, else $INDEXRECON_STORE, else the demo store (the one handed
+    over for `store_path`, if any: see `hand_over`)."""
+    if _HANDED:
+        path, store = _HANDED.pop()
+        if path == store_path:
+            return store
     from ..data.open import open_store
 
     return open_store(store_path)
+
+
+def hand_over(store_path: Path | None, store: Any) -> None:
+    """The store just opened for `store_path`, for the command's own next open_store_at
+    (None: nothing handed over)."""
+    _HANDED[:] = [] if store is None else [(store_path, store)]
 
 
 def complete_method(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Shell completion of METHOD: the built-in names, else files (a YAML path)."""
     from click.shell_completion import CompletionItem
 
-    from ..methodology.loader import builtin_names
+    from ..methodology.paths import builtin_names
 
     names = [CompletionItem(n) for n in builtin_names() if n.startswith(incomplete)]
     return names or [CompletionItem(incomplete, type="file")]

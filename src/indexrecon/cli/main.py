@@ -41,7 +41,8 @@ def methodologies_cmd() -> None:
     Example:
       indexrecon methodologies
     """
-    from ..methodology.loader import builtin_names, load_methodology
+    from ..methodology.loader import load_methodology
+    from ..methodology.paths import builtin_names
     from ..present.termtable import TextTable
 
     rows = []

@@ -15,24 +15,26 @@ from .common import (
     ErrorGroup,
     frame_table,
     label_synthetic,
+    open_store_at,
     output_console,
     refuse_overwrite,
     store_option,
     write_text,
 )
 from .common import optional_day as _date
+from .replay import replayable
 
 _store_option = store_option()
 FORMATS = click.Choice(["table", "csv", "json"])
 
 
 def _open(store_path: Path | None) -> Any:
-    from ..data.open import open_store
-
-    return open_store(store_path)
+    return open_store_at(store_path)
 
 
 def _output(f: Any) -> Any:
+    """--format, -o and --store; the output replayed when an identical run is kept."""
+    f = replayable(methods=("target", "targets"))(f)
     f = _store_option(f)
     f = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")(f)
     f = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)(f)

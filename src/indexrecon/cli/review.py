@@ -27,6 +27,7 @@ from .common import (
 )
 from .common import store_option as common_store_option
 from .output import finish_review
+from .replay import replayable
 
 store_option = common_store_option()
 
@@ -92,6 +93,7 @@ def _header_lines(res: Any, to_file: Path | None = None) -> list[str]:
               "trading day before the effective date): current_weight and pro_forma_weight columns.")
 @_output_options
 @store_option
+@replayable()
 def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, price_date: str | None,
                 fmt: str, output: Path | None, store_path: Path | None) -> None:
     """Constituents, ranks and weights of METHOD at a review.
@@ -141,6 +143,7 @@ def rebuild_cmd(method: str, review: str | None, as_of: str | None, incumbents: 
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet", "xlsx"]), default="table",
               show_default=True, help="csv / parquet / xlsx: the trade list with --aum, else the borderline table.")
 @store_option
+@replayable()
 def rebalance_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, margin: int,
                   price_date: str | None, aum: str | None, paths: int, seed: int, fmt: str,
                   output: Path | None, store_path: Path | None) -> None:
@@ -167,6 +170,7 @@ def rebalance_cmd(method: str, review: str | None, as_of: str | None, incumbents
 @click.option("-o", "--output", type=click.Path(),
               help="Write to FILE; with csv or parquet, a DIR (existing, or ending in /) gets one file per table.")
 @store_option
+@replayable()
 def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: str, fmt: str,
               output: str | None, store_path: Path | None) -> None:
     """Industry mix, concentration and coverage of the board at a review.
@@ -250,6 +254,7 @@ def stats_cmd(method: str, review: str | None, as_of: str | None, incumbents: st
 @click.argument("codes", nargs=-1, required=True)
 @_review_options
 @store_option
+@replayable(writes=())
 def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: str | None,
                 incumbents: str, store_path: Path | None) -> None:
     """Why given stocks are in or out of METHOD at a review.
@@ -275,6 +280,7 @@ def explain_cmd(method: str, codes: tuple[str, ...], review: str | None, as_of: 
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE.")
 @store_option
+@replayable()
 def compare_cmd(method: str, review: str, official_date: str | None, incumbents: str, fmt: str,
                 output: Path | None, store_path: Path | None) -> None:
     """Rebuild a review and compare it with the store's official constituents.

@@ -3,30 +3,19 @@ the file, the line, the key path and the allowed values."""
 
 from __future__ import annotations
 
-import difflib
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import MethodologyError, UnknownMethodologyError
+from .paths import builtin_dir, methodology_path
 from .schema import Methodology, validate_dict
 
 MAX_FILE_BYTES = 1_000_000
 MAX_ALIASES = 100
 MAX_NODES = 20_000
-
-
-def builtin_dir() -> Path:
-    return Path(str(resources.files("indexrecon.methodologies")))
-
-
-def builtin_names() -> list[str]:
-    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
-
-
 MAX_DEPTH = 100
 
 
@@ -133,23 +122,6 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
 
 
 _PARSED: dict[tuple[str, str], Methodology] = {}
-
-
-def methodology_path(spec: str | os.PathLike[str]) -> Path:
-    """The file a methodology spec names: a YAML path as given, else the built-in of that name
-    (an unknown name is refused with the built-in names)."""
-    text_spec = str(spec)
-    path = Path(text_spec)
-    if not (path.suffix in {".yaml", ".yml"} or path.exists()):
-        path = builtin_dir() / f"{text_spec}.yaml"
-        if not path.exists():
-            names = builtin_names()
-            hint = difflib.get_close_matches(text_spec, names, n=1)
-            sugg = f" (did you mean '{hint[0]}'?)" if hint else ""
-            raise UnknownMethodologyError(
-                f"unknown methodology '{text_spec}'{sugg}; built-in: {', '.join(names)} (or give a .yaml path)"
-            )
-    return path
 
 
 def load_methodology(spec: str | os.PathLike[str] | dict[str, Any] | Methodology) -> Methodology:

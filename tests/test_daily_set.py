@@ -148,6 +148,34 @@ def test_an_incumbent_without_rank_data_falls_back_to_the_per_day_path(
         store.close()
 
 
+def test_a_constituent_delisted_inside_the_range_is_deleted_as_the_per_day_path_deletes_it(
+        demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
+    """A constituent that delists between two days is no listed stock of the boards at the
+    next cutoff: the set path keeps it that day as a deleted row, as the per-day path does."""
+    m = ir.load_methodology("microcap400")
+    days = [d for d in context(demo_store).cal.days if dt.date(2025, 6, 2) <= d <= dt.date(2025, 6, 6)]
+    t0 = bmod._trim(run_review(m, demo_store, as_of=days[0], incumbents="none")).table
+    code = next(r[t0.col("code")] for r in t0.rows if r[t0.col("rank")] == 1)  # far inside the places
+    forget(demo_store)
+    store = _writable_copy(demo_store_path, tmp_path)
+    try:
+        # a day's review has the day before as its cutoff: delisted at the cutoff of days[2]
+        store.con.execute("UPDATE securities SET delist_date = ? WHERE code = ?", [days[1], code])
+        ctx = context(store)
+        first = bmod._trim(run_review(m, store, as_of=days[0], incumbents="none", _ctx=ctx))
+        assert daily.run_days(m, ctx, days, first) is not None  # the set path gave it
+        got = _same_as_per_day(m, store, days, "none")
+        t = got[2].table
+        row = next(r for r in t.rows if r[t.col("code")] == code)
+        assert row[t.col("status")] == "deleted" and row[t.col("incumbent")] is True
+        assert row[t.col("reason")] == "deleted: not a listed stock of the index boards at the cutoff"
+        assert code in got[1].codes and code not in got[2].codes
+        assert code not in got[3].table.column("code")  # deleted once, then gone from the rows
+    finally:
+        forget(store)
+        store.close()
+
+
 def test_status_data_starting_inside_the_range_falls_back_to_the_per_day_path(
         demo_store: Any, demo_store_path: Any, tmp_path: Any) -> None:
     """Delisting-arrangement data that begins inside the range: the early days warn that the

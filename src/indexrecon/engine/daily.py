@@ -17,8 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import numpy as np
-
 from ..data import pit_shares
 from ..methodology.schema import Methodology
 from ..methodology.vocabulary import A_SHARE_METRICS, EXTERNAL_METRICS, METRICS
@@ -27,7 +25,6 @@ from ..results.review import ReviewResult, Table
 from .context import Context, _lit, _map_codes, _q
 from .selection import _order
 from .universe import _metric_exprs, _metric_sql, status_kinds
-from .weighting import cap_weights, methodology_caps
 
 
 def eligible(m: Methodology) -> bool:
@@ -56,6 +53,8 @@ STATIC = ("code", "name", "board", "exchange", "list_date", "sw_l1_code", "sw_l1
 
 _BASE = [*STATIC, "listing_days", "suspended_days", *METRICS,
          "shares_total", "shares_float", "shares_ff", "last_bar", "suspended_run"]
+# the columns the rules and the incumbents decide, computed by the statement (`keep`)
+_DECIDED = ("stage", "reason", "rank", "incumbent", "selected", "status", "weight", "inclusion_factor", "cap_factor")
 
 
 def _numbered(boards: str) -> str:
@@ -112,6 +111,7 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
     it sorts on, keyed by integers (day, `cid` numbering the codes in code order); the rules'
     stages and reasons, and every other column, are computed for the kept rows only."""
     u, sel = m.universe, m.selection
+    n = int(sel.count)
     boards = ", ".join(_lit(b) for b in sorted(u.boards))
     age = u.min_listing_age
     st = st_cte = ""
@@ -147,7 +147,7 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         joins.append(f"""LEFT JOIN (SELECT k.i, k.code, arg_max(x.value, x.date) AS value FROM keep k
                            JOIN ({src}) x ON x.code = k.code AND x.date <= k.cutoff GROUP BY k.i, k.code) x{j}
                          ON x{j}.i = f.i AND x{j}.code = f.code""")
-    items = [f"f.{_q(c)}" if c in _BASE or c in ("stage", "reason", "rank") else
+    items = [f"f.{_q(c)}" if c in _BASE or c in _DECIDED else
              f"{ext[c]} AS {_q(c)}" if c in ext else f"NULL AS {_q(c)}" for c in columns]
     assert columns[:len(STATIC)] == STATIC
     del items[:len(STATIC)]  # sent apart, once per key (`_static`)
@@ -226,22 +226,50 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
           GROUP BY c.i
         ),
         e AS MATERIALIZED (SELECT i, unnest(l) AS cid, generate_subscripts(l, 1) AS _rk FROM ranked),
-        chosen AS (SELECT e.i, s.code FROM e JOIN sec0 s ON s.cid = e.cid WHERE e._rk <= {int(sel.count)}),
-        -- the rows a trimmed day keeps: its constituents and the day before's, if listed
+        chosen AS (SELECT e.i, s.code FROM e JOIN sec0 s ON s.cid = e.cid WHERE e._rk <= {n}),
+        -- each day's incumbents: the day before's constituents (the first day's given)
+        incs AS (SELECT i + 1 AS i, code FROM chosen UNION ALL SELECT 0, unnest($inc0::VARCHAR[])),
+        -- the rows a trimmed day keeps: its constituents and its incumbents, if listed
         sec AS (
-          SELECT d.i, d.cutoff, d.pos, s.* EXCLUDE (delist_date)
-          FROM (SELECT DISTINCT i, code FROM (
-                  SELECT i, code FROM chosen UNION ALL SELECT i + 1, code FROM chosen
-                  UNION ALL SELECT 0, unnest($inc0::VARCHAR[]))) k
+          SELECT d.i, d.cutoff, d.pos, k.is_inc, s.* EXCLUDE (delist_date)
+          FROM (SELECT i, code, bool_or(inc) AS is_inc FROM (
+                  SELECT i, code, false AS inc FROM chosen UNION ALL SELECT i, code, true FROM incs)
+                GROUP BY i, code) k
             JOIN dpos d ON d.i = k.i JOIN sec0 s ON s.code = k.code
           WHERE {listed}
         ),
-        keep AS MATERIALIZED (
-          SELECT c.i, c.cutoff, c.code, {stage} AS stage, {reason} AS reason, c._rk AS rank
-          FROM (SELECT sec.i, sec.cutoff, sec.code, sec.list_date, sec.pos - sec.before_list AS listing_days,
+        -- incumbents not listed at the cutoff (kept as deleted rows by the caller)
+        gone AS (
+          SELECT n.i, list(DISTINCT n.code ORDER BY n.code) AS codes FROM incs n JOIN dpos d ON d.i = n.i
+          WHERE NOT EXISTS (SELECT 1 FROM sec WHERE sec.i = n.i AND sec.code = n.code) GROUP BY n.i
+        ),
+        ruled AS (
+          SELECT c.i, c.cutoff, c.code, c.is_inc, {stage} AS stage, {reason} AS reason, c._rk AS rank
+          FROM (SELECT sec.i, sec.cutoff, sec.code, sec.is_inc, sec.list_date, sec.pos - sec.before_list AS listing_days,
                        {", ".join(f"aggn.{_q(x)}" for x in rank_cols)}, e._rk
                 FROM sec LEFT JOIN aggn ON aggn.i = sec.i AND aggn.cid = sec.cid
                   LEFT JOIN e ON e.i = sec.i AND e.cid = sec.cid) c {st}
+        ),
+        -- what the per-day pipeline decides with these incumbents and no buffer: the ranks
+        -- within the places selected (equal weights), an incumbent outside them or stopped
+        -- by a rule deleted
+        keep AS MATERIALIZED (
+          SELECT r.i, r.cutoff, r.code, r.rank, r.is_inc AS incumbent, r.stage AS stage0,
+                 CASE WHEN r.rank IS NULL THEN r.stage ELSE 'selection' END AS stage,
+                 coalesce(r.rank <= {n}, false) AS selected,
+                 CASE WHEN r.rank <= {n} THEN CASE WHEN r.is_inc THEN 'retained' ELSE 'added' END
+                      ELSE 'deleted' END AS status,
+                 CASE WHEN r.rank IS NULL THEN 'deleted: ' || r.reason
+                      WHEN r.rank <= {n} THEN 'rank ' || r.rank || ', ' || CASE
+                        WHEN h.i IS NULL THEN 'selected' WHEN r.is_inc THEN 'retained'
+                        ELSE {_lit(f"added to fill the {n} places")} END
+                      ELSE 'rank ' || r.rank || ', deleted: outside incumbent buffer {n}' END AS reason,
+                 CASE WHEN r.rank <= {n} THEN 1.0::DOUBLE / count(*) FILTER (WHERE r.rank <= {n}) OVER (PARTITION BY r.i)
+                      END AS weight,
+                 CASE WHEN r.rank <= {n} THEN 1.0::DOUBLE END AS inclusion_factor,
+                 CASE WHEN r.rank <= {n} THEN 1.0::DOUBLE END AS cap_factor
+          FROM ruled r LEFT JOIN (SELECT DISTINCT i FROM incs) h ON h.i = r.i
+          WHERE r.rank <= {n} OR r.is_inc
         ),
         -- every other column, for the kept rows only
         agg AS (
@@ -273,7 +301,7 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
             -- a one-day window: the trading days before it are those before the cutoff
             sec.pos - (sec.pos - 1) - coalesce(agg.traded_days, 0) AS suspended_days,
             agg.* EXCLUDE (i, code),
-            sec.pos - lb.pos AS suspended_run, k.stage, k.reason, k.rank,
+            sec.pos - lb.pos AS suspended_run, {", ".join(f"k.{c}" for c in _DECIDED)},
             {_sid("sec.cid", "ind.ind_from")} AS sid
           FROM keep k JOIN sec ON sec.i = k.i AND sec.code = k.code
             LEFT JOIN agg ON agg.i = k.i AND agg.code = k.code
@@ -285,7 +313,11 @@ def _statement(m: Methodology, ctx: Context, st_kinds: list[str], a_when: str | 
         FROM f {" ".join(joins)}
         {"UNION ALL SELECT 'cov', cov.i, NULL, " + ", ".join("NULL" for _ in items) + ", cov.missing, cov.after FROM cov"
          if a_when else ""}
-        {"UNION ALL SELECT 'dup', i, NULL, " + ", ".join("NULL" for _ in items) + ", NULL, NULL FROM ranked WHERE dups > 0"
+        UNION ALL SELECT 'gone', i, NULL, {", ".join("NULL" for _ in items)}, codes, NULL FROM gone
+        -- an incumbent without rank data: the per-day path keeps it (the caller refuses)
+        UNION ALL SELECT 'refuse', i, NULL, {", ".join("NULL" for _ in items)}, NULL, NULL FROM keep
+          WHERE rank IS NULL AND stage0 = 'selection'
+        {"UNION ALL SELECT 'refuse', i, NULL, " + ", ".join("NULL" for _ in items) + ", NULL, NULL FROM ranked WHERE dups > 0"
          if dup_col else ""}
         ORDER BY 2, 1, rank NULLS LAST, sid"""
 
@@ -315,88 +347,52 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
     sql = _statement(m, ctx, st_sets[0][0], a_when, columns, len({v[0] for v in static.values()}))
     cur = con.execute(sql, {"i": list(range(len(days))), "cut": [rd.cutoff for rd in rds],
                                 "inc0": list(first.incumbents)})
-    names = [d[0] for d in cur.description]
-    rows_by_day: dict[int, list[tuple[Any, ...]]] = {}
+    rows_by_day: list[list[tuple[Any, ...]]] = [[] for _ in rds]
     cov: dict[int, tuple[list[str], list[str]]] = {}
+    gone: dict[int, list[str]] = {}
     for r in cur.fetchall():
-        if r[0] == "dup":
-            return None  # a stock with two bars on a day: the per-day path counts them
-        if r[0] == "cov":
-            cov[r[1]] = (list(r[-2] or []), list(r[-1] or []))
-        else:
+        kind = r[0]
+        if kind == "row":
             key = static.get(r[2])
             if key is None:
                 return None  # not a key of `_static`: the per-day path
-            rows_by_day.setdefault(r[1], []).append(key + r[3:-2])
-    ix = {c: i for i, c in enumerate([*STATIC, *names[3:-2]])}
+            rows_by_day[r[1]].append(key + r[3:-2])
+        elif kind == "cov":
+            cov[r[1]] = (list(r[-2] or []), list(r[-1] or []))
+        elif kind == "gone":
+            gone[r[1]] = list(r[-2])
+        else:
+            return None  # two bars of a stock on a day, or an incumbent kept without rank data
+    ix = {c: i for i, c in enumerate(columns)}
     n_cols = len(columns)
-    c_code, c_rank, c_stage, c_reason, c_sel, c_status, c_inc = (
-        ix[c] for c in ("code", "rank", "stage", "reason", "selected", "status", "incumbent"))
-    c_w, c_if, c_cf, c_l1 = (ix[c] for c in ("weight", "inclusion_factor", "cap_factor", "sw_l1_code"))
+    c_code, c_rank, c_sel = ix["code"], ix["rank"], ix["selected"]
     out: list[ReviewResult] = []
     inc: list[str] = list(first.incumbents)
     codes_known = None
-    added_why = f"added to fill the {sel.count} places"
     for k, rd in enumerate(rds):
-        rows = rows_by_day.get(k, [])
-        incs = set(inc)
-        has_inc = bool(inc)
-        built: list[list[Any]] = []
-        listed = set()
-        for r in rows:
-            code, rank = r[c_code], r[c_rank]
-            listed.add(code)
-            is_inc = code in incs
-            if rank is None:  # an incumbent the rules dropped
-                if not is_inc:
-                    continue
-                if r[c_stage] == "selection":
-                    return None  # kept without rank data: the per-day path keeps it
-                v = list(r)
-                v[c_sel], v[c_status], v[c_reason] = False, "deleted", "deleted: " + r[c_reason]
-            elif rank <= sel.count:
-                v = list(r)
-                why = ("retained" if is_inc else added_why) if has_inc else "selected"
-                v[c_stage], v[c_sel], v[c_status] = "selection", True, "retained" if is_inc else "added"
-                v[c_reason] = f"rank {rank}, {why}"
-            else:
-                if not is_inc:
-                    continue
-                v = list(r)
-                v[c_stage], v[c_sel], v[c_status] = "selection", False, "deleted"
-                v[c_reason] = f"rank {rank}, deleted: outside incumbent buffer {sel.count}"
-            v[c_inc] = is_inc
-            built.append(v)
-        gone = [c for c in inc if c not in listed]
-        if gone:
+        rows = rows_by_day[k]
+        if k in gone:
             if codes_known is None:
                 codes_known = {c: (n, b) for c, n, b in con.execute("SELECT code, name, board FROM securities").fetchall()}
-            if any(c not in codes_known for c in gone):
+            if any(c not in codes_known for c in gone[k]):
                 return None  # unknown incumbents are kept: the per-day path
-            for c in sorted(gone):
-                v = [None] * n_cols
+            for c in gone[k]:
+                v: list[Any] = [None] * n_cols
                 v[c_code], v[ix["name"]], v[ix["board"]] = c, *codes_known[c]
-                v[c_stage], v[c_inc], v[c_sel], v[c_status] = "universe", True, False, "deleted"
-                v[c_reason] = "deleted: not a listed stock of the index boards at the cutoff"
-                built.append(v)
-            built.sort(key=lambda e: (e[c_rank] is None, e[c_rank] or 0, e[c_code]))
-        sel_rows = [e for e in built if e[c_sel]]
+                v[ix["stage"]], v[ix["incumbent"]], v[c_sel], v[ix["status"]] = "universe", True, False, "deleted"
+                v[ix["reason"]] = "deleted: not a listed stock of the index boards at the cutoff"
+                rows.append(tuple(v))
+            rows.sort(key=lambda e: (e[c_rank] is None, e[c_rank] or 0, e[c_code]))
+        sel_codes = sorted(e[c_code] for e in rows if e[c_sel])
         warnings = list(st_sets[k][1])
-        if len(sel_rows) < sel.count:
-            warnings.append(f"only {len(sel_rows)} stocks passed the rules; the index has {len(sel_rows)} of "
+        if len(sel_codes) < sel.count:
+            warnings.append(f"only {len(sel_codes)} stocks passed the rules; the index has {len(sel_codes)} of "
                             f"{sel.count} places filled")
-        if sel_rows:
-            base_v = np.ones(len(sel_rows))
-            wts = cap_weights(base_v, **methodology_caps(m.weighting.caps, [e[c_l1] for e in sel_rows]))
-            cap_f = wts / (base_v / base_v.sum())
-            for e, wt, cf in zip(sel_rows, wts.tolist(), cap_f.tolist(), strict=True):
-                e[c_w], e[c_if], e[c_cf] = wt, 1.0, cf
         if rank_a:
             warnings.append(pit_shares.a_share_note(rank_a, *cov.get(k, ([], [])), rd.cutoff))
-        table = Table(columns, types, [tuple(e) for e in built])
+        table = Table(columns, types, rows)
         if k == 0:
-            if (table.rows != first.table.rows or table.columns != columns
-                    or first.warnings[len(first.warnings) - len(warnings):] != warnings):
+            if table.rows != first.table.rows or first.warnings[len(first.warnings) - len(warnings):] != warnings:
                 return None  # not the per-day result: that path decides
             out.append(first)
         else:
@@ -409,5 +405,7 @@ def run_days(m: Methodology, ctx: Context, days: list[dt.date], first: ReviewRes
                 incumbents=list(inc), incumbents_detail=res_inc.detail(),
                 warnings=list(dict.fromkeys([*p.override_warnings, *res_inc.warnings, *warnings])),
                 store_label=store.label, synthetic=store.synthetic, store=store))
-        inc = _map_codes(ctx, sorted(e[c_code] for e in sel_rows))
+        inc = _map_codes(ctx, sel_codes)
+        if inc != sel_codes:
+            return None  # a constituent under a changed code: the statement's incumbents are not these
     return out
